@@ -1,0 +1,99 @@
+"""Replay: a pure fold of stored event rows into the projection every reader uses."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, NamedTuple
+
+
+class EventRow(NamedTuple):
+    """An event as stored: the columns of the `events` table."""
+
+    seq: int
+    stream: str
+    type: str
+    trigger: str | None
+    source: str | None
+    dest: str | None
+    payload: str  # JSON
+    artifacts: str  # JSON {name: sha256}
+    run_id: str
+    at: str
+
+
+@dataclass
+class MachineView:
+    stream: str
+    kind: str
+    state: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)  # latest sha per artifact name
+    last_seq: int = 0
+    transitions: int = 0
+    last_error: str | None = None
+    tests_ran: int = 0
+    payload: dict[str, Any] = field(default_factory=dict)  # payload of the last transition
+
+
+@dataclass
+class ModelUsage:
+    calls: int = 0
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class Projection:
+    machines: dict[str, MachineView] = field(default_factory=dict)
+    usage: dict[str, ModelUsage] = field(default_factory=dict)  # "provider/model" -> usage
+    events: int = 0
+    runs: int = 0
+    config: dict[str, Any] | None = None
+
+    def of_kind(self, kind: str) -> list[MachineView]:
+        return [m for m in self.machines.values() if m.kind == kind]
+
+
+def apply(p: Projection, row: EventRow) -> None:
+    """Fold one event into the projection (mutating it: replay speed matters)."""
+    p.events += 1
+    t = row.type
+    if t == "Transitioned":
+        m = p.machines[row.stream]
+        m.state = row.dest  # type: ignore[assignment]
+        m.last_seq = row.seq
+        m.transitions += 1
+        if row.artifacts != "{}":
+            m.artifacts.update(json.loads(row.artifacts))
+        m.payload = json.loads(row.payload) if row.payload != "{}" else {}
+        m.last_error = None
+    elif t == "LLMCalled":
+        d = json.loads(row.payload)
+        u = p.usage.setdefault(f"{d['provider']}/{d['model']}", ModelUsage())
+        u.calls += 1
+        u.cache_hits += d.get("cache_hit", False)
+        u.input_tokens += d.get("input_tokens", 0)
+        u.output_tokens += d.get("output_tokens", 0)
+    elif t == "MachineCreated":
+        d = json.loads(row.payload)
+        p.machines[row.stream] = MachineView(
+            stream=row.stream, kind=d["kind"], state=d["initial"], inputs=d.get("inputs", {}),
+            artifacts=json.loads(row.artifacts), last_seq=row.seq,
+        )
+    elif t == "TestsRan":
+        p.machines[row.stream].tests_ran += 1
+    elif t == "StepFailed":
+        m = p.machines.get(row.stream)
+        if m is not None:
+            m.last_error = json.loads(row.payload)["error"]
+    elif t == "RunStarted":
+        p.runs += 1
+        p.config = json.loads(row.payload)["config"]
+
+
+def fold(rows: Iterable[EventRow], into: Projection | None = None) -> Projection:
+    p = into or Projection()
+    for row in rows:
+        apply(p, row)
+    return p

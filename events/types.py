@@ -1,0 +1,78 @@
+"""Event types of the log: small tagged models, one per kind of fact."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    stream: str  # "world", "domain:Hospital", "fusion:Hospital+Insurance", "task:Hospital/0042"
+    artifacts: dict[str, str] = Field(default_factory=dict)  # name -> sha256
+
+
+class RunStarted(_Event):
+    type: Literal["RunStarted"] = "RunStarted"
+    command: str
+    config: dict[str, Any]  # resolved config, secrets never included
+
+
+class MachineCreated(_Event):
+    type: Literal["MachineCreated"] = "MachineCreated"
+    kind: Literal["world", "domain", "fusion", "task"]
+    initial: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Transitioned(_Event):
+    type: Literal["Transitioned"] = "Transitioned"
+    trigger: str
+    source: str
+    dest: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepFailed(_Event):
+    type: Literal["StepFailed"] = "StepFailed"
+    step: str
+    kind: Literal["provider", "validation", "sandbox", "tool", "config", "internal"]
+    error: str  # one line
+
+
+class LLMCalled(_Event):
+    type: Literal["LLMCalled"] = "LLMCalled"
+    provider: str
+    model: str
+    purpose: str
+    request_hash: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: int = 0
+    cache_hit: bool = False
+    attempts: int = 1
+
+
+class TestsRan(_Event):
+    type: Literal["TestsRan"] = "TestsRan"
+    step: str
+    attempt: int
+    passed: int
+    failed: int
+    ok: bool
+    output: str  # excerpt
+
+
+class Repaired(_Event):
+    type: Literal["Repaired"] = "Repaired"
+    step: str
+    attempt: int
+
+
+Event = Annotated[
+    Union[RunStarted, MachineCreated, Transitioned, StepFailed, LLMCalled, TestsRan, Repaired],
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_TYPES = ("RunStarted", "MachineCreated", "Transitioned", "StepFailed", "LLMCalled", "TestsRan", "Repaired")

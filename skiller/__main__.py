@@ -1,0 +1,5 @@
+import sys
+
+from skiller.cli import main
+
+sys.exit(main())

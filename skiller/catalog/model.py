@@ -1,0 +1,136 @@
+"""The builtin catalog's schema: curated service domains centred on the shared Person."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+AttrType = Literal["str", "int", "float", "bool", "date"]
+
+# Value generators understood by skiller.catalog.values (all seeded, no Faker drift):
+#   {"choice": [..]}            one of the values
+#   {"int": [lo, hi]}           integer in range
+#   {"money": [lo, hi]}         float with 2 decimals
+#   {"bool": p}                 True with probability p
+#   {"date": [lo, hi]}          ISO date, offset in days from the simulation clock
+#   {"code": "AB-####"}         '#' digit, '@' upper letter
+#   {"pick": "person_name" | "company" | "city" | "street" | "word" | "email" | "phone"}
+Gen = dict[str, Any]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatalogAttribute(_Strict):
+    name: str
+    type: AttrType
+    description: str
+    gen: Gen
+
+
+class CatalogEntity(_Strict):
+    """A peripheral entity of a service (e.g. Doctor). Its id column is `<snake>_id`."""
+
+    name: str  # PascalCase
+    description: str
+    id_prefix: str  # e.g. "DOC"
+    count: int | None = None  # rows; default from config
+    attributes: list[CatalogAttribute]
+
+
+class CatalogRecord(_Strict):
+    """A relationship between the person and a peripheral entity, with a lifecycle
+    (e.g. Appointment: person -> Doctor). Has `<snake>_id`, `person_id`, `<target>_id`."""
+
+    name: str
+    description: str
+    id_prefix: str
+    target: str  # a CatalogEntity name
+    status_field: str = "status"
+    statuses: list[str]
+    attributes: list[CatalogAttribute]  # the status field is one of them
+
+
+ToolKind = Literal["get_profile", "get", "search", "list_records", "create", "set_status", "update", "pay"]
+
+
+class CatalogTool(_Strict):
+    """One tool pattern; the builtin compiler turns it into a function.
+
+    get_profile:  person profile (person row + role row) by person_id           read
+    get:          one row of `entity` (entity or record) by its id              read
+    search:       rows of `entity` filtered by optional `fields` (exact match)   read
+    list_records: a person's rows of `entity` (a record), optional status       read
+    create:       new `entity` row for person_id and target id; `fields` given  write
+                  by the caller, `defaults` fixed (status first in `statuses`)
+    set_status:   move `entity` row from a status in `from_statuses` to `to`     write
+    update:       change `fields` of an `entity` row (allowed in `from_statuses`) write
+    pay:          set `fields[0]` (payment status) to `to` for an `entity` row    write
+                  whose amount is `amount_field`; takes a payment_method
+    """
+
+    name: str  # snake_case, legal function name
+    kind: ToolKind
+    description: str
+    entity: str | None = None  # None for get_profile
+    fields: list[str] = Field(default_factory=list)
+    from_statuses: list[str] = Field(default_factory=list)
+    to: str | None = None
+    amount_field: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+
+
+RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status"]
+
+
+class CatalogRule(_Strict):
+    """A machine-checkable policy rule enforced by `tool`.
+
+    max_active:      person holds < `limit` rows of `entity` in `statuses`
+    value_range:     argument `field` within [`min`, `max`]
+    date_window:     date argument `field` within clock + [`min`, `max`] days
+    target_flag:     the target entity row of a create has `field` == `equals`
+    lead_time:       the row's date `field` is at least `min` days after the clock
+    requires_status: the row's status is in `statuses` (guards set_status/update/pay)
+    """
+
+    id: str
+    tool: str
+    kind: RuleKind
+    statement: str
+    entity: str | None = None
+    field: str | None = None
+    statuses: list[str] = Field(default_factory=list)
+    limit: int | None = None
+    min: float | None = None
+    max: float | None = None
+    equals: Any = None
+
+
+class CatalogDomain(_Strict):
+    name: str  # PascalCase, no underscore (the reference's convention)
+    sector: str
+    description: str
+    role: str  # the person-type core entity, e.g. Patient
+    role_attributes: list[CatalogAttribute]
+    entities: list[CatalogEntity]  # at most 3 peripheral entities incl. records' targets
+    records: list[CatalogRecord]
+    tools: list[CatalogTool]
+    rules: list[CatalogRule]
+    personas_hint: list[str] = Field(default_factory=list)  # reasons people contact this service
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CatalogDomain":
+        names = {e.name for e in self.entities} | {r.name for r in self.records}
+        for r in self.records:
+            if r.target not in {e.name for e in self.entities}:
+                raise ValueError(f"{self.name}: record {r.name} targets unknown entity {r.target}")
+        tools = {t.name for t in self.tools}
+        for t in self.tools:
+            if t.kind != "get_profile" and t.entity not in names:
+                raise ValueError(f"{self.name}: tool {t.name} names unknown entity {t.entity}")
+        for rule in self.rules:
+            if rule.tool not in tools:
+                raise ValueError(f"{self.name}: rule {rule.id} names unknown tool {rule.tool}")
+        return self

@@ -1,0 +1,182 @@
+"""The `skiller` command line: thin wrappers over workspace, scheduler, export and verify."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from skiller.config import ConfigError, config_schema
+from skiller.workspace import Workspace, WorkspaceError
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _ws(args) -> Workspace:
+    return Workspace.open(Path(args.workspace), args.set)
+
+
+def cmd_init(args) -> int:
+    root = Workspace.init(Path(args.dir))
+    console.print(f"initialised workspace {root}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from skiller import runner
+    ws = _ws(args)
+    proj = runner.advance(ws, "run", runner.stop_after(ws.config))
+    if args.export:
+        from skiller.export import export
+        export(ws.store, ws.root / "outputs")
+    _summary(proj)
+    return 1 if _failures(proj) else 0
+
+
+def cmd_advance(args) -> int:
+    from skiller import runner
+    from statemachine import STATES
+    if args.to and args.to not in STATES["domain"]:
+        raise ConfigError(f"--to: '{args.to}' is not a domain state ({', '.join(STATES['domain'])})")
+    ws = _ws(args)
+    proj = runner.advance(ws, f"advance --domain {args.domain}", runner.only_domain(args.domain, args.to))
+    m = proj.machines.get(f"domain:{args.domain}")
+    if m is None:
+        known = sorted(v.stream.split(":", 1)[1] for v in proj.of_kind("domain"))
+        raise WorkspaceError(f"no domain '{args.domain}' in this workspace (known: {', '.join(known) or 'none'})")
+    console.print(f"{m.stream}: {m.state}" + (f" ({m.last_error})" if m.last_error else ""))
+    return 1 if m.last_error or m.state == "failed" else 0
+
+
+def _failures(proj) -> list:
+    return [m for m in proj.machines.values() if m.last_error or m.state == "failed"]
+
+
+def _summary(proj) -> None:
+    states = Counter((m.kind, m.state) for m in proj.machines.values())
+    console.print(", ".join(f"{k}:{s}={n}" for (k, s), n in sorted(states.items())))
+    for m in _failures(proj):
+        err.print(f"[red]{m.stream}[/red] {m.state}: {m.last_error or 'failed'}")
+
+
+def cmd_status(args) -> int:
+    ws = _ws(args)
+    proj = ws.store.projection()
+    by_kind: dict[str, Counter] = defaultdict(Counter)
+    for m in proj.machines.values():
+        by_kind[m.kind][m.state] += 1
+    table = Table(title="machines by state")
+    table.add_column("kind")
+    table.add_column("state")
+    table.add_column("count", justify="right")
+    from statemachine import STATES
+    for kind in STATES:
+        for state in STATES[kind]:
+            if by_kind[kind][state]:
+                table.add_row(kind, state, str(by_kind[kind][state]))
+    console.print(table)
+    usage = Table(title="LLM calls")
+    for col in ("provider/model", "calls", "cache hits", "tokens in", "tokens out"):
+        usage.add_column(col, justify="left" if col == "provider/model" else "right")
+    for model, u in sorted(proj.usage.items()):
+        usage.add_row(model, str(u.calls), str(u.cache_hits), str(u.input_tokens), str(u.output_tokens))
+    console.print(usage)
+    for m in _failures(proj):
+        console.print(f"[red]{m.stream}[/red] {m.state}: {m.last_error or 'failed'}")
+    return 0
+
+
+def cmd_log(args) -> int:
+    ws = _ws(args)
+    stream = f"domain:{args.domain}" if args.domain else args.stream
+    for row in ws.store.rows(stream=stream):
+        if row.type == "Transitioned":
+            what = f"{row.trigger}: {row.source} -> {row.dest}"
+        else:
+            payload = json.loads(row.payload)
+            what = " ".join(f"{k}={v}" for k, v in payload.items() if k in (
+                "kind", "initial", "purpose", "model", "cache_hit", "passed", "failed", "error", "step", "command"))
+        console.print(f"{row.seq:>7} {row.run_id:<9} {row.stream:<28} {row.type:<14} {what}", highlight=False)
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from skiller.verify import verify
+    ws = _ws(args)
+    report = verify(ws.store, ws.sandbox(), deep=args.verify)
+    rate = report.events / report.seconds if report.seconds else float("inf")
+    console.print(f"replayed {report.events} events in {report.seconds:.3f}s ({rate:,.0f} events/s)")
+    for name, n in report.checked.items():
+        console.print(f"checked: {name}")
+    for problem in report.problems:
+        err.print(f"[red]drift[/red] {problem}")
+    if report.ok:
+        console.print("replay verified: no drift" if args.verify else "replay ok")
+    return 0 if report.ok else 1
+
+
+def cmd_export(args) -> int:
+    from skiller.export import export
+    ws = _ws(args)
+    out = Path(args.out) if args.out else ws.root / "outputs"
+    written = export(ws.store, out)
+    console.print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    console.print_json(json.dumps(config_schema()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="skiller", description="Synthesize executable tool-use environments and tasks.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help)
+        sp.set_defaults(fn=fn)
+        if name not in ("init", "config"):
+            sp.add_argument("-w", "--workspace", default=".", help="workspace folder (default: .)")
+            sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="override a config key, e.g. steps.s06.rows_per_table=50")
+        return sp
+
+    sp = add("init", cmd_init, "create a workspace")
+    sp.add_argument("dir", nargs="?", default=".")
+    sp = add("run", cmd_run, "advance every machine as far as the config says")
+    sp.add_argument("--no-export", dest="export", action="store_false", help="do not write outputs/")
+    sp = add("advance", cmd_advance, "advance one domain (and only what it needs)")
+    sp.add_argument("--domain", required=True)
+    sp.add_argument("--to", help="stop at this state")
+    add("status", cmd_status, "machines by state, LLM calls and tokens")
+    sp = add("log", cmd_log, "print the event log")
+    sp.add_argument("--domain")
+    sp.add_argument("--stream")
+    sp = add("replay", cmd_replay, "re-fold the log; --verify also re-checks artifacts and re-runs checks")
+    sp.add_argument("--verify", action="store_true")
+    sp = add("export", cmd_export, "write outputs/ in the reference layout from the log")
+    sp.add_argument("--out")
+    add("config", cmd_config, "print the config JSON Schema")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ConfigError, WorkspaceError) as exc:
+        err.print(f"skiller: {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("skiller: interrupted; committed work is kept, run again to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""One config tree: a YAML file validated by pydantic, with dotted overrides from the CLI."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(Exception):
+    """A config problem, as one line naming the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class AnthropicConfig(_Section):
+    base_url: str | None = None
+    """Messages API endpoint; any compatible server (vLLM, llama.cpp, LiteLLM) works."""
+    text_model: str = "claude-sonnet-4-5"
+    code_model: str = "claude-sonnet-4-5"
+    api_key_env: str = "ANTHROPIC_API_KEY"
+    """Name of the environment variable holding the key (the key itself never enters config or log)."""
+    max_concurrency: int = Field(4, ge=1)
+    max_retries: int = Field(4, ge=0)
+    timeout_seconds: float = Field(120, gt=0)
+    max_validation_retries: int = Field(2, ge=0)
+    backoff_base: float = Field(0.5, ge=0)
+
+
+class ProviderConfig(_Section):
+    name: Literal["builtin", "anthropic"] = "builtin"
+    anthropic: AnthropicConfig = AnthropicConfig()
+
+
+class S01Config(_Section):
+    num_domains: int = Field(10, ge=1)
+    """How many service domains to expand."""
+    min_sectors: int = Field(5, ge=1)
+    """Diversity check: at least this many distinct sectors (capped by num_domains)."""
+    max_similarity: float = Field(0.5, gt=0, le=1)
+    """Diversity check: max word-overlap (Jaccard) between two domain descriptions."""
+    max_attempts: int = Field(3, ge=1)
+
+
+class S04Config(_Section):
+    target_blueprints_per_entity: int = Field(2, ge=1)
+    """At most this many service blueprints share one core (person-role) entity."""
+
+
+class S06Config(_Section):
+    rows_per_table: int = Field(300, ge=5)
+    people: int = Field(200, ge=5)
+    max_repairs: int = Field(2, ge=0)
+
+
+class S09Config(_Section):
+    max_repairs: int = Field(3, ge=0)
+    """Test-and-repair rounds before a domain is marked failed."""
+
+
+class StepsConfig(_Section):
+    s01: S01Config = S01Config()
+    s04: S04Config = S04Config()
+    s06: S06Config = S06Config()
+    s09: S09Config = S09Config()
+
+
+class SandboxConfig(_Section):
+    cpu_seconds: int = Field(60, ge=1)
+    memory_mb: int = Field(1024, ge=64)
+    wall_seconds: float = Field(120, gt=0)
+
+
+class SchedulerConfig(_Section):
+    max_parallel_steps: int = Field(4, ge=1)
+    """Machines advanced concurrently (LLM calls are further bounded per model by the provider)."""
+    stop_after: Literal["blueprinted", "tools_listed", "implemented", "all"] = "all"
+    """How far `skiller run` takes the pipeline."""
+
+
+class Config(_Section):
+    seed: int = 7
+    clock: dt.date = dt.date(2026, 3, 2)
+    """Fixed simulation date: every step and tool uses it instead of the wall clock."""
+    provider: ProviderConfig = ProviderConfig()
+    steps: StepsConfig = StepsConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"config: {dotted}: '{part}' is not a section")
+        node = child
+    node[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"config: override '{text}' must look like key.path=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"config: unknown key '{key}'"
+    return f"config: {key}: {err['msg']}"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    tree: dict[str, Any] = {}
+    if path is not None and Path(path).exists():
+        try:
+            tree = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config: {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config: {path} must hold a mapping at the top level")
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(tree, key, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc)) from None
+
+
+def config_schema() -> dict[str, Any]:
+    return Config.model_json_schema()

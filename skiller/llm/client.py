@@ -1,0 +1,60 @@
+"""The LLM client steps see: cache by request meaning, record an LLMCalled event per call."""
+from __future__ import annotations
+
+import time
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from events import LLMCalled
+from skiller.llm.interface import LLMError, LLMRequest, Provider, request_key
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class LLMClient:
+    """Shared by all steps of a run: one provider, one cache (the store)."""
+
+    def __init__(self, provider: Provider, store) -> None:
+        self.provider = provider
+        self.store = store
+
+    async def ask(self, request: LLMRequest, stream: str, record: list) -> BaseModel:
+        model = self.provider.model_for(request.role)
+        key = request_key(request, self.provider.name, model)
+        cached = self.store.cache_get(key)
+        if cached is not None:
+            try:
+                output = request.response_model.model_validate(cached["response"])
+            except ValidationError:
+                cached = None  # schema changed since caching: ask again
+            else:
+                record.append(LLMCalled(stream=stream, provider=self.provider.name, model=model,
+                                        purpose=request.purpose, request_hash=key, cache_hit=True))
+                return output
+        started = time.perf_counter()
+        response = await self.provider.complete(request)
+        latency = int((time.perf_counter() - started) * 1000)
+        self.store.cache_put(key, self.provider.name, response.model, request.purpose,
+                             response.output.model_dump(mode="json"),
+                             response.usage.input_tokens, response.usage.output_tokens)
+        record.append(LLMCalled(stream=stream, provider=self.provider.name, model=response.model,
+                                purpose=request.purpose, request_hash=key,
+                                input_tokens=response.usage.input_tokens,
+                                output_tokens=response.usage.output_tokens,
+                                latency_ms=latency, attempts=response.attempts))
+        return response.output
+
+
+class StepLLM:
+    """The `ctx.llm` handle of one step: asks on behalf of one stream, buffers its events."""
+
+    def __init__(self, client: LLMClient, stream: str, record: list) -> None:
+        self._client, self._stream, self._record = client, stream, record
+
+    async def ask(self, request: LLMRequest, response_model: type[T] | None = None) -> T:
+        output = await self._client.ask(request, self._stream, self._record)
+        return output  # type: ignore[return-value]
+
+
+__all__ = ["LLMClient", "LLMError", "StepLLM"]

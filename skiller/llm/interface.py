@@ -1,0 +1,82 @@
+"""The one LLM seam: typed requests, typed responses, one async `complete`."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["text", "code"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class LLMRequest(BaseModel):
+    """A structured request. `context` carries the structured inputs the prompt was
+    rendered from; the builtin provider answers from it, model providers read `messages`."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    purpose: str  # e.g. "s04.blueprint"
+    role: Role = "text"
+    system: str = ""
+    messages: tuple[Message, ...] = ()
+    response_model: type[BaseModel]
+    context: dict[str, Any] = Field(default_factory=dict)
+    temperature: float = 0.0
+    max_tokens: int = 8192
+
+    def schema_json(self) -> dict[str, Any]:
+        return self.response_model.model_json_schema()
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class LLMResponse(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    output: BaseModel
+    model: str
+    usage: Usage = Usage()
+    attempts: int = 1
+
+
+class LLMError(Exception):
+    """A provider could not produce a valid answer (after its retries)."""
+
+
+class Provider(Protocol):
+    name: str
+
+    def model_for(self, role: Role) -> str: ...
+
+    async def complete(self, request: LLMRequest) -> LLMResponse: ...
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_key(request: LLMRequest, provider: str, model: str) -> str:
+    """Cache key: the *meaning* of a request. Timeouts, retries and concurrency are
+    provider settings and never part of the request, so they cannot leak in here."""
+    meaning = {
+        "provider": provider,
+        "model": model,
+        "purpose": request.purpose,
+        "role": request.role,
+        "system": request.system,
+        "messages": [m.model_dump() for m in request.messages],
+        "schema": request.schema_json(),
+        "context": request.context,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+    }
+    return hashlib.sha256(canonical_json(meaning).encode()).hexdigest()

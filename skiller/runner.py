@@ -1,0 +1,68 @@
+"""Runs the scheduler for a CLI command: records the run, wires the LLM client, shows progress."""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from events import MachineView, Projection, RunStarted
+from skiller.llm.client import LLMClient
+from skiller.workspace import Workspace, dump_config
+from statemachine import STATES, Scheduler
+
+Allow = Callable[[MachineView, Projection], bool]
+
+
+def stop_after(config) -> Allow:
+    """`scheduler.stop_after`: how far `skiller run` takes each domain."""
+    limit = config.scheduler.stop_after
+    domain_states = STATES["domain"]
+
+    def allow(m: MachineView, p: Projection) -> bool:
+        if m.kind == "world":
+            return limit == "all" or m.state != "blueprinted"
+        if limit == "all":
+            return True
+        if m.kind == "domain":
+            return domain_states.index(m.state) < domain_states.index(limit)
+        return False
+    return allow
+
+
+def only_domain(name: str, to: str | None) -> Allow:
+    """`skiller advance --domain NAME [--to STATE]`: that domain and what it needs, nothing else."""
+    stream = f"domain:{name}"
+    order = STATES["domain"]
+
+    def allow(m: MachineView, p: Projection) -> bool:
+        if m.stream == "world":
+            return stream not in p.machines
+        if m.stream == stream:
+            return to is None or order.index(m.state) < order.index(to)
+        return False
+    return allow
+
+
+def advance(ws: Workspace, command: str, allow: Allow, console: Console | None = None) -> Projection:
+    proj = ws.store.projection()
+    run_id = f"run-{proj.runs + 1:04d}"
+    ws.store.append([RunStarted(stream="run", command=command, config=dump_config(ws.config))], run_id=run_id)
+    client = LLMClient(ws.provider(), ws.store)
+    console = console or Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False, disable=not console.is_terminal) as bar:
+        task = bar.add_task("advancing", total=None)
+
+        def on_progress(p: Projection) -> None:
+            states = Counter(m.state for m in p.machines.values() if m.kind != "world")
+            done = sum(n for s, n in states.items() if s in ("implemented", "templated", "evaluated", "failed"))
+            bar.update(task, total=max(1, len(p.machines) - 1), completed=done,
+                       description=" ".join(f"{s}:{n}" for s, n in sorted(states.items()))[:80] or "world")
+
+        scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=ws.sandbox(), run_id=run_id,
+                              max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
+                              on_progress=on_progress)
+        return asyncio.run(scheduler.run())

@@ -1,0 +1,96 @@
+"""A workspace: a folder with `skiller.yaml` and `skiller.db`; opening one wires store, provider and sandbox."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+import yaml
+
+from events import MachineCreated
+from skiller.config import Config, ConfigError, load_config
+from store import Store
+
+CONFIG_FILE = "skiller.yaml"
+DB_FILE = "skiller.db"
+
+DEFAULT_YAML = """\
+# Skiller workspace configuration. Every key is optional; see `skiller config --schema`.
+seed: 7
+clock: 2026-03-02          # the fixed simulation date
+provider:
+  name: builtin            # builtin (offline, deterministic) or anthropic
+  anthropic:
+    base_url: null         # any Messages-API server; the key comes from ANTHROPIC_API_KEY
+    text_model: claude-sonnet-4-5
+    code_model: claude-sonnet-4-5
+steps:
+  s01: {num_domains: 10}
+  s06: {rows_per_table: 300, people: 200}
+  s09: {max_repairs: 3}
+"""
+
+
+class WorkspaceError(Exception):
+    """A workspace problem, as one line."""
+
+
+@dataclass
+class Workspace:
+    root: Path
+    config: Config
+    store: Store
+
+    @classmethod
+    def init(cls, root: Path) -> Path:
+        root.mkdir(parents=True, exist_ok=True)
+        cfg = root / CONFIG_FILE
+        if not cfg.exists():
+            cfg.write_text(DEFAULT_YAML)
+        load_config(cfg)  # the default must always validate
+        store = Store(root / DB_FILE)
+        if "world" not in store.projection().machines:
+            store.append([MachineCreated(stream="world", kind="world", initial="seeded")])
+        store.close()
+        return root
+
+    @classmethod
+    def open(cls, root: Path, overrides: list[str] = ()) -> "Workspace":
+        if not (root / DB_FILE).exists():
+            raise WorkspaceError(f"{root} is not a skiller workspace (run `skiller init {root}` first)")
+        config = load_config(root / CONFIG_FILE, list(overrides))
+        configure_logging(root / "skiller.log")
+        return cls(root=root, config=config, store=Store(root / DB_FILE))
+
+    def provider(self):
+        name = self.config.provider.name
+        if name == "builtin":
+            from skiller.llm.builtin import BuiltinProvider
+            return BuiltinProvider()
+        if name == "anthropic":
+            from skiller.llm.anthropic_provider import AnthropicProvider, AnthropicSettings
+            return AnthropicProvider(AnthropicSettings(**self.config.provider.anthropic.model_dump()))
+        raise ConfigError(f"config: provider.name: unknown provider '{name}'")
+
+    def sandbox(self):
+        from skiller.sandbox import Sandbox, SandboxLimits
+        s = self.config.sandbox
+        return Sandbox(SandboxLimits(cpu_seconds=s.cpu_seconds, memory_mb=s.memory_mb, wall_seconds=s.wall_seconds))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def configure_logging(path: Path) -> None:
+    """structlog as JSON lines into the workspace's log file; the terminal stays for progress."""
+    handle = open(path, "a", buffering=1)
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
+                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer(sort_keys=True)],
+        logger_factory=structlog.WriteLoggerFactory(file=handle),
+        cache_logger_on_first_use=False,
+    )
+
+
+def dump_config(config: Config) -> dict:
+    return yaml.safe_load(yaml.safe_dump(config.model_dump(mode="json")))

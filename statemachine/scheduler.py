@@ -1,0 +1,161 @@
+"""The scheduler: folds the log, advances every ready machine concurrently, commits one transaction per transition."""
+from __future__ import annotations
+
+import asyncio
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import structlog
+from pydantic import BaseModel
+
+from events import MachineCreated, MachineView, Projection, StepFailed, Transitioned
+from skiller.llm.client import StepLLM
+from skiller.llm.interface import LLMError
+from statemachine.machines import TERMINAL, Unit
+from steps import StepContext, StepError, StepOutput, StepSpec, load_all, seeded_rng
+from store import Artifact, Store
+
+log = structlog.get_logger()
+
+
+@dataclass
+class Outcome:
+    spec: StepSpec
+    output: StepOutput | None
+    record: list
+    error: StepFailed | None = None
+
+
+@dataclass
+class Scheduler:
+    store: Store
+    config: Any
+    llm: Any  # LLMClient
+    sandbox: Any
+    run_id: str = ""
+    max_parallel: int = 4
+    allow: Callable[[MachineView, Projection], bool] = lambda m, p: True  # which machines may advance
+    on_progress: Callable[[Projection], None] = lambda p: None
+    failed: set[str] = field(default_factory=set)  # streams that failed during this run
+
+    def __post_init__(self) -> None:
+        self.registry = load_all()
+
+    def ready(self, proj: Projection, busy: set[str]) -> list[MachineView]:
+        out = []
+        for m in proj.machines.values():
+            if (m.stream in busy or m.stream in self.failed or m.state in TERMINAL
+                    or (m.kind, m.state) not in self.registry or not self.allow(m, proj)):
+                continue
+            out.append(m)
+        return sorted(out, key=lambda m: m.stream)
+
+    async def run(self) -> Projection:
+        """Advance until no machine is ready; returns the final projection."""
+        inflight: dict[asyncio.Task, MachineView] = {}
+        while True:
+            proj = self.store.projection()
+            for m in self.ready(proj, {v.stream for v in inflight.values()}):
+                if len(inflight) >= self.max_parallel:
+                    break
+                inflight[asyncio.create_task(self._advance(m, proj))] = m
+            if not inflight:
+                return self.store.projection()
+            done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(done, key=lambda t: inflight[t].stream):  # stable commit order
+                view = inflight.pop(task)
+                await self._commit(view, task.result())
+            self.on_progress(self.store.projection())
+
+    async def _advance(self, view: MachineView, proj: Projection) -> Outcome:
+        spec = self.registry[(view.kind, view.state)]
+        record: list = []
+        ctx = StepContext(stream=view.stream, config=self.config, llm=StepLLM(self.llm, view.stream, record),
+                          rng=seeded_rng(self.config.seed, view.stream, spec.name), clock=self.config.clock,
+                          sandbox=self.sandbox, record=record)
+        try:
+            inputs = self._inputs(spec, view, proj)
+            output = await spec.fn(inputs, ctx)
+        except StepError as exc:
+            return Outcome(spec, None, record, self._failure(view, spec, exc.kind, str(exc)))
+        except LLMError as exc:
+            return Outcome(spec, None, record, self._failure(view, spec, "provider", str(exc)))
+        except Exception as exc:  # a bug, not an expected failure: one line here, traceback in the log
+            log.exception("step crashed", stream=view.stream, step=spec.name)
+            return Outcome(spec, None, record, self._failure(view, spec, "internal", f"{type(exc).__name__}: {exc}"))
+        return Outcome(spec, output, record)
+
+    def _failure(self, view: MachineView, spec: StepSpec, kind: str, message: str) -> StepFailed:
+        line = message.strip().splitlines()[0] if message.strip() else kind
+        log.warning("step failed", stream=view.stream, step=spec.name, kind=kind, error=line)
+        return StepFailed(stream=view.stream, step=spec.name, kind=kind, error=line)  # type: ignore[arg-type]
+
+    def _inputs(self, spec: StepSpec, view: MachineView, proj: Projection) -> BaseModel:
+        """Fill the step's input model by field name: machine inputs, last payload, own
+        artifacts, then the world's artifacts."""
+        world = proj.machines.get("world")
+        values: dict[str, Any] = {}
+        for name, info in spec.input_model.model_fields.items():
+            if name in view.inputs:
+                values[name] = view.inputs[name]
+            elif name in view.payload:
+                values[name] = view.payload[name]
+            elif name in view.artifacts or (world and name in world.artifacts):
+                sha = view.artifacts.get(name) or world.artifacts[name]  # type: ignore[union-attr]
+                values[name] = self._load(sha, info.annotation)
+            elif not info.is_required():
+                continue
+            else:
+                raise StepError("internal", f"{spec.name}: input '{name}' is not available to {view.stream}")
+        return spec.input_model.model_validate(values)
+
+    def _load(self, sha: str, annotation: Any) -> Any:
+        content = self.store.artifact(sha)
+        if annotation is bytes:
+            return content
+        if annotation is str:
+            return content.decode()
+        return typing.cast(type[BaseModel], annotation).model_validate_json(content)
+
+    async def _commit(self, view: MachineView, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            self.failed.add(view.stream)
+            self.store.append([*outcome.record, outcome.error], run_id=self.run_id)
+            return
+        output = outcome.output
+        triggers = outcome.spec.triggers
+        trigger = output.trigger or next(iter(triggers))
+        if trigger not in triggers:
+            raise RuntimeError(f"{outcome.spec.name} chose unknown trigger {trigger}")
+
+        async def write(unit: Unit, event) -> None:
+            artifacts = _artifacts_of(output, exclude=set(StepOutput.model_fields))
+            events: list = list(outcome.record)
+            events.append(Transitioned(stream=view.stream, trigger=trigger, source=event.transition.source,
+                                       dest=event.transition.dest, payload=output.payload,
+                                       artifacts={a.name: a.sha256 for a in artifacts}))
+            for spawn in output.spawn:
+                spawned = [_artifact(n, v) for n, v in spawn.artifacts.items()]
+                artifacts.extend(spawned)
+                events.append(MachineCreated(stream=spawn.stream, kind=spawn.kind, initial=spawn.initial,
+                                             inputs=spawn.inputs, artifacts={a.name: a.sha256 for a in spawned}))
+            self.store.append(events, artifacts, run_id=self.run_id)
+
+        unit = Unit(view.stream, view.kind, view.state, write)
+        await unit.trigger(trigger)
+
+
+def _artifact(name: str, value: Any) -> Artifact:
+    if isinstance(value, BaseModel):
+        return Artifact.of_model(name, value)
+    if isinstance(value, bytes):
+        return Artifact(name=name, kind=name, media_type="application/octet-stream", content=value)
+    if isinstance(value, str):
+        return Artifact.of_text(name, name, value)
+    raise TypeError(f"artifact {name} has unsupported type {type(value).__name__}")
+
+
+def _artifacts_of(output: StepOutput, exclude: set[str]) -> list[Artifact]:
+    return [_artifact(name, getattr(output, name)) for name in type(output).model_fields
+            if name not in exclude and getattr(output, name) is not None]

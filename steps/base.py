@@ -1,0 +1,102 @@
+"""What every step shares: its context, its error type, and the registry its decorator fills."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ErrorKind = Literal["provider", "validation", "sandbox", "tool", "config", "internal"]
+
+
+class StepError(Exception):
+    """An expected failure of a step, as one line; `kind` names the boundary crossed."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Frozen(BaseModel):
+    """Base of every artifact model: frozen, strict, canonical JSON is what the store hashes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Spawn(Frozen):
+    """A machine a step brings into being (e.g. one Domain machine per blueprint)."""
+
+    stream: str
+    kind: Literal["domain", "fusion", "task"]
+    initial: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    artifacts: dict[str, Any] = Field(default_factory=dict)  # name -> model | bytes | str
+
+
+class StepOutput(BaseModel):
+    """Base of step outputs. Extra fields are artifacts named after the field."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    trigger: str | None = None  # which of the step's triggers fired (when it has several)
+    payload: dict[str, Any] = Field(default_factory=dict)  # small facts kept in the event
+    spawn: list[Spawn] = Field(default_factory=list)
+
+
+@dataclass
+class StepContext:
+    """Everything a step may use. No globals, no wall clock, no unseeded randomness."""
+
+    stream: str
+    config: Any  # the whole Config; steps read their own section
+    llm: Any  # StepLLM
+    rng: random.Random
+    clock: dt.date
+    sandbox: Any
+    record: list = field(default_factory=list)  # events committed with the transition
+
+
+def seeded_rng(seed: int, stream: str, step: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}|{stream}|{step}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+StepFn = Callable[[BaseModel, StepContext], Awaitable[StepOutput]]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str  # "s04"
+    machine: str  # world | domain | fusion | task
+    source: str
+    triggers: dict[str, str]  # trigger -> dest
+    fn: StepFn
+    input_model: type[BaseModel]
+    output_model: type[StepOutput]
+
+
+REGISTRY: dict[tuple[str, str], StepSpec] = {}
+
+
+def step(name: str, machine: str, source: str, triggers: dict[str, str]):
+    """Register a step for (machine, source). The decorator only records."""
+
+    def register(fn: StepFn) -> StepFn:
+        hints = fn.__annotations__
+        spec = StepSpec(name, machine, source, triggers, fn,
+                        _resolve(fn, hints["inputs"]), _resolve(fn, hints["return"]))
+        key = (machine, source)
+        if key in REGISTRY and REGISTRY[key].fn.__qualname__ != fn.__qualname__:
+            raise RuntimeError(f"two steps registered for {machine}:{source}")
+        REGISTRY[key] = spec
+        return fn
+
+    return register
+
+
+def _resolve(fn: Callable, hint: Any) -> Any:
+    if isinstance(hint, str):
+        return eval(hint, fn.__globals__)  # annotations are strings under `from __future__`
+    return hint

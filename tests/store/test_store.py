@@ -1,0 +1,46 @@
+"""The store commits artifacts and events atomically and caches LLM answers."""
+import sqlite3
+
+import pytest
+
+from events import MachineCreated, Transitioned
+from store import Artifact, Store
+
+
+def test_append_is_one_transaction_all_or_nothing(tmp_path):
+    store = Store(tmp_path / "s.db")
+    good = Artifact.of_text("note", "Note", "hello")
+    store.append([MachineCreated(stream="world", kind="world", initial="seeded")])
+    # the second event's stream is fine but we make the insert fail by a duplicate primary key
+    store.db.conn.execute("CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.type = 'Transitioned' "
+                          "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(sqlite3.DatabaseError):
+        store.append([Transitioned(stream="world", trigger="t", source="seeded", dest="domains_expanded",
+                                   artifacts={"note": good.sha256})], [good])
+    assert store.projection().machines["world"].state == "seeded"
+    with pytest.raises(KeyError):
+        store.artifact(good.sha256)  # the artifact of the failed transaction was not kept
+
+
+def test_same_content_is_one_artifact_row(tmp_path):
+    store = Store(tmp_path / "s.db")
+    a, b = Artifact.of_text("x", "N", "same"), Artifact.of_text("y", "N", "same")
+    store.append([MachineCreated(stream="world", kind="world", initial="seeded")], [a, b])
+    assert store.db["artifacts"].count == 1
+    assert store.artifact(a.sha256) == b"same"
+
+
+def test_log_survives_reopen_and_uses_wal(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.append([MachineCreated(stream="world", kind="world", initial="seeded")])
+    store.close()
+    again = Store(tmp_path / "s.db")
+    assert again.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert list(again.projection().machines) == ["world"]
+
+
+def test_cache_round_trip(tmp_path):
+    store = Store(tmp_path / "s.db")
+    assert store.cache_get("k") is None
+    store.cache_put("k", "builtin", "m", "s01.domains", {"a": [1]}, 5, 7)
+    assert store.cache_get("k") == {"response": {"a": [1]}, "input_tokens": 5, "output_tokens": 7}
