@@ -1,0 +1,385 @@
+"""Parent side of an environment: runs implementation modules in a sandboxed worker and talks JSON lines to it."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from servers import database
+from servers.contract import ToolResult, ToolSpec
+
+if TYPE_CHECKING:
+    from skiller.sandbox import Sandbox
+
+__all__ = ["Environment", "EnvironmentLoadError", "ModuleSource"]
+
+log = structlog.get_logger(__name__)
+
+WORKER_SOURCE = Path(__file__).with_name("worker.py")
+DB_FILE = "db.sqlite"
+FRESH_FILE = "fresh.sqlite"
+MAX_REPLY_BYTES = 8_000_000
+STDERR_TAIL_BYTES = 4_096
+MAX_ERROR_CHARS = 1_000
+
+
+class ModuleSource(BaseModel):
+    """One implementation module to load: its code, the table namespace and the tool-name prefix."""
+
+    model_config = ConfigDict(frozen=True)
+    server: str
+    code: str
+    namespace: str = ""
+    prefix: str = ""
+
+
+class EnvironmentLoadError(Exception):
+    """The worker could not start or load the modules (one line naming the module and the cause)."""
+
+
+class _WorkerGone(Exception):
+    """The worker died, timed out or broke the protocol; it is no longer usable."""
+
+
+def _cleanup(procs: list[subprocess.Popen[str]], workdir: str) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()  # the sandbox forbids forking, so the worker is a single process
+            proc.wait()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time a live process has used (Linux /proc), or None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _file_stem(index: int, server: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", server.lower()).strip("_") or "module"
+    return f"m{index}_{slug}"
+
+
+class Environment:
+    """A running environment: tools, one SQLite state, and a sandboxed worker executing the calls.
+
+    Use `Environment.start(...)` as a context manager. Calls are serialized by a lock, so several threads
+    (e.g. the MCP server's) may share one environment.
+    """
+
+    def __init__(self, modules: list[ModuleSource], db_bytes: bytes, sandbox: Sandbox,
+                 call_timeout: float, load_timeout: float) -> None:
+        self._modules = list(modules)
+        self._db_bytes = db_bytes
+        self._sandbox = sandbox
+        self._call_timeout = call_timeout
+        self._load_timeout = load_timeout
+        self._workdir = Path(tempfile.mkdtemp(prefix="skiller-env-"))
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen[str]] = []
+        self._finalizer = weakref.finalize(self, _cleanup, self._procs, str(self._workdir))
+        self._proc: subprocess.Popen[str] | None = None
+        self._dead_reason: str | None = "not started"
+        self._buffer = bytearray()
+        self._stderr_tail: deque[bytes] = deque()
+        self._tools: list[ToolSpec] = []
+        self._by_name: dict[str, ToolSpec] = {}
+        self._files = [f"{_file_stem(i, m.server)}.py" for i, m in enumerate(self._modules)]
+
+    # --- lifecycle -------------------------------------------------------------
+
+    @classmethod
+    def start(cls, modules: list[ModuleSource], db_bytes: bytes, sandbox: Sandbox | None = None, *,
+              call_timeout: float = 10.0, load_timeout: float = 30.0) -> Environment:
+        """Write the modules and DB into a temp dir, spawn the worker in the sandbox and load the tools."""
+        if not modules:
+            raise EnvironmentLoadError("an environment needs at least one module")
+        if sandbox is None:
+            from skiller.sandbox import Sandbox, SandboxLimits  # default limits; callers normally inject one
+
+            sandbox = Sandbox(SandboxLimits())
+        env = cls(modules, db_bytes, sandbox, call_timeout, load_timeout)
+        try:
+            env._spawn()
+        except BaseException:
+            env.close()
+            raise
+        return env
+
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker and delete the temp dir (idempotent)."""
+        with self._lock:
+            proc = self._proc
+            if proc is not None and self.alive:
+                try:
+                    self._exchange({"op": "close"}, timeout=2.0, what="close")
+                    proc.wait(timeout=2.0)
+                except (_WorkerGone, subprocess.TimeoutExpired):
+                    pass
+            self._stop("closed")
+            self._finalizer()
+
+    def _spawn(self) -> None:
+        # (Re)write every file: a previous worker could have changed anything in its directory.
+        self._write("worker.py", WORKER_SOURCE.read_bytes())
+        for file, module in zip(self._files, self._modules):
+            self._write(file, module.code.encode("utf-8"))
+        self._write(DB_FILE, self._db_bytes)
+        for leftover in (f"{DB_FILE}-journal", FRESH_FILE):
+            (self._workdir / leftover).unlink(missing_ok=True)
+        began = time.perf_counter()
+        proc = self._sandbox.spawn([sys.executable, "-I", "worker.py"], cwd=str(self._workdir),
+                                   stderr=subprocess.PIPE)
+        if proc.stdin is None or proc.stdout is None:
+            proc.kill()
+            raise EnvironmentLoadError("sandbox must give the worker stdin and stdout pipes")
+        self._procs[:] = [proc]  # the finalizer's view: only the live worker
+        self._proc, self._dead_reason = proc, None
+        self._buffer.clear()
+        self._stderr_tail.clear()
+        os.set_blocking(proc.stdin.fileno(), False)
+        os.set_blocking(proc.stdout.fileno(), False)
+        if proc.stderr is not None:
+            os.set_blocking(proc.stderr.fileno(), False)
+        request = {"op": "load", "db": DB_FILE, "modules": [
+            {"file": f, "namespace": m.namespace, "prefix": m.prefix} for f, m in zip(self._files, self._modules)]}
+        names = ", ".join(m.server for m in self._modules)
+        try:
+            reply = self._exchange(request, self._load_timeout, what=f"loading {names}")
+        except _WorkerGone as exc:
+            raise EnvironmentLoadError(str(exc)) from None
+        if reply.get("ok") is not True:
+            self._stop("load failed")
+            raise EnvironmentLoadError(f"{names}: {reply.get('error')}")
+        try:
+            tools = [ToolSpec.model_validate(t) for t in reply.get("value") or []]
+        except ValidationError as exc:
+            self._stop("bad tool table")
+            raise EnvironmentLoadError(f"{names}: bad tool table ({exc.errors()[0]['msg']})") from None
+        self._tools, self._by_name = tools, {t.name: t for t in tools}
+        log.debug("environment.started", modules=names, tools=len(tools), pid=proc.pid,
+                  ms=round((time.perf_counter() - began) * 1000, 1))
+
+    def _write(self, name: str, data: bytes) -> None:
+        # Never write through whatever the worker left at this name (a symlink could point anywhere).
+        path = self._workdir / name
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+
+    def _stop(self, reason: str) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._sandbox.kill(proc)
+        if proc is not None:
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    try:
+                        pipe.close()
+                    except OSError:
+                        pass
+        if self._dead_reason is None:
+            self._dead_reason = reason
+
+    # --- public API --------------------------------------------------------------
+
+    @property
+    def tools(self) -> list[ToolSpec]:
+        return list(self._tools)
+
+    @property
+    def alive(self) -> bool:
+        """False once the worker crashed, timed out or was closed (until `reset()` respawns it)."""
+        return self._dead_reason is None
+
+    @property
+    def db_path(self) -> Path:
+        """The live SQLite file (read it only between calls)."""
+        return self._workdir / DB_FILE
+
+    def call(self, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
+        """Run one tool call; every failure (bad arguments, policy, crash, timeout) is a ToolResult error."""
+        if name not in self._by_name:
+            return ToolResult(ok=False, error=f"unknown tool: {name}")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            return ToolResult(ok=False, error=f"invalid arguments for {name}: arguments must be a JSON object")
+        with self._lock:
+            if not self.alive:
+                return ToolResult(ok=False, error=f"environment is not running ({self._dead_reason}); reset it")
+            try:
+                reply = self._exchange({"op": "call", "name": name, "arguments": arguments},
+                                       self._call_timeout, what=name)
+            except _WorkerGone as exc:
+                return ToolResult(ok=False, error=str(exc))
+            except (TypeError, ValueError) as exc:
+                return ToolResult(ok=False, error=f"invalid arguments for {name}: not JSON ({exc})")
+            ok, error = reply.get("ok"), reply.get("error")
+            if ok is True:
+                return ToolResult(ok=True, value=reply.get("value"))
+            if ok is False and isinstance(error, str):
+                return ToolResult(ok=False, error=" ".join(error.split())[:MAX_ERROR_CHARS])  # one line, always
+            self._stop("malformed reply")
+            return ToolResult(ok=False, error=f"environment worker sent a malformed reply to {name}; worker stopped")
+
+    def reset(self) -> None:
+        """Restore the initial database; a dead worker is replaced by a fresh one."""
+        with self._lock:
+            if self.alive and self._cpu_budget_left():
+                self._write(FRESH_FILE, self._db_bytes)
+                try:
+                    reply = self._exchange({"op": "reset", "db": FRESH_FILE}, self._call_timeout, what="reset")
+                    if reply.get("ok") is True:
+                        return
+                    self._stop(f"reset failed: {reply.get('error')}")
+                except _WorkerGone:
+                    pass
+            log.info("environment.respawn", reason=self._dead_reason)
+            self._stop("respawning")
+            try:
+                self._spawn()
+            except BaseException:
+                self._stop("respawn failed")
+                raise
+
+    def _cpu_budget_left(self) -> bool:
+        # RLIMIT_CPU counts the worker's whole life: recycle it between episodes before it runs out.
+        used = _cpu_seconds(self._proc.pid) if self._proc is not None else None
+        limit = getattr(getattr(self._sandbox, "limits", None), "cpu_seconds", None)
+        if used is None or limit is None or used < 0.5 * limit:
+            return True
+        self._stop(f"recycled after {used:.1f} s of CPU")
+        return False
+
+    def state_hash(self) -> str:
+        """Canonical SHA-256 of the current database state (see servers.database.state_hash)."""
+        with self._lock:
+            return database.state_hash(self._checked_db())
+
+    def _checked_db(self) -> Path:
+        path = self.db_path
+        if path.is_symlink():  # the worker may rewrite its own dir; never follow it elsewhere
+            raise RuntimeError(f"{path} is a symlink")
+        return path
+
+    # --- the pipe ------------------------------------------------------------------
+
+    def _exchange(self, request: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+        """Send one request line and read one reply line, within `timeout` seconds."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        data = json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        deadline = time.monotonic() + timeout
+        out_fd, in_fd = proc.stdin.fileno(), proc.stdout.fileno()
+        err_fd = proc.stderr.fileno() if proc.stderr is not None else -1
+        poller = select.poll()
+        poller.register(in_fd, select.POLLIN)
+        if err_fd >= 0:
+            poller.register(err_fd, select.POLLIN)
+        view = memoryview(data)
+        writing = True
+        poller.register(out_fd, select.POLLOUT)
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline >= 0 and not writing:
+                line = bytes(self._buffer[:newline])
+                del self._buffer[: newline + 1]
+                try:
+                    reply = json.loads(line)
+                except ValueError:
+                    reply = None
+                if not isinstance(reply, dict):
+                    self._stop("protocol error")
+                    raise _WorkerGone(f"environment worker broke the protocol during {what}; worker stopped")
+                return reply
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._stop("timeout")
+                self._dead_reason = f"{what} exceeded {timeout:g} s"
+                log.warning("environment.timeout", what=what, seconds=timeout)
+                raise _WorkerGone(f"{what} exceeded the {timeout:g} s wall-clock limit; worker killed")
+            events = poller.poll(remaining * 1000)
+            for fd, event in events:
+                if fd == out_fd:
+                    if event & (select.POLLERR | select.POLLHUP):
+                        raise self._died(what)
+                    try:
+                        sent = os.write(out_fd, view)
+                    except BrokenPipeError:
+                        raise self._died(what) from None
+                    except BlockingIOError:
+                        continue
+                    view = view[sent:]
+                    if not view:
+                        writing = False
+                        poller.unregister(out_fd)
+                elif fd == in_fd:
+                    chunk = os.read(in_fd, 1 << 16)
+                    if not chunk:
+                        raise self._died(what)
+                    self._buffer += chunk
+                    if len(self._buffer) > MAX_REPLY_BYTES:
+                        self._stop("reply too large")
+                        raise _WorkerGone(f"{what} produced a reply over {MAX_REPLY_BYTES} bytes; worker stopped")
+                elif fd == err_fd:
+                    chunk = os.read(err_fd, 1 << 16)
+                    if chunk:
+                        self._keep_stderr(chunk)
+                    else:
+                        poller.unregister(err_fd)
+
+    def _keep_stderr(self, chunk: bytes) -> None:
+        self._stderr_tail.append(chunk)
+        while sum(map(len, self._stderr_tail)) > STDERR_TAIL_BYTES and len(self._stderr_tail) > 1:
+            self._stderr_tail.popleft()
+
+    def _died(self, what: str) -> _WorkerGone:
+        proc = self._proc
+        assert proc is not None
+        try:
+            code = proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None:
+            how = "closed its pipes"
+        elif code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            hint = {"SIGKILL": ", maybe a sandbox limit", "SIGXCPU": ", the CPU-time limit",
+                    "SIGSEGV": ", a crash", "SIGSYS": ", a forbidden system call"}.get(name, "")
+            how = f"killed by {name}{hint}"
+        else:
+            how = f"exited with code {code}"
+        tail = b"".join(self._stderr_tail).decode("utf-8", "replace").strip().splitlines()
+        last = f": {tail[-1][:200]}" if tail else ""
+        self._stop(how)
+        self._dead_reason = f"worker {how}"
+        log.warning("environment.worker_died", what=what, how=how)
+        return _WorkerGone(f"environment worker died during {what} ({how}{last}); reset the environment")
