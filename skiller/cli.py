@@ -101,7 +101,7 @@ def cmd_log(args) -> int:
             payload = json.loads(row.payload)
             what = " ".join(f"{k}={v}" for k, v in payload.items() if k in (
                 "kind", "initial", "purpose", "model", "cache_hit", "passed", "failed", "error", "step", "command"))
-        console.print(f"{row.seq:>7} {row.run_id:<9} {row.stream:<28} {row.type:<14} {what}", highlight=False)
+        console.print(f"{row.seq:>7} {row.run_id:<9} {row.stream:<28} {row.type:<14} {what}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except (ConfigError, WorkspaceError) as exc:
-        err.print(f"skiller: {exc}", highlight=False)
+        err.print(f"skiller: {exc}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("skiller: interrupted; committed work is kept, run again to resume")
