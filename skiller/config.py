@@ -62,11 +62,29 @@ class S09Config(_Section):
     """Test-and-repair rounds before a domain is marked failed."""
 
 
+class S14Config(_Section):
+    templates_per_domain: int = Field(24, ge=1)
+    """Templates proposed per domain (validated tasks are what survives s15-s16)."""
+    min_length: int = Field(1, ge=1)
+    max_length: int = Field(5, ge=1)
+    min_score: int = Field(3, ge=1, le=5)
+    """Judge threshold: templates scoring below it are dropped."""
+
+
+class S15Config(_Section):
+    max_attempts: int = Field(3, ge=1)
+    """Plan-execute rounds before an instance search gives up (it also stops when a re-plan makes no progress)."""
+    candidates: int = Field(50, ge=1)
+    """Rows considered per selector; one is drawn with the task's seeded RNG."""
+
+
 class StepsConfig(_Section):
     s01: S01Config = S01Config()
     s04: S04Config = S04Config()
     s06: S06Config = S06Config()
     s09: S09Config = S09Config()
+    s14: S14Config = S14Config()
+    s15: S15Config = S15Config()
 
 
 class SandboxConfig(_Section):
@@ -78,7 +96,7 @@ class SandboxConfig(_Section):
 class SchedulerConfig(_Section):
     max_parallel_steps: int = Field(4, ge=1)
     """Machines advanced concurrently (LLM calls are further bounded per model by the provider)."""
-    stop_after: Literal["blueprinted", "tools_listed", "implemented", "all"] = "all"
+    stop_after: Literal["blueprinted", "tools_listed", "database_generated", "implemented", "templated", "all"] = "all"
     """How far `skiller run` takes the pipeline."""
 
 

@@ -75,3 +75,93 @@ def export(store: Store, out: Path) -> list[Path]:
         os.replace(tmp, path)
         written.append(path)
     return written
+
+
+def _pascal(table: str) -> str:
+    return "".join(part.capitalize() for part in table.split("_"))
+
+
+@writer
+def environment_files(store: Store, proj: Projection) -> Files:
+    """Databases as JSON views, summaries, policies, tool graphs and runnable MCP servers."""
+    from servers.database import dump_json
+    from servers.query import snapshot
+    from servers.standalone import standalone_server
+
+    people_written = False
+    for m in domains(proj, "database"):
+        server = m.inputs["domain"]
+        blueprint = store.artifact_json(m.artifacts["blueprint"])
+        relationships = {_snake(r["name"]) for r in blueprint["relationships"]}
+        with snapshot(store.artifact(m.artifacts["database"])) as path:
+            tables = dump_json(path)
+        for table, rows in sorted(tables.items()):
+            if table == "person":
+                if not people_written:
+                    people_written = True
+                    yield "database/outputs/entities/Person.json", as_json(rows)
+            elif table in relationships:
+                yield f"database/outputs/relationships/{server}/{_pascal(table)}.json", as_json(rows)
+            else:
+                yield f"database/outputs/entities/{server}/{_pascal(table)}.json", as_json(rows)
+        yield f"database_summary/{server}.json", as_json(store.artifact_json(m.artifacts["database_summary"]))
+    for m in domains(proj, "policy"):
+        yield f"policies/{m.inputs['domain']}.md", store.artifact_json(m.artifacts["policy"])["markdown"].encode()
+    for m in domains(proj, "tool_graph"):
+        from steps.s08_tool_graph import ToolGraph
+        graph = ToolGraph.model_validate(store.artifact_json(m.artifacts["tool_graph"]))
+        yield f"tool_graphs/{m.inputs['domain']}.json", as_json(graph.node_link())
+    for m in sorted(proj.of_kind("domain"), key=lambda m: m.stream):
+        if m.state in ("implemented", "templated") and "implementation" in m.artifacts:
+            module = store.artifact_json(m.artifacts["implementation"])["module"]
+            yield f"mcp_servers/{m.inputs['domain']}.py", standalone_server(module).encode()
+
+
+def _snake(name: str) -> str:
+    import re
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@writer
+def task_files(store: Store, proj: Projection) -> Files:
+    """Task templates per server, validated tasks and queries (one task per line)."""
+    holders = [m for m in proj.machines.values() if "task_templates" in m.artifacts]
+    for m in sorted(holders, key=lambda m: m.stream):
+        templates = store.artifact_json(m.artifacts["task_templates"])
+        yield f"task_templates/{templates['server']}.json", as_json(
+            {"templates": [{**t["template"], "template_id": t["template_id"], "scores": t["scores"]}
+                           for t in templates["templates"]], "stats": templates["stats"]})
+    queries: dict[str, list[str]] = {}
+    validated: dict[str, list] = {}
+    for m in sorted(proj.of_kind("task"), key=lambda m: m.stream):
+        env = m.inputs["domain"]
+        if "validated" in m.artifacts and m.state != "rejected":
+            validated.setdefault(env, []).append({"stream": m.stream, **store.artifact_json(m.artifacts["validated"])})
+        if "task" in m.artifacts:
+            task = store.artifact_json(m.artifacts["task"])
+            queries.setdefault(env, []).append(json.dumps(query_line(task), ensure_ascii=False, sort_keys=True))
+    for env, items in sorted(validated.items()):
+        yield f"validated_tasks/{env}.json", as_json(items)
+    for env, lines in sorted(queries.items()):
+        yield f"queries/{env}.jsonl", ("\n".join(lines) + "\n").encode()
+
+
+def query_line(task: dict) -> dict:
+    """The reference's query line, plus our persona and evaluation criteria."""
+    scenario = task["user_scenario"]
+    instr = scenario["instructions"]
+    trajectory = [{"name": a["name"], "arguments": a["arguments"]} for a in task["evaluation_criteria"]["actions"]]
+    user_prompt = (f"{instr['task_instructions']}\nReason for call: {instr['reason_for_call']}\n"
+                   f"Known info: {instr['known_info']}\nUnknown info: {instr['unknown_info']}")
+    from servers.task import content_id
+    return {
+        "id": task["id"], "messages": [{"role": "user", "content": task["first_query"]}],
+        "user_system_prompt": user_prompt,
+        "task_info": {"trajectory": trajectory, "instruction": task["description"],
+                      "reason_for_call": instr["reason_for_call"], "known_info": instr["known_info"],
+                      "unknown_info": instr["unknown_info"], "domains": task["domains"],
+                      "trajectory_hash": content_id([task["environment"], trajectory]),
+                      "kind": task["kind"], "violated_rule": task["violated_rule"]},
+        "persona": scenario["persona"], "evaluation_criteria": task["evaluation_criteria"],
+        "gold_state_hash": task["gold_state_hash"],
+    }

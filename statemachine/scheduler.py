@@ -92,18 +92,18 @@ class Scheduler:
         return StepFailed(stream=view.stream, step=spec.name, kind=kind, error=line)  # type: ignore[arg-type]
 
     def _inputs(self, spec: StepSpec, view: MachineView, proj: Projection) -> BaseModel:
-        """Fill the step's input model by field name: machine inputs, last payload, own
-        artifacts, then the world's artifacts."""
-        world = proj.machines.get("world")
+        """Fill the step's input model by field name: machine inputs, then artifacts of the
+        machine, its parent and the world, then the last transition's payload."""
+        holders = [view] + [proj.machines[s] for s in (view.inputs.get("parent"), "world") if s in proj.machines]
         values: dict[str, Any] = {}
         for name, info in spec.input_model.model_fields.items():
+            holder = next((h for h in holders if name in h.artifacts), None)
             if name in view.inputs:
                 values[name] = view.inputs[name]
+            elif holder is not None:
+                values[name] = self._load(holder.artifacts[name], info.annotation)
             elif name in view.payload:
                 values[name] = view.payload[name]
-            elif name in view.artifacts or (world and name in world.artifacts):
-                sha = view.artifacts.get(name) or world.artifacts[name]  # type: ignore[union-attr]
-                values[name] = self._load(sha, info.annotation)
             elif not info.is_required():
                 continue
             else:
@@ -116,7 +116,9 @@ class Scheduler:
             return content
         if annotation is str:
             return content.decode()
-        return typing.cast(type[BaseModel], annotation).model_validate_json(content)
+        model = next((a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)),
+                     annotation)  # `X | None` fields
+        return typing.cast(type[BaseModel], model).model_validate_json(content)
 
     async def _commit(self, view: MachineView, outcome: Outcome) -> None:
         if outcome.error is not None:

@@ -1,0 +1,72 @@
+"""s08: the tool dependency graph: which tool's output feeds which tool's input."""
+from __future__ import annotations
+
+from typing import Literal
+
+from skiller.llm.interface import LLMRequest, Message
+from steps.base import Frozen, StepContext, StepError, StepOutput, step
+from steps.s04_blueprints import Blueprint
+
+
+class ToolLink(Frozen):
+    source: str
+    target: str
+    type: Literal["state dependency", "information flow", "storyline flow"]
+    fields: list[str]  # the linking fields: source output -> target input
+
+
+class ToolGraph(Frozen):
+    directed: bool = True
+    nodes: list[str]
+    links: list[ToolLink]
+    tool_preconditions: dict[str, list[str]]
+    valid_trajectories: list[list[str]]
+
+    def node_link(self) -> dict:
+        return {"directed": True, "multigraph": False, "graph": {},
+                "nodes": [{"id": n} for n in self.nodes],
+                "links": [link.model_dump() for link in self.links],
+                "tool_preconditions": self.tool_preconditions,
+                "valid_trajectories": self.valid_trajectories}
+
+
+class S08Input(Frozen):
+    domain: str
+    blueprint: Blueprint
+
+
+class S08Output(StepOutput):
+    tool_graph: ToolGraph
+
+
+PROMPT = """For the MCP server {name}, give the tool dependency graph: nodes are the tools; a link
+A -> B (type: state dependency, information flow or storyline flow) names the fields of A's output
+that B takes as input. Add tool_preconditions (tools that must run before a tool) and
+valid_trajectories: realistic tool sequences of 2 to 5 calls.
+Tools: {tools}"""
+
+
+def graph_problems(graph: ToolGraph, blueprint: Blueprint) -> list[str]:
+    tools = {f.name for f in blueprint.functions}
+    problems = [f"unknown node {n}" for n in graph.nodes if n not in tools]
+    problems += [f"link {l.source}->{l.target} names an unknown tool" for l in graph.links
+                 if l.source not in tools or l.target not in tools]
+    problems += [f"trajectory {t} has an unknown tool or bad length" for t in graph.valid_trajectories
+                 if not 2 <= len(t) <= 5 or set(t) - tools]
+    params = {f.name: set(f.parameters) for f in blueprint.functions}
+    problems += [f"link {l.source}->{l.target}: {l.target} takes no parameter {f}" for l in graph.links
+                 if l.target in params for f in l.fields if f not in params[l.target]]
+    return problems
+
+
+@step("s08", machine="domain", source="policy_written", triggers={"build_tool_graph": "tool_graph_built"})
+async def run(inputs: S08Input, ctx: StepContext) -> S08Output:
+    tools = "; ".join(f"{f.name}({', '.join(f.parameters)}) -> {f.returns}" for f in inputs.blueprint.functions)
+    request = LLMRequest(purpose="s08.tool_graph", role="text", response_model=ToolGraph,
+                         messages=(Message(role="user", content=PROMPT.format(name=inputs.domain, tools=tools)),),
+                         context={"domain": inputs.domain})
+    graph: ToolGraph = await ctx.llm.ask(request)
+    problems = graph_problems(graph, inputs.blueprint)
+    if problems:
+        raise StepError("validation", f"s08: tool graph of {inputs.domain}: {problems[0]}")
+    return S08Output(tool_graph=graph, payload={"links": len(graph.links), "trajectories": len(graph.valid_trajectories)})

@@ -1,0 +1,131 @@
+"""s09: implementation with test-driven self-correction: implementing -> testing <-> repairing -> implemented | failed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from events import Repaired, TestsRan
+from skiller.llm.interface import LLMRequest, Message
+from steps.base import Frozen, StepContext, StepOutput, step
+from steps.s05_tool_lists import ToolList
+from steps.s07_policy import Policy
+
+PROMPT = (Path(__file__).with_name("s09_implementation.txt")).read_text()
+CONTRACT_TESTS = (Path(__file__).with_name("s09_contract_tests.py.txt")).read_text()
+
+
+class Implementation(Frozen):
+    module: str  # impl.py: the tool functions (see servers/contract.py)
+    tests: str  # test_impl.py: pytest file exercising every tool, policy violations included
+
+
+class TestOutcome(Frozen):
+    ok: bool
+    passed: int
+    failed: int
+    output: str  # the tail of the test run, fed back to the coding model on failure
+
+
+class S09StartInput(Frozen):
+    domain: str
+
+
+class S09StartOutput(StepOutput):
+    pass
+
+
+class WriteInput(Frozen):
+    domain: str
+    tool_list: ToolList
+    policy: Policy
+
+
+class WriteOutput(StepOutput):
+    implementation: Implementation
+
+
+class TestInput(Frozen):
+    domain: str
+    tool_list: ToolList
+    implementation: Implementation
+    database: bytes
+    attempt: int = 0
+
+
+class TestOutput(StepOutput):
+    test_outcome: TestOutcome
+
+
+class RepairInput(Frozen):
+    domain: str
+    tool_list: ToolList
+    policy: Policy
+    implementation: Implementation
+    test_outcome: TestOutcome
+    attempt: int = 0
+
+
+class RepairOutput(StepOutput):
+    implementation: Implementation | None = None
+
+
+def _prompt(inputs: WriteInput | RepairInput, ctx: StepContext) -> str:
+    return PROMPT.format(name=inputs.domain, clock=ctx.clock.isoformat(),
+                         tools=json.dumps(inputs.tool_list.tools, indent=1), modes=json.dumps(inputs.tool_list.modes),
+                         policy=inputs.policy.markdown)
+
+
+@step("s09.start", machine="domain", source="tool_graph_built", triggers={"start_implementation": "implementing"})
+async def start(inputs: S09StartInput, ctx: StepContext) -> S09StartOutput:
+    return S09StartOutput()
+
+
+@step("s09.write", machine="domain", source="implementing", triggers={"write_code": "testing"})
+async def write(inputs: WriteInput, ctx: StepContext) -> WriteOutput:
+    request = LLMRequest(purpose="s09.implementation", role="code", response_model=Implementation,
+                         messages=(Message(role="user", content=_prompt(inputs, ctx)),),
+                         context={"domain": inputs.domain, "clock": ctx.clock.isoformat(),
+                                  "tool_list": inputs.tool_list.model_dump(mode="json")})
+    implementation: Implementation = await ctx.llm.ask(request)
+    return WriteOutput(implementation=implementation, payload={"attempt": 0})
+
+
+def contract_tests(tool_list: ToolList, clock: str) -> str:
+    """Tests we add to the model's own: the module must implement exactly the listed tools."""
+    return CONTRACT_TESTS.replace("__TOOLS__", json.dumps(tool_list.tools)).replace(
+        "__MODES__", json.dumps(tool_list.modes)).replace("__CLOCK__", clock).replace("__SERVER__", tool_list.server)
+
+
+@step("s09.test", machine="domain", source="testing", triggers={"pass_tests": "implemented", "fail_tests": "repairing"})
+async def test(inputs: TestInput, ctx: StepContext) -> TestOutput:
+    files = {"impl.py": inputs.implementation.module, "test_impl.py": inputs.implementation.tests,
+             "test_contract.py": contract_tests(inputs.tool_list, ctx.clock.isoformat()), "db.sqlite": inputs.database}
+    result = ctx.sandbox.run_pytest(files, ["test_contract.py", "test_impl.py"])
+    ok = result.exit_code == 0 and result.failed == 0 and result.errors == 0 and result.passed > 0
+    tail = (result.stdout + ("\n" + result.stderr if result.stderr else ""))[-4000:]
+    if result.killed:
+        tail = f"[sandbox: {result.killed}]\n" + tail
+    outcome = TestOutcome(ok=ok, passed=result.passed, failed=result.failed + result.errors, output=tail)
+    ctx.record.append(TestsRan(stream=ctx.stream, step="s09", attempt=inputs.attempt, passed=outcome.passed,
+                               failed=outcome.failed, ok=ok, output=tail[-1500:]))
+    return TestOutput(test_outcome=outcome, trigger="pass_tests" if ok else "fail_tests",
+                      payload={"attempt": inputs.attempt, "passed": outcome.passed, "failed": outcome.failed})
+
+
+@step("s09.repair", machine="domain", source="repairing", triggers={"repair": "testing", "give_up": "failed"})
+async def repair(inputs: RepairInput, ctx: StepContext) -> RepairOutput:
+    if inputs.attempt >= ctx.config.steps.s09.max_repairs:
+        return RepairOutput(trigger="give_up", payload={
+            "attempt": inputs.attempt, "reason": f"tests still fail after {inputs.attempt} repairs",
+            "last_output": inputs.test_outcome.output[-1500:]})
+    request = LLMRequest(
+        purpose="s09.repair", role="code", response_model=Implementation,
+        messages=(Message(role="user", content=_prompt(inputs, ctx)),
+                  Message(role="assistant", content=json.dumps(inputs.implementation.model_dump())),
+                  Message(role="user", content="The tests failed:\n" + inputs.test_outcome.output
+                          + "\nReturn the corrected module and tests (both complete).")),
+        context={"domain": inputs.domain, "clock": ctx.clock.isoformat(), "attempt": inputs.attempt + 1,
+                 "tool_list": inputs.tool_list.model_dump(mode="json")})
+    fixed: Implementation = await ctx.llm.ask(request)
+    ctx.record.append(Repaired(stream=ctx.stream, step="s09", attempt=inputs.attempt + 1))
+    return RepairOutput(implementation=fixed, trigger="repair", payload={"attempt": inputs.attempt + 1})

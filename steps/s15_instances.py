@@ -1,0 +1,76 @@
+"""s15: instance selection, plan then execute: run the template's selectors, re-plan while that makes progress."""
+from __future__ import annotations
+
+from typing import Any
+
+from servers.query import QueryError, select, snapshot
+from skiller.llm.interface import LLMRequest, Message
+from steps.base import Frozen, StepContext, StepOutput, step
+from steps.placeholders import Unresolved, resolve_sql
+from steps.s14_task_templates import ScoredTemplate, Selector
+
+
+class Instance(Frozen):
+    bindings: dict[str, dict[str, Any]]  # slot -> the selected row
+    selectors: list[Selector]  # the plan that worked
+    attempts: int
+
+
+class Replan(Frozen):
+    selectors: list[Selector]
+
+
+class S15Input(Frozen):
+    domain: str
+    template: ScoredTemplate
+    database: bytes
+
+
+class S15Output(StepOutput):
+    instance: Instance | None = None
+
+
+REPLAN = """These selectors choose the database rows of a task ({instruction}):
+{selectors}
+Slot `{slot}` found nothing: {why}. Give corrected selectors (read-only SQL, one per slot)."""
+
+
+def execute_plan(path, selectors: list[Selector], ctx: StepContext) -> tuple[dict, str | None, str]:
+    """Run selectors in order; each may use earlier slots. Returns bindings or the failing slot."""
+    bindings: dict[str, dict[str, Any]] = {}
+    for sel in selectors:
+        try:
+            rows = select(path, resolve_sql(sel.sql, bindings, ctx.clock), limit=ctx.config.steps.s15.candidates)
+        except (QueryError, Unresolved) as exc:
+            return bindings, sel.slot, str(exc)
+        if not rows:
+            return bindings, sel.slot, "no row matched"
+        bindings[sel.slot] = rows[ctx.rng.randrange(len(rows))]
+    return bindings, None, ""
+
+
+@step("s15", machine="task", source="templated",
+      triggers={"select_instances": "instances_selected", "find_no_instance": "rejected"})
+async def run(inputs: S15Input, ctx: StepContext) -> S15Output:
+    template = inputs.template.template
+    selectors, failures = list(template.selectors), []
+    with snapshot(inputs.database) as path:
+        for attempt in range(ctx.config.steps.s15.max_attempts):
+            bindings, slot, why = execute_plan(path, selectors, ctx)
+            if slot is None:
+                return S15Output(instance=Instance(bindings=bindings, selectors=selectors, attempts=attempt + 1),
+                                 payload={"attempts": attempt + 1})
+            failures.append((slot, why))
+            if len(failures) > 1 and failures[-1] == failures[-2]:
+                break  # the re-plan made no progress: stop paying for more
+            request = LLMRequest(
+                purpose="s15.replan", role="text", response_model=Replan,
+                messages=(Message(role="user", content=REPLAN.format(
+                    instruction=template.instruction, slot=slot, why=why,
+                    selectors="\n".join(f"{s.slot}: {s.sql}" for s in selectors))),),
+                context={"domain": inputs.domain, "template": template.model_dump(mode="json"),
+                         "slot": slot, "why": why, "attempt": attempt})
+            selectors = (await ctx.llm.ask(request)).selectors
+    slot, why = failures[-1]
+    return S15Output(trigger="find_no_instance",
+                     payload={"reason": "no_instance", "slot": slot, "error": why, "attempts": len(failures)})
