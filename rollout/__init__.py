@@ -1,1 +1,42 @@
-"""rollout"""
+"""Rollouts: simulated users, assistant agents, the half-duplex orchestrator and transcript output."""
+from rollout.agents import ChatAgent, NoopAgent, OracleAgent
+from rollout.base import (
+    AGENT_STOP_TOKENS,
+    STOP,
+    USER_STOP_TOKENS,
+    Agent,
+    AgentToolCall,
+    AgentTurn,
+    ChatProvider,
+    EpisodeEnvironment,
+    User,
+    UserTurn,
+)
+from rollout.orchestrator import run_episode, run_many
+from rollout.transcripts import read_jsonl, rollout_line, to_sft, write_jsonl
+from rollout.user import BuiltinUser, ChatUser, user_system_prompt
+
+__all__ = [
+    "AGENT_STOP_TOKENS",
+    "STOP",
+    "USER_STOP_TOKENS",
+    "Agent",
+    "AgentToolCall",
+    "AgentTurn",
+    "BuiltinUser",
+    "ChatAgent",
+    "ChatProvider",
+    "ChatUser",
+    "EpisodeEnvironment",
+    "NoopAgent",
+    "OracleAgent",
+    "User",
+    "UserTurn",
+    "read_jsonl",
+    "rollout_line",
+    "run_episode",
+    "run_many",
+    "to_sft",
+    "user_system_prompt",
+    "write_jsonl",
+]

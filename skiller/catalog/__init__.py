@@ -1,1 +1,81 @@
-"""skiller/catalog"""
+"""The builtin catalog: curated service domains (one YAML file per sector) centred on the shared Person."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from skiller.catalog.model import (
+    CatalogAttribute,
+    CatalogDomain,
+    CatalogEntity,
+    CatalogRecord,
+    CatalogRule,
+    CatalogTool,
+)
+
+__all__ = [
+    "SECTORS",
+    "CatalogAttribute",
+    "CatalogDomain",
+    "CatalogEntity",
+    "CatalogRecord",
+    "CatalogRule",
+    "CatalogTool",
+    "DOMAINS_DIR",
+    "get_domain",
+    "load_catalog",
+]
+
+DOMAINS_DIR = Path(__file__).parent / "domains"
+
+#: Every sector of the catalog, one `domains/<sector>.yaml` file each (checked by the tests).
+SECTORS = [
+    "automotive",
+    "education",
+    "finance",
+    "government",
+    "health",
+    "housing",
+    "insurance",
+    "leisure",
+    "logistics",
+    "pets",
+    "travel",
+    "utilities",
+]
+
+
+@lru_cache(maxsize=1)
+def _load() -> tuple[CatalogDomain, ...]:
+    import yaml
+
+    domains: list[CatalogDomain] = []
+    for path in sorted(DOMAINS_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        if not isinstance(data, list):
+            raise ValueError(f"{path.name}: expected a list of domains")
+        for item in data:
+            try:
+                domains.append(CatalogDomain.model_validate(item))
+            except Exception as exc:
+                name = item.get("name", "?") if isinstance(item, dict) else "?"
+                raise ValueError(f"{path.name}: domain {name}: {exc}") from exc
+    return tuple(domains)
+
+
+def load_catalog() -> list[CatalogDomain]:
+    """Every catalog domain, by file name then order within the file (parsed once, cached)."""
+    return list(_load())
+
+
+def get_domain(name: str) -> CatalogDomain:
+    """The catalog domain called `name` (exact, else case-insensitive: `hospital` finds Hospital)."""
+    domains = _load()
+    for d in domains:
+        if d.name == name:
+            return d
+    folded = name.replace("_", "").lower()
+    for d in domains:
+        if d.name.lower() == folded:
+            return d
+    raise KeyError(f"no catalog domain named {name!r}; known: {', '.join(sorted(d.name for d in domains))}")

@@ -14,7 +14,12 @@ AttrType = Literal["str", "int", "float", "bool", "date"]
 #   {"bool": p}                 True with probability p
 #   {"date": [lo, hi]}          ISO date, offset in days from the simulation clock
 #   {"code": "AB-####"}         '#' digit, '@' upper letter
-#   {"pick": "person_name" | "company" | "city" | "street" | "word" | "email" | "phone"}
+#   {"pick": "person_name" | "first_name" | "last_name" | "company" | "city" | "street"
+#            | "word" | "email" | "phone"}
+#   {"ref": "Domain.Record"}    an id of another domain's record rows (PREFIX-0001 … PREFIX-count);
+#                               a cross-domain link that a create tool takes as a field, so a fused
+#                               task can pass a value produced in one domain into another
+# The catalog's sanity checks (skiller.catalog.check) validate every spec.
 Gen = dict[str, Any]
 
 
@@ -47,6 +52,7 @@ class CatalogRecord(_Strict):
     description: str
     id_prefix: str
     target: str  # a CatalogEntity name
+    count: int | None = None  # rows; default from config (refs to this record use it too)
     status_field: str = "status"
     statuses: list[str]
     attributes: list[CatalogAttribute]  # the status field is one of them

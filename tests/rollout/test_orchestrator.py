@@ -1,0 +1,207 @@
+"""rollout.orchestrator: the oracle, the noop baseline, every termination reason and run_many's order."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rollout import (
+    STOP,
+    AgentTurn,
+    BuiltinUser,
+    NoopAgent,
+    OracleAgent,
+    run_episode,
+    run_many,
+    write_jsonl,
+)
+from servers import Environment
+from servers.task import Task
+from tests.rollout.conftest import start_library
+from tests.rollout.support import (
+    POLICY,
+    RaisingAgent,
+    RaisingUser,
+    ScriptedAgent,
+    action,
+    borrow_task,
+    call,
+    make_task,
+    refusal_task,
+)
+
+DIE = '''
+
+def die(db):
+    import os
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+TOOLS["die"] = {"fn": die, "mode": "read", "description": "crash", "parameters": {"type": "object", "properties": {}}}
+'''
+
+
+def episode(task: Task, env: Any, agent: Any, user: Any = None, **options: Any):
+    return asyncio.run(run_episode(task, env, agent, user or BuiltinUser(task), system_prompt=POLICY, **options))
+
+
+def test_oracle_reaches_the_gold_state_and_the_user_stops(env: Environment) -> None:
+    task = borrow_task(env)
+    transcript = episode(task, env, OracleAgent(task))
+
+    assert transcript.termination == "user_stop" and transcript.error is None
+    assert env.state_hash() == task.gold_state_hash != task.initial_state_hash
+    roles = [m["role"] for m in transcript.messages]
+    assert roles == ["system", "user"] + ["assistant", "tool"] * 3 + ["assistant", "user"]
+    assert transcript.messages[0] == {"role": "system", "content": POLICY}
+    assert transcript.messages[1] == {"role": "user", "content": task.first_query}
+    first = transcript.messages[2]["tool_calls"]
+    assert first == [{"id": "call_1", "type": "function",
+                      "function": {"name": "get_member", "arguments": '{"person_id": "P-001"}'}}]
+    assert transcript.messages[3]["tool_call_id"] == "call_1"
+    assert json.loads(transcript.messages[3]["content"])["name"] == "Ada Lovelace"
+    assert [r.id for r in transcript.tool_calls] == ["call_1", "call_2", "call_3"]
+    assert all(r.ok for r in transcript.tool_calls)
+    assert [r.arguments for r in transcript.tool_calls] == [a.arguments for a in task.golden_actions]
+    final = transcript.messages[-2]["content"]
+    assert all(info in final for info in task.evaluation_criteria.communicate_info) and "?" not in final
+    assert transcript.messages[-1]["content"].endswith(STOP)
+    assert transcript.agent == "oracle" and transcript.models == {}
+    assert [t["function"]["name"] for t in transcript.tools] == ["get_member", "search_books", "borrow_book",
+                                                                 "return_book"]
+
+
+def test_oracle_refuses_a_refusal_task_naming_the_violated_rule(env: Environment) -> None:
+    task = refusal_task(env)
+    transcript = episode(task, env, OracleAgent(task))
+
+    assert transcript.termination == "user_stop"
+    final = transcript.messages[-2]["content"]
+    assert "cannot" in final and "LIB-1" in final and "at most 2 active loans" in final
+    assert env.state_hash() == task.initial_state_hash == task.gold_state_hash
+
+
+def test_noop_agent_ends_without_writes(env: Environment) -> None:
+    task = borrow_task(env)
+    transcript = episode(task, env, NoopAgent())
+
+    assert transcript.termination == "user_stop" and transcript.tool_calls == []
+    assert env.state_hash() == task.initial_state_hash != task.gold_state_hash
+    assert [m["role"] for m in transcript.messages] == ["system", "user", "assistant", "user"]
+
+
+def test_each_episode_starts_from_a_reset_environment(env: Environment) -> None:
+    task = borrow_task(env)
+    episode(task, env, OracleAgent(task))
+    again = episode(task, env, OracleAgent(task))
+    assert again.tool_calls[-1].ok and again.tool_calls[-1].output["loan_id"] == "LN-0005"
+
+
+def test_max_turns_ends_an_agent_that_never_stops_calling_tools(env: Environment) -> None:
+    task = borrow_task(env)
+    looping = ScriptedAgent(AgentTurn(tool_calls=[call("get_member", '{"person_id": "P-001"}')]))
+    transcript = episode(task, env, looping, max_turns=4)
+
+    assert transcript.termination == "max_turns" and transcript.premature
+    spoken = [m for m in transcript.messages if m["role"] in ("user", "assistant")]
+    assert len(spoken) == 4 and len(transcript.tool_calls) == 3
+    assert [r.id for r in transcript.tool_calls] == ["call_1", "call_2", "call_3"]  # model ids renumbered
+
+
+def test_too_many_errors_counts_tool_errors_and_malformed_arguments(env: Environment) -> None:
+    task = borrow_task(env)
+    agent = ScriptedAgent(AgentTurn(tool_calls=[call("borrow_book", '{"person_id": "P-999", "book_id": "BK-005"}'),
+                                                call("borrow_book", '{"person_id": "P-001", ')]),
+                          AgentTurn(tool_calls=[call("borrow_book", '["P-001", "BK-005"]')]))
+    transcript = episode(task, env, agent, max_tool_errors=3)
+
+    assert transcript.termination == "too_many_errors"
+    unknown, broken, listed = transcript.tool_calls
+    assert "Member not found: P-999" in unknown.error and unknown.arguments is not None
+    assert broken.arguments is None and broken.raw_arguments == '{"person_id": "P-001", '
+    assert "not valid JSON" in broken.error
+    assert listed.arguments is None and "must be a JSON object" in listed.error
+    tool_messages = [m for m in transcript.messages if m["role"] == "tool"]
+    assert [json.loads(m["content"])["error"] for m in tool_messages] == [r.error for r in transcript.tool_calls]
+    assert env.state_hash() == task.initial_state_hash
+
+
+def test_an_agent_that_raises_ends_with_agent_error(env: Environment) -> None:
+    task = borrow_task(env)
+    transcript = episode(task, env, RaisingAgent())
+    assert transcript.termination == "agent_error" and transcript.error == "RuntimeError: model exploded"
+
+
+def test_a_user_that_raises_ends_with_user_error(env: Environment) -> None:
+    task = borrow_task(env)
+    transcript = episode(task, env, NoopAgent(), RaisingUser())
+    assert transcript.termination == "user_error" and "user lost the plot" in transcript.error
+
+
+def test_an_agent_stop_token_ends_the_episode(env: Environment) -> None:
+    task = borrow_task(env)
+    transcript = episode(task, env, ScriptedAgent(AgentTurn(text="Transferring you. ###TRANSFER###")))
+    assert transcript.termination == "agent_stop" and not transcript.premature
+
+
+def test_a_dead_environment_worker_is_an_infrastructure_error(rollout_sandbox) -> None:
+    with start_library(rollout_sandbox, DIE) as env:
+        task = borrow_task(env)
+        agent = ScriptedAgent(AgentTurn(tool_calls=[call("die", "{}"), call("get_member", '{"person_id": "P-001"}')]))
+        transcript = episode(task, env, agent)
+
+        assert transcript.termination == "infrastructure_error" and "worker died" in transcript.error
+        assert [m["role"] for m in transcript.messages][-3:] == ["assistant", "tool", "tool"]
+        assert transcript.tool_calls[1].error.startswith("not executed:")
+        assert episode(task, env, OracleAgent(task)).termination == "user_stop"  # reset respawned it
+
+
+def test_run_many_is_sorted_bounded_and_byte_identical_across_runs(env: Environment, rollout_sandbox,
+                                                                    tmp_path: Path) -> None:
+    tasks = [refusal_task(env), borrow_task(env),
+             make_task(env, "lib-read", kind="read", actions=[action(1, "get_member", person_id="P-001")])]
+    started: list[Environment] = []
+    in_flight = peak = 0
+
+    class CountingOracle(OracleAgent):
+        async def respond(self, messages, tools):
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0)  # yield, so other episodes can interleave
+            in_flight -= 1
+            return await super().respond(messages, tools)
+
+    def make_env(task: Task) -> Environment:
+        started.append(start_library(rollout_sandbox))
+        return started[-1]
+
+    def run() -> list:
+        return asyncio.run(run_many(list(reversed(tasks)), make_env, lambda task, trial: CountingOracle(task),
+                                    lambda task, trial: BuiltinUser(task, seed=trial), trials=3, concurrency=2,
+                                    system_prompt=POLICY))
+
+    first, second = run(), run()
+    keys = [(t.task_id, t.trial) for t in first]
+    assert keys == sorted((task.id, trial) for task in tasks for trial in range(3))
+    assert all(t.termination == "user_stop" for t in first)
+    assert len({t.id for t in first}) == 9
+    assert peak <= 2 and len(started) <= 4  # environments are pooled, at most `concurrency` per run
+    write_jsonl(first, tmp_path / "a.jsonl")
+    write_jsonl(second, tmp_path / "b.jsonl")
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert all(not e.alive for e in started)  # run_many closed them
+
+
+def test_run_many_turns_an_environment_that_fails_to_start_into_infrastructure_errors(env: Environment) -> None:
+    task = borrow_task(env)
+
+    def broken_env(task: Task) -> Environment:
+        raise OSError("no sandbox today")
+
+    [transcript] = asyncio.run(run_many([task], broken_env, lambda t, n: NoopAgent(), lambda t, n: BuiltinUser(t)))
+    assert transcript.termination == "infrastructure_error" and "no sandbox today" in transcript.error
