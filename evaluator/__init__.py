@@ -1,1 +1,37 @@
-"""evaluator"""
+"""Evaluator: component checks, reward combination, pass^k and reports over transcripts of tasks."""
+from evaluator.checks import (
+    ComponentResult,
+    EvaluationSetupError,
+    check_action,
+    check_communicate,
+    check_db,
+    check_nl_assertions,
+    check_output,
+)
+from evaluator.judge import JUDGE_PURPOSE, RuleJudge, Verdict, Verdicts, judge_request
+from evaluator.passk import ALL, SummaryRow, format_summary, pass_hat_k, read_results, summary_table, write_results
+from evaluator.reward import EvaluationResult, evaluate
+
+__all__ = [
+    "ALL",
+    "JUDGE_PURPOSE",
+    "ComponentResult",
+    "EvaluationResult",
+    "EvaluationSetupError",
+    "RuleJudge",
+    "SummaryRow",
+    "Verdict",
+    "Verdicts",
+    "check_action",
+    "check_communicate",
+    "check_db",
+    "check_nl_assertions",
+    "check_output",
+    "evaluate",
+    "format_summary",
+    "judge_request",
+    "pass_hat_k",
+    "read_results",
+    "summary_table",
+    "write_results",
+]
