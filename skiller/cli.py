@@ -57,11 +57,15 @@ def _failures(proj) -> list:
     return [m for m in proj.machines.values() if m.last_error or m.state == "failed"]
 
 
+def _why(m) -> str:
+    return m.last_error or m.payload.get("reason") or m.state
+
+
 def _summary(proj) -> None:
     states = Counter((m.kind, m.state) for m in proj.machines.values())
     console.print(", ".join(f"{k}:{s}={n}" for (k, s), n in sorted(states.items())))
     for m in _failures(proj):
-        err.print(f"[red]{m.stream}[/red] {m.state}: {m.last_error or 'failed'}")
+        err.print(f"[red]{m.stream}[/red] {m.state}: {_why(m)}", soft_wrap=True)
 
 
 def cmd_status(args) -> int:
@@ -87,7 +91,7 @@ def cmd_status(args) -> int:
         usage.add_row(model, str(u.calls), str(u.cache_hits), str(u.input_tokens), str(u.output_tokens))
     console.print(usage)
     for m in _failures(proj):
-        console.print(f"[red]{m.stream}[/red] {m.state}: {m.last_error or 'failed'}")
+        console.print(f"[red]{m.stream}[/red] {m.state}: {_why(m)}", soft_wrap=True)
     return 0
 
 
@@ -111,8 +115,8 @@ def cmd_replay(args) -> int:
     report = verify(ws.store, ws.sandbox(), deep=args.verify)
     rate = report.events / report.seconds if report.seconds else float("inf")
     console.print(f"replayed {report.events} events in {report.seconds:.3f}s ({rate:,.0f} events/s)")
-    for name, n in report.checked.items():
-        console.print(f"checked: {name}")
+    if report.checked:
+        console.print("checked: " + ", ".join(report.checked))
     for problem in report.problems:
         err.print(f"[red]drift[/red] {problem}")
     if report.ok:
@@ -126,6 +130,35 @@ def cmd_export(args) -> int:
     out = Path(args.out) if args.out else ws.root / "outputs"
     written = export(ws.store, out)
     console.print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    """Serve a domain (or a fusion) as a real MCP server over its initial database."""
+    import signal
+
+    from servers.environment import Environment, ModuleSource
+    from servers.mcp_server import serve_http, serve_stdio
+    from servers.task import EnvironmentBundle
+    from skiller.sandbox import Sandbox, SandboxLimits
+    ws = _ws(args)
+    proj = ws.store.projection()
+    stream = f"domain:{args.domain}" if args.domain else f"fusion:{args.fusion}"
+    m = proj.machines.get(stream)
+    if m is None or "environment" not in m.artifacts or "database" not in m.artifacts:
+        ready = sorted(v.stream for v in proj.machines.values() if "environment" in v.artifacts)
+        raise WorkspaceError(f"{stream} is not ready to serve (servable: {', '.join(ready) or 'none yet; run first'})")
+    bundle = EnvironmentBundle.model_validate_json(ws.store.artifact(m.artifacts["environment"]))
+    modules = [ModuleSource(**mod.model_dump()) for mod in bundle.modules]
+    database = ws.store.artifact(m.artifacts["database"])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind so the worker and temp dir are cleaned up
+    sandbox = Sandbox(SandboxLimits(cpu_seconds=24 * 3600, memory_mb=ws.config.sandbox.memory_mb))
+    with Environment.start(modules, database, sandbox) as env:
+        if args.transport == "stdio":
+            serve_stdio(env, bundle.name)
+        else:
+            serve_http(env, bundle.name, host=args.host, port=args.port,
+                       on_ready=lambda url: err.print(f"MCP server ready at {url}", soft_wrap=True))
     return 0
 
 
@@ -162,6 +195,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--verify", action="store_true")
     sp = add("export", cmd_export, "write outputs/ in the reference layout from the log")
     sp.add_argument("--out")
+    sp = add("serve", cmd_serve, "serve a domain or fusion as an MCP server (stdio or streamable HTTP)")
+    which = sp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--domain")
+    which.add_argument("--fusion", help="members joined by '+', e.g. Hospital+HealthInsurance")
+    sp.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=0)
     add("config", cmd_config, "print the config JSON Schema")
     return p
 

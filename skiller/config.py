@@ -96,7 +96,8 @@ class SandboxConfig(_Section):
 class SchedulerConfig(_Section):
     max_parallel_steps: int = Field(4, ge=1)
     """Machines advanced concurrently (LLM calls are further bounded per model by the provider)."""
-    stop_after: Literal["blueprinted", "tools_listed", "database_generated", "implemented", "templated", "all"] = "all"
+    stop_after: Literal["blueprinted", "tools_listed", "database_generated", "policy_written", "tool_graph_built",
+                        "implemented", "templated", "all"] = "all"
     """How far `skiller run` takes the pipeline."""
 
 

@@ -24,7 +24,7 @@ def check(name: str) -> Callable[[Check], Check]:
 class Report:
     events: int = 0
     seconds: float = 0.0
-    checked: dict[str, int] = field(default_factory=dict)
+    checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -61,7 +61,54 @@ def verify(store: Store, sandbox: Any, deep: bool = True) -> Report:
         if proj.machines.get(stream) is None or proj.machines[stream].state != m.state:
             report.problems.append(f"{stream}: replayed state differs from the live fold")
     for name, fn in CHECKS if deep else CHECKS[:1]:
-        problems = fn(store, proj, sandbox)
-        report.checked[name] = report.checked.get(name, 0) + 1
-        report.problems.extend(problems)
+        report.problems.extend(fn(store, proj, sandbox))
+        report.checked.append(name)
     return report
+
+
+@check("implementations")
+def implementation_tests(store: Store, proj: Projection, sandbox: Any) -> list[str]:
+    """Re-run every implemented domain's tests (theirs and our contract tests) in the sandbox."""
+    from steps.s05_tool_lists import ToolList
+    from steps.s09_implementation import Implementation, contract_tests
+    problems = []
+    for m in sorted(proj.of_kind("domain"), key=lambda m: m.stream):
+        if m.state not in ("implemented", "templated"):
+            continue
+        impl = Implementation.model_validate_json(store.artifact(m.artifacts["implementation"]))
+        tools = ToolList.model_validate_json(store.artifact(m.artifacts["tool_list"]))
+        clock = proj.config["clock"] if proj.config else None
+        files = {"impl.py": impl.module, "test_impl.py": impl.tests, "db.sqlite": store.artifact(m.artifacts["database"]),
+                 "test_contract.py": contract_tests(tools, str(clock))}
+        result = sandbox.run_pytest(files, ["test_contract.py", "test_impl.py"])
+        if result.exit_code != 0 or result.failed or result.errors:
+            problems.append(f"{m.stream}: tests no longer pass ({result.summary or result.killed})")
+    return problems
+
+
+@check("golden trajectories")
+def golden_trajectories(store: Store, proj: Projection, sandbox: Any) -> list[str]:
+    """Re-execute every validated golden trajectory on a fresh database; it must reach its recorded hash."""
+    from servers.task import EnvironmentBundle
+    from steps.s16_validation import ValidatedTask, open_environment
+    problems = []
+    by_parent: dict[str, list] = {}
+    for m in proj.of_kind("task"):
+        if "validated" in m.artifacts and m.state != "rejected":
+            by_parent.setdefault(m.inputs["parent"], []).append(m)
+    for parent, tasks in sorted(by_parent.items()):
+        holder = proj.machines[parent]
+        bundle = EnvironmentBundle.model_validate_json(store.artifact(holder.artifacts["environment"]))
+        with open_environment(bundle, store.artifact(holder.artifacts["database"]), sandbox) as env:
+            for m in sorted(tasks, key=lambda m: m.stream):
+                v = ValidatedTask.model_validate_json(store.artifact(m.artifacts["validated"]))
+                env.reset()
+                for action in v.actions:
+                    result = env.call(action.name, action.arguments)
+                    if not result.ok or result.value != action.expected:
+                        problems.append(f"{m.stream}: {action.name} now gives {result.error or 'a different output'}")
+                        break
+                else:
+                    if env.state_hash() != v.gold_state_hash:
+                        problems.append(f"{m.stream}: golden trajectory ends in a different state")
+    return problems

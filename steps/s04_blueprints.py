@@ -19,7 +19,8 @@ class Parameter(Frozen):
     required: bool = True
     default: Any = None
     range: str | None = None  # human-readable bound, e.g. "1..90 days ahead"
-    enum: list[str] | None = None
+    enum: list[str | int | float] | None = None
+    format: str | None = None  # JSON Schema format, e.g. "date"
 
 
 class Function(Frozen):

@@ -37,10 +37,12 @@ def openai_tool(fn: Function) -> dict[str, Any]:
         prop: dict[str, Any] = {"type": p.type, "description": p.description}
         if p.enum:
             prop["enum"] = list(p.enum)
+        if p.format:
+            prop["format"] = p.format
         if p.default is not None:
             prop["default"] = p.default
         properties[pname] = prop
-    required = [n for n, p in fn.parameters.items() if p.required]
+    required = sorted(n for n, p in fn.parameters.items() if p.required)
     return {"name": fn.name, "description": fn.description,
             "parameters": {"type": "object", "properties": properties, "required": required}}
 

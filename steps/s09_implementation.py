@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from events import Repaired, TestsRan
+from servers.task import EnvironmentBundle, ModuleCode
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepOutput, step
 from steps.s05_tool_lists import ToolList
@@ -47,6 +48,7 @@ class WriteOutput(StepOutput):
 class TestInput(Frozen):
     domain: str
     tool_list: ToolList
+    policy: Policy
     implementation: Implementation
     database: bytes
     attempt: int = 0
@@ -54,6 +56,7 @@ class TestInput(Frozen):
 
 class TestOutput(StepOutput):
     test_outcome: TestOutcome
+    environment: EnvironmentBundle | None = None  # once tests pass: what tasks and `skiller serve` run
 
 
 class RepairInput(Frozen):
@@ -108,7 +111,10 @@ async def test(inputs: TestInput, ctx: StepContext) -> TestOutput:
     outcome = TestOutcome(ok=ok, passed=result.passed, failed=result.failed + result.errors, output=tail)
     ctx.record.append(TestsRan(stream=ctx.stream, step="s09", attempt=inputs.attempt, passed=outcome.passed,
                                failed=outcome.failed, ok=ok, output=tail[-1500:]))
-    return TestOutput(test_outcome=outcome, trigger="pass_tests" if ok else "fail_tests",
+    environment = EnvironmentBundle(
+        name=inputs.domain, domains=[inputs.domain], policy=inputs.policy.markdown,
+        modules=[ModuleCode(server=inputs.domain, code=inputs.implementation.module)]) if ok else None
+    return TestOutput(test_outcome=outcome, environment=environment, trigger="pass_tests" if ok else "fail_tests",
                       payload={"attempt": inputs.attempt, "passed": outcome.passed, "failed": outcome.failed})
 
 

@@ -6,14 +6,13 @@ from typing import Any
 from pydantic import Field
 
 from servers.database import DatabaseSummary
-from servers.task import EnvironmentBundle, ModuleCode, TaskKind, content_id
+from servers.task import TaskKind, content_id
 from skiller.llm.interface import LLMError, LLMRequest, Message
 from steps.placeholders import PLACEHOLDER
 from steps.base import Frozen, Spawn, StepContext, StepOutput, step
 from steps.s04_blueprints import Blueprint
 from steps.s07_policy import Policy
 from steps.s08_tool_graph import ToolGraph
-from steps.s09_implementation import Implementation
 
 
 
@@ -80,12 +79,10 @@ class S14Input(Frozen):
     policy: Policy
     tool_graph: ToolGraph
     database_summary: DatabaseSummary
-    implementation: Implementation
 
 
 class S14Output(StepOutput):
     task_templates: TaskTemplates
-    environment: EnvironmentBundle  # what every task of this domain runs on
 
 
 PROMPT = """Write task templates for the {name} service. Each template is a realistic user goal
@@ -173,7 +170,5 @@ async def run(inputs: S14Input, ctx: StepContext) -> S14Output:
                    artifacts={"template": s}) for i, s in enumerate(kept)]
     stats = {"proposed": len(batch.templates), "kept": len(kept), **dropped,
              "kinds": {k: sum(s.template.kind == k for s in kept) for k in ("read", "write", "refusal")}}
-    environment = EnvironmentBundle(name=inputs.domain, domains=[inputs.domain], policy=inputs.policy.markdown,
-                                    modules=[ModuleCode(server=inputs.domain, code=inputs.implementation.module)])
     return S14Output(task_templates=TaskTemplates(server=inputs.domain, templates=kept, stats=stats),
-                     environment=environment, spawn=spawn, payload=stats)
+                     spawn=spawn, payload=stats)

@@ -6,7 +6,7 @@ import random
 
 from skiller.catalog import get_domain, load_catalog
 from skiller.llm.builtin.registry import answers
-from skiller.llm.builtin.signatures import snake, tool_mode, tool_parameters
+from skiller.llm.builtin.codegen import READ_KINDS, snake, tool_parameters
 from skiller.llm.interface import LLMRequest
 
 _PERSON_ATTRS = [("first_name", "str", "Given name"), ("last_name", "str", "Family name"),
@@ -77,8 +77,10 @@ def blueprint(request: LLMRequest) -> dict:
     rel = relationships(request)["relationships"]
     functions = []
     for t in d.tools:
-        params = tool_parameters(d, t)
-        functions.append({"name": t.name, "description": t.description, "mode": tool_mode(t),
+        schema = tool_parameters(d, t)
+        params = {name: {**prop, "required": name in schema["required"]} for name, prop in schema["properties"].items()}
+        functions.append({"name": t.name, "description": t.description,
+                          "mode": "read" if t.kind in READ_KINDS else "write",
                           "parameters": params, "returns": _returns(t)})
     return {"MCP_server_name": d.name, "description": d.description, "sector": d.sector,
             "core_entity": d.role, "peripheral_entities": [e.name for e in d.entities][:3],

@@ -1,0 +1,162 @@
+"""The pipeline on the anthropic provider against a loopback Messages-API server: outputs follow the
+responses, faults are retried, and s09's test-and-repair loop repairs broken code or gives up."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from skiller.llm.builtin import BuiltinProvider
+from skiller.llm.builtin.registry import ANSWERS
+from skiller.llm.interface import LLMRequest
+from store import Store
+from tests.conftest import cli, make_workspace, small
+from tests.fakes import MessagesServer, rate_limited, server_error, tool_use_reply
+
+BuiltinProvider()  # registers the builtin answers the fake model borrows
+
+# Which builtin answer a request is, by its response schema and its prompt.
+_NAME = r"([A-Z][A-Za-z0-9]+)"
+ROUTES = {
+    "DomainTopics": ("s01.domains", None),
+    "DomainEntities": ("s02.entities", rf"Service domain: {_NAME} \("),
+    "DomainRelationships": ("s03.relationships", rf"Service domain: {_NAME} -"),
+    "Blueprint": ("s04.blueprint", rf"service domain {_NAME} \("),
+    "DatabaseProgram": ("s06.database_code", r'"MCP_server_name": "([A-Za-z0-9]+)"'),
+    "PolicyDoc": ("s07.policy", rf"the {_NAME} service"),
+    "ToolGraph": ("s08.tool_graph", rf"MCP server {_NAME},"),
+    "Implementation": ("s09.implementation", rf"Implement the MCP server {_NAME} "),
+}
+
+
+class FakeModel:
+    """Answers like the builtin provider would, through the Messages API, with scripted twists."""
+
+    def __init__(self, broken_once: set[str] = frozenset(), broken_always: set[str] = frozenset(),
+                 hostile: dict[str, str] | None = None):
+        self.broken_once, self.broken_always = set(broken_once), set(broken_always)
+        self.hostile = hostile or {}
+        self.tagline = " (as the loopback model said)"
+
+    def __call__(self, body: dict) -> dict:
+        schema = body["tools"][0]["input_schema"]
+        purpose, pattern = ROUTES[schema["title"]]
+        prompt = body["messages"][0]["content"]
+        prompt = prompt if isinstance(prompt, str) else prompt[0]["text"]
+        context = {"seed": 7, "clock": "2026-03-02"}
+        if pattern:
+            context["domain"] = re.search(pattern, prompt).group(1)
+        if purpose == "s01.domains":
+            context |= {"count": int(re.search(r"Propose (\d+)", prompt).group(1)), "min_sectors": 3}
+        answer = ANSWERS[purpose](LLMRequest(purpose=purpose, response_model=BaseModel, context=context))
+        if purpose == "s01.domains":
+            answer = {"domains": [d | {"description": d["description"] + self.tagline} for d in answer["domains"]]}
+        if purpose == "s09.implementation":
+            domain, repairing = context["domain"], len(body["messages"]) > 1
+            if domain in self.broken_always or (domain in self.broken_once and not repairing):
+                answer = answer | {"module": answer["module"].replace('CLOCK = "2026-03-02"', 'CLOCK = "1999-01-01"')}
+            if domain in self.hostile:
+                answer = answer | {"module": answer["module"] + "\n" + self.hostile[domain]}
+        return tool_use_reply("respond", answer)
+
+
+def anthropic_workspace(root: Path, base_url: str) -> Path:
+    return make_workspace(root, f"""
+provider:
+  name: anthropic
+  anthropic: {{base_url: "{base_url}", text_model: fake-text, code_model: fake-code, backoff_base: 0.0}}
+""")
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-not-real")
+
+
+def test_outputs_follow_the_responses_and_faults_are_retried(tmp_path, key):
+    model = FakeModel()
+    with MessagesServer(responder=model) as server:
+        server.push(rate_limited("0"), server_error(500))  # the first call meets a 429 then a 500
+        root = anthropic_workspace(tmp_path / "ws", server.base_url)
+        assert cli("run", "-w", str(root), *small(), "--set", "scheduler.stop_after=tools_listed") == 0
+        assert server.pending == 0
+    topics = json.loads((root / "outputs/domain_topics.json").read_text())["domains"]
+    assert topics and all(d["description"].endswith(model.tagline) for d in topics)
+    store = Store(root / "skiller.db")
+    usage = store.projection().usage
+    assert set(usage) == {"anthropic/fake-text"} and usage["anthropic/fake-text"].input_tokens > 0
+    assert "test-key-not-real" not in (root / "skiller.log").read_text()
+    assert b"test-key-not-real" not in (root / "skiller.db").read_bytes()
+
+
+def test_broken_code_is_repaired_and_hopeless_code_fails_alone(tmp_path, key):
+    root = tmp_path / "ws"
+    with MessagesServer(responder=FakeModel()) as probe:  # learn the domain names first
+        ws = anthropic_workspace(root, probe.base_url)
+        assert cli("run", "-w", str(ws), *small(), "--set", "scheduler.stop_after=tool_graph_built") == 0
+    names = sorted(m.stream.split(":")[1] for m in Store(root / "skiller.db").projection().of_kind("domain"))
+    model = FakeModel(broken_once={names[0]}, broken_always={names[1]})
+    with MessagesServer(responder=model) as server:
+        cfg = root / "skiller.yaml"
+        cfg.write_text(re.sub(r'base_url: "[^"]+"', f'base_url: "{server.base_url}"', cfg.read_text()))
+        code = cli("run", "-w", str(root), *small(), "--set", "scheduler.stop_after=implemented",
+                   "--set", "steps.s09.max_repairs=2")
+    assert code == 1  # one domain failed
+    proj = Store(root / "skiller.db").projection()
+    states = {n: proj.machines[f"domain:{n}"].state for n in names}
+    assert states == {names[0]: "implemented", names[1]: "failed", names[2]: "implemented"}
+    failed = proj.machines[f"domain:{names[1]}"]
+    assert re.search(r"\d+ failed", failed.payload["last_output"]) and failed.payload["attempt"] == 2
+
+    def path(name: str) -> list[str]:
+        store = Store(root / "skiller.db")
+        return [r.dest for r in store.rows(stream=f"domain:{name}") if r.type == "Transitioned"]
+
+    assert path(names[0])[-4:] == ["testing", "repairing", "testing", "implemented"]
+    assert path(names[1])[-1] == "failed" and path(names[1]).count("repairing") == 3
+
+
+HOSTILE = {
+    "loop": "while True:\n    pass\n",
+    "memory": "hog = bytearray(8 * 1024 ** 3)\n",
+    "socket": "import socket\nsocket.create_connection(('127.0.0.1', 9))\n",
+    "escape": "open('/tmp/skiller-escape-test.txt', 'w').write('out')\n",
+}
+
+
+EVIDENCE = {  # what the recorded test output shows for each kind of hostile code
+    "loop": r"sandbox: (wall timeout|cpu limit)",
+    "memory": r"MemoryError|memory limit",
+    "socket": r"sandbox: .*not allowed",
+    "escape": r"sandbox: .*not allowed",
+}
+
+
+@pytest.mark.parametrize("first, second", [("loop", "memory"), ("socket", "escape")])
+def test_hostile_generated_code_is_a_test_failure_not_a_crash(tmp_path, key, first, second):
+    root = tmp_path / "ws"
+    with MessagesServer(responder=FakeModel()) as probe:
+        ws = anthropic_workspace(root, probe.base_url)
+        assert cli("run", "-w", str(ws), *small(), "--set", "scheduler.stop_after=tool_graph_built") == 0
+    names = sorted(m.stream.split(":")[1] for m in Store(root / "skiller.db").projection().of_kind("domain"))
+    hostile = {names[0]: HOSTILE[first], names[1]: HOSTILE[second]}
+    Path("/tmp/skiller-escape-test.txt").unlink(missing_ok=True)
+    with MessagesServer(responder=FakeModel(hostile=hostile)) as server:
+        cfg = root / "skiller.yaml"
+        cfg.write_text(re.sub(r'base_url: "[^"]+"', f'base_url: "{server.base_url}"', cfg.read_text()))
+        code = cli("run", "-w", str(root), *small(), "--set", "scheduler.stop_after=implemented",
+                   "--set", "steps.s09.max_repairs=0", "--set", "sandbox.cpu_seconds=2",
+                   "--set", "sandbox.wall_seconds=8", "--set", "sandbox.memory_mb=512")
+    assert code == 1
+    store = Store(root / "skiller.db")
+    proj = store.projection()
+    assert proj.machines[f"domain:{names[2]}"].state == "implemented"  # the others carry on
+    for name, kind in zip(names[:2], (first, second)):
+        assert proj.machines[f"domain:{name}"].state == "failed"
+        runs = [json.loads(r.payload) for r in store.rows(stream=f"domain:{name}") if r.type == "TestsRan"]
+        assert runs[-1]["ok"] is False
+        assert re.search(EVIDENCE[kind], runs[-1]["output"]), runs[-1]["output"][-600:]
+    assert not Path("/tmp/skiller-escape-test.txt").exists()
