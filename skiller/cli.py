@@ -53,6 +53,37 @@ def cmd_advance(args) -> int:
     return 1 if m.last_error or m.state == "failed" else 0
 
 
+def cmd_rollout(args) -> int:
+    from skiller import runner
+    overrides = [f"rollout.agent={args.agent}"] if args.agent else []
+    overrides += [f"rollout.trials={args.trials}"] if args.trials else []
+    args.set = [*args.set, *overrides]
+    ws = _ws(args)
+    proj = runner.advance(ws, "rollout", runner.tasks_in({"instantiated", "evaluated"}, args.domain))
+    from skiller.export import export
+    export(ws.store, ws.root / "outputs")
+    done = [m for m in proj.of_kind("task") if m.state == "rolled_out"
+            and (args.domain is None or m.inputs.get("domain") == args.domain)]
+    console.print(f"rolled out {len(done)} tasks with agent {ws.config.rollout.agent} "
+                  f"({ws.config.rollout.trials} trial(s) each)")
+    return 1 if any(m.last_error for m in proj.of_kind("task")) else 0
+
+
+def cmd_evaluate(args) -> int:
+    from evaluator import format_summary, summary_table
+    from skiller import runner
+    from skiller.export import current_results, export
+    ws = _ws(args)
+    runner.advance(ws, "evaluate", runner.tasks_in({"rolled_out"}, args.domain))
+    export(ws.store, ws.root / "outputs")
+    results = current_results(ws.store, ws.store.projection())
+    if not results:
+        raise WorkspaceError("nothing to evaluate: run `skiller rollout` first")
+    console.print(format_summary(summary_table(results, ws.config.evaluation.max_k)), highlight=False, soft_wrap=True)
+    console.print(f"wrote {ws.root / 'outputs' / 'evaluation' / 'results.jsonl'}")
+    return 0
+
+
 def _failures(proj) -> list:
     return [m for m in proj.machines.values() if m.last_error or m.state == "failed"]
 
@@ -84,6 +115,7 @@ def cmd_status(args) -> int:
             if by_kind[kind][state]:
                 table.add_row(kind, state, str(by_kind[kind][state]))
     console.print(table)
+    _task_status(ws, proj)
     usage = Table(title="LLM calls")
     for col in ("provider/model", "calls", "cache hits", "tokens in", "tokens out"):
         usage.add_column(col, justify="left" if col == "provider/model" else "right")
@@ -93,6 +125,41 @@ def cmd_status(args) -> int:
     for m in _failures(proj):
         console.print(f"[red]{m.stream}[/red] {m.state}: {_why(m)}", soft_wrap=True)
     return 0
+
+
+def _task_status(ws, proj) -> None:
+    """Tasks per environment by state, rejection reasons by kind, and first-query diversity."""
+    tasks = proj.of_kind("task")
+    if not tasks:
+        return
+    from statemachine import STATES
+    by_env: dict[str, Counter] = defaultdict(Counter)
+    reasons: Counter = Counter()
+    queries: dict[str, list[str]] = defaultdict(list)
+    for m in tasks:
+        env = m.inputs.get("domain", "?")
+        by_env[env][m.state] += 1
+        if m.state == "rejected":
+            reasons[m.payload.get("reason", "unknown")] += 1
+        if "task" in m.artifacts:
+            queries[env].append(json.loads(ws.store.artifact(m.artifacts["task"]))["first_query"])
+    states = [s for s in STATES["task"] if any(c[s] for c in by_env.values())]
+    table = Table(title="tasks by environment")
+    for col in ["environment", *states, "distinct queries", "bigram diversity"]:
+        table.add_column(col, justify="left" if col == "environment" else "right")
+    for env in sorted(by_env):
+        qs = queries.get(env, [])
+        table.add_row(env, *(str(by_env[env][s]) for s in states), f"{len(set(qs))}/{len(qs)}",
+                      f"{bigram_diversity(qs):.2f}" if qs else "-")
+    console.print(table)
+    if reasons:
+        console.print("rejected by reason: " + ", ".join(f"{r}={n}" for r, n in reasons.most_common()))
+
+
+def bigram_diversity(texts: list[str]) -> float:
+    """Distinct word bigrams over all bigrams: 1.0 when no two queries share a phrase."""
+    grams = [tuple(w[i:i + 2]) for t in texts for w in [t.lower().split()] for i in range(len(w) - 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def cmd_log(args) -> int:
@@ -128,7 +195,7 @@ def cmd_export(args) -> int:
     from skiller.export import export
     ws = _ws(args)
     out = Path(args.out) if args.out else ws.root / "outputs"
-    written = export(ws.store, out)
+    written = export(ws.store, out, sft=args.format == "sft")
     console.print(f"wrote {len(written)} files to {out}")
     return 0
 
@@ -188,6 +255,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--domain", required=True)
     sp.add_argument("--to", help="stop at this state")
     add("status", cmd_status, "machines by state, LLM calls and tokens")
+    sp = add("rollout", cmd_rollout, "roll out instantiated tasks (user simulator + assistant + environment)")
+    sp.add_argument("--agent", choices=["oracle", "noop", "anthropic"])
+    sp.add_argument("--trials", type=int)
+    sp.add_argument("--domain")
+    sp = add("evaluate", cmd_evaluate, "score rolled-out tasks; writes evaluation/results.jsonl, prints pass^k")
+    sp.add_argument("--domain")
     sp = add("log", cmd_log, "print the event log")
     sp.add_argument("--domain")
     sp.add_argument("--stream")
@@ -195,6 +268,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--verify", action="store_true")
     sp = add("export", cmd_export, "write outputs/ in the reference layout from the log")
     sp.add_argument("--out")
+    sp.add_argument("--format", choices=["reference", "sft"], default="reference",
+                    help="sft: also write sft/<Env>.jsonl chat transcripts ready for SFT trainers")
     sp = add("serve", cmd_serve, "serve a domain or fusion as an MCP server (stdio or streamable HTTP)")
     which = sp.add_mutually_exclusive_group(required=True)
     which.add_argument("--domain")

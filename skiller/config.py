@@ -87,6 +87,25 @@ class StepsConfig(_Section):
     s15: S15Config = S15Config()
 
 
+class RolloutConfig(_Section):
+    agent: Literal["oracle", "noop", "anthropic"] = "oracle"
+    """Assistant: oracle follows the golden actions; noop never acts; anthropic is a model with tools."""
+    user: Literal["builtin", "anthropic"] = "builtin"
+    """Simulated user: builtin phrases from the persona deterministically; anthropic is a model."""
+    trials: int = Field(1, ge=1)
+    """Episodes per task (for pass^k)."""
+    max_turns: int = Field(30, ge=2)
+    max_tool_errors: int = Field(5, ge=1)
+    in_run: bool = True
+    """Whether `skiller run` also rolls out and evaluates (otherwise use `skiller rollout` / `evaluate`)."""
+
+
+class EvaluationConfig(_Section):
+    judge: Literal["rules", "model"] = "rules"
+    """NL assertions: `rules` judges the assertion forms our tasks generate; `model` asks the provider."""
+    max_k: int = Field(4, ge=1)
+
+
 class SandboxConfig(_Section):
     cpu_seconds: int = Field(60, ge=1)
     memory_mb: int = Field(1024, ge=64)
@@ -109,6 +128,8 @@ class Config(_Section):
     steps: StepsConfig = StepsConfig()
     sandbox: SandboxConfig = SandboxConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

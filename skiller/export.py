@@ -56,18 +56,20 @@ def world_files(store: Store, proj: Projection) -> Files:
         yield f"tool_lists/{tool_list['server']}.json", as_json(tool_list["tools"])
 
 
-def render(store: Store) -> dict[str, bytes]:
+def render(store: Store, sft: bool = False) -> dict[str, bytes]:
     proj = store.projection()
     files: dict[str, bytes] = {}
     for write in WRITERS:
         files.update(write(store, proj))
+    if sft:
+        files.update(sft_files(store, proj))
     return files
 
 
-def export(store: Store, out: Path) -> list[Path]:
+def export(store: Store, out: Path, sft: bool = False) -> list[Path]:
     """Write every file atomically (temp file + rename), so a crash never leaves half a file."""
     written = []
-    for rel, content in sorted(render(store).items()):
+    for rel, content in sorted(render(store, sft).items()):
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -165,3 +167,44 @@ def query_line(task: dict) -> dict:
         "persona": scenario["persona"], "evaluation_criteria": task["evaluation_criteria"],
         "gold_state_hash": task["gold_state_hash"],
     }
+
+
+def _jsonl(items: list[dict]) -> bytes:
+    return "".join(json.dumps(i, ensure_ascii=False, sort_keys=True) + "\n" for i in items).encode()
+
+
+def current_transcripts(store: Store, proj: Projection) -> dict[str, list]:
+    """Each task's transcripts of its latest campaign, by environment."""
+    from steps.s18_rollout import Transcripts
+    out: dict[str, list] = {}
+    for m in sorted(proj.of_kind("task"), key=lambda m: m.stream):
+        if "transcripts" in m.artifacts and m.state in ("rolled_out", "evaluated"):
+            batch = Transcripts.model_validate_json(store.artifact(m.artifacts["transcripts"]))
+            out.setdefault(m.inputs["domain"], []).extend(batch.items)
+    return out
+
+
+def current_results(store: Store, proj: Projection) -> list:
+    """Evaluation results of the tasks evaluated under their latest campaign."""
+    from steps.s19_evaluation import Evaluations
+    results = []
+    for m in sorted(proj.of_kind("task"), key=lambda m: m.stream):
+        if m.state == "evaluated":
+            results.extend(Evaluations.model_validate_json(store.artifact(m.artifacts["evaluation"])).results)
+    return results
+
+
+@writer
+def rollout_files(store: Store, proj: Projection) -> Files:
+    from rollout import rollout_line
+    for env, items in sorted(current_transcripts(store, proj).items()):
+        yield f"rollouts/{env}.jsonl", _jsonl([rollout_line(t) for t in items])
+    results = current_results(store, proj)
+    if results:
+        yield "evaluation/results.jsonl", _jsonl([r.model_dump(mode="json") for r in results])
+
+
+def sft_files(store: Store, proj: Projection) -> Files:
+    from rollout import to_sft
+    for env, items in sorted(current_transcripts(store, proj).items()):
+        yield f"sft/{env}.jsonl", _jsonl([to_sft(t) for t in items])

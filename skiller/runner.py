@@ -16,8 +16,11 @@ from statemachine import STATES, Scheduler
 Allow = Callable[[MachineView, Projection], bool]
 
 
+ROLLOUT_STATES = {"instantiated", "rolled_out", "evaluated"}  # where a task waits for rollouts and scores
+
+
 def stop_after(config) -> Allow:
-    """`scheduler.stop_after`: how far `skiller run` takes each domain."""
+    """`scheduler.stop_after`: how far `skiller run` takes each domain; rollouts only if `rollout.in_run`."""
     limit = config.scheduler.stop_after
     domain_states = STATES["domain"]
 
@@ -25,10 +28,17 @@ def stop_after(config) -> Allow:
         if m.kind == "world":
             return limit == "all" or m.state != "blueprinted"
         if limit == "all":
-            return True
+            return m.kind != "task" or m.state not in ROLLOUT_STATES or config.rollout.in_run
         if m.kind == "domain":
             return domain_states.index(m.state) < domain_states.index(limit)
         return False
+    return allow
+
+
+def tasks_in(states: set[str], domain: str | None = None) -> Allow:
+    """`skiller rollout` / `skiller evaluate`: only task machines in these states (of one domain)."""
+    def allow(m: MachineView, p: Projection) -> bool:
+        return m.kind == "task" and m.state in states and (domain is None or m.inputs.get("domain") == domain)
     return allow
 
 
@@ -63,6 +73,7 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
                        description=" ".join(f"{s}:{n}" for s, n in sorted(states.items()))[:80] or "world")
 
         scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=ws.sandbox(), run_id=run_id,
+                              chat=ws.chat_provider(),
                               max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
                               on_progress=on_progress)
         return asyncio.run(scheduler.run())

@@ -14,7 +14,7 @@ STATES: dict[str, list[str]] = {
     "fusion": ["selected", "trajectories_fused", "databases_fused", "policies_merged", "templated", "failed"],
     "task": ["templated", "instances_selected", "validated", "rejected", "instantiated", "rolled_out", "evaluated"],
 }
-TERMINAL = {"failed", "rejected", "evaluated"}
+TERMINAL = {"failed", "rejected"}
 
 
 def transitions_of(kind: str) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ import structlog
 from pydantic import BaseModel
 
 from events import MachineCreated, MachineView, Projection, StepFailed, Transitioned
-from skiller.llm.client import StepLLM
+from skiller.llm.client import RecordingChat, StepLLM
 from skiller.llm.interface import LLMError
 from statemachine.machines import TERMINAL, Unit
 from steps import StepContext, StepError, StepOutput, StepSpec, load_all, seeded_rng
@@ -33,6 +33,7 @@ class Scheduler:
     config: Any
     llm: Any  # LLMClient
     sandbox: Any
+    chat: Any = None  # chat-capable provider for rollouts, when the config asks for a model agent or user
     run_id: str = ""
     max_parallel: int = 4
     allow: Callable[[MachineView, Projection], bool] = lambda m, p: True  # which machines may advance
@@ -45,8 +46,9 @@ class Scheduler:
     def ready(self, proj: Projection, busy: set[str]) -> list[MachineView]:
         out = []
         for m in proj.machines.values():
-            if (m.stream in busy or m.stream in self.failed or m.state in TERMINAL
-                    or (m.kind, m.state) not in self.registry or not self.allow(m, proj)):
+            spec = self.registry.get((m.kind, m.state))
+            if (m.stream in busy or m.stream in self.failed or m.state in TERMINAL or spec is None
+                    or not self.allow(m, proj) or (spec.ready is not None and not spec.ready(m, self.config))):
                 continue
             out.append(m)
         return sorted(out, key=lambda m: m.stream)
@@ -73,7 +75,8 @@ class Scheduler:
         record: list = []
         ctx = StepContext(stream=view.stream, config=self.config, llm=StepLLM(self.llm, view.stream, record),
                           rng=seeded_rng(self.config.seed, view.stream, spec.name), clock=self.config.clock,
-                          sandbox=self.sandbox, record=record)
+                          sandbox=self.sandbox, record=record,
+                          chat=self.chat and RecordingChat(self.chat, view.stream, record))
         try:
             inputs = self._inputs(spec, view, proj)
             output = await spec.fn(inputs, ctx)

@@ -56,6 +56,7 @@ class StepContext:
     clock: dt.date
     sandbox: Any
     record: list = field(default_factory=list)  # events committed with the transition
+    chat: Any = None  # a chat-capable provider for model agents/users in rollouts (None when unused)
 
 
 def seeded_rng(seed: int, stream: str, step: str) -> random.Random:
@@ -64,6 +65,9 @@ def seeded_rng(seed: int, stream: str, step: str) -> random.Random:
 
 
 StepFn = Callable[[BaseModel, StepContext], Awaitable[StepOutput]]
+
+
+Ready = Callable[[Any, Any], bool]  # (machine view, config) -> whether the step has work to do
 
 
 @dataclass(frozen=True)
@@ -75,18 +79,19 @@ class StepSpec:
     fn: StepFn
     input_model: type[BaseModel]
     output_model: type[StepOutput]
+    ready: Ready | None = None  # for steps that only sometimes have work (e.g. a new rollout campaign)
 
 
 REGISTRY: dict[tuple[str, str], StepSpec] = {}
 
 
-def step(name: str, machine: str, source: str, triggers: dict[str, str]):
+def step(name: str, machine: str, source: str, triggers: dict[str, str], ready: Ready | None = None):
     """Register a step for (machine, source). The decorator only records."""
 
     def register(fn: StepFn) -> StepFn:
         hints = fn.__annotations__
         spec = StepSpec(name, machine, source, triggers, fn,
-                        _resolve(fn, hints["inputs"]), _resolve(fn, hints["return"]))
+                        _resolve(fn, hints["inputs"]), _resolve(fn, hints["return"]), ready)
         key = (machine, source)
         if key in REGISTRY and REGISTRY[key].fn.__qualname__ != fn.__qualname__:
             raise RuntimeError(f"two steps registered for {machine}:{source}")

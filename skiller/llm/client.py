@@ -56,5 +56,44 @@ class StepLLM:
         output = await self._client.ask(request, self._stream, self._record)
         return output  # type: ignore[return-value]
 
+    def as_provider(self) -> "JudgeProvider":
+        """This handle shaped as a Provider (for code that takes one, like the evaluator's judge)."""
+        return JudgeProvider(self, self._client.provider.name)
 
-__all__ = ["LLMClient", "LLMError", "StepLLM"]
+
+class RecordingChat:
+    """A chat-capable provider seen through one step: every turn becomes an LLMCalled event.
+    Rollout turns are samples, so they are never cached."""
+
+    def __init__(self, provider, stream: str, record: list) -> None:
+        self._provider, self._stream, self._record = provider, stream, record
+        self.name = provider.name
+
+    def model_for(self, role):
+        return self._provider.model_for(role)
+
+    async def chat(self, role, system, messages, tools, stop_sequences=(), max_tokens=2048):
+        started = time.perf_counter()
+        turn = await self._provider.chat(role, system, messages, tools, stop_sequences, max_tokens)
+        self._record.append(LLMCalled(
+            stream=self._stream, provider=self.name, model=turn.model, purpose=f"rollout.{role}",
+            request_hash="", input_tokens=turn.usage.input_tokens, output_tokens=turn.usage.output_tokens,
+            latency_ms=int((time.perf_counter() - started) * 1000)))
+        return turn
+
+
+class JudgeProvider:
+    """The step's LLM handle shaped as a Provider, so the evaluator's judge calls are cached and recorded."""
+
+    def __init__(self, llm: StepLLM, name: str) -> None:
+        self._llm, self.name = llm, name
+
+    def model_for(self, role):
+        return self.name
+
+    async def complete(self, request):
+        from skiller.llm.interface import LLMResponse
+        return LLMResponse(output=await self._llm.ask(request), model=self.name)
+
+
+__all__ = ["JudgeProvider", "LLMClient", "LLMError", "RecordingChat", "StepLLM"]

@@ -1,0 +1,84 @@
+"""s18: roll out a task: simulated user and assistant over the environment, `trials` episodes per campaign."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from rollout import BuiltinUser, ChatAgent, ChatUser, NoopAgent, OracleAgent, run_episode
+from servers.episode import Transcript
+from servers.task import EnvironmentBundle, Task
+from steps.base import Frozen, StepContext, StepError, StepOutput, step
+from steps.s16_validation import open_environment
+
+
+class Transcripts(Frozen):
+    campaign: str
+    agent: str
+    items: list[Transcript]
+
+
+def campaign(config) -> str:
+    """What makes rollouts comparable: agent, user, trials and the models behind them."""
+    r = config.rollout
+    models = config.provider.anthropic.model_dump() if "anthropic" in (r.agent, r.user) else {}
+    raw = json.dumps([r.agent, r.user, r.trials, r.max_turns, r.max_tool_errors, models], sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def _new_campaign(view, config) -> bool:
+    return view.payload.get("campaign") != campaign(config)
+
+
+class S18Input(Frozen):
+    task: Task
+    environment: EnvironmentBundle
+    database: bytes
+
+
+class S18Output(StepOutput):
+    transcripts: Transcripts
+
+
+def _agent(task: Task, ctx: StepContext):
+    kind = ctx.config.rollout.agent
+    if kind == "oracle":
+        return OracleAgent(task)
+    if kind == "noop":
+        return NoopAgent()
+    if ctx.chat is None:
+        raise StepError("config", "rollout.agent=anthropic needs provider.anthropic settings and a key")
+    return ChatAgent(ctx.chat)
+
+
+def _user(task: Task, trial: int, ctx: StepContext):
+    if ctx.config.rollout.user == "builtin":
+        return BuiltinUser(task, seed=ctx.config.seed + trial)
+    if ctx.chat is None:
+        raise StepError("config", "rollout.user=anthropic needs provider.anthropic settings and a key")
+    return ChatUser(ctx.chat, task)
+
+
+@step("s18", machine="task", source="instantiated", triggers={"roll_out": "rolled_out"}, ready=_new_campaign)
+async def run(inputs: S18Input, ctx: StepContext) -> S18Output:
+    return await _roll_out(inputs, ctx)
+
+
+@step("s18.again", machine="task", source="evaluated", triggers={"roll_out_again": "rolled_out"}, ready=_new_campaign)
+async def again(inputs: S18Input, ctx: StepContext) -> S18Output:
+    """A new campaign (another agent, more trials) on a task already evaluated under an earlier one."""
+    return await _roll_out(inputs, ctx)
+
+
+async def _roll_out(inputs: S18Input, ctx: StepContext) -> S18Output:
+    cfg = ctx.config.rollout
+    items = []
+    with open_environment(inputs.environment, inputs.database, ctx.sandbox) as env:
+        for trial in range(cfg.trials):
+            items.append(await run_episode(
+                inputs.task, env, _agent(inputs.task, ctx), _user(inputs.task, trial, ctx),
+                system_prompt=inputs.environment.policy, max_turns=cfg.max_turns,
+                max_tool_errors=cfg.max_tool_errors, trial=trial))
+    key = campaign(ctx.config)
+    ends = sorted({t.termination for t in items})
+    return S18Output(transcripts=Transcripts(campaign=key, agent=cfg.agent, items=items),
+                     payload={"campaign": key, "agent": cfg.agent, "trials": len(items), "terminations": ends})
