@@ -75,7 +75,9 @@ class S15Config(_Section):
     max_attempts: int = Field(3, ge=1)
     """Plan-execute rounds before an instance search gives up (it also stops when a re-plan makes no progress)."""
     candidates: int = Field(50, ge=1)
-    """Rows considered per selector; one is drawn with the task's seeded RNG."""
+    """Rows considered per selector, tried in an order drawn with the task's seeded RNG."""
+    max_queries: int = Field(60, ge=1)
+    """Queries one instance search may run while backtracking over earlier slots' rows."""
 
 
 class StepsConfig(_Section):
@@ -85,6 +87,19 @@ class StepsConfig(_Section):
     s09: S09Config = S09Config()
     s14: S14Config = S14Config()
     s15: S15Config = S15Config()
+
+
+class FusionConfig(_Section):
+    enabled: bool = True
+    num_combinations: int = Field(24, ge=0)
+    """How many cross-domain combinations to select (after feasibility pruning and ranking)."""
+    max_domains: int = Field(3, ge=2, le=3)
+    """Pairs, and triples chained by cross-domain references."""
+    min_shared_entities: int = Field(1, ge=1, le=2)
+    """1: the shared Person suffices; 2: also a cross-domain reference (e.g. a claim naming an appointment)."""
+    templates_per_fusion: int = Field(4, ge=1)
+    min_fit: int = Field(2, ge=1, le=5)
+    """Semantic-fit threshold (1-5) a feasible combination needs to be selected."""
 
 
 class RolloutConfig(_Section):
@@ -128,6 +143,7 @@ class Config(_Section):
     steps: StepsConfig = StepsConfig()
     sandbox: SandboxConfig = SandboxConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    fusion: FusionConfig = FusionConfig()
     rollout: RolloutConfig = RolloutConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
 

@@ -125,6 +125,39 @@ def _snake(name: str) -> str:
 
 
 @writer
+def fusion_files(store: Store, proj: Projection) -> Files:
+    """Combinations, fused trajectories, fused databases (namespaced tables) and merged policies."""
+    from servers.database import dump_json
+    from servers.query import snapshot
+    combos = _world(store, proj, "combinations")
+    if combos is not None:
+        yield "cross_domain_templates/_combinations.json", as_json(combos)
+    for m in sorted(proj.of_kind("fusion"), key=lambda m: m.stream):
+        name = m.inputs["name"]
+        if "fused_templates" in m.artifacts:
+            yield f"cross_domain_templates/{name}.json", as_json(store.artifact_json(m.artifacts["fused_templates"]))
+        if "database" in m.artifacts:
+            with snapshot(store.artifact(m.artifacts["database"])) as path:
+                tables = dump_json(path)
+            relationships = {f"{_namespace(member)}{_snake(r['name'])}" for member in m.inputs["members"]
+                             for r in _member_relationships(store, proj, member)}
+            for table, rows in sorted(tables.items()):
+                kind = "relationships" if table in relationships else "entities"
+                yield f"database/outputs/{kind}/{name}/{table}.json", as_json(rows)
+        if "policy" in m.artifacts:
+            yield f"policies/{name}.md", store.artifact_json(m.artifacts["policy"])["markdown"].encode()
+
+
+def _namespace(server: str) -> str:
+    from servers.fusion import namespace_of
+    return namespace_of(server)
+
+
+def _member_relationships(store: Store, proj: Projection, member: str) -> list[dict]:
+    return store.artifact_json(proj.machines[f"domain:{member}"].artifacts["blueprint"])["relationships"]
+
+
+@writer
 def task_files(store: Store, proj: Projection) -> Files:
     """Task templates per server, validated tasks and queries (one task per line)."""
     holders = [m for m in proj.machines.values() if "task_templates" in m.artifacts]

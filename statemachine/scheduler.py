@@ -13,7 +13,8 @@ from events import MachineCreated, MachineView, Projection, StepFailed, Transiti
 from skiller.llm.client import RecordingChat, StepLLM
 from skiller.llm.interface import LLMError
 from statemachine.machines import TERMINAL, Unit
-from steps import StepContext, StepError, StepOutput, StepSpec, load_all, seeded_rng
+from steps import (MEMBERS_PREFIX, MachineIndex, MachineSummary, StepContext, StepError, StepOutput, StepSpec,
+                   load_all, seeded_rng)
 from store import Artifact, Store
 
 log = structlog.get_logger()
@@ -48,7 +49,7 @@ class Scheduler:
         for m in proj.machines.values():
             spec = self.registry.get((m.kind, m.state))
             if (m.stream in busy or m.stream in self.failed or m.state in TERMINAL or spec is None
-                    or not self.allow(m, proj) or (spec.ready is not None and not spec.ready(m, self.config))):
+                    or not self.allow(m, proj) or (spec.ready is not None and not spec.ready(m, self.config, proj))):
                 continue
             out.append(m)
         return sorted(out, key=lambda m: m.stream)
@@ -101,7 +102,18 @@ class Scheduler:
         values: dict[str, Any] = {}
         for name, info in spec.input_model.model_fields.items():
             holder = next((h for h in holders if name in h.artifacts), None)
-            if name in view.inputs:
+            if name == "machines":
+                values[name] = MachineIndex(machines={
+                    s: MachineSummary(kind=m.kind, state=m.state, inputs=m.inputs, payload=m.payload)
+                    for s, m in proj.machines.items()})
+            elif name.startswith(MEMBERS_PREFIX):
+                artifact = name[len(MEMBERS_PREFIX):]
+                model = typing.get_args(info.annotation)[1]
+                members = view.inputs.get("members") or sorted(  # the world gathers from every domain
+                    m.inputs["domain"] for m in proj.of_kind("domain") if artifact in m.artifacts)
+                values[name] = {d: self._load(proj.machines[f"domain:{d}"].artifacts[artifact], model)
+                                for d in members}
+            elif name in view.inputs:
                 values[name] = view.inputs[name]
             elif holder is not None:
                 values[name] = self._load(holder.artifacts[name], info.annotation)

@@ -2,7 +2,7 @@
 import importlib
 import pkgutil
 
-from steps.base import REGISTRY, Frozen, Spawn, StepContext, StepError, StepOutput, StepSpec, seeded_rng, step
+from steps.base import MEMBERS_PREFIX, REGISTRY, Frozen, MachineIndex, MachineSummary, Spawn, StepContext, StepError, StepOutput, StepSpec, seeded_rng, step
 
 
 def load_all() -> dict:
@@ -13,5 +13,5 @@ def load_all() -> dict:
     return REGISTRY
 
 
-__all__ = ["REGISTRY", "Frozen", "Spawn", "StepContext", "StepError", "StepOutput", "StepSpec",
+__all__ = ["MEMBERS_PREFIX", "REGISTRY", "Frozen", "MachineIndex", "MachineSummary", "Spawn", "StepContext", "StepError", "StepOutput", "StepSpec",
            "load_all", "seeded_rng", "step"]

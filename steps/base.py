@@ -36,6 +36,24 @@ class Spawn(Frozen):
     artifacts: dict[str, Any] = Field(default_factory=dict)  # name -> model | bytes | str
 
 
+class MachineSummary(Frozen):
+    """What a step may know of another machine: where it is, not its artifacts' content."""
+
+    kind: str
+    state: str
+    inputs: dict[str, Any]
+    payload: dict[str, Any]
+
+
+class MachineIndex(Frozen):
+    """Every machine of the workspace by stream; a step asks for it by naming an input `machines`."""
+
+    machines: dict[str, MachineSummary]
+
+    def of_kind(self, kind: str) -> dict[str, MachineSummary]:
+        return {s: m for s, m in self.machines.items() if m.kind == kind}
+
+
 class StepOutput(BaseModel):
     """Base of step outputs. Extra fields are artifacts named after the field."""
 
@@ -64,10 +82,13 @@ def seeded_rng(seed: int, stream: str, step: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+# An input `members_x: dict[str, X]` gathers artifact `x` of each member domain of a fusion
+# (of every domain holding it, for the world).
+MEMBERS_PREFIX = "members_"
 StepFn = Callable[[BaseModel, StepContext], Awaitable[StepOutput]]
 
 
-Ready = Callable[[Any, Any], bool]  # (machine view, config) -> whether the step has work to do
+Ready = Callable[[Any, Any, Any], bool]  # (machine view, config, projection) -> whether the step has work to do
 
 
 @dataclass(frozen=True)

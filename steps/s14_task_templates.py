@@ -140,6 +140,24 @@ async def judge(t: TaskTemplate, ctx: StepContext) -> TemplateScores:
                               specificity=1, overall_score=1)
 
 
+async def keep_scored(name: str, templates: list[TaskTemplate], ctx: StepContext) -> tuple[list[ScoredTemplate], int]:
+    """Judge each template; keep those at or above the threshold."""
+    kept, low = [], 0
+    for t in templates:
+        scores = await judge(t, ctx)
+        if scores.overall_score < ctx.config.steps.s14.min_score:
+            low += 1
+        else:
+            kept.append(ScoredTemplate(template=t, scores=scores, template_id=content_id([name, t.model_dump()])))
+    return kept, low
+
+
+def spawn_tasks(parent: str, name: str, kept: list[ScoredTemplate]) -> list[Spawn]:
+    return [Spawn(stream=f"task:{name}/{i:04d}", kind="task", initial="templated",
+                  inputs={"parent": parent, "domain": name, "index": i}, artifacts={"template": s})
+            for i, s in enumerate(kept)]
+
+
 @step("s14", machine="domain", source="implemented", triggers={"write_templates": "templated"})
 async def run(inputs: S14Input, ctx: StepContext) -> S14Output:
     cfg = ctx.config.steps.s14
@@ -155,20 +173,12 @@ async def run(inputs: S14Input, ctx: StepContext) -> S14Output:
         context={"domain": inputs.domain, "count": cfg.templates_per_domain, "seed": ctx.config.seed,
                  "min_length": cfg.min_length, "max_length": cfg.max_length, "clock": ctx.clock.isoformat()})
     batch: TemplateBatch = await ctx.llm.ask(request)
-    kept, dropped = [], {"invalid": 0, "low_score": 0}
-    for t in batch.templates:
-        if template_problems(t, bp, inputs.policy, cfg.min_length, cfg.max_length):
-            dropped["invalid"] += 1
-            continue
-        scores = await judge(t, ctx)
-        if scores.overall_score < cfg.min_score:
-            dropped["low_score"] += 1
-            continue
-        kept.append(ScoredTemplate(template=t, scores=scores, template_id=content_id([inputs.domain, t.model_dump()])))
-    spawn = [Spawn(stream=f"task:{inputs.domain}/{i:04d}", kind="task", initial="templated",
-                   inputs={"parent": f"domain:{inputs.domain}", "domain": inputs.domain, "index": i},
-                   artifacts={"template": s}) for i, s in enumerate(kept)]
+    valid = [t for t in batch.templates if not template_problems(t, bp, inputs.policy, cfg.min_length, cfg.max_length)]
+    kept, low = await keep_scored(inputs.domain, valid, ctx)
+    dropped = {"invalid": len(batch.templates) - len(valid), "low_score": low}
+    spawn = spawn_tasks(f"domain:{inputs.domain}", inputs.domain, kept)
     stats = {"proposed": len(batch.templates), "kept": len(kept), **dropped,
              "kinds": {k: sum(s.template.kind == k for s in kept) for k in ("read", "write", "refusal")}}
     return S14Output(task_templates=TaskTemplates(server=inputs.domain, templates=kept, stats=stats),
                      spawn=spawn, payload=stats)
+

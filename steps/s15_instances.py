@@ -36,17 +36,36 @@ Slot `{slot}` found nothing: {why}. Give corrected selectors (read-only SQL, one
 
 
 def execute_plan(path, selectors: list[Selector], ctx: StepContext) -> tuple[dict, str | None, str]:
-    """Run selectors in order; each may use earlier slots. Returns bindings or the failing slot."""
-    bindings: dict[str, dict[str, Any]] = {}
-    for sel in selectors:
+    """Run selectors in order, each may use earlier slots; when a later slot finds nothing, try other
+    rows of earlier slots (bounded), so instances that must agree across selectors (the same person in
+    every member of a fusion) are created and validated together. Returns bindings or the failing slot."""
+    budget = [ctx.config.steps.s15.max_queries]
+    failure: list = [None, ""]
+
+    def search(i: int, bindings: dict[str, dict[str, Any]]) -> dict | None:
+        if i == len(selectors):
+            return bindings
+        sel = selectors[i]
+        if budget[0] <= 0:
+            return None
+        budget[0] -= 1
         try:
             rows = select(path, resolve_sql(sel.sql, bindings, ctx.clock), limit=ctx.config.steps.s15.candidates)
         except (QueryError, Unresolved) as exc:
-            return bindings, sel.slot, str(exc)
+            failure[:] = [sel.slot, str(exc)]
+            return None
         if not rows:
-            return bindings, sel.slot, "no row matched"
-        bindings[sel.slot] = rows[ctx.rng.randrange(len(rows))]
-    return bindings, None, ""
+            failure[:] = [sel.slot, "no row matched"]
+            return None
+        ctx.rng.shuffle(rows)
+        for row in rows:
+            found = search(i + 1, {**bindings, sel.slot: row})
+            if found is not None or budget[0] <= 0:
+                return found
+        return None
+
+    bindings = search(0, {})
+    return (bindings, None, "") if bindings is not None else ({}, failure[0], failure[1])
 
 
 @step("s15", machine="task", source="templated",

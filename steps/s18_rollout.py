@@ -25,7 +25,7 @@ def campaign(config) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
-def _new_campaign(view, config) -> bool:
+def _new_campaign(view, config, proj) -> bool:
     return view.payload.get("campaign") != campaign(config)
 
 

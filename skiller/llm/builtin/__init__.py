@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 from skiller.llm.builtin.registry import ANSWERS
 from skiller.llm.interface import LLMError, LLMRequest, LLMResponse, Role, Usage
 
-_ANSWER_MODULES = ("world", "environment", "tasks")
+_ANSWER_MODULES = ("world", "environment", "tasks", "fusion")
 
 
 class BuiltinProvider:

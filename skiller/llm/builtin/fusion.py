@@ -1,0 +1,239 @@
+"""Builtin answers for cross-domain fusion (s10 fit, s11 trajectory fusion, s13 policy merge)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from typing import Any
+
+from servers.fusion import namespace_of, rename_tables
+from skiller.catalog import get_domain
+from skiller.llm.builtin.codegen import READ_KINDS, find, id_column, snake
+from skiller.llm.builtin.registry import answers
+from skiller.llm.interface import LLMRequest
+from steps.placeholders import PLACEHOLDER
+
+_PERSON_OUTPUT_KINDS = {"get_profile", "list_records", "create", "set_status", "update", "pay"}
+
+
+def _rng(*parts: object) -> random.Random:
+    return random.Random(int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big"))
+
+
+@answers("s10.fit")
+def fit(request: LLMRequest) -> dict:
+    """Rule-based fit: a record handed over is a natural journey; one sector is a plausible one."""
+    combo, sectors = request.context["combination"], request.context["sectors"]
+    refs = [l for l in combo["links"] if l["kind"] == "reference"]
+    if refs:
+        return {"score": 5, "rationale": f"{refs[0]['target']} takes a {refs[0]['record']} of {refs[0]['source']}"}
+    if len(set(sectors)) == 1:
+        return {"score": 4, "rationale": f"both serve a person in {sectors[0]}"}
+    return {"score": 3, "rationale": "the same person uses both services"}
+
+
+def _rename(text: str, slots: dict[str, str], offset: int) -> str:
+    """Rename selector slots and shift output indices of one segment's placeholders."""
+    def sub(m: re.Match) -> str:
+        slot, column, days = m.groups()
+        if days is not None:
+            return m.group(0)
+        if slot.startswith("out") and slot[3:].isdigit():
+            return f"<out{int(slot[3:]) + offset}.{column}>"
+        return f"<{slots.get(slot, slot)}.{column}>"
+    return PLACEHOLDER.sub(sub, text)
+
+
+def _rename_value(value: Any, slots: dict[str, str], offset: int) -> Any:
+    return _rename(value, slots, offset) if isinstance(value, str) else value
+
+
+def _person_slot(template: dict) -> str | None:
+    """The selector slot that fixes the segment's person (its rows carry person_id)."""
+    for sel in template["selectors"]:
+        if sel["slot"] in ("person", "rec") or "person_id" in sel["sql"].split("FROM", 1)[0]:
+            return sel["slot"]
+    return None
+
+
+def _kind(domain: str, tool: str) -> str:
+    return next(t.kind for t in get_domain(domain).tools if t.name == tool)
+
+
+class _Segment:
+    """One member's validated template, renamed into the fused environment."""
+
+    def __init__(self, domain: str, template: dict, index: int, offset: int, tables: list[str]) -> None:
+        self.domain, self.t, self.offset = domain, template, offset
+        self.prefix = namespace_of(domain)
+        self.slots = {s["slot"]: f"s{index}_{s['slot']}" for s in template["selectors"]}
+        self.calls = [{"tool": self.prefix + c["tool"], "arguments": {k: _rename_value(v, self.slots, offset)
+                                                                     for k, v in c["arguments"].items()},
+                       "base": c["tool"]} for c in template["trajectory"]]
+        self.selectors = [{"slot": self.slots[s["slot"]],
+                           "sql": rename_tables(_rename(s["sql"], self.slots, offset), tables, self.prefix)}
+                          for s in template["selectors"]]
+        self.person = self.slots.get(_person_slot(template) or "", None)
+
+    def call_giving(self, field: str, kinds: set[str]) -> int | None:
+        """1-based fused index of this segment's last call whose output carries `field`."""
+        found = None
+        for i, c in enumerate(self.calls):
+            kind = _kind(self.domain, c["base"])
+            if field == "person_id":
+                ok = kind in kinds or (kind == "get" and self._is_record(c["base"]))
+            else:
+                ok = kind in kinds and self._carries(c["base"], field)
+            if ok:
+                found = self.offset + i + 1
+        return found
+
+    def _is_record(self, tool: str) -> bool:
+        d = get_domain(self.domain)
+        t = next(t for t in d.tools if t.name == tool)
+        return any(r.name == t.entity for r in d.records)
+
+    def _carries(self, tool: str, field: str) -> bool:
+        t = next(t for t in get_domain(self.domain).tools if t.name == tool)
+        return t.entity is not None and id_column(find(get_domain(self.domain), t.entity).name) == field
+
+
+def _hand_over(prev: _Segment, seg: _Segment, link: dict) -> bool:
+    """Bind `seg` to what `prev` produced: the same person (taken from prev's output), and for a reference
+    link, the record id prev produced as the argument the target tool takes. False when not possible."""
+    person_call = prev.call_giving("person_id", _PERSON_OUTPUT_KINDS)
+    if person_call is None or prev.person is None:
+        return False
+    for sel in seg.selectors:  # creation-validation: the target's rows must belong to the same person
+        if "person_id" in sel["sql"]:
+            sel["sql"] = f"SELECT * FROM ({sel['sql']}) WHERE person_id = <{prev.person}.person_id>"
+    for c in seg.calls:
+        for k, v in list(c["arguments"].items()):
+            if k == "person_id":
+                c["arguments"][k] = f"<out{person_call}.person_id>"
+    if link["kind"] == "reference":
+        record_id = id_column(link["record"])
+        giver = prev.call_giving(record_id, {"create", "get", "set_status", "update", "pay"})
+        takers = [c for c in seg.calls if c["base"] == link["tool"]]
+        if giver is None or not takers:
+            return False
+        for c in takers:
+            c["arguments"][link["field"]] = f"<out{giver}.{record_id}>"
+    return True
+
+
+def _fuse(chain: list[tuple[str, dict]], links: list[dict], tables: dict[str, list[str]]) -> dict | None:
+    segments, offset = [], 0
+    for i, (domain, template) in enumerate(chain):
+        seg = _Segment(domain, template, i, offset, tables[domain])
+        if segments and not _hand_over(segments[-1], seg, links[i - 1]):
+            return None
+        segments.append(seg)
+        offset += len(seg.calls)
+    first = segments[0]
+    known = dict(_renamed_known(first))
+    for seg in segments[1:]:
+        for label, value in _renamed_known(seg).items():
+            if "person" not in label and value not in known.values():
+                known[f"{seg.domain} {label}"] = value
+    kinds = {s.t["kind"] for s in segments}
+    return {
+        "kind": "write" if "write" in kinds else "read",
+        "trajectory": [{"tool": c["tool"], "arguments": c["arguments"]} for s in segments for c in s.calls],
+        "instruction": " Then, with ".join(f"{s.domain}: {_rename(s.t['instruction'], s.slots, s.offset)}"
+                                          for s in segments),
+        "reason_for_call": " ".join(_rename(s.t["reason_for_call"], s.slots, s.offset) for s in segments),
+        "known_info": known,
+        "unknown_info": " ".join(s.t["unknown_info"] for s in segments),
+        "selectors": [sel for s in segments for sel in s.selectors],
+        "communicate": [_rename(c, s.slots, s.offset) for s in segments for c in s.t["communicate"]],
+        "domains": [s.domain for s in segments], "is_cross_domain": True,
+    }
+
+
+def _renamed_known(seg: _Segment) -> dict[str, str]:
+    return {label: _rename(v, seg.slots, seg.offset) for label, v in seg.t["known_info"].items()}
+
+
+@answers("s11.fuse")
+def fuse(request: LLMRequest) -> dict:
+    """Chain validated segments along the combination's links; try seeded pairings until `count` fuse."""
+    ctx = request.context
+    combo, segments, tables = ctx["combination"], ctx["segments"], ctx["tables"]
+    members, links = combo["members"], combo["links"]
+    rng = _rng(ctx["seed"], combo["name"], "s11")
+    pools = []
+    for i, m in enumerate(members):
+        pool = list(segments[m])
+        if i > 0 and links[i - 1]["kind"] == "reference":
+            pool = [t for t in pool if any(c["tool"] == links[i - 1]["tool"] for c in t["trajectory"])]
+        rng.shuffle(pool)
+        pools.append(pool)
+    fused, seen = [], set()
+    for attempt in range(60):
+        chain = [(m, pools[i][(attempt * (i + 1)) % len(pools[i])]) for i, m in enumerate(members) if pools[i]]
+        if len(chain) < len(members):
+            break
+        key = json.dumps([t for _, t in chain], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        template = _fuse(chain, links, tables)
+        if template is not None:
+            fused.append(template)
+        if len(fused) >= ctx["count"]:
+            break
+    return {"templates": fused}
+
+
+_SECTION = re.compile(r"<!-- POLICY_START -->(.*?)<!-- GLOBAL_RULES_END -->(.*?)<!-- POLICY_END -->", re.S)
+
+
+def _prefix_tools(text: str, tools: list[str], prefix: str) -> str:
+    for name in sorted(tools, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w]){re.escape(name)}(?![\w])", prefix + name, text)
+    return text
+
+
+@answers("s13.policy_merge")
+def merge_policies(request: LLMRequest) -> dict:
+    """Members' rules kept verbatim under prefixed tool names; identical global rules said once;
+    bridge rules for each hand-over."""
+    combo = request.context["combination"]
+    from skiller.llm.builtin.policygen import policy_markdown
+    globals_seen: list[str] = []
+    sections = []
+    for m in combo["members"]:
+        domain = get_domain(m)
+        found = _SECTION.search(policy_markdown(domain))
+        head, body = found.group(1), found.group(2)
+        for line in head.splitlines():
+            if line.startswith("- ") and line not in globals_seen:
+                globals_seen.append(line)
+        sections.append(f"## {m} (tools prefixed `{namespace_of(m)}`)\n"
+                        + _prefix_tools(body, [t.name for t in domain.tools], namespace_of(m)).strip())
+    bridges = []
+    for i, link in enumerate(combo["links"], start=1):
+        src, dst = link["source"], link["target"]
+        if link["kind"] == "reference":
+            text = (f"Before calling {namespace_of(dst)}{link['tool']}, obtain the {link['record']} id from "
+                    f"{src} in this conversation (do not accept one you cannot find there) and pass it as "
+                    f"`{link['field']}`; it must belong to the same person.")
+        else:
+            text = (f"Identify the person once: the person id found in {src} is the one to use in {dst}; "
+                    f"never act in {dst} for a different person.")
+        rule = {"id": f"BRIDGE-{i}", "source": src, "target": dst, "statement": text}
+        bridges.append(f"- {text}\n<!-- BRIDGE {json.dumps(rule, sort_keys=True)} -->")
+    markdown = "\n".join([
+        "<!-- POLICY_START -->",
+        f"# Policy for {' + '.join(combo['members'])}",
+        "## Global rules (merged; identical rules stated once, none of the members' rules conflict)",
+        *globals_seen,
+        "## Bridge rules",
+        *bridges,
+        "<!-- GLOBAL_RULES_END -->",
+        *sections,
+        "<!-- POLICY_END -->",
+    ])
+    return {"markdown": markdown + "\n"}

@@ -1,0 +1,100 @@
+"""s11: trajectory fusion: interlock validated single-domain trajectories into one multi-hop storyline."""
+from __future__ import annotations
+
+from servers.database import DatabaseSummary
+from servers.fusion import namespace_of
+from skiller.llm.interface import LLMRequest, Message
+from steps.base import Frozen, MachineIndex, StepContext, StepOutput, step
+from steps.placeholders import PLACEHOLDER
+from steps.s05_tool_lists import ToolList
+from steps.s10_combinations import VALIDATED, Combination
+from steps.s14_task_templates import TaskTemplate, TaskTemplates, TemplateBatch
+
+
+class FusedTemplates(Frozen):
+    name: str
+    members: list[str]
+    templates: list[TaskTemplate]
+    rejected: dict[str, int]
+
+
+class S11Input(Frozen):
+    name: str
+    combination: Combination
+    machines: MachineIndex
+    members_task_templates: dict[str, TaskTemplates]
+    members_tool_list: dict[str, ToolList]
+    members_database_summary: dict[str, DatabaseSummary]
+
+
+class S11Output(StepOutput):
+    fused_templates: FusedTemplates | None = None
+
+
+PROMPT = """Fuse these validated single-domain tasks of {members} into {count} cross-domain task
+templates that a person would need in one storyline. Interlock them: an output of a call in one
+service must be an argument of a call in the next (use <outK.field>, K counted over the fused
+trajectory), not a concatenation. Hand-overs: {links}. In the fused environment each tool is
+called with its service prefix ({prefixes}) and each table lives under the same prefix, except the
+shared `person`. Rename selector slots so they stay unique.
+Segments: {segments}"""
+
+
+def validated_segments(inputs: S11Input) -> dict[str, list[TaskTemplate]]:
+    out: dict[str, list[TaskTemplate]] = {m: [] for m in inputs.combination.members}
+    for view in inputs.machines.of_kind("task").values():
+        d = view.inputs.get("domain")
+        if d in out and view.state in VALIDATED and view.inputs.get("parent") == f"domain:{d}":
+            template = inputs.members_task_templates[d].templates[view.inputs["index"]].template
+            if template.kind != "refusal":
+                out[d].append(template)
+    return out
+
+
+def fusion_problems(t: TaskTemplate, tools: dict[str, str]) -> list[str]:
+    """A fused template must call known prefixed tools of at least two members and pass a value across."""
+    problems = [f"unknown tool {c.tool}" for c in t.trajectory if c.tool not in tools]
+    if problems:
+        return problems
+    owner = [tools[c.tool] for c in t.trajectory]
+    if len(set(owner)) < 2:
+        problems.append("calls tools of one member only")
+    handed = any(m.group(1) and m.group(1).startswith("out") and m.group(1)[3:].isdigit()
+                 and 0 < int(m.group(1)[3:]) <= i and owner[int(m.group(1)[3:]) - 1] != owner[i]
+                 for i, c in enumerate(t.trajectory) for v in c.arguments.values() if isinstance(v, str)
+                 for m in PLACEHOLDER.finditer(v))
+    if not handed:
+        problems.append("no value produced by one member is passed into another")
+    return problems
+
+
+@step("s11", machine="fusion", source="selected",
+      triggers={"fuse_trajectories": "trajectories_fused", "give_up": "failed"})
+async def run(inputs: S11Input, ctx: StepContext) -> S11Output:
+    combo = inputs.combination
+    segments = validated_segments(inputs)
+    prefixes = {m: namespace_of(m) for m in combo.members}
+    tools = {prefixes[m] + t["name"]: m for m in combo.members for t in inputs.members_tool_list[m].tools}
+    request = LLMRequest(
+        purpose="s11.fuse", role="text", response_model=TemplateBatch,
+        messages=(Message(role="user", content=PROMPT.format(
+            members=", ".join(combo.members), count=ctx.config.fusion.templates_per_fusion,
+            links="; ".join(l.model_dump_json(exclude_none=True) for l in combo.links),
+            prefixes=", ".join(f"{m}: {p}" for m, p in prefixes.items()),
+            segments={m: [s.model_dump(mode="json") for s in segs] for m, segs in segments.items()})),),
+        context={"combination": combo.model_dump(mode="json"), "count": ctx.config.fusion.templates_per_fusion,
+                 "segments": {m: [s.model_dump(mode="json") for s in segs] for m, segs in segments.items()},
+                 "tables": {m: [t.name for t in inputs.members_database_summary[m].tables] for m in combo.members},
+                 "seed": ctx.config.seed})
+    batch: TemplateBatch = await ctx.llm.ask(request)
+    kept, rejected = [], {}
+    for t in batch.templates:
+        problems = fusion_problems(t, tools)
+        if problems:
+            rejected[problems[0]] = rejected.get(problems[0], 0) + 1
+        else:
+            kept.append(t.model_copy(update={"domains": list(combo.members), "is_cross_domain": True}))
+    if not kept:
+        return S11Output(trigger="give_up", payload={"reason": "no_fused_trajectory", "rejected": rejected})
+    fused = FusedTemplates(name=inputs.name, members=list(combo.members), templates=kept, rejected=rejected)
+    return S11Output(fused_templates=fused, payload={"templates": len(kept), "rejected": rejected})
