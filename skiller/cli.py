@@ -13,7 +13,8 @@ from rich.table import Table
 from skiller.config import ConfigError, config_schema
 from skiller.workspace import Workspace, WorkspaceError
 
-console = Console()
+# Piped output (logs, CI, tests) gets a wide console: long fused names must not wrap into unreadable cells.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 

@@ -16,7 +16,10 @@ from skiller.catalog.model import (
     CatalogTool,
 )
 
-__all__ = ["implementation_module", "tool_parameters", "amount_source", "checks", "Check", "snake"]
+__all__ = [
+    "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "checks", "choices", "find",
+    "id_column", "implementation_module", "label", "pay_field", "snake", "tool_parameters", "words",
+]
 
 PAYMENT_METHODS = ["credit_card", "debit_card", "bank_transfer"]
 READ_KINDS = {"get_profile", "get", "search", "list_records"}
@@ -137,7 +140,8 @@ def tool_parameters(domain: CatalogDomain, tool: CatalogTool) -> dict[str, Any]:
     if tool.kind == "pay":
         props["payment_method"] = {"type": "string", "enum": list(PAYMENT_METHODS), "description": "How the amount is paid"}
         required.append("payment_method")
-    return {"type": "object", "properties": props, "required": required}
+    # sorted like the s05 tool list, so the implementation and the published list agree exactly
+    return {"type": "object", "properties": props, "required": sorted(required)}
 
 
 def amount_source(domain: CatalogDomain, record: CatalogRecord, amount_field: str) -> tuple[str | None, float]:
@@ -254,7 +258,17 @@ def checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
             guards.append(Check("guard", "row", "ne", item.status_field, (tool.to,)))
     if tool.kind == "pay":
         guards.append(Check("paid", "row", "ne", pay_field(tool), (tool.to,)))
-    return [*first, *guards, *rest]
+
+    def implied(guard: Check) -> bool:  # an earlier status rule already admits only rows the guard admits
+        for rule in first:
+            if rule.subject == "row" and rule.field == guard.field:
+                if guard.kind == "status_in" and set(rule.values) <= set(guard.values):
+                    return True
+                if guard.kind == "ne" and guard.values[0] not in rule.values:
+                    return True
+        return False
+
+    return [*first, *[g for g in guards if not implied(g)], *rest]
 
 
 # ---------------------------------------------------------------- rendering helpers
@@ -588,7 +602,7 @@ class _Compiler:
             f'_require(db, {lit(self.role_table)}, "person_id", a["person_id"], {lit(label(self.domain.role))})',
             f"target = _require(db, {lit(snake(target.name))}, {lit(tkey)}, a[{lit(tkey)}], {lit(label(target.name))})",
         ]
-        lines += self._checks(tool, rec, row_var=None)
+        lines += self._checks(tool, rec)
         row: dict[str, str] = {key: "new_id", "person_id": 'a["person_id"]', tkey: f"a[{lit(tkey)}]"}
         for f in tool.fields:
             row[f] = f"a[{lit(f)}]"
@@ -623,7 +637,7 @@ class _Compiler:
         sf = item.status_field if isinstance(item, CatalogRecord) else "status"
         return [
             *self._load_row(item),
-            *self._checks(tool, item, row_var="row"),
+            *self._checks(tool, item),
             f"_update(db, {lit(table)}, {lit(key)}, row[{lit(key)}], {{{lit(sf)}: {lit(tool.to)}}})",
             f"return _require(db, {lit(table)}, {lit(key)}, row[{lit(key)}], {lit(label(item.name))})",
         ]
@@ -641,7 +655,7 @@ class _Compiler:
             ]
         else:
             lines.append(f"changes = {{{lit(tool.fields[0])}: a[{lit(tool.fields[0])}]}}")
-        lines += self._checks(tool, item, row_var="row")
+        lines += self._checks(tool, item)
         lines += [
             f"_update(db, {lit(table)}, {lit(key)}, row[{lit(key)}], changes)",
             f"return _require(db, {lit(table)}, {lit(key)}, row[{lit(key)}], {lit(label(item.name))})",
@@ -651,7 +665,7 @@ class _Compiler:
     def _pay(self, tool: CatalogTool) -> list[str]:
         item = find(self.domain, tool.entity or "")
         key, table = id_column(item.name), snake(item.name)
-        lines = [*self._load_row(item), *self._checks(tool, item, row_var="row")]
+        lines = [*self._load_row(item), *self._checks(tool, item)]
         amount = f"row[{lit(tool.amount_field)}]" if tool.amount_field else "None"
         if tool.amount_field:
             lines += [
@@ -666,7 +680,7 @@ class _Compiler:
         return lines
 
     # -- guards and policy rules, in checks() order
-    def _checks(self, tool: CatalogTool, item: CatalogEntity | CatalogRecord, row_var: str | None) -> list[str]:
+    def _checks(self, tool: CatalogTool, item: CatalogEntity | CatalogRecord) -> list[str]:
         lines: list[str] = []
         found = checks(self.domain, tool)
         if tool.kind != "create" and any(c.subject == "target" for c in found):
@@ -719,7 +733,9 @@ class _Compiler:
         else:
             lo = _num(check.lo) if check.lo is not None else None
             hi = _num(check.hi) if check.hi is not None else None
-        if lo and hi:
+        if lo and hi and lo == hi:  # a single allowed day/value
+            cond = f"{x} != {lo}"
+        elif lo and hi:
             cond = f"not ({lo} <= {x} <= {hi})"
         elif lo:
             cond = f"{x} < {lo}"

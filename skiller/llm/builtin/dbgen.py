@@ -435,13 +435,13 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
         forced: set[int] = set()
         for i, scenario in enumerate(rec["scenarios"][: len(out_rows)]):
             row = out_rows[i]
-            force(row, rec["attributes"], scenario["set"], clock)
             row["person_id"] = full.get(scenario["person"]) or free[i % len(free)]
             if scenario.get("target") is not None and scenario["target"] < len(targets):
                 target = targets[scenario["target"]]
                 row[rec["target_key"]] = target[rec["target_key"]]
                 for amount, column in rec["amounts"].items():
                     row[amount] = target[column]
+            force(row, rec["attributes"], scenario["set"], clock)  # last: forced values win
             forced.add(i)
         apply_quotas(rec, out_rows, forced, person_ids)
         insert(db, rec["table"], out_rows)
@@ -460,8 +460,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="SQLite file to write (replaced)")
     args = parser.parse_args(argv)
     datetime.date.fromisoformat(args.clock)
-    if args.rows < 1 or args.people < 2:
-        parser.error("--rows must be positive and --people at least 2")
+    # one person at each limit, one with room below it, one to own the forced rows
+    needed = 2 + max([len(r["quotas"]) for r in SPEC["records"]], default=0)
+    if args.rows < 1 or args.people < needed:
+        parser.error(f"--rows must be positive and --people at least {needed}")
     build(args.seed, args.rows, args.people, args.clock, args.out)
 
 

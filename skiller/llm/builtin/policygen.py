@@ -13,9 +13,7 @@ from skiller.llm.builtin.codegen import (
     checks,
     find,
     id_column,
-    label,
     pay_field,
-    snake,
     tool_parameters,
     words,
 )
