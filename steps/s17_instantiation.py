@@ -30,8 +30,9 @@ class S17Output(StepOutput):
     task: Task
 
 
-PERSONA = """Invent a person who contacts a {domain} service: name, style, patience (low, medium,
-high), verbosity (terse, normal, detailed) and language register (casual, neutral, formal)."""
+PERSONA = """Describe the person who contacts a {domain} service: what you know of them is {facts}
+(use their real name when it is given). Give name, style, patience (low, medium, high), verbosity
+(terse, normal, detailed) and language register (casual, neutral, formal)."""
 
 QUERY = """You are {persona}. Your goal: {instruction}
 What you know: {facts}. Write your first message to the assistant in your own voice, with only
@@ -47,8 +48,8 @@ async def run(inputs: S17Input, ctx: StepContext) -> S17Output:
     instruction = resolve_text(t.instruction)
     persona: Persona = await ctx.llm.ask(LLMRequest(
         purpose="s17.persona", role="text", response_model=Persona,
-        messages=(Message(role="user", content=PERSONA.format(domain=inputs.domain)),),
-        context={"stream": ctx.stream, "seed": ctx.config.seed, "domain": inputs.domain}))
+        messages=(Message(role="user", content=PERSONA.format(domain=inputs.domain, facts=facts)),),
+        context={"stream": ctx.stream, "seed": ctx.config.seed, "domain": inputs.domain, "facts": facts}))
     query: Query = await ctx.llm.ask(LLMRequest(
         purpose="s17.query", role="text", response_model=Query,
         messages=(Message(role="user", content=QUERY.format(persona=persona.model_dump_json(), instruction=instruction,

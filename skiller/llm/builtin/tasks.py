@@ -742,7 +742,9 @@ def replan(request: LLMRequest) -> dict:
 @answers("s17.persona")
 def persona(request: LLMRequest) -> dict:
     ctx = request.context
-    return phrasing.persona(_rng(ctx.get("seed", 0), ctx.get("stream", ""), ctx.get("domain", ""), "persona"))
+    chosen = phrasing.persona(_rng(ctx.get("seed", 0), ctx.get("stream", ""), ctx.get("domain", ""), "persona"))
+    name = (ctx.get("facts") or {}).get("full name")
+    return chosen | {"name": name} if name else chosen  # the persona is the person on record
 
 
 @answers("s17.query")
