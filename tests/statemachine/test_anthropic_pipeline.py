@@ -29,11 +29,34 @@ ROUTES = {
     "PolicyDoc": ("s07.policy", rf"the {_NAME} service"),
     "ToolGraph": ("s08.tool_graph", rf"MCP server {_NAME},"),
     "Implementation": ("s09.implementation", rf"Implement the MCP server {_NAME} "),
+    "TemplateBatch": ("s14.templates", rf"task templates for the {_NAME} service"),
 }
+MARK = "[loopback model]"
 
 
 class FakeModel:
     """Answers like the builtin provider would, through the Messages API, with scripted twists."""
+
+    def own_answer(self, title: str, prompt: str) -> dict | None:
+        """Answers this fake model writes itself, as a real model would (not borrowed from builtin)."""
+        if title == "TemplateScores":  # a judge that cannot produce a valid verdict for refusals
+            if '"kind":"refusal"' in prompt:
+                return {"overall_score": "excellent", "verdict": "looks fine"}
+            return {k: 5 for k in ("motivation_clarity", "logical_coherence", "completeness", "naturalness",
+                                   "specificity", "overall_score")}
+        if title == "Persona":
+            name = re.search(r"'full name': '([^']+)'", prompt)
+            return {"name": name.group(1) if name else "Sam Reyes", "style": "curt", "patience": "low",
+                    "verbosity": "terse", "language_register": "casual"}
+        if title == "Query":
+            goal = re.search(r"Your goal: (.*)", prompt).group(1)
+            return {"first_query": f"{MARK} {goal}", "reason_for_call": goal, "known_info": "what I was told",
+                    "unknown_info": "nothing else", "task_instructions": "Answer only what is asked; say ###STOP### when done.",
+                    "description": goal}
+        if title == "Replan":
+            return {"selectors": [{"slot": slot, "sql": sql} for slot, sql in
+                                  re.findall(r"^(\w+): (SELECT .*)$", prompt, re.M)]}
+        return None
 
     def __init__(self, broken_once: set[str] = frozenset(), broken_always: set[str] = frozenset(),
                  hostile: dict[str, str] | None = None):
@@ -43,14 +66,21 @@ class FakeModel:
 
     def __call__(self, body: dict) -> dict:
         schema = body["tools"][0]["input_schema"]
-        purpose, pattern = ROUTES[schema["title"]]
         prompt = body["messages"][0]["content"]
         prompt = prompt if isinstance(prompt, str) else prompt[0]["text"]
+        own = self.own_answer(schema["title"], prompt)
+        if own is not None:
+            return tool_use_reply("respond", own)
+        purpose, pattern = ROUTES[schema["title"]]
         context = {"seed": 7, "clock": "2026-03-02"}
         if pattern:
             context["domain"] = re.search(pattern, prompt).group(1)
         if purpose == "s01.domains":
             context |= {"count": int(re.search(r"Propose (\d+)", prompt).group(1)), "min_sectors": 3}
+        if purpose == "s14.templates":
+            lo, hi = re.search(r"between (\d+) and (\d+) calls", prompt).groups()
+            context |= {"count": int(re.search(r"Give (\d+) templates", prompt).group(1)),
+                        "min_length": int(lo), "max_length": int(hi)}
         answer = ANSWERS[purpose](LLMRequest(purpose=purpose, response_model=BaseModel, context=context))
         if purpose == "s01.domains":
             answer = {"domains": [d | {"description": d["description"] + self.tagline} for d in answer["domains"]]}
@@ -160,3 +190,19 @@ def test_hostile_generated_code_is_a_test_failure_not_a_crash(tmp_path, key, fir
         assert runs[-1]["ok"] is False
         assert re.search(EVIDENCE[kind], runs[-1]["output"]), runs[-1]["output"][-600:]
     assert not Path("/tmp/skiller-escape-test.txt").exists()
+
+
+def test_task_steps_follow_the_model_and_a_malformed_judge_is_a_low_score(tmp_path, key):
+    with MessagesServer(responder=FakeModel()) as server:
+        root = anthropic_workspace(tmp_path / "ws", server.base_url)
+        code = cli("run", "-w", str(root), *small(), "--set", "steps.s01.num_domains=1", "--set", "steps.s01.min_sectors=1",
+                   "--set", "fusion.enabled=false", "--set", "rollout.in_run=false",
+                   "--set", "provider.anthropic.max_validation_retries=1")
+    assert code == 0
+    out = root / "outputs"
+    templates = json.loads(next((out / "task_templates").glob("*.json")).read_text())
+    assert templates["stats"]["low_score"] > 0  # every refusal template got a malformed verdict
+    assert all(t["kind"] != "refusal" for t in templates["templates"])
+    lines = [json.loads(l) for l in next((out / "queries").glob("*.jsonl")).read_text().splitlines()]
+    assert len(lines) >= 10 and all(l["messages"][0]["content"].startswith(MARK) for l in lines)
+    assert all(l["persona"]["style"] == "curt" for l in lines)
