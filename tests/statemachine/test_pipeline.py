@@ -95,26 +95,39 @@ def test_second_run_is_a_no_op_that_pays_nothing(tmp_path):
     assert tree(root / "outputs") == before
 
 
-def test_killed_run_resumes_identically(tmp_path):
-    reference = run_fresh(tmp_path / "ref")
+FULL = ["--set", "steps.s01.num_domains=2", "--set", "steps.s01.min_sectors=2", "--set", "steps.s06.rows_per_table=40",
+        "--set", "steps.s06.people=30", "--set", "steps.s14.templates_per_domain=8"]
+
+
+@pytest.mark.parametrize("stage", [STAGE, FULL], ids=["to-tools-listed", "whole-pipeline"])
+def test_killed_run_resumes_identically(tmp_path, stage):
+    """kill -9 at random points (of the whole pipeline too: sandboxed tests, tasks, fusion, rollouts),
+    then run again: the same outputs as an uninterrupted run, and a sound log."""
+    ref = make_workspace(tmp_path / "ref")
+    assert cli("run", "-w", str(ref), *small(), *stage) == 0
+    reference = tree(ref / "outputs")
     rng = random.Random(1234)
-    for i in range(3):
+    killed = 0
+    for i in range(2):
         root = make_workspace(tmp_path / f"k{i}")
-        args = [sys.executable, "-m", "skiller", "run", "-w", str(root), *small(), *STAGE]
+        args = [sys.executable, "-m", "skiller", "run", "-w", str(root), *small(), *stage]
         proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # kill once the run has started committing, at a random later point
-        deadline = time.monotonic() + 60
+        threshold = rng.randint(0, 400_000)  # kill once the log has grown past a random size
+        deadline = time.monotonic() + 120
+        wal = root / "skiller.db-wal"
         while proc.poll() is None and time.monotonic() < deadline:
-            if (root / "skiller.db-wal").exists() and (root / "skiller.db-wal").stat().st_size > rng.randint(0, 60_000):
+            if wal.exists() and wal.stat().st_size > threshold:
                 break
+            time.sleep(0.005)  # polling a file size, not waiting for an outcome
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        killed += proc.wait() == -signal.SIGKILL
         assert_log_is_sound(root / "skiller.db")
-        done = cli_process("run", "-w", str(root), *small(), *STAGE)
+        done = cli_process("run", "-w", str(root), *small(), *stage)
         assert done.returncode == 0, done.stderr
         assert_log_is_sound(root / "skiller.db")
         assert tree(root / "outputs") == reference
+    assert killed >= 1  # at least one run really died mid-way
 
 
 def test_advance_moves_only_the_named_domain(tmp_path):
