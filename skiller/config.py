@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from skiller.llm.anthropic_settings import AnthropicSettings
+
 
 class ConfigError(Exception):
     """A config problem, as one line naming the key."""
@@ -17,23 +19,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-class AnthropicConfig(_Section):
-    base_url: str | None = None
-    """Messages API endpoint; any compatible server (vLLM, llama.cpp, LiteLLM) works."""
-    text_model: str = "claude-sonnet-4-5"
-    code_model: str = "claude-sonnet-4-5"
-    api_key_env: str = "ANTHROPIC_API_KEY"
-    """Name of the environment variable holding the key (the key itself never enters config or log)."""
-    max_concurrency: int = Field(4, ge=1)
-    max_retries: int = Field(4, ge=0)
-    timeout_seconds: float = Field(120, gt=0)
-    max_validation_retries: int = Field(2, ge=0)
-    backoff_base: float = Field(0.5, ge=0)
-
-
 class ProviderConfig(_Section):
     name: Literal["builtin", "anthropic"] = "builtin"
-    anthropic: AnthropicConfig = AnthropicConfig()
+    anthropic: AnthropicSettings = AnthropicSettings()
 
 
 class S01Config(_Section):

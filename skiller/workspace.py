@@ -68,16 +68,16 @@ class Workspace:
             from skiller.llm.builtin import BuiltinProvider
             return BuiltinProvider()
         if name == "anthropic":
-            from skiller.llm.anthropic_provider import AnthropicProvider, AnthropicSettings
-            return AnthropicProvider(AnthropicSettings(**self.config.provider.anthropic.model_dump()))
+            from skiller.llm.anthropic_provider import AnthropicProvider
+            return AnthropicProvider(self.config.provider.anthropic)
         raise ConfigError(f"config: provider.name: unknown provider '{name}'")
 
     def chat_provider(self):
         """A chat-capable model for rollouts, only when the config asks for a model agent or user."""
         if "anthropic" not in (self.config.rollout.agent, self.config.rollout.user):
             return None
-        from skiller.llm.anthropic_provider import AnthropicProvider, AnthropicSettings
-        return AnthropicProvider(AnthropicSettings(**self.config.provider.anthropic.model_dump()))
+        from skiller.llm.anthropic_provider import AnthropicProvider
+        return AnthropicProvider(self.config.provider.anthropic)
 
     def sandbox(self):
         from skiller.sandbox import Sandbox, SandboxLimits

@@ -16,7 +16,15 @@ RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "l
 
 
 class PolicyRule(Frozen):
-    """The machine-checkable form of one rule; the implementation enforces it, s14 targets it."""
+    """The machine-checkable form of one rule; the implementation enforces it, s14 targets it.
+
+    max_active:      person holds < `limit` rows of `entity` in `statuses`
+    value_range:     argument `field` within [`min`, `max`]
+    date_window:     date argument `field` within clock + [`min`, `max`] days
+    target_flag:     the target entity row of a create has `field` == `equals`
+    lead_time:       the row's date `field` is at least `min` days after the clock
+    requires_status: the row's status is in `statuses` (guards set_status/update/pay)
+    """
 
     id: str
     tool: str

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from servers.database import DatabaseSummary
 from servers.fusion import FusionError, fuse_databases, namespace_of
-from servers.query import snapshot
 from steps.base import Frozen, StepContext, StepError, StepOutput, step
 from steps.s06_database import check_database
 from steps.s10_combinations import Combination

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from steps.s07_policy import PolicyRule
+
 AttrType = Literal["str", "int", "float", "bool", "date"]
 
 # Value generators understood by skiller.catalog.values (all seeded, no Faker drift):
@@ -87,31 +89,8 @@ class CatalogTool(_Strict):
     defaults: dict[str, Any] = Field(default_factory=dict)
 
 
-RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status"]
-
-
-class CatalogRule(_Strict):
-    """A machine-checkable policy rule enforced by `tool`.
-
-    max_active:      person holds < `limit` rows of `entity` in `statuses`
-    value_range:     argument `field` within [`min`, `max`]
-    date_window:     date argument `field` within clock + [`min`, `max`] days
-    target_flag:     the target entity row of a create has `field` == `equals`
-    lead_time:       the row's date `field` is at least `min` days after the clock
-    requires_status: the row's status is in `statuses` (guards set_status/update/pay)
-    """
-
-    id: str
-    tool: str
-    kind: RuleKind
-    statement: str
-    entity: str | None = None
-    field: str | None = None
-    statuses: list[str] = Field(default_factory=list)
-    limit: int | None = None
-    min: float | None = None
-    max: float | None = None
-    equals: Any = None
+class CatalogRule(PolicyRule):
+    """A policy rule as the catalog states it: exactly the machine-checkable form of s07 (see there)."""
 
 
 class CatalogDomain(_Strict):

@@ -17,6 +17,7 @@ import structlog
 from anthropic.types import Message as AnthropicMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from skiller.llm.anthropic_settings import AnthropicSettings
 from skiller.llm.interface import LLMError, LLMRequest, LLMResponse, Role, Usage
 
 __all__ = ["AnthropicProvider", "AnthropicSettings", "ChatTurn", "ToolCall", "RESPOND_TOOL"]
@@ -28,34 +29,6 @@ _DEFAULT_BASE_URL = "https://api.anthropic.com"
 _RETRY_AFTER_CAP_SECONDS = 60.0
 _BACKOFF_CAP_SECONDS = 30.0
 _RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
-
-
-class AnthropicSettings(BaseModel):
-    """Transport settings of the anthropic provider; none of them is part of a cache key."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    base_url: str | None = None
-    """Messages API server; None means ANTHROPIC_BASE_URL, else Anthropic itself."""
-    text_model: str = "claude-sonnet-4-5"
-    """Model for role `text`."""
-    code_model: str = "claude-sonnet-4-5"
-    """Model for role `code`."""
-    api_key_env: str = "ANTHROPIC_API_KEY"
-    """Environment variable holding the API key (the key itself never enters config)."""
-    max_concurrency: int = Field(4, ge=1)
-    """Requests in flight per (model, base_url); shrinks on 429, grows back on success."""
-    max_retries: int = Field(4, ge=0)
-    """Retries of a 429 / 5xx / timeout / connection error before giving up."""
-    timeout_seconds: float = Field(120, gt=0)
-    """Client timeout of one HTTP request."""
-    max_validation_retries: int = Field(2, ge=0)
-    """Times an answer that fails the response model is fed back for repair."""
-    backoff_base: float = Field(0.5, ge=0)
-    """First retry wait in seconds (doubled each retry, jittered) when no Retry-After is sent."""
-    send_temperature: bool = False
-    """Send LLMRequest.temperature in the body: the SDK's Messages API no longer lists it, but
-    servers such as vLLM or llama.cpp honour it."""
 
 
 class ToolCall(BaseModel):

@@ -620,7 +620,7 @@ class _Compiler:
                 row[tool.amount_field] = lit(fallback)
         lines.append(f"new_id = _next_id(db, {lit(table)}, {lit(key)}, {lit(rec.id_prefix)})")
         lines += amount_note
-        lines.append(f"row = {{")
+        lines.append("row = {")
         lines += [f"    {lit(k)}: {v}," for k, v in row.items()]
         lines.append("}")
         lines.append(f"_insert(db, {lit(table)}, row)")

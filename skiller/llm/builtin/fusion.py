@@ -9,7 +9,7 @@ from typing import Any
 
 from servers.fusion import namespace_of, rename_tables
 from skiller.catalog import get_domain
-from skiller.llm.builtin.codegen import READ_KINDS, find, id_column, snake
+from skiller.llm.builtin.codegen import find, id_column
 from skiller.llm.builtin.registry import answers
 from skiller.llm.interface import LLMRequest
 from steps.placeholders import PLACEHOLDER

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
+import steps.s07_policy
 from skiller.catalog.model import CatalogDomain, CatalogRecord, CatalogRule, CatalogTool
 from skiller.llm.builtin.codegen import (
     READ_KINDS,
@@ -20,9 +20,6 @@ from skiller.llm.builtin.codegen import (
 
 __all__ = ["policy_markdown", "parse_rules", "rule_marker"]
 
-_RULE = re.compile(r"<!-- RULE (\{.*?\}) -->")
-
-
 def rule_marker(rule: CatalogRule) -> str:
     """`<!-- RULE {json} -->` with sorted keys; '<', '>' and '--' are JSON-escaped so the comment stays closed."""
     text = json.dumps(rule.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
@@ -31,8 +28,8 @@ def rule_marker(rule: CatalogRule) -> str:
 
 
 def parse_rules(markdown: str) -> list[dict[str, Any]]:
-    """The rules embedded in a policy, in document order (inverse of the RULE markers)."""
-    return [json.loads(m.group(1)) for m in _RULE.finditer(markdown)]
+    """The rules embedded in a policy, in document order (inverse of the RULE markers): s07's parser."""
+    return [rule.model_dump(mode="json") for rule in steps.s07_policy.parse_rules(markdown)]
 
 
 def _param_line(name: str, schema: dict[str, Any], required: bool) -> str:
