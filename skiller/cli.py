@@ -36,6 +36,7 @@ def cmd_run(args) -> int:
         from skiller.export import export
         export(ws.store, ws.root / "outputs")
     _summary(proj)
+    _print_scores(ws)
     return 1 if _failures(proj) else 0
 
 
@@ -71,18 +72,26 @@ def cmd_rollout(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from evaluator import format_summary, summary_table
     from skiller import runner
-    from skiller.export import current_results, export
+    from skiller.export import export
     ws = _ws(args)
     runner.advance(ws, "evaluate", runner.tasks_in({"rolled_out"}, args.domain))
     export(ws.store, ws.root / "outputs")
-    results = current_results(ws.store, ws.store.projection())
-    if not results:
+    if not _print_scores(ws):
         raise WorkspaceError("nothing to evaluate: run `skiller rollout` first")
-    console.print(format_summary(summary_table(results, ws.config.evaluation.max_k)), highlight=False, soft_wrap=True)
     console.print(f"wrote {ws.root / 'outputs' / 'evaluation' / 'results.jsonl'}")
     return 0
+
+
+def _print_scores(ws) -> bool:
+    """The pass^k table of the current campaign, when there is one."""
+    from evaluator import format_summary, summary_table
+    from skiller.export import current_results
+    results = current_results(ws.store, ws.store.projection())
+    if results:
+        console.print(format_summary(summary_table(results, ws.config.evaluation.max_k)), highlight=False,
+                      soft_wrap=True)
+    return bool(results)
 
 
 def _failures(proj) -> list:

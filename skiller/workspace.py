@@ -28,6 +28,10 @@ steps:
   s01: {num_domains: 10}
   s06: {rows_per_table: 300, people: 200}
   s09: {max_repairs: 3}
+  s14: {templates_per_domain: 24}
+fusion: {enabled: true, num_combinations: 24, max_domains: 3}
+rollout: {agent: oracle, user: builtin, trials: 1, in_run: true}
+evaluation: {judge: rules, max_k: 4}
 """
 
 
