@@ -28,7 +28,8 @@ def _serve_standalone(argv=None):
 
     async def list_tools(ctx, params):
         return types.ListToolsResult(tools=[
-            types.Tool(name=name, description=spec["description"], input_schema=spec["parameters"])
+            types.Tool(name=name, description=spec["description"], input_schema=spec["parameters"],
+                       annotations=types.ToolAnnotations(read_only_hint=spec["mode"] == "read"))
             for name, spec in TOOLS.items()])
 
     async def call_tool(ctx, params):
@@ -43,7 +44,9 @@ def _serve_standalone(argv=None):
             db.execute("RELEASE standalone_call")
             return reply(str(exc) if isinstance(exc, ToolError) else f"internal error: {type(exc).__name__}: {exc}", True)
         db.execute("RELEASE standalone_call")
-        return reply(json.dumps(value, ensure_ascii=False, sort_keys=True), False)
+        result = reply(json.dumps(value, ensure_ascii=False, sort_keys=True), False)
+        result.structured_content = value if isinstance(value, dict) else {"result": value}
+        return result
 
     server = Server(SERVER, on_list_tools=list_tools, on_call_tool=call_tool)
 
@@ -51,7 +54,10 @@ def _serve_standalone(argv=None):
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
-    anyio.run(main)
+    try:
+        anyio.run(main)
+    finally:
+        db.close()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from typing import Any
 
 import anyio
 import pytest
+
+from servers.standalone import standalone_server
 from mcp import Client, StdioServerParameters
 
 from skiller.catalog import get_domain
@@ -43,14 +45,14 @@ def test_module_is_deterministic_stdlib_only_and_enforces_every_rule(domain: Cat
     assert source == implementation_module(domain, CLOCK)
     tree = ast.parse(source)
     top = set()
-    for node in tree.body:  # mcp is imported lazily inside serve()
+    for node in tree.body:  # the module needs the stdlib only; MCP serving is added at export
         if isinstance(node, ast.Import):
             top |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             top.add((node.module or "").split(".")[0])
     assert top <= MODULE_IMPORTS, top - MODULE_IMPORTS
     functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    assert {t.name for t in domain.tools} | {"serve", "_t"} <= functions
+    assert {t.name for t in domain.tools} | {"_t"} <= functions
     for rule in domain.rules:
         assert source.count(f'_violation("{rule.id}", ') == 1, rule.id
     tests = implementation_tests(domain, CLOCK)
@@ -73,7 +75,7 @@ def test_removing_one_rule_check_makes_the_generated_tests_fail() -> None:
 def test_exported_module_serves_its_tools_over_mcp_stdio(tmp_path: Path) -> None:
     domain = get_domain("Hospital")
     server = tmp_path / "Hospital.py"
-    server.write_text(implementation_module(domain, CLOCK))
+    server.write_text(standalone_server(implementation_module(domain, CLOCK)))
     db_path = tmp_path / "db.sqlite"
     db_path.write_bytes(built_db("Hospital"))
     target = sqlite3.connect(db_path).execute(

@@ -312,7 +312,7 @@ __DESCRIPTION__
 Implementation module compiled by the Skiller builtin provider from the catalog and the
 policy. Tool functions take a sqlite3 connection and keyword arguments; they validate every
 argument and policy rule before writing, and raise ToolError with one clear line otherwise.
-Run `python __FILE__ --db db.sqlite` to serve the tools over MCP (stdio).
+`skiller export` adds an MCP bootstrap: `python __FILE__ --db db.sqlite` serves the tools (stdio).
 """
 from __future__ import annotations
 
@@ -484,59 +484,6 @@ def call_tool(db: sqlite3.Connection, name: str, arguments: dict[str, Any]) -> A
     db.execute("RELEASE tool_call")
     return result
 
-
-def serve(argv: list[str] | None = None) -> None:
-    """Serve TOOLS as a real MCP server over stdio against the SQLite file given by --db."""
-    # mcp is imported here so that the module itself needs only the standard library
-    import argparse
-    import json
-
-    import anyio
-    import mcp.types as types
-    from mcp.server.lowlevel import Server
-    from mcp.server.stdio import stdio_server
-
-    parser = argparse.ArgumentParser(description=f"{SERVER} MCP server (stdio)")
-    parser.add_argument("--db", required=True, help="path of the SQLite database to serve (modified in place)")
-    options = parser.parse_args(argv)
-    db = sqlite3.connect(options.db, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA foreign_keys = ON")
-
-    def text(value: str, error: bool) -> types.CallToolResult:
-        return types.CallToolResult(content=[types.TextContent(type="text", text=value)], is_error=error)
-
-    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[
-            types.Tool(name=name, description=spec["description"], input_schema=spec["parameters"],
-                       annotations=types.ToolAnnotations(read_only_hint=spec["mode"] == "read"))
-            for name, spec in TOOLS.items()
-        ])
-
-    async def handle_call(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        try:
-            value = call_tool(db, params.name, dict(params.arguments or {}))
-        except ToolError as exc:
-            return text(str(exc), True)
-        except Exception as exc:  # keep serving; the call was rolled back
-            return text(f"Internal error in {params.name}: {type(exc).__name__}: {exc}", True)
-        result = text(json.dumps(value, ensure_ascii=False, sort_keys=True), False)
-        result.structured_content = value if isinstance(value, dict) else {"result": value}
-        return result
-
-    server = Server(SERVER, on_list_tools=list_tools, on_call_tool=handle_call)
-
-    async def main() -> None:
-        async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
-
-    try:
-        anyio.run(main)
-    finally:
-        db.close()
-
-
-if __name__ == "__main__":
-    serve()
 '''
 
 
