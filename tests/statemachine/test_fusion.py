@@ -158,3 +158,14 @@ def test_fusing_disagreeing_people_is_refused():
     with pytest.raises(FusionError, match="different person rows"):
         fuse_databases([("a_", a), ("b_", b)])
     assert re.match(r"^[a-z_]+_$", namespace_of("HealthInsurance")) and namespace_of("HealthInsurance") == "health_insurance_"
+
+
+def test_a_builtin_run_fuses_at_least_twenty_combinations(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    assert cli("run", "-w", str(root), "--set", "steps.s01.num_domains=7", "--set", "steps.s01.min_sectors=3",
+               "--set", "steps.s06.rows_per_table=40", "--set", "steps.s06.people=30",
+               "--set", "steps.s14.templates_per_domain=10", "--set", "rollout.in_run=false") == 0
+    store, proj, fusions = _fusions(root)
+    with_tasks = {f.stream for f in fusions for t in proj.of_kind("task")
+                  if t.inputs["parent"] == f.stream and t.state == "instantiated"}
+    assert len(fusions) >= 20 and len(with_tasks) >= 20
