@@ -206,3 +206,44 @@ def test_task_steps_follow_the_model_and_a_malformed_judge_is_a_low_score(tmp_pa
     lines = [json.loads(l) for l in next((out / "queries").glob("*.jsonl")).read_text().splitlines()]
     assert len(lines) >= 10 and all(l["messages"][0]["content"].startswith(MARK) for l in lines)
     assert all(l["persona"]["style"] == "curt" for l in lines)
+
+
+class FakeAssistant:
+    """Plays the assistant over the Messages API: looks the person up with a tool, then answers."""
+
+    def __call__(self, body: dict) -> dict:
+        from tests.fakes import text_reply
+        last = body["messages"][-1]
+        blocks = last["content"] if isinstance(last["content"], list) else [{"type": "text", "text": last["content"]}]
+        if any(b.get("type") == "tool_result" for b in blocks):
+            return text_reply("I have looked that up for you and your request is noted.")
+        seen = json.dumps(body["messages"])
+        person = re.search(r"P-\d{4}", seen)
+        lookup = next((t["name"] for t in body.get("tools", []) if t["input_schema"].get("required") == ["person_id"]), None)
+        if person is None or lookup is None:
+            return text_reply("Could you tell me your person id?")
+        return tool_use_reply(lookup, {"person_id": person.group(0)})
+
+
+def test_rollout_with_a_model_assistant_over_the_messages_api(tmp_path, key, capsys):
+    root = make_workspace(tmp_path / "ws")
+    assert cli("run", "-w", str(root), *small(), "--set", "steps.s01.num_domains=1", "--set", "steps.s01.min_sectors=1",
+               "--set", "fusion.enabled=false", "--set", "rollout.in_run=false",
+               "--set", "steps.s14.templates_per_domain=6") == 0
+    with MessagesServer(responder=FakeAssistant()) as server:
+        overrides = ["--set", f"provider.anthropic.base_url={server.base_url}",
+                     "--set", "provider.anthropic.text_model=fake-agent"]
+        assert cli("rollout", "-w", str(root), "--agent", "anthropic", *overrides) == 0
+        assert cli("evaluate", "-w", str(root), "--set", "rollout.agent=anthropic", *overrides) == 0
+        assert server.requests and all("respond" not in json.dumps(r.get("tools", [])) for r in server.requests)
+    lines = [json.loads(l) for p in (root / "outputs/rollouts").glob("*.jsonl") for l in p.read_text().splitlines()]
+    assert lines and all(l["agent"] == "anthropic" for l in lines)
+    calls = [c for l in lines for m in l["messages"] if m["role"] == "assistant" for c in m.get("tool_calls", [])]
+    results = [m for l in lines for m in l["messages"] if m["role"] == "tool"]
+    assert calls and len(results) == len(calls)
+    store = Store(root / "skiller.db")
+    usage = store.projection().usage
+    assert usage["anthropic/fake-agent"].calls == len(server.requests) and usage["anthropic/fake-agent"].input_tokens > 0
+    scored = [json.loads(l) for l in (root / "outputs/evaluation/results.jsonl").read_text().splitlines()]
+    assert len(scored) == len(lines) and {r["reward"] for r in scored} <= {0.0, 1.0}
+    assert "test-key-not-real" not in (root / "skiller.log").read_text()
