@@ -705,9 +705,8 @@ def _doc(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', "'''").strip()
 
 
-def implementation_module(domain: CatalogDomain, clock: str) -> str:
-    """The Python source of `domain`'s implementation module (deterministic text, stdlib only)."""
-    compiler = _Compiler(domain)
+def bool_columns(domain: CatalogDomain) -> dict[str, list[str]]:
+    """Per table, the columns stored as 0/1 that tools return as booleans."""
     bools: dict[str, list[str]] = {}
     for item in [*domain.entities, *domain.records]:
         cols = [a.name for a in item.attributes if a.type == "bool"]
@@ -716,6 +715,13 @@ def implementation_module(domain: CatalogDomain, clock: str) -> str:
     role_bools = [a.name for a in domain.role_attributes if a.type == "bool"]
     if role_bools:
         bools[snake(domain.role)] = role_bools
+    return bools
+
+
+def implementation_module(domain: CatalogDomain, clock: str) -> str:
+    """The Python source of `domain`'s implementation module (deterministic text, stdlib only)."""
+    compiler = _Compiler(domain)
+    bools = bool_columns(domain)
     bool_src = "{" + "".join(f"\n    {lit(t)}: frozenset({lit(c)})," for t, c in sorted(bools.items())) + ("\n}" if bools else "}")
     prelude = (_PRELUDE.replace("__SERVER__", domain.name).replace("__CLOCK__", clock)
                .replace("__DESCRIPTION__", "\n".join(textwrap.wrap(_doc(domain.description), 95))).replace("__BOOLS__", bool_src)

@@ -8,6 +8,7 @@ from skiller.catalog import values
 from skiller.catalog.model import CatalogDomain, CatalogEntity, CatalogRecord, CatalogTool
 from skiller.llm.builtin.codegen import (
     Check,
+    bool_columns,
     amount_source,
     attribute,
     checks,
@@ -522,14 +523,7 @@ def _wrong_type(schema: dict[str, Any]) -> Any:
 def implementation_tests(domain: CatalogDomain, clock: str) -> str:
     """The source of test_impl.py: pytest tests for `impl.py` run against `db.sqlite` beside it."""
     writer = _Writer(domain, clock)
-    bools: dict[str, list[str]] = {}
-    for item in [*domain.entities, *domain.records]:
-        cols = [a.name for a in item.attributes if a.type == "bool"]
-        if cols:
-            bools[snake(item.name)] = cols
-    role_bools = [a.name for a in domain.role_attributes if a.type == "bool"]
-    if role_bools:
-        bools[snake(domain.role)] = role_bools
+    bools = bool_columns(domain)
     bools_src = "{" + ", ".join(f"{lit(t)}: {{{', '.join(lit(c) for c in cols)}}}" for t, cols in sorted(bools.items())) + "}"
     head = (_HEADER.replace("__SERVER__", domain.name).replace("__CLOCK__", clock)
             .replace("__SERVER_LIT__", lit(domain.name)).replace("__CLOCK_LIT__", lit(clock))
