@@ -59,9 +59,10 @@ class FakeModel:
         return None
 
     def __init__(self, broken_once: set[str] = frozenset(), broken_always: set[str] = frozenset(),
-                 hostile: dict[str, str] | None = None):
+                 hostile: dict[str, str] | None = None, broken_database: set[str] = frozenset()):
         self.broken_once, self.broken_always = set(broken_once), set(broken_always)
         self.hostile = hostile or {}
+        self.broken_database = set(broken_database)  # their first generator script crashes
         self.tagline = " (as the loopback model said)"
 
     def __call__(self, body: dict) -> dict:
@@ -84,6 +85,8 @@ class FakeModel:
         answer = ANSWERS[purpose](LLMRequest(purpose=purpose, response_model=BaseModel, context=context))
         if purpose == "s01.domains":
             answer = {"domains": [d | {"description": d["description"] + self.tagline} for d in answer["domains"]]}
+        if purpose == "s06.database_code" and context["domain"] in self.broken_database and len(body["messages"]) == 1:
+            answer = {"code": answer["code"].replace("def main(", "raise RuntimeError('schema typo')\ndef main(", 1)}
         if purpose == "s09.implementation":
             domain, repairing = context["domain"], len(body["messages"]) > 1
             if domain in self.broken_always or (domain in self.broken_once and not repairing):
@@ -247,3 +250,23 @@ def test_rollout_with_a_model_assistant_over_the_messages_api(tmp_path, key, cap
     scored = [json.loads(l) for l in (root / "outputs/evaluation/results.jsonl").read_text().splitlines()]
     assert len(scored) == len(lines) and {r["reward"] for r in scored} <= {0.0, 1.0}
     assert "test-key-not-real" not in (root / "skiller.log").read_text()
+
+
+def test_a_crashing_database_generator_is_repaired_with_its_error(tmp_path, key):
+    with MessagesServer(responder=FakeModel()) as probe:
+        root = anthropic_workspace(tmp_path / "ws", probe.base_url)
+        assert cli("run", "-w", str(root), *small(), "--set", "scheduler.stop_after=blueprinted") == 0
+    names = sorted(m.stream.split(":")[1] for m in Store(root / "skiller.db").projection().of_kind("domain"))
+    model = FakeModel(broken_database={names[0]})
+    with MessagesServer(responder=model) as server:
+        cfg = root / "skiller.yaml"
+        cfg.write_text(re.sub(r'base_url: "[^"]+"', f'base_url: "{server.base_url}"', cfg.read_text()))
+        assert cli("run", "-w", str(root), *small(), "--set", "scheduler.stop_after=database_generated") == 0
+        repairs = [r for r in server.requests if len(r["messages"]) > 1 and r["tools"][0]["input_schema"]["title"] == "DatabaseProgram"]
+    assert len(repairs) == 1 and "schema typo" in json.dumps(repairs[0]["messages"][-1])
+    store = Store(root / "skiller.db")
+    rows = [(r.type, json.loads(r.payload)) for r in store.rows(stream=f"domain:{names[0]}")]
+    kinds = [t for t, _ in rows if t in ("TestsRan", "Repaired")]
+    assert kinds == ["TestsRan", "Repaired", "TestsRan"]
+    assert [p["ok"] for t, p in rows if t == "TestsRan"] == [False, True]
+    assert store.projection().machines[f"domain:{names[0]}"].state == "database_generated"
