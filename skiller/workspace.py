@@ -22,8 +22,8 @@ provider:
   name: builtin            # builtin (offline, deterministic) or anthropic
   anthropic:
     base_url: null         # any Messages-API server; the key comes from ANTHROPIC_API_KEY
-    text_model: claude-sonnet-4-5
-    code_model: claude-sonnet-4-5
+    text_model: claude-sonnet-5-5
+    code_model: claude-sonnet-5-5
 steps:
   s01: {num_domains: 10}
   s06: {rows_per_table: 300, people: 200}

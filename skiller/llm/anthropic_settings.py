@@ -11,9 +11,9 @@ class AnthropicSettings(BaseModel):
 
     base_url: str | None = None
     """Messages API server; None means ANTHROPIC_BASE_URL, else Anthropic itself."""
-    text_model: str = "claude-sonnet-4-5"
+    text_model: str = "claude-sonnet-5-5"
     """Model for role `text`."""
-    code_model: str = "claude-sonnet-4-5"
+    code_model: str = "claude-sonnet-5-5"
     """Model for role `code`."""
     api_key_env: str = "ANTHROPIC_API_KEY"
     """Environment variable holding the API key (the key itself never enters config)."""
