@@ -7,6 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from servers.contract import ToolResult, ToolSpec
+from skiller.llm.interface import ToolCall
 
 STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"
@@ -16,13 +17,7 @@ USER_STOP_TOKENS: tuple[str, ...] = (STOP, TRANSFER, OUT_OF_SCOPE)
 AGENT_STOP_TOKENS: tuple[str, ...] = (STOP, TRANSFER)
 
 
-class AgentToolCall(BaseModel):
-    """A tool call as an agent proposes it; `arguments` is the raw JSON string (it may be malformed)."""
-
-    model_config = ConfigDict(frozen=True)
-    id: str
-    name: str
-    arguments: str
+AgentToolCall = ToolCall  # a tool call as an agent proposes it: the chat seam's own type
 
 
 class AgentTurn(BaseModel):

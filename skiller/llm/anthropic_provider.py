@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import anthropic
 import structlog
 from anthropic.types import Message as AnthropicMessage
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from skiller.llm.anthropic_settings import AnthropicSettings
-from skiller.llm.interface import LLMError, LLMRequest, LLMResponse, Role, Usage
+from skiller.llm.interface import ChatTurn, LLMError, LLMRequest, LLMResponse, Role, ToolCall, Usage
 
 __all__ = ["AnthropicProvider", "AnthropicSettings", "ChatTurn", "ToolCall", "RESPOND_TOOL"]
 
@@ -29,26 +29,6 @@ _DEFAULT_BASE_URL = "https://api.anthropic.com"
 _RETRY_AFTER_CAP_SECONDS = 60.0
 _BACKOFF_CAP_SECONDS = 30.0
 _RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
-
-
-class ToolCall(BaseModel):
-    """A tool call in OpenAI shape: `arguments` is a JSON string."""
-
-    model_config = ConfigDict(frozen=True)
-    id: str
-    name: str
-    arguments: str
-
-
-class ChatTurn(BaseModel):
-    """One assistant turn of a tool-use conversation."""
-
-    model_config = ConfigDict(frozen=True)
-    text: str
-    tool_calls: list[ToolCall] = Field(default_factory=list)
-    stop_reason: str
-    usage: Usage = Usage()
-    model: str
 
 
 class AnthropicProvider:

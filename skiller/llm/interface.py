@@ -48,6 +48,26 @@ class LLMResponse(BaseModel):
     attempts: int = 1
 
 
+class ToolCall(BaseModel):
+    """A tool call in OpenAI shape: `arguments` is the raw JSON string (it may be malformed)."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    name: str
+    arguments: str
+
+
+class ChatTurn(BaseModel):
+    """One assistant turn of a tool-use conversation (what a chat-capable provider returns)."""
+
+    model_config = ConfigDict(frozen=True)
+    text: str
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    stop_reason: str
+    usage: Usage = Usage()
+    model: str
+
+
 class LLMError(Exception):
     """A provider could not produce a valid answer (after its retries)."""
 
