@@ -70,7 +70,7 @@ STYLES: dict[str, dict[str, list[str]]] = {
                   "open": ["Last time this didn't go smoothly, so bear with me.", "I'll believe it when I see it."],
                   "close": ["Please double-check before you tell me it's done.", "And tell me exactly what you changed."]},
     "cheerful": {"patience": ["high", "medium"], "verbosity": ["normal", "detailed"], "register": ["casual", "neutral"],
-                 "open": ["Hello hello!", "Good news day for me, hopefully!"],
+                 "open": ["What a lovely day to sort this out!", "Good news day for me, hopefully!"],
                  "close": ["Thanks so much!", "You're wonderful, thank you!"]},
     "hurried": {"patience": ["low"], "verbosity": ["terse", "normal"], "register": ["casual", "neutral"],
                 "open": ["Quick one, I'm between meetings.", "In a rush, sorry."],
