@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 from mcp import Client, StdioServerParameters
 
-from servers.environment import Environment, ModuleSource
+from servers.environment import Environment
 from servers.task import EnvironmentBundle
 from skiller.cli import main as skiller
 from store import Store
@@ -32,7 +32,7 @@ def build(root: Path, domain: str | None) -> tuple[Path, str]:
 def in_process(store: Store, name: str, calls: int) -> None:
     m = store.projection().machines[f"domain:{name}"]
     bundle = EnvironmentBundle.model_validate_json(store.artifact(m.artifacts["environment"]))
-    with Environment.start([ModuleSource(**x.model_dump()) for x in bundle.modules],
+    with Environment.start(list(bundle.modules),
                            store.artifact(m.artifacts["database"])) as env:
         profile = next(t.name for t in env.tools if "profile" in t.name)
         started = time.perf_counter()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from evaluator import RuleJudge, evaluate
 from rollout import BuiltinUser, OracleAgent, run_episode
-from servers.environment import Environment, ModuleSource
+from servers.environment import Environment
 from servers.task import EnvironmentBundle, Task
 from skiller.cli import main as skiller
 from store import Store
@@ -34,7 +34,7 @@ def main() -> None:
 
 
 async def measure(bundle: EnvironmentBundle, database: bytes, tasks: list[Task], rounds: int) -> None:
-    with Environment.start([ModuleSource(**m.model_dump()) for m in bundle.modules], database) as env:
+    with Environment.start(list(bundle.modules), database) as env:
         transcripts = []
         started = time.perf_counter()
         for r in range(rounds):

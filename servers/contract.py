@@ -25,11 +25,27 @@ keys. Booleans are stored as 0/1 integers, dates as ISO strings.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 Mode = Literal["read", "write"]
+
+
+def table_name(entity: str) -> str:
+    """The snake_case table of a PascalCase entity (InsurancePolicy -> insurance_policy)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", entity).lower()
+
+
+class ModuleSource(BaseModel):
+    """One implementation module of an environment: its code, table namespace and tool-name prefix."""
+
+    model_config = ConfigDict(frozen=True)
+    server: str
+    code: str
+    namespace: str = ""
+    prefix: str = ""
 
 
 class ToolSpec(BaseModel):

@@ -19,10 +19,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from servers import database
-from servers.contract import ToolResult, ToolSpec
+from servers.contract import ModuleSource, ToolResult, ToolSpec
 
 if TYPE_CHECKING:
     from skiller.sandbox import Sandbox
@@ -37,16 +37,6 @@ FRESH_FILE = "fresh.sqlite"
 MAX_REPLY_BYTES = 8_000_000
 STDERR_TAIL_BYTES = 4_096
 MAX_ERROR_CHARS = 1_000
-
-
-class ModuleSource(BaseModel):
-    """One implementation module to load: its code, the table namespace and the tool-name prefix."""
-
-    model_config = ConfigDict(frozen=True)
-    server: str
-    code: str
-    namespace: str = ""
-    prefix: str = ""
 
 
 class EnvironmentLoadError(Exception):

@@ -6,6 +6,8 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+from servers.contract import table_name
+
 SHARED = "person"
 
 
@@ -15,7 +17,7 @@ class FusionError(Exception):
 
 def namespace_of(server: str) -> str:
     """`HealthInsurance` -> `health_insurance_`: the table and tool-name prefix inside a fusion."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", server).lower() + "_"
+    return table_name(server) + "_"
 
 
 def rename_tables(sql: str, tables: list[str], namespace: str) -> str:

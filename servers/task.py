@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servers.contract import ModuleSource
+
 RewardBasis = Literal["DB", "ACTION", "COMMUNICATE", "NL_ASSERTION", "OUTPUT"]
 TaskKind = Literal["read", "write", "refusal"]
 
@@ -81,19 +83,10 @@ def content_id(value: Any, length: int = 12) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:length]
 
 
-class ModuleCode(_Frozen):
-    """One implementation module of an environment (code, table namespace, tool-name prefix)."""
-
-    server: str
-    code: str
-    namespace: str = ""
-    prefix: str = ""
-
-
 class EnvironmentBundle(_Frozen):
     """What it takes to run an environment besides its database: the modules and the policy."""
 
     name: str  # "Hospital" or a fused name "Hospital_HealthInsurance"
     domains: list[str]
-    modules: list[ModuleCode]
+    modules: list[ModuleSource]
     policy: str  # markdown for the assistant's system prompt

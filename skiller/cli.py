@@ -214,7 +214,7 @@ def cmd_serve(args) -> int:
     """Serve a domain (or a fusion) as a real MCP server over its initial database."""
     import signal
 
-    from servers.environment import Environment, ModuleSource
+    from servers.environment import Environment
     from servers.mcp_server import serve_http, serve_stdio
     from servers.task import EnvironmentBundle
     from skiller.sandbox import Sandbox, SandboxLimits
@@ -226,11 +226,10 @@ def cmd_serve(args) -> int:
         ready = sorted(v.stream for v in proj.machines.values() if "environment" in v.artifacts)
         raise WorkspaceError(f"{stream} is not ready to serve (servable: {', '.join(ready) or 'none yet; run first'})")
     bundle = EnvironmentBundle.model_validate_json(ws.store.artifact(m.artifacts["environment"]))
-    modules = [ModuleSource(**mod.model_dump()) for mod in bundle.modules]
     database = ws.store.artifact(m.artifacts["database"])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind so the worker and temp dir are cleaned up
     sandbox = Sandbox(SandboxLimits(cpu_seconds=24 * 3600, memory_mb=ws.config.sandbox.memory_mb))
-    with Environment.start(modules, database, sandbox) as env:
+    with Environment.start(list(bundle.modules), database, sandbox) as env:
         if args.transport == "stdio":
             serve_stdio(env, bundle.name)
         else:

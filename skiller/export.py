@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from events import Projection
+from servers.contract import table_name
 from store import Store
 
 Files = Iterator[tuple[str, bytes]]
@@ -94,7 +95,7 @@ def environment_files(store: Store, proj: Projection) -> Files:
     for m in domains(proj, "database"):
         server = m.inputs["domain"]
         blueprint = store.artifact_json(m.artifacts["blueprint"])
-        relationships = {_snake(r["name"]) for r in blueprint["relationships"]}
+        relationships = {table_name(r["name"]) for r in blueprint["relationships"]}
         with snapshot(store.artifact(m.artifacts["database"])) as path:
             tables = dump_json(path)
         for table, rows in sorted(tables.items()):
@@ -119,11 +120,6 @@ def environment_files(store: Store, proj: Projection) -> Files:
             yield f"mcp_servers/{m.inputs['domain']}.py", standalone_server(module).encode()
 
 
-def _snake(name: str) -> str:
-    import re
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 @writer
 def fusion_files(store: Store, proj: Projection) -> Files:
     """Combinations, fused trajectories, fused databases (namespaced tables) and merged policies."""
@@ -139,7 +135,7 @@ def fusion_files(store: Store, proj: Projection) -> Files:
         if "database" in m.artifacts:
             with snapshot(store.artifact(m.artifacts["database"])) as path:
                 tables = dump_json(path)
-            relationships = {f"{_namespace(member)}{_snake(r['name'])}" for member in m.inputs["members"]
+            relationships = {f"{_namespace(member)}{table_name(r['name'])}" for member in m.inputs["members"]
                              for r in _member_relationships(store, proj, member)}
             for table, rows in sorted(tables.items()):
                 kind = "relationships" if table in relationships else "entities"

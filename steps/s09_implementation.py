@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 from events import Repaired, TestsRan
-from servers.task import EnvironmentBundle, ModuleCode
+from servers.contract import ModuleSource
+from servers.task import EnvironmentBundle
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepOutput, step
 from steps.s05_tool_lists import ToolList
@@ -113,7 +114,7 @@ async def test(inputs: TestInput, ctx: StepContext) -> TestOutput:
                                failed=outcome.failed, ok=ok, output=tail[-1500:]))
     environment = EnvironmentBundle(
         name=inputs.domain, domains=[inputs.domain], policy=inputs.policy.markdown,
-        modules=[ModuleCode(server=inputs.domain, code=inputs.implementation.module)]) if ok else None
+        modules=[ModuleSource(server=inputs.domain, code=inputs.implementation.module)]) if ok else None
     return TestOutput(test_outcome=outcome, environment=environment, trigger="pass_tests" if ok else "fail_tests",
                       payload={"attempt": inputs.attempt, "passed": outcome.passed, "failed": outcome.failed})
 

@@ -5,7 +5,8 @@ import json
 import re
 
 from servers.fusion import namespace_of
-from servers.task import EnvironmentBundle, ModuleCode
+from servers.contract import ModuleSource
+from servers.task import EnvironmentBundle
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepError, StepOutput, step
 from steps.s07_policy import Policy, PolicyDoc, parse_rules
@@ -72,7 +73,7 @@ async def run(inputs: S13Input, ctx: StepContext) -> S13Output:
         raise StepError("validation", f"s13: merged policy of {combo.name}: {why}")
     environment = EnvironmentBundle(
         name=inputs.name, domains=list(combo.members), policy=doc.markdown,
-        modules=[ModuleCode(server=m, code=inputs.members_implementation[m].module, namespace=prefixes[m],
+        modules=[ModuleSource(server=m, code=inputs.members_implementation[m].module, namespace=prefixes[m],
                             prefix=prefixes[m]) for m in combo.members])
     return S13Output(policy=MergedPolicy(markdown=doc.markdown, rules=[r.model_dump() for r in rules], bridges=bridges),
                      environment=environment, payload={"rules": len(rules), "bridges": len(bridges)})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from servers.environment import Environment, ModuleSource
+from servers.environment import Environment
 from servers.task import EnvironmentBundle, GoldenAction
 from steps.base import Frozen, StepContext, StepOutput, step
 from steps.placeholders import Unresolved, resolve
@@ -35,8 +35,7 @@ def _reject(reason: str, **detail: Any) -> S16Output:
 
 
 def open_environment(bundle: EnvironmentBundle, database: bytes, sandbox) -> Environment:
-    modules = [ModuleSource(server=m.server, code=m.code, namespace=m.namespace, prefix=m.prefix) for m in bundle.modules]
-    return Environment.start(modules, database, sandbox=sandbox)
+    return Environment.start(list(bundle.modules), database, sandbox=sandbox)
 
 
 def _text(value: Any) -> str:

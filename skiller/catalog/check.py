@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from servers.contract import table_name
 from skiller.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord, CatalogRule, CatalogTool
 from skiller.catalog.values import GEN_KINDS, PICKS, generate
 
@@ -47,9 +48,7 @@ class CatalogCheckError(ValueError):
     """One or more catalog domains failed their sanity checks (the message lists every problem)."""
 
 
-def snake(name: str) -> str:
-    """PascalCase -> snake_case, the same rule as the builtin compiler."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+snake = table_name  # PascalCase -> snake_case, the contract's table naming
 
 
 def gen_values(gen: dict[str, Any]) -> list[Any] | None:

@@ -13,7 +13,8 @@ import anyio
 import pytest
 
 from servers.database import summarize
-from servers.task import EnvironmentBundle, ModuleCode, Persona, Task
+from servers.contract import ModuleSource
+from servers.task import EnvironmentBundle, Persona, Task
 from skiller.catalog import load_catalog
 from skiller.catalog.model import CatalogDomain
 from skiller.config import Config
@@ -105,7 +106,7 @@ async def _pipeline(domain: CatalogDomain, db: bytes, graph: ToolGraph, with_tas
     out14 = await s14.run(s14.S14Input(domain=name, blueprint=blueprint(name), policy=policy(name), tool_graph=graph,
                                        database_summary=summary), _ctx(f"domain:{name}", "s14"))
     bundle = EnvironmentBundle(name=name, domains=[name], policy=policy(name).markdown,
-                               modules=[ModuleCode(server=name, code=implementation_module(domain, CLOCK))])
+                               modules=[ModuleSource(server=name, code=implementation_module(domain, CLOCK))])
     outcome = Outcome(proposed=out14.task_templates.stats["proposed"], kept=len(out14.task_templates.templates))
     for i, scored in enumerate(out14.task_templates.templates):
         stream = f"task:{name}/{i:04d}"

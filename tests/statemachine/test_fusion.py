@@ -13,7 +13,7 @@ from servers.fusion import FusionError, fuse_databases, namespace_of
 from servers.task import EnvironmentBundle
 from store import Store
 from tests.conftest import cli, make_workspace
-from tests.fixtures import library_db_bytes, library_module_source
+from tests.fixtures import library_db_bytes
 
 FOUR = ["--set", "steps.s01.num_domains=4", "--set", "steps.s01.min_sectors=2", "--set", "steps.s06.rows_per_table=60",
         "--set", "steps.s06.people=40", "--set", "rollout.in_run=false"]
@@ -74,7 +74,7 @@ def test_member_tools_answer_the_same_on_the_fused_database(fused):
     store, proj, fusions = _fusions(fused)
     f = fusions[0]
     bundle = EnvironmentBundle.model_validate_json(store.artifact(f.artifacts["environment"]))
-    with Environment.start([ModuleSource(**m.model_dump()) for m in bundle.modules],
+    with Environment.start(list(bundle.modules),
                            store.artifact(f.artifacts["database"])) as env_fused:
         for module in bundle.modules:
             own = proj.machines[f"domain:{module.server}"]

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from servers.contract import table_name
 from skiller.catalog.model import (
     CatalogAttribute,
     CatalogDomain,
@@ -29,9 +29,7 @@ _MONEY_WORDS = ("fee", "price", "cost", "amount", "premium", "fare", "rate", "ch
 
 
 # ---------------------------------------------------------------- naming shared by db/code/test/policy generators
-def snake(name: str) -> str:
-    """PascalCase -> snake_case (InsurancePolicy -> insurance_policy)."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+snake = table_name  # PascalCase -> snake_case, the contract's table naming
 
 
 def words(name: str) -> str:
