@@ -44,6 +44,7 @@ class Workspace:
     root: Path
     config: Config
     store: Store
+    _anthropic_provider: object = None
 
     @classmethod
     def init(cls, root: Path) -> Path:
@@ -72,16 +73,21 @@ class Workspace:
             from skiller.llm.builtin import BuiltinProvider
             return BuiltinProvider()
         if name == "anthropic":
-            from skiller.llm.anthropic_provider import AnthropicProvider
-            return AnthropicProvider(self.config.provider.anthropic)
+            return self._anthropic()
         raise ConfigError(f"config: provider.name: unknown provider '{name}'")
 
     def chat_provider(self):
         """A chat-capable model for rollouts, only when the config asks for a model agent or user."""
         if "anthropic" not in (self.config.rollout.agent, self.config.rollout.user):
             return None
-        from skiller.llm.anthropic_provider import AnthropicProvider
-        return AnthropicProvider(self.config.provider.anthropic)
+        return self._anthropic()
+
+    def _anthropic(self):
+        """One provider per workspace, so synthesis and rollouts share its per-model concurrency limits."""
+        if self._anthropic_provider is None:
+            from skiller.llm.anthropic_provider import AnthropicProvider
+            self._anthropic_provider = AnthropicProvider(self.config.provider.anthropic)
+        return self._anthropic_provider
 
     def sandbox(self):
         from skiller.sandbox import Sandbox, SandboxLimits
