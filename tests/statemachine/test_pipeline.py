@@ -151,7 +151,6 @@ def test_advance_unknown_domain_is_a_one_line_error(tmp_path, capsys):
 
 def test_bad_override_is_a_one_line_error_and_writes_nothing(tmp_path, capsys):
     root = make_workspace(tmp_path / "ws")
-    size = (root / "skiller.db").stat().st_size
     assert cli("run", "-w", str(root), "--set", "steps.s06.rows=3") == 2
     assert capsys.readouterr().err.strip() == "skiller: config: unknown key 'steps.s06.rows'"
     store = Store(root / "skiller.db")

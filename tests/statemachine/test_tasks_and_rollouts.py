@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
-from tests.conftest import cli, make_workspace, small
+from tests.conftest import cli, make_workspace
 
 TWO = ["--set", "steps.s01.num_domains=2", "--set", "steps.s01.min_sectors=2",
        "--set", "steps.s06.rows_per_table=60", "--set", "steps.s06.people=40"]
