@@ -1,6 +1,7 @@
 """Machine definitions: the state vocabulary per kind, and `transitions` machines built from the step registry."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from transitions.extensions.asyncio import AsyncMachine
@@ -17,13 +18,15 @@ STATES: dict[str, list[str]] = {
 TERMINAL = {"failed", "rejected"}
 
 
-def transitions_of(kind: str) -> list[dict[str, str]]:
-    """Every legal transition of a kind, as declared by the steps registered for it."""
+@functools.cache
+def transitions_of(kind: str) -> tuple[dict[str, str], ...]:
+    """Every legal transition of a kind, as declared by the steps registered for it (computed once:
+    a machine is built for every commit)."""
     out = []
     for (machine, source), spec in sorted(load_all().items()):
         if machine == kind:
             out.extend({"trigger": t, "source": source, "dest": d} for t, d in spec.triggers.items())
-    return out
+    return tuple(out)
 
 
 class Unit:
@@ -34,7 +37,7 @@ class Unit:
         self.stream, self.kind = stream, kind
         self._on_commit = on_commit
         self.machine = AsyncMachine(
-            model=self, states=STATES[kind], transitions=transitions_of(kind), initial=state,
+            model=self, states=STATES[kind], transitions=[dict(t) for t in transitions_of(kind)], initial=state,
             send_event=True, auto_transitions=False, after_state_change="_commit", model_attribute="state",
         )
 
