@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
-import random
-import sys
-from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import anthropic
 import structlog
@@ -18,17 +13,23 @@ from anthropic.types import Message as AnthropicMessage
 from pydantic import BaseModel, ValidationError
 
 from skiller.llm.anthropic_settings import AnthropicSettings
+from skiller.llm.endpoint import (
+    EndpointLimits,
+    Failure,
+    RetryPolicy,
+    call_with_retries,
+    one_line,
+    refuse_network_under_pytest,
+    sdk_failure,
+)
 from skiller.llm.interface import ChatTurn, LLMError, LLMRequest, LLMResponse, Role, ToolCall, Usage
+from skiller.llm.structured import RESPOND_TOOL, describe_validation, respond_description
 
 __all__ = ["AnthropicProvider", "AnthropicSettings", "ChatTurn", "ToolCall", "RESPOND_TOOL"]
 
 log = structlog.get_logger()
 
-RESPOND_TOOL = "respond"
 _DEFAULT_BASE_URL = "https://api.anthropic.com"
-_RETRY_AFTER_CAP_SECONDS = 60.0
-_BACKOFF_CAP_SECONDS = 30.0
-_RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
 
 
 class AnthropicProvider:
@@ -39,7 +40,7 @@ class AnthropicProvider:
 
     def __init__(self, settings: AnthropicSettings | None = None) -> None:
         self.settings = settings or AnthropicSettings()
-        self._limits: dict[tuple[str, str], _AdaptiveLimit] = {}
+        self._limits = EndpointLimits(self.name, self.settings.max_concurrency)
         self._client: anthropic.AsyncAnthropic | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
@@ -53,7 +54,7 @@ class AnthropicProvider:
         schema_name = request.response_model.__name__
         tool = {
             "name": RESPOND_TOOL,
-            "description": f"Give your answer as a {schema_name}. Call this tool exactly once.",
+            "description": respond_description(schema_name),
             "input_schema": request.response_model.model_json_schema(),
         }
         messages: list[dict[str, Any]] = [{"role": m.role, "content": m.content} for m in request.messages]
@@ -84,7 +85,7 @@ class AnthropicProvider:
             messages = [*messages, *([{"role": "assistant", "content": assistant}] if assistant else []),
                         {"role": "user", "content": feedback}]
         raise LLMError(f"anthropic/{model}: {request.purpose}: no valid {schema_name} after "
-                       f"{answers} answers: {_one_line(problem)}")
+                       f"{answers} answers: {one_line(problem)}")
 
     async def chat(
         self,
@@ -135,9 +136,7 @@ class AnthropicProvider:
 
     def _client_for_loop(self) -> anthropic.AsyncAnthropic:
         base_url = self.base_url()
-        if _under_pytest() and not _is_loopback(base_url):
-            raise LLMError("refusing to call a network model under pytest; "
-                           "point base_url at a local fake server")
+        refuse_network_under_pytest(base_url)
         key = os.environ.get(self.settings.api_key_env)
         if not key:
             raise LLMError(f"anthropic provider: environment variable {self.settings.api_key_env} "
@@ -150,111 +149,16 @@ class AnthropicProvider:
             self._client_loop = loop
         return self._client
 
-    def _limit(self, model: str) -> _AdaptiveLimit:
-        key = (model, self.base_url())
-        if key not in self._limits:
-            self._limits[key] = _AdaptiveLimit(self.settings.max_concurrency)
-        return self._limits[key]
-
     async def _create(self, model: str, purpose: str, **params: Any) -> AnthropicMessage:
         """One Messages API call, retried on 429 / 5xx / timeouts / connection errors."""
         client = self._client_for_loop()
-        limit = self._limit(model)
-        tries = 0
-        while True:
-            tries += 1
-            ticket = await limit.acquire()
-            retry_after: float | None = None
-            try:
-                message = await client.messages.create(model=model, **params)
-            except anthropic.APIStatusError as exc:
-                problem = _status_problem(exc)
-                if not _should_retry(exc):
-                    raise LLMError(f"anthropic/{model}: {purpose}: {problem}") from None
-                if exc.status_code == 429 and limit.shrink(ticket):
-                    log.warning("llm.concurrency_shrunk", provider=self.name, model=model,
-                                limit=limit.current)
-                retry_after = _retry_after(exc.response.headers)
-            except anthropic.APITimeoutError:
-                problem = f"timed out after {self.settings.timeout_seconds:g}s"
-            except anthropic.APIConnectionError as exc:
-                problem = f"connection error: {_one_line(str(exc.__cause__ or exc))}"
-            except anthropic.AnthropicError as exc:
-                raise LLMError(f"anthropic/{model}: {purpose}: {_one_line(str(exc))}") from None
-            else:
-                limit.grow()
-                return message
-            finally:
-                limit.release()
-            if tries > self.settings.max_retries:
-                raise LLMError(f"anthropic/{model}: {purpose}: gave up after {tries} tries: {problem}")
-            wait = self._backoff(tries, retry_after)
-            log.warning("llm.retry", provider=self.name, model=model, purpose=purpose, attempt=tries,
-                        wait_seconds=round(wait, 3), problem=problem)
-            await asyncio.sleep(wait)
+        return await call_with_retries(
+            lambda: client.messages.create(model=model, **params), provider=self.name, model=model,
+            purpose=purpose, limit=self._limits.get(model, self.base_url()),
+            policy=RetryPolicy(self.settings.max_retries, self.settings.backoff_base), classify=self._failure)
 
-    def _backoff(self, tries: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), _RETRY_AFTER_CAP_SECONDS)
-        # Jitter keeps many clients that failed together from retrying in lockstep.
-        base = self.settings.backoff_base * 2 ** (tries - 1)
-        return min(base, _BACKOFF_CAP_SECONDS) * random.uniform(0.5, 1.0)
-
-
-class _AdaptiveLimit:
-    """A concurrency limit that halves on 429 (never below 1) and creeps back up by one per
-    `limit` successes (AIMD). Waiters are futures of the running loop, so it is loop-agnostic."""
-
-    def __init__(self, ceiling: int) -> None:
-        self.ceiling = ceiling
-        self._limit = float(ceiling)
-        self._in_flight = 0
-        self._generation = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def current(self) -> int:
-        return max(1, int(self._limit))
-
-    async def acquire(self) -> int:
-        while self._in_flight >= self.current:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                self._wake()  # pass on a wake-up this waiter can no longer use
-                raise
-        self._in_flight += 1
-        return self._generation
-
-    def release(self) -> None:
-        self._in_flight -= 1
-        self._wake()
-
-    def shrink(self, ticket: int) -> bool:
-        """Halve once per generation: requests that were in flight together and all got a
-        429 describe one overload, not several."""
-        if ticket != self._generation:
-            return False
-        self._generation += 1
-        self._limit = max(1.0, self._limit / 2)
-        return True
-
-    def grow(self) -> None:
-        if self._limit < self.ceiling:
-            self._limit = min(float(self.ceiling), self._limit + 1 / self._limit)
-            self._wake()
-
-    def _wake(self) -> None:
-        free = self.current - self._in_flight
-        while free > 0 and self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                free -= 1
+    def _failure(self, exc: Exception) -> Failure | None:
+        return sdk_failure(exc, anthropic, anthropic.AnthropicError, self.settings.timeout_seconds)
 
 
 # -- structured output --------------------------------------------------------------------
@@ -275,18 +179,11 @@ def _parse_respond(message: AnthropicMessage, response_model: type[BaseModel]
     try:
         return response_model.model_validate(respond.input), [], ""
     except ValidationError as exc:
-        problem = _describe_validation(exc, response_model.__name__) + truncated
+        problem = describe_validation(exc, response_model.__name__) + truncated
     # Every tool_use needs its tool_result, so extra calls get one too.
     feedback = [_tool_result(block.id, problem if block is respond else "ignored: only the first "
                              f"{RESPOND_TOOL} call counts") for block in uses]
     return None, feedback, problem
-
-
-def _describe_validation(exc: ValidationError, schema_name: str) -> str:
-    errors = [f"{'.'.join(str(part) for part in err['loc']) or '(root)'}: {err['msg']}"
-              for err in exc.errors(include_url=False)]
-    # Long for the model's sake; the LLMError trims it.
-    return _one_line(f"the input does not match {schema_name}: " + "; ".join(errors), limit=4000)
 
 
 def _tool_result(tool_use_id: str, text: str) -> dict[str, Any]:
@@ -380,46 +277,3 @@ def _add_usage(total: Usage, message: AnthropicMessage) -> Usage:
     used = message.usage
     return Usage(input_tokens=total.input_tokens + (used.input_tokens if used else 0),
                  output_tokens=total.output_tokens + (used.output_tokens if used else 0))
-
-
-def _should_retry(exc: anthropic.APIStatusError) -> bool:
-    # The API may say explicitly whether a retry can help.
-    hint = exc.response.headers.get("x-should-retry")
-    if hint in ("true", "false"):
-        return hint == "true"
-    return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500
-
-
-def _status_problem(exc: anthropic.APIStatusError) -> str:
-    detail = exc.api_message or (exc.body if isinstance(exc.body, str) else "") or exc.type or ""
-    return _one_line(f"HTTP {exc.status_code} {detail}".strip())
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return float(value) * scale
-            except ValueError:
-                continue  # an HTTP date: fall back to our own backoff
-    return None
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _under_pytest() -> bool:
-    return "PYTEST_CURRENT_TEST" in os.environ or "pytest" in sys.modules
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -1,0 +1,22 @@
+"""Structured output through one forced `respond` tool, as every model provider asks for it: the
+tool's name and description, and how a validation failure is told back to the model."""
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from skiller.llm.endpoint import one_line
+
+__all__ = ["RESPOND_TOOL", "describe_validation", "respond_description"]
+
+RESPOND_TOOL = "respond"
+
+
+def respond_description(schema_name: str) -> str:
+    return f"Give your answer as a {schema_name}. Call this tool exactly once."
+
+
+def describe_validation(exc: ValidationError, schema_name: str) -> str:
+    errors = [f"{'.'.join(str(part) for part in err['loc']) or '(root)'}: {err['msg']}"
+              for err in exc.errors(include_url=False)]
+    # Long for the model's sake; the LLMError trims it.
+    return one_line(f"the input does not match {schema_name}: " + "; ".join(errors), limit=4000)
