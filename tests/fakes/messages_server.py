@@ -104,7 +104,10 @@ class MessagesServer:
     Replies are taken from the queue filled by `push` in arrival order; when it is empty
     the `responder` (if any) answers from the request body. With neither, the server
     answers 400 so a test's missing script fails fast instead of being retried.
+    A subclass serves another API by changing `path` and `error`.
     """
+
+    path = "/v1/messages"
 
     def __init__(self, responder: Responder | None = None) -> None:
         self.responder = responder
@@ -173,7 +176,12 @@ class MessagesServer:
                 return self._queue.popleft()
         if self.responder is not None:
             return self.responder(body)
-        return error_reply(400, "messages_server: no scripted reply left")
+        return self.error(400, "messages_server: no scripted reply left")
+
+    @staticmethod
+    def error(status: int, message: str) -> ErrorReply:
+        """An error in the API's own envelope."""
+        return error_reply(status, message)
 
     def _answered(self) -> None:
         with self._lock:
@@ -186,9 +194,8 @@ def _handler_for(server: MessagesServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_POST(self) -> None:
-            if self.path.split("?", 1)[0] != "/v1/messages":
-                self._send_json(404, {"type": "error", "error": {"type": "not_found_error",
-                                                                 "message": self.path}}, {})
+            if self.path.split("?", 1)[0] != server.path:
+                self._send_reply(server.error(404, self.path), {})
                 return
             raw = self.rfile.read(int(self.headers.get("content-length", 0)))
             body = json.loads(raw or b"{}")
