@@ -265,7 +265,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--to", help="stop at this state")
     add("status", cmd_status, "machines by state, LLM calls and tokens")
     sp = add("rollout", cmd_rollout, "roll out instantiated tasks (user simulator + assistant + environment)")
-    sp.add_argument("--agent", choices=["oracle", "noop", "anthropic"])
+    sp.add_argument("--agent", choices=["oracle", "noop", "anthropic", "openai"])
     sp.add_argument("--trials", type=int)
     sp.add_argument("--domain")
     sp = add("evaluate", cmd_evaluate, "score rolled-out tasks; writes evaluation/results.jsonl, prints pass^k")

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from skiller.llm.anthropic_settings import AnthropicSettings
+from skiller.llm.openai_settings import OpenAISettings
 
 
 class ConfigError(Exception):
@@ -20,8 +21,10 @@ class _Section(BaseModel):
 
 
 class ProviderConfig(_Section):
-    name: Literal["builtin", "anthropic"] = "builtin"
+    name: Literal["builtin", "anthropic", "openai"] = "builtin"
     anthropic: AnthropicSettings = AnthropicSettings()
+    openai: OpenAISettings = OpenAISettings()
+    """Any OpenAI-compatible chat-completions server (OpenAI, vLLM, SGLang, Ollama)."""
 
 
 class S01Config(_Section):
@@ -91,10 +94,10 @@ class FusionConfig(_Section):
 
 
 class RolloutConfig(_Section):
-    agent: Literal["oracle", "noop", "anthropic"] = "oracle"
-    """Assistant: oracle follows the golden actions; noop never acts; anthropic is a model with tools."""
-    user: Literal["builtin", "anthropic"] = "builtin"
-    """Simulated user: builtin phrases from the persona deterministically; anthropic is a model."""
+    agent: Literal["oracle", "noop", "anthropic", "openai"] = "oracle"
+    """Assistant: oracle follows the golden actions; noop never acts; anthropic or openai is a model with tools."""
+    user: Literal["builtin", "anthropic", "openai"] = "builtin"
+    """Simulated user: builtin phrases from the persona deterministically; anthropic or openai is a model."""
     trials: int = Field(1, ge=1)
     """Episodes per task (for pass^k)."""
     max_turns: int = Field(30, ge=2)

@@ -1,7 +1,7 @@
 """A workspace: a folder with `skiller.yaml` and `skiller.db`; opening one wires store, provider and sandbox."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -19,11 +19,15 @@ DEFAULT_YAML = """\
 seed: 7
 clock: 2026-03-02          # the fixed simulation date
 provider:
-  name: builtin            # builtin (offline, deterministic) or anthropic
+  name: builtin            # builtin (offline, deterministic), anthropic or openai
   anthropic:
     base_url: null         # any Messages-API server; the key comes from ANTHROPIC_API_KEY
     text_model: claude-sonnet-5-5
     code_model: claude-sonnet-5-5
+  openai:
+    base_url: null         # any chat-completions server (vLLM, SGLang, Ollama: http://127.0.0.1:8000/v1);
+    text_model: gpt-5.4-mini  # the key comes from OPENAI_API_KEY, unset is fine for local servers
+    code_model: gpt-5.4-mini
 steps:
   s01: {num_domains: 10}
   s06: {rows_per_table: 300, people: 200}
@@ -35,6 +39,9 @@ evaluation: {judge: rules, max_k: 4}
 """
 
 
+_MODEL_PROVIDERS = ("anthropic", "openai")
+
+
 class WorkspaceError(Exception):
     """A workspace problem, as one line."""
 
@@ -44,7 +51,7 @@ class Workspace:
     root: Path
     config: Config
     store: Store
-    _anthropic_provider: object = None
+    _model_providers: dict = field(default_factory=dict)
 
     @classmethod
     def init(cls, root: Path) -> Path:
@@ -72,22 +79,26 @@ class Workspace:
         if name == "builtin":
             from skiller.llm.builtin import BuiltinProvider
             return BuiltinProvider()
-        if name == "anthropic":
-            return self._anthropic()
+        if name in _MODEL_PROVIDERS:
+            return self._model_provider(name)
         raise ConfigError(f"config: provider.name: unknown provider '{name}'")
 
-    def chat_provider(self):
-        """A chat-capable model for rollouts, only when the config asks for a model agent or user."""
-        if "anthropic" not in (self.config.rollout.agent, self.config.rollout.user):
-            return None
-        return self._anthropic()
+    def chat_provider(self) -> dict:
+        """The chat-capable models rollouts use, by name: only those the config asks for as agent or user."""
+        wanted = {self.config.rollout.agent, self.config.rollout.user} & set(_MODEL_PROVIDERS)
+        return {name: self._model_provider(name) for name in sorted(wanted)}
 
-    def _anthropic(self):
-        """One provider per workspace, so synthesis and rollouts share its per-model concurrency limits."""
-        if self._anthropic_provider is None:
-            from skiller.llm.anthropic_provider import AnthropicProvider
-            self._anthropic_provider = AnthropicProvider(self.config.provider.anthropic)
-        return self._anthropic_provider
+    def _model_provider(self, name: str):
+        """One provider of each kind per workspace, so synthesis and rollouts share its per-model
+        concurrency limits. Imported only when chosen."""
+        if name not in self._model_providers:
+            if name == "anthropic":
+                from skiller.llm.anthropic_provider import AnthropicProvider
+                self._model_providers[name] = AnthropicProvider(self.config.provider.anthropic)
+            else:
+                from skiller.llm.openai_provider import OpenAIProvider
+                self._model_providers[name] = OpenAIProvider(self.config.provider.openai)
+        return self._model_providers[name]
 
     def sandbox(self):
         from skiller.sandbox import Sandbox, SandboxLimits

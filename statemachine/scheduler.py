@@ -34,7 +34,7 @@ class Scheduler:
     config: Any
     llm: Any  # LLMClient
     sandbox: Any
-    chat: Any = None  # chat-capable provider for rollouts, when the config asks for a model agent or user
+    chat: Any = None  # chat-capable providers by name, for a model agent or user in rollouts
     run_id: str = ""
     max_parallel: int = 4
     allow: Callable[[MachineView, Projection], bool] = lambda m, p: True  # which machines may advance
@@ -77,7 +77,7 @@ class Scheduler:
         ctx = StepContext(stream=view.stream, config=self.config, llm=StepLLM(self.llm, view.stream, record),
                           rng=seeded_rng(self.config.seed, view.stream, spec.name), clock=self.config.clock,
                           sandbox=self.sandbox, record=record,
-                          chat=self.chat and RecordingChat(self.chat, view.stream, record))
+                          chat={name: RecordingChat(p, view.stream, record) for name, p in (self.chat or {}).items()})
         try:
             inputs = self._inputs(spec, view, proj)
             output = await spec.fn(inputs, ctx)

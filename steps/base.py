@@ -74,7 +74,7 @@ class StepContext:
     clock: dt.date
     sandbox: Any
     record: list = field(default_factory=list)  # events committed with the transition
-    chat: Any = None  # a chat-capable provider for model agents/users in rollouts (None when unused)
+    chat: Any = None  # chat-capable providers by name ("anthropic", "openai") for model agents/users in rollouts
 
 
 def seeded_rng(seed: int, stream: str, step: str) -> random.Random:

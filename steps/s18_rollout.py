@@ -21,7 +21,10 @@ def campaign(config) -> str:
     """What makes rollouts comparable: agent, user, trials and the models behind them."""
     r = config.rollout
     models = config.provider.anthropic.model_dump() if "anthropic" in (r.agent, r.user) else {}
-    raw = json.dumps([r.agent, r.user, r.trials, r.max_turns, r.max_tool_errors, models], sort_keys=True)
+    parts = [r.agent, r.user, r.trials, r.max_turns, r.max_tool_errors, models]
+    if "openai" in (r.agent, r.user):  # appended, so campaigns without it keep their keys
+        parts.append(config.provider.openai.model_dump())
+    raw = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
@@ -45,17 +48,21 @@ def _agent(task: Task, ctx: StepContext):
         return OracleAgent(task)
     if kind == "noop":
         return NoopAgent()
-    if ctx.chat is None:
-        raise StepError("config", "rollout.agent=anthropic needs provider.anthropic settings and a key")
-    return ChatAgent(ctx.chat)
+    return ChatAgent(_chat(ctx, "agent", kind))
 
 
 def _user(task: Task, trial: int, ctx: StepContext):
-    if ctx.config.rollout.user == "builtin":
+    kind = ctx.config.rollout.user
+    if kind == "builtin":
         return BuiltinUser(task, seed=ctx.config.seed + trial)
-    if ctx.chat is None:
-        raise StepError("config", "rollout.user=anthropic needs provider.anthropic settings and a key")
-    return ChatUser(ctx.chat, task)
+    return ChatUser(_chat(ctx, "user", kind), task)
+
+
+def _chat(ctx: StepContext, who: str, kind: str):
+    chat = (ctx.chat or {}).get(kind)
+    if chat is None:
+        raise StepError("config", f"rollout.{who}={kind} needs provider.{kind} settings")
+    return chat
 
 
 @step("s18", machine="task", source="instantiated", triggers={"roll_out": "rolled_out"}, ready=_new_campaign)

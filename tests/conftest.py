@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 def _no_real_key(monkeypatch):
     """Tests never see a real key; a test that needs one sets a dummy."""
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
 def make_workspace(root: Path, extra_yaml: str = "") -> Path:

@@ -19,7 +19,7 @@ def test_dotted_override_sets_a_nested_key(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("steps.s04.nope=1", "config: unknown key 'steps.s04.nope'"),
     ("steps.s06.rows_per_table=many", "config: steps.s06.rows_per_table: Input should be a valid integer"),
-    ("provider.name=openai", "config: provider.name: Input should be 'builtin' or 'anthropic'"),
+    ("provider.name=gemini", "config: provider.name: Input should be 'builtin', 'anthropic' or 'openai'"),
 ])
 def test_bad_key_or_type_is_one_line_naming_the_key(override, message):
     with pytest.raises(ConfigError) as exc:
