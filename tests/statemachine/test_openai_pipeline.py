@@ -1,5 +1,6 @@
-"""`skiller rollout --agent openai` against a loopback chat-completions server that plays an agent
-calling the golden tools (after one malformed call and one unknown tool) and, later, the user."""
+"""The openai provider end to end against a loopback chat-completions server: `skiller rollout --agent
+openai` with a server that plays an agent calling the golden tools (after one malformed call and one
+unknown tool) and later the user, and a synthesis run answered through the forced `respond` function."""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,14 @@ from rollout import STOP, OracleAgent
 from servers.task import Task
 from store import Store
 from tests.conftest import cli, make_workspace, small
-from tests.fakes import ChatCompletionsServer, chat_text_reply, function_call, openai_rate_limited, tool_calls_reply
+from tests.fakes import (
+    ChatCompletionsServer,
+    chat_text_reply,
+    function_call,
+    openai_error,
+    openai_rate_limited,
+    tool_calls_reply,
+)
 
 SENTINEL = "sk-SENTINEL-openai-key-must-never-be-written-7f3a"
 UNKNOWN_TOOL = "no_such_tool"
@@ -148,4 +156,42 @@ def test_openai_agent_and_user_complete_every_task_and_the_key_is_never_written(
     files = [p for p in root.rglob("*") if p.is_file()]  # skiller.db (and its WAL), skiller.log, outputs/
     assert {"skiller.db", "skiller.log"} <= {p.name for p in files} and any("outputs" in p.parts for p in files)
     leaked = [str(p.relative_to(root)) for p in files if SENTINEL.encode() in p.read_bytes()]
+    assert not leaked
+
+
+class AsChatCompletions:
+    """The anthropic pipeline test's FakeModel (it reads Messages-API bodies) behind chat completions."""
+
+    def __init__(self) -> None:
+        from tests.statemachine.test_anthropic_pipeline import FakeModel
+        self.model = FakeModel()
+
+    def __call__(self, body: dict[str, Any]) -> dict[str, Any]:
+        assert body["tool_choice"] == {"type": "function", "function": {"name": "respond"}}
+        function = body["tools"][0]["function"]
+        turns = [m for m in body["messages"] if m["role"] != "system"]
+        reply = self.model({"tools": [{"input_schema": function["parameters"]}], "messages": turns})
+        [use] = [block for block in reply["content"] if block["type"] == "tool_use"]
+        return tool_calls_reply(function_call("respond", use["input"]), prompt_tokens=50, completion_tokens=20)
+
+
+def test_synthesis_on_the_openai_provider_follows_the_responses_and_retries_faults(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
+    fake = AsChatCompletions()
+    with ChatCompletionsServer(responder=fake) as server:
+        server.push(openai_rate_limited("0"), openai_error(500))  # the first call meets a 429 then a 500
+        root = make_workspace(tmp_path / "ws", f"""
+provider:
+  name: openai
+  openai: {{base_url: "{server.base_url}", text_model: fake-text, code_model: fake-code, backoff_base: 0.0}}
+""")
+        assert cli("run", "-w", str(root), *small(), "--set", "scheduler.stop_after=tools_listed") == 0
+        assert server.pending == 0
+    topics = json.loads((root / "outputs/domain_topics.json").read_text())["domains"]
+    assert topics and all(d["description"].endswith(fake.model.tagline) for d in topics)
+    store = Store(root / "skiller.db")
+    usage = store.projection().usage
+    store.close()
+    assert set(usage) == {"openai/fake-text"} and usage["openai/fake-text"].input_tokens == 50 * usage["openai/fake-text"].calls
+    leaked = [p.name for p in root.rglob("*") if p.is_file() and SENTINEL.encode() in p.read_bytes()]
     assert not leaked
