@@ -47,6 +47,35 @@ def _database(env: EnvView) -> str:
     return overview + "".join(blocks)
 
 
+_LINK_CLASS = {"information flow": "read", "state dependency": "write", "storyline flow": "pass"}
+
+
+def _matrix(env: EnvView) -> str:
+    """The graph as an adjacency matrix: one row per source tool, one numbered column per target."""
+    modes = {t.name: t.mode for t in env.tools}
+    names = sorted({e.source for e in env.edges} | {e.target for e in env.edges},
+                   key=lambda n: (list(modes).index(n) if n in modes else len(modes), n))
+    cells = {(e.source, e.target): e for e in env.edges}
+    head = "<th></th>" + "".join(f'<th class="num" title="{esc(n)}">{i}</th>' for i, n in enumerate(names, 1))
+    rows = []
+    for i, source in enumerate(names, 1):
+        tds = []
+        for target in names:
+            e = cells.get((source, target))
+            if e is None:
+                tds.append("<td></td>")
+            else:
+                tip = f"{source} → {target}: {e.type} ({', '.join(e.fields)})"
+                tds.append(f'<td title="{esc(tip)}"><span class="tag {_LINK_CLASS.get(e.type, "info")}">'
+                           f'{esc(e.type[:1].upper())}</span></td>')
+        mode = modes.get(source, "unknown")
+        rows.append(f'<tr><th>{i}. <code>{esc(source)}</code> {tag(mode, mode if mode in ("read", "write") else "info")}'
+                    f'</th>{"".join(tds)}</tr>')
+    legend = " ".join(f'{tag(k[:1].upper(), v)} {esc(k)}' for k, v in _LINK_CLASS.items())
+    return (f'<p class="small">Row: the tool whose output feeds the column\'s tool. {legend}</p>'
+            f'<table class="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
 def _graph(env: EnvView) -> str:
     if env.edges is None:
         if env.kind == "fusion":
@@ -57,7 +86,8 @@ def _graph(env: EnvView) -> str:
         return '<p class="muted">The graph has no edges.</p>'
     rows = [[f"<code>{esc(e.source)}</code>", "→", f"<code>{esc(e.target)}</code>", esc(e.type),
              esc(", ".join(e.fields))] for e in env.edges]
-    return table(["from", "", "to", "link", "fields"], rows)
+    return _matrix(env) + details(f"all {len(env.edges)} edges with their linking fields",
+                                  table(["from", "", "to", "link", "fields"], rows))
 
 
 def _tasks(tasks: list[TaskView]) -> str:

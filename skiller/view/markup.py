@@ -39,6 +39,8 @@ pre{background:#fff;border:1px solid #dde1e7;padding:8px;overflow-x:auto;white-s
 details>summary{cursor:pointer;font-weight:600}details{margin:4px 0}
 svg text{font:12px system-ui,sans-serif;fill:#1d2430}
 .kv th{white-space:nowrap;width:1%;font-weight:600}
+.matrix th{white-space:nowrap;font-weight:500}.matrix td{text-align:center;padding:2px 4px;min-width:18px}
+.matrix .tag{margin:0;padding:0 5px}
 """
 
 
