@@ -217,7 +217,10 @@ def cmd_view(args) -> int:
     written = build(ws.store, out, ws.config.evaluation.max_k)
     console.print(f"wrote {len(written)} pages to {out}; open {out / 'index.html'}", soft_wrap=True)
     if args.serve:
-        serve(out, args.port, on_ready=lambda url: err.print(f"serving the explorer at {url}", soft_wrap=True))
+        try:
+            serve(out, args.port, on_ready=lambda url: err.print(f"serving the explorer at {url}", soft_wrap=True))
+        except KeyboardInterrupt:
+            err.print("stopped serving")
     return 0
 
 

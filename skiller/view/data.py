@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluator import EvaluationResult
-from events import Projection
+from events import MachineView, Projection
 from servers import DatabaseSummary
 from servers.episode import Transcript
 from servers.task import EnvironmentBundle, Task
@@ -66,7 +66,7 @@ def _json(store: Store, sha: str) -> Any:
     return store.artifact_json(sha)
 
 
-def _tool_list(store: Store, m) -> list[ToolView]:
+def _tool_list(store: Store, m: MachineView) -> list[ToolView]:
     """A domain's tools with their read/write tags (s05), in the order the tool list gives."""
     if "tool_list" not in m.artifacts:
         return []
@@ -76,7 +76,7 @@ def _tool_list(store: Store, m) -> list[ToolView]:
                      parameters=t.get("parameters") or {}) for t in raw["tools"]]
 
 
-def _fused_tools(store: Store, proj: Projection, m) -> list[ToolView]:
+def _fused_tools(store: Store, proj: Projection, m: MachineView) -> list[ToolView]:
     """A fusion exposes its members' tools under each member's prefix (as its environment bundle says)."""
     from servers.fusion import namespace_of
     prefixes = {member: namespace_of(member) for member in m.inputs.get("members", [])}
@@ -91,7 +91,7 @@ def _fused_tools(store: Store, proj: Projection, m) -> list[ToolView]:
     return tools
 
 
-def _environment(store: Store, proj: Projection, m) -> EnvView:
+def _environment(store: Store, proj: Projection, m: MachineView) -> EnvView:
     fused = m.kind == "fusion"
     name = m.inputs.get("name" if fused else "domain", m.stream.split(":", 1)[1])
     policy = _json(store, m.artifacts["policy"])["markdown"] if "policy" in m.artifacts else None
@@ -107,7 +107,7 @@ def _environment(store: Store, proj: Projection, m) -> EnvView:
                    policy=policy, summary=summary, edges=edges, error=m.last_error)
 
 
-def _task(store: Store, m) -> TaskView:
+def _task(store: Store, m: MachineView) -> TaskView:
     task = Task.model_validate_json(store.artifact(m.artifacts["task"])) if "task" in m.artifacts else None
     kind = task.kind if task else None
     if kind is None and "template" in m.artifacts:
