@@ -197,3 +197,10 @@ def _browser_available() -> bool:
     except pytest.skip.Exception:
         return False
     return True
+
+
+def test_an_empty_workspace_gives_an_index_and_an_empty_evaluations_page(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    assert cli("view", "-w", str(root)) == 0
+    assert sorted(p.name for p in (root / "site").iterdir()) == [".skiller-view", "evaluations.html", "index.html"]
+    assert "0 domain(s)" in (root / "site" / "index.html").read_text()
