@@ -210,6 +210,20 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_view(args) -> int:
+    from skiller.view import build, serve
+    ws = _ws(args)
+    out = Path(args.out) if args.out else ws.root / "site"
+    written = build(ws.store, out, ws.config.evaluation.max_k)
+    console.print(f"wrote {len(written)} pages to {out}; open {out / 'index.html'}", soft_wrap=True)
+    if args.serve:
+        try:
+            serve(out, args.port, on_ready=lambda url: err.print(f"serving the explorer at {url}", soft_wrap=True))
+        except KeyboardInterrupt:
+            err.print("stopped serving")
+    return 0
+
+
 def cmd_serve(args) -> int:
     """Serve a domain (or a fusion) as a real MCP server over its initial database."""
     import signal
@@ -279,6 +293,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out")
     sp.add_argument("--format", choices=["reference", "sft"], default="reference",
                     help="sft: also write sft/<Env>.jsonl chat transcripts ready for SFT trainers")
+    sp = add("view", cmd_view, "write a static HTML explorer of the workspace (optionally serve it on 127.0.0.1)")
+    sp.add_argument("--out", help="site folder (default: <workspace>/site)")
+    sp.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until interrupted")
+    sp.add_argument("--port", type=int, default=0, help="port for --serve (default: any free port)")
     sp = add("serve", cmd_serve, "serve a domain or fusion as an MCP server (stdio or streamable HTTP)")
     which = sp.add_mutually_exclusive_group(required=True)
     which.add_argument("--domain")
