@@ -18,7 +18,8 @@ from anthropic.types import Message as AnthropicMessage
 from pydantic import BaseModel, ValidationError
 
 from skiller.llm.anthropic_settings import AnthropicSettings
-from skiller.llm.interface import ChatTurn, LLMError, LLMRequest, LLMResponse, Role, ToolCall, Usage
+from skiller.llm.interface import (ChatTurn, LLMError, LLMRequest, LLMResponse, ProviderUnavailable, Role,
+                                   ToolCall, Usage)
 
 __all__ = ["AnthropicProvider", "AnthropicSettings", "ChatTurn", "ToolCall", "RESPOND_TOOL"]
 
@@ -136,12 +137,12 @@ class AnthropicProvider:
     def _client_for_loop(self) -> anthropic.AsyncAnthropic:
         base_url = self.base_url()
         if _under_pytest() and not _is_loopback(base_url):
-            raise LLMError("refusing to call a network model under pytest; "
-                           "point base_url at a local fake server")
+            raise ProviderUnavailable("refusing to call a network model under pytest; "
+                                      "point base_url at a local fake server")
         key = os.environ.get(self.settings.api_key_env)
         if not key:
-            raise LLMError(f"anthropic provider: environment variable {self.settings.api_key_env} "
-                           "is not set (it must hold the API key)")
+            raise ProviderUnavailable(f"anthropic provider: environment variable {self.settings.api_key_env} "
+                                      "is not set (it must hold the API key)")
         loop = asyncio.get_running_loop()
         # An HTTP connection pool belongs to the loop that opened it.
         if self._client is None or self._client_loop is not loop:
@@ -170,7 +171,9 @@ class AnthropicProvider:
             except anthropic.APIStatusError as exc:
                 problem = _status_problem(exc)
                 if not _should_retry(exc):
-                    raise LLMError(f"anthropic/{model}: {purpose}: {problem}") from None
+                    # A refused key is the provider's door closed, not a bad request.
+                    error = ProviderUnavailable if exc.status_code in (401, 403) else LLMError
+                    raise error(f"anthropic/{model}: {purpose}: {problem}") from None
                 if exc.status_code == 429 and limit.shrink(ticket):
                     log.warning("llm.concurrency_shrunk", provider=self.name, model=model,
                                 limit=limit.current)
@@ -187,7 +190,7 @@ class AnthropicProvider:
             finally:
                 limit.release()
             if tries > self.settings.max_retries:
-                raise LLMError(f"anthropic/{model}: {purpose}: gave up after {tries} tries: {problem}")
+                raise ProviderUnavailable(f"anthropic/{model}: {purpose}: gave up after {tries} tries: {problem}")
             wait = self._backoff(tries, retry_after)
             log.warning("llm.retry", provider=self.name, model=model, purpose=purpose, attempt=tries,
                         wait_seconds=round(wait, 3), problem=problem)
