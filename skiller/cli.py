@@ -254,12 +254,16 @@ def cmd_serve(args) -> int:
     database = ws.store.artifact(m.artifacts["database"])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind so the worker and temp dir are cleaned up
     sandbox = Sandbox(SandboxLimits(cpu_seconds=24 * 3600, memory_mb=ws.config.sandbox.memory_mb))
-    with Environment.start(list(bundle.modules), database, sandbox) as env:
-        if args.transport == "stdio":
-            serve_stdio(env, bundle.name)
-        else:
-            serve_http(env, bundle.name, host=args.host, port=args.port,
-                       on_ready=lambda url: err.print(f"MCP server ready at {url}", soft_wrap=True))
+    try:
+        with Environment.start(list(bundle.modules), database, sandbox) as env:
+            if args.transport == "stdio":
+                serve_stdio(env, bundle.name)
+            else:
+                serve_http(env, bundle.name, host=args.host, port=args.port,
+                           on_ready=lambda url: err.print(f"MCP server ready at {url}", soft_wrap=True))
+    except KeyboardInterrupt:  # the first Ctrl-C stops the server; the worker and temp dir are gone by now
+        err.print(f"skiller: stopped serving {stream}", highlight=False, markup=False)
+        return 130
     return 0
 
 
