@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from store import Store
-from tests.conftest import make_workspace
+from tests.conftest import cli, make_workspace, small
+from tests.fakes import MessagesServer
 from tests.fixtures.hidden_pytest import python_without_pytest
+from tests.statemachine.test_anthropic_pipeline import FakeModel, anthropic_workspace
 
 TWO = ["--set", "steps.s01.num_domains=2", "--set", "steps.s01.min_sectors=2",
        "--set", "steps.s06.rows_per_table=30", "--set", "steps.s06.people=20"]
@@ -66,3 +70,27 @@ def test_missing_pytest_is_infrastructure_and_the_next_run_recovers(tmp_path):
     assert [r for r in store.rows() if r.type == "StepFailed"]  # the history stays in the log
     assert all(m.failure_kind is None for m in store.projection().machines.values())
     store.close()
+
+
+def test_an_unreachable_provider_stops_the_run_and_the_next_run_recovers(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-not-real")
+    with socket.socket() as s:  # bound then closed: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = anthropic_workspace(tmp_path / "ws", f"http://127.0.0.1:{port}")
+    stage = [*small(), "--set", "scheduler.stop_after=tools_listed", "--set", "provider.anthropic.max_retries=0"]
+    capsys.readouterr()
+    assert cli("run", "-w", str(root), *stage) == 1
+    err = capsys.readouterr().err
+    causes = [line for line in err.splitlines() if line.startswith("failed (")]
+    assert len(causes) == 1 and causes[0].startswith("failed (provider, 1 machine, the next run retries): ")
+    assert "connection error" in causes[0] and causes[0].endswith("[world]") and "Traceback" not in err
+    world = Store(root / "skiller.db").projection().machines["world"]
+    assert world.state == "seeded" and world.failure_kind == "provider" and world.retryable
+    with MessagesServer(responder=FakeModel()) as server:
+        cfg = root / "skiller.yaml"
+        cfg.write_text(re.sub(r'base_url: "[^"]+"', f'base_url: "{server.base_url}"', cfg.read_text()))
+        assert cli("run", "-w", str(root), *stage) == 0
+    proj = Store(root / "skiller.db").projection()
+    assert proj.machines["world"].failure_kind is None
+    assert proj.of_kind("domain") and all(m.state == "tools_listed" for m in proj.of_kind("domain"))
