@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from typing import Callable
@@ -18,7 +19,7 @@ Allow = Callable[[MachineView, Projection], bool]
 
 
 ROLLOUT_STATES = {"instantiated", "rolled_out", "evaluated"}  # where a task waits for rollouts and scores
-PLAIN_PROGRESS_SECONDS = 10.0  # how often piped output (CI, logs) gets a progress line
+PLAIN_PROGRESS_SECONDS = 10.0  # how often piped output (CI, logs) gets a progress line; env SKILLER_PROGRESS_SECONDS
 
 
 def stop_after(config) -> Allow:
@@ -68,7 +69,8 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
                   console=console, transient=False, disable=not console.is_terminal) as bar:
         task = bar.add_task("advancing", total=None)
 
-        plain = PlainProgress(console) if not console.is_terminal else None
+        every = float(os.environ.get("SKILLER_PROGRESS_SECONDS") or PLAIN_PROGRESS_SECONDS)
+        plain = PlainProgress(console, every) if not console.is_terminal else None
 
         def on_progress(p: Projection) -> None:
             states = Counter(m.state for m in p.machines.values() if m.kind != "world")
@@ -83,8 +85,8 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
                               max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
                               on_progress=on_progress)
         proj = asyncio.run(scheduler.run())
-        if plain is not None:
-            plain.last = None  # always end with where the run stopped
+        if plain is not None and plain.last is not None:
+            plain.last = None  # a run long enough to report progress also reports where it stopped
             on_progress(proj)
         if scheduler.halted:
             console.print(f"stopped starting new work: {scheduler.halted} (committed work is kept; fix this and "
@@ -93,8 +95,8 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
 
 
 class PlainProgress:
-    """Progress for output that is not a terminal (pipes, CI logs): a plain line every few seconds,
-    where a terminal gets rich's live bar."""
+    """Progress for output that is not a terminal (pipes, CI logs): a plain line every `every`
+    seconds, where a terminal gets rich's live bar. A command done sooner prints none."""
 
     def __init__(self, console: Console, every: float = PLAIN_PROGRESS_SECONDS) -> None:
         self.console, self.every = console, every
@@ -103,7 +105,7 @@ class PlainProgress:
 
     def __call__(self, done: int, total: int, what: str) -> None:
         now = time.monotonic()
-        if self.last is not None and now - self.last < self.every:
+        if now - (self.started if self.last is None else self.last) < self.every:
             return
         self.last = now
         self.console.print(f"[{now - self.started:6.0f}s] {done}/{total} machines done; {what}",

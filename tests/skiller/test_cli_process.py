@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from store import Store
-from tests.conftest import cli_process, make_workspace, small
+from tests.conftest import make_workspace, small
 
 ONE = ["--set", "steps.s01.num_domains=1", "--set", "steps.s01.min_sectors=1", "--set", "scheduler.stop_after=implemented"]
 
@@ -35,7 +35,9 @@ asyncio.run(main(sys.argv[1]))
 def implemented(tmp_path_factory) -> tuple[Path, str, str]:
     """One implemented domain, built by a real `skiller run` whose output is piped."""
     root = make_workspace(tmp_path_factory.mktemp("cli") / "ws")
-    done = cli_process("run", "-w", str(root), *small(), *ONE, timeout=900)
+    env = {k: v for k, v in os.environ.items() if "KEY" not in k} | {"SKILLER_PROGRESS_SECONDS": "0"}
+    done = subprocess.run([sys.executable, "-m", "skiller", "run", "-w", str(root), *small(), *ONE], env=env,
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     domain = Store(root / "skiller.db").projection().of_kind("domain")[0].inputs["domain"]
     return root, domain, done.stderr

@@ -24,7 +24,7 @@ TWO = ["--set", "steps.s01.num_domains=2", "--set", "steps.s01.min_sectors=2",
 
 
 def skiller(python: Path | str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if "KEY" not in k}
+    env = {k: v for k, v in os.environ.items() if "KEY" not in k} | {"SKILLER_PROGRESS_SECONDS": "0"}
     return subprocess.run([str(python), "-m", "skiller", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
