@@ -72,14 +72,15 @@ def cmd_rollout(args) -> int:
     ws = _ws(args)
     _check_environment(ws, args.domain)
     proj = runner.advance(ws, "rollout", runner.tasks_in({"instantiated", "evaluated"}, args.domain))
-    from skiller.export import current_transcripts, export
+    from skiller.export import export
     export(ws.store, ws.root / "outputs")
     done = [m for m in proj.of_kind("task") if m.state == "rolled_out"
             and (args.domain is None or m.inputs.get("domain") == args.domain)]
     console.print(f"rolled out {len(done)} tasks with agent {ws.config.rollout.agent} "
                   f"({ws.config.rollout.trials} trial(s) each)")
-    lost = sum(t.termination == "infrastructure_error" for items in current_transcripts(ws.store, proj).values()
-               for t in items)
+    from steps.s18_rollout import Transcripts
+    lost = sum(t.termination == "infrastructure_error" for m in done
+               for t in Transcripts.model_validate_json(ws.store.artifact(m.artifacts["transcripts"])).items)
     if lost:
         err.print(f"skiller: {lost} episode(s) could not run (infrastructure_error): kept apart, not scored, "
                   "not exported for SFT", highlight=False, markup=False, soft_wrap=True)
