@@ -74,7 +74,7 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
 
         def on_progress(p: Projection) -> None:
             states = Counter(m.state for m in p.machines.values() if m.kind != "world")
-            done = sum(n for s, n in states.items() if s in ("implemented", "templated", "evaluated", "failed"))
+            done = sum(_finished(m) for m in p.machines.values() if m.kind != "world")
             what = " ".join(f"{s}:{n}" for s, n in sorted(states.items())) or "world"
             bar.update(task, total=max(1, len(p.machines) - 1), completed=done, description=what[:80])
             if plain is not None:
@@ -92,6 +92,13 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
             console.print(f"stopped starting new work: {scheduler.halted} (committed work is kept; fix this and "
                           "run again to resume)", highlight=False, markup=False, soft_wrap=True)
         return proj
+
+
+def _finished(m: MachineView) -> bool:
+    """Whether a machine has nothing left to do in a full run (a templated task has all of it ahead)."""
+    if m.state in ("failed", "rejected"):
+        return True
+    return m.state == ("evaluated" if m.kind == "task" else "templated")
 
 
 class PlainProgress:
