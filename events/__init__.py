@@ -1,12 +1,12 @@
 """Event models of the log and the pure fold that replays them into projections."""
 from events.fold import EventRow, MachineView, ModelUsage, Projection, apply, fold
 from events.types import (
-    EVENT_ADAPTER, EVENT_TYPES, Event, LLMCalled, MachineCreated, Repaired, RunStarted, StepFailed,
-    TestsRan, Transitioned,
+    EVENT_ADAPTER, EVENT_TYPES, NOT_THE_MODELS_FAULT, RETRYABLE, Event, FailureKind, LLMCalled, MachineCreated,
+    Repaired, RunStarted, StepFailed, TestsRan, Transitioned,
 )
 
 __all__ = [
-    "EVENT_ADAPTER", "EVENT_TYPES", "Event", "EventRow", "LLMCalled", "MachineCreated", "MachineView",
-    "ModelUsage", "Projection", "Repaired", "RunStarted", "StepFailed", "TestsRan", "Transitioned",
+    "EVENT_ADAPTER", "EVENT_TYPES", "Event", "EventRow", "FailureKind", "LLMCalled", "MachineCreated", "MachineView",
+    "ModelUsage", "NOT_THE_MODELS_FAULT", "Projection", "RETRYABLE", "Repaired", "RunStarted", "StepFailed", "TestsRan", "Transitioned",
     "apply", "fold",
 ]

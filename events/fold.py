@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, NamedTuple
 
+from events.types import RETRYABLE
+
 
 class EventRow(NamedTuple):
     """An event as stored: the columns of the `events` table."""
@@ -31,8 +33,15 @@ class MachineView:
     last_seq: int = 0
     transitions: int = 0
     last_error: str | None = None
+    failure_kind: str | None = None  # kind of the StepFailed since the last transition
     tests_ran: int = 0
     payload: dict[str, Any] = field(default_factory=dict)  # payload of the last transition
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the next run tries this machine again: it has not failed, or failed for a reason
+        the model did not cause (infrastructure, provider, config, a bug)."""
+        return self.failure_kind is None or self.failure_kind in RETRYABLE
 
 
 @dataclass
@@ -67,7 +76,7 @@ def apply(p: Projection, row: EventRow) -> None:
         if row.artifacts != "{}":
             m.artifacts.update(json.loads(row.artifacts))
         m.payload = json.loads(row.payload) if row.payload != "{}" else {}
-        m.last_error = None
+        m.last_error = m.failure_kind = None
     elif t == "LLMCalled":
         d = json.loads(row.payload)
         u = p.usage.setdefault(f"{d['provider']}/{d['model']}", ModelUsage())
@@ -86,7 +95,8 @@ def apply(p: Projection, row: EventRow) -> None:
     elif t == "StepFailed":
         m = p.machines.get(row.stream)
         if m is not None:
-            m.last_error = json.loads(row.payload)["error"]
+            d = json.loads(row.payload)
+            m.last_error, m.failure_kind = d["error"], d["kind"]
     elif t == "RunStarted":
         p.runs += 1
         p.config = json.loads(row.payload)["config"]

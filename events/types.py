@@ -33,10 +33,19 @@ class Transitioned(_Event):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
+FailureKind = Literal["infrastructure", "provider", "validation", "sandbox", "tool", "config", "internal"]
+# Not the model's fault: the harness or the provider could not do the work. Nothing is spent (no
+# repair round, no transition); the machine stays where it was and the next run retries it.
+NOT_THE_MODELS_FAULT: frozenset[str] = frozenset({"infrastructure", "provider"})
+# Worth retrying on the next run: the above, plus what a fixed config or a fixed bug changes. The
+# model's own failures (validation, sandbox, tool) would only repeat from the cache: they are final.
+RETRYABLE: frozenset[str] = NOT_THE_MODELS_FAULT | {"config", "internal"}
+
+
 class StepFailed(_Event):
     type: Literal["StepFailed"] = "StepFailed"
     step: str
-    kind: Literal["provider", "validation", "sandbox", "tool", "config", "internal"]
+    kind: FailureKind
     error: str  # one line
 
 

@@ -12,12 +12,13 @@ from rollout.base import (
     User,
     UserTurn,
 )
-from rollout.orchestrator import run_episode, run_many
+from rollout.orchestrator import PROVIDER_UNAVAILABLE, run_episode, run_many
 from rollout.transcripts import read_jsonl, rollout_line, to_sft, write_jsonl
 from rollout.user import BuiltinUser, ChatUser, user_system_prompt
 
 __all__ = [
     "AGENT_STOP_TOKENS",
+    "PROVIDER_UNAVAILABLE",
     "STOP",
     "USER_STOP_TOKENS",
     "Agent",

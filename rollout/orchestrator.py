@@ -11,6 +11,8 @@ Termination reasons, checked in this order after each message:
   ends the episode); its tool calls, if any, run first.
 - `max_turns`: `max_turns` user/assistant messages were written (tool results do not count) and the
   episode would need another one.
+  Also when the agent's or user's provider could not be used at all (no key, unreachable, outage):
+  such an episode could not run, so it is not a result (the error starts with "provider unavailable").
 - `agent_error` / `user_error`: the agent or user raised, or produced an empty message.
 """
 from __future__ import annotations
@@ -26,8 +28,9 @@ from rollout.base import AGENT_STOP_TOKENS, Agent, AgentToolCall, EpisodeEnviron
 from servers.contract import ToolResult
 from servers.episode import Termination, ToolCallRecord, Transcript
 from servers.task import Task, content_id
+from skiller.llm.interface import ProviderUnavailable
 
-__all__ = ["run_episode", "run_many"]
+__all__ = ["PROVIDER_UNAVAILABLE", "run_episode", "run_many"]
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +74,8 @@ async def run_episode(task: Task, env: EpisodeEnvironment, agent: Agent, user: U
             return ep.finish("max_turns")
         try:
             said = await user.respond(list(ep.messages))
+        except ProviderUnavailable as exc:
+            return ep.finish("infrastructure_error", provider_unavailable(exc))
         except Exception as exc:  # noqa: BLE001 - a user failure ends the episode, it is data
             return ep.finish("user_error", _describe(exc))
         ep.usage["user_input_tokens"] += said.input_tokens
@@ -87,6 +92,8 @@ async def run_episode(task: Task, env: EpisodeEnvironment, agent: Agent, user: U
                 return ep.finish("max_turns")
             try:
                 turn = await agent.respond(list(ep.messages), ep.tools)
+            except ProviderUnavailable as exc:
+                return ep.finish("infrastructure_error", provider_unavailable(exc))
             except Exception as exc:  # noqa: BLE001
                 return ep.finish("agent_error", _describe(exc))
             ep.usage["agent_input_tokens"] += turn.input_tokens
@@ -151,6 +158,14 @@ def _parse_arguments(call: AgentToolCall) -> tuple[dict[str, Any] | None, str | 
     if not isinstance(value, dict):
         return None, f"invalid arguments for {call.name}: arguments must be a JSON object"
     return value, None
+
+
+PROVIDER_UNAVAILABLE = "provider unavailable: "
+
+
+def provider_unavailable(exc: BaseException) -> str:
+    """The error of an episode whose model could not be reached (one line)."""
+    return PROVIDER_UNAVAILABLE + " ".join(str(exc).split())[:500]
 
 
 def _describe(exc: BaseException) -> str:

@@ -55,12 +55,22 @@ def cmd_advance(args) -> int:
     return 1 if m.last_error or m.state == "failed" else 0
 
 
+def _check_environment(ws, name: str | None) -> None:
+    """`--domain NAME` of rollout/evaluate must name an environment that has tasks."""
+    if name is None:
+        return
+    known = sorted({m.inputs.get("domain") for m in ws.store.projection().of_kind("task")} - {None})
+    if name not in known:
+        raise WorkspaceError(f"--domain: no tasks for '{name}' in this workspace (known: {', '.join(known) or 'none'})")
+
+
 def cmd_rollout(args) -> int:
     from skiller import runner
     overrides = [f"rollout.agent={args.agent}"] if args.agent else []
     overrides += [f"rollout.trials={args.trials}"] if args.trials else []
     args.set = [*args.set, *overrides]
     ws = _ws(args)
+    _check_environment(ws, args.domain)
     proj = runner.advance(ws, "rollout", runner.tasks_in({"instantiated", "evaluated"}, args.domain))
     from skiller.export import export
     export(ws.store, ws.root / "outputs")
@@ -68,13 +78,22 @@ def cmd_rollout(args) -> int:
             and (args.domain is None or m.inputs.get("domain") == args.domain)]
     console.print(f"rolled out {len(done)} tasks with agent {ws.config.rollout.agent} "
                   f"({ws.config.rollout.trials} trial(s) each)")
-    return 1 if any(m.last_error for m in proj.of_kind("task")) else 0
+    from steps.s18_rollout import Transcripts
+    lost = sum(t.termination == "infrastructure_error" for m in done
+               for t in Transcripts.model_validate_json(ws.store.artifact(m.artifacts["transcripts"])).items)
+    if lost:
+        err.print(f"skiller: {lost} episode(s) could not run (infrastructure_error): kept apart, not scored, "
+                  "not exported for SFT", highlight=False, markup=False, soft_wrap=True)
+    tasks = [m for m in proj.of_kind("task") if m.last_error]
+    _print_causes(tasks)
+    return 1 if tasks or lost else 0
 
 
 def cmd_evaluate(args) -> int:
     from skiller import runner
     from skiller.export import export
     ws = _ws(args)
+    _check_environment(ws, args.domain)
     runner.advance(ws, "evaluate", runner.tasks_in({"rolled_out"}, args.domain))
     export(ws.store, ws.root / "outputs")
     if not _print_scores(ws):
@@ -105,8 +124,15 @@ def _why(m) -> str:
 def _summary(proj) -> None:
     states = Counter((m.kind, m.state) for m in proj.machines.values())
     console.print(", ".join(f"{k}:{s}={n}" for (k, s), n in sorted(states.items())))
-    for m in _failures(proj):
-        err.print(f"[red]{m.stream}[/red] {m.state}: {_why(m)}", soft_wrap=True)
+    _print_causes(_failures(proj))
+
+
+def _print_causes(machines) -> None:
+    """Failed machines grouped by cause, one line each (details are in the log)."""
+    from events import Projection
+    from skiller.failures import causes, format_causes
+    for line in format_causes(causes(Projection(machines={m.stream: m for m in machines}))):
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def cmd_status(args) -> int:
@@ -243,12 +269,16 @@ def cmd_serve(args) -> int:
     database = ws.store.artifact(m.artifacts["database"])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind so the worker and temp dir are cleaned up
     sandbox = Sandbox(SandboxLimits(cpu_seconds=24 * 3600, memory_mb=ws.config.sandbox.memory_mb))
-    with Environment.start(list(bundle.modules), database, sandbox) as env:
-        if args.transport == "stdio":
-            serve_stdio(env, bundle.name)
-        else:
-            serve_http(env, bundle.name, host=args.host, port=args.port,
-                       on_ready=lambda url: err.print(f"MCP server ready at {url}", soft_wrap=True))
+    try:
+        with Environment.start(list(bundle.modules), database, sandbox) as env:
+            if args.transport == "stdio":
+                serve_stdio(env, bundle.name)
+            else:
+                serve_http(env, bundle.name, host=args.host, port=args.port,
+                           on_ready=lambda url: err.print(f"MCP server ready at {url}", soft_wrap=True))
+    except KeyboardInterrupt:  # the first Ctrl-C stops the server; the worker and temp dir are gone by now
+        err.print(f"skiller: stopped serving {stream}", highlight=False, markup=False)
+        return 130
     return 0
 
 

@@ -234,6 +234,9 @@ def rollout_files(store: Store, proj: Projection) -> Files:
 
 
 def sft_files(store: Store, proj: Projection) -> Files:
+    """Training rows: an episode that could not run (infrastructure_error) is not one."""
     from rollout import to_sft
     for env, items in sorted(current_transcripts(store, proj).items()):
-        yield f"sft/{env}.jsonl", _jsonl([to_sft(t) for t in items])
+        ran = [t for t in items if t.termination != "infrastructure_error"]
+        if ran:
+            yield f"sft/{env}.jsonl", _jsonl([to_sft(t) for t in ran])

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections import Counter
 from typing import Callable
 
@@ -17,6 +19,7 @@ Allow = Callable[[MachineView, Projection], bool]
 
 
 ROLLOUT_STATES = {"instantiated", "rolled_out", "evaluated"}  # where a task waits for rollouts and scores
+PLAIN_PROGRESS_SECONDS = 10.0  # how often piped output (CI, logs) gets a progress line; env SKILLER_PROGRESS_SECONDS
 
 
 def stop_after(config) -> Allow:
@@ -66,14 +69,51 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
                   console=console, transient=False, disable=not console.is_terminal) as bar:
         task = bar.add_task("advancing", total=None)
 
+        every = float(os.environ.get("SKILLER_PROGRESS_SECONDS") or PLAIN_PROGRESS_SECONDS)
+        plain = PlainProgress(console, every) if not console.is_terminal else None
+
         def on_progress(p: Projection) -> None:
             states = Counter(m.state for m in p.machines.values() if m.kind != "world")
-            done = sum(n for s, n in states.items() if s in ("implemented", "templated", "evaluated", "failed"))
-            bar.update(task, total=max(1, len(p.machines) - 1), completed=done,
-                       description=" ".join(f"{s}:{n}" for s, n in sorted(states.items()))[:80] or "world")
+            done = sum(_finished(m) for m in p.machines.values() if m.kind != "world")
+            what = " ".join(f"{s}:{n}" for s, n in sorted(states.items())) or "world"
+            bar.update(task, total=max(1, len(p.machines) - 1), completed=done, description=what[:80])
+            if plain is not None:
+                plain(done, max(1, len(p.machines) - 1), what)
 
         scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=ws.sandbox(), run_id=run_id,
                               chat=ws.chat_provider(),
                               max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
                               on_progress=on_progress)
-        return asyncio.run(scheduler.run())
+        proj = asyncio.run(scheduler.run())
+        if plain is not None and plain.last is not None:
+            plain.last = None  # a run long enough to report progress also reports where it stopped
+            on_progress(proj)
+        if scheduler.halted:
+            console.print(f"stopped starting new work: {scheduler.halted} (committed work is kept; fix this and "
+                          "run again to resume)", highlight=False, markup=False, soft_wrap=True)
+        return proj
+
+
+def _finished(m: MachineView) -> bool:
+    """Whether a machine has nothing left to do in a full run (a templated task has all of it ahead)."""
+    if m.state in ("failed", "rejected"):
+        return True
+    return m.state == ("evaluated" if m.kind == "task" else "templated")
+
+
+class PlainProgress:
+    """Progress for output that is not a terminal (pipes, CI logs): a plain line every `every`
+    seconds, where a terminal gets rich's live bar. A command done sooner prints none."""
+
+    def __init__(self, console: Console, every: float = PLAIN_PROGRESS_SECONDS) -> None:
+        self.console, self.every = console, every
+        self.started = time.monotonic()
+        self.last: float | None = None
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if now - (self.started if self.last is None else self.last) < self.every:
+            return
+        self.last = now
+        self.console.print(f"[{now - self.started:6.0f}s] {done}/{total} machines done; {what}",
+                           highlight=False, markup=False, soft_wrap=True)

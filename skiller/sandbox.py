@@ -27,6 +27,7 @@ __all__ = [
     "Sandbox",
     "SandboxLimits",
     "SandboxResult",
+    "SandboxUnavailable",
     "network_namespace_available",
 ]
 
@@ -39,6 +40,23 @@ _PYTEST_CONFIGS = ("pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
 _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?)\b")
 _PYTEST_SUMMARY = re.compile(r"\bin \d+(?:\.\d+)?s\b")
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?$")
+_MISSING = re.compile(r"^skiller-missing-module: (\S+)$", re.M)
+# Asked of the sandbox's own interpreter, under its limits and guard, before blaming generated code.
+_PROBE = """
+import sys
+for name in sys.argv[1:]:
+    try:
+        __import__(name)
+    except ModuleNotFoundError as exc:
+        print("skiller-missing-module: " + (exc.name or name))
+        sys.exit(3)
+"""
+_HEALTHY: set[tuple[str, tuple[str, ...]]] = set()  # (interpreter, modules) probed fine in this process
+
+
+class SandboxUnavailable(Exception):
+    """The sandbox itself cannot run (its interpreter, a harness module such as pytest, its limits):
+    infrastructure, not a failure of the code it was asked to run. One line naming cause and fix."""
 
 # Runs inside the child before any untrusted code: installs an audit hook that cannot be removed,
 # then runs the target. argv: -c, this source, root, mode (path|module|code), target, args...
@@ -503,9 +521,12 @@ class Sandbox:
         limits = self.limits
         started = time.monotonic()
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=err, close_fds=True, start_new_session=True,
-                                    preexec_fn=self._preexec)
+            try:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=err, close_fds=True, start_new_session=True,
+                                        preexec_fn=self._preexec)
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise SandboxUnavailable(f"the sandbox cannot start {argv[0]}: {exc}") from exc
             try:
                 timed_out, cpu = _wait(proc, limits.wall_seconds)
             finally:
@@ -551,6 +572,27 @@ class Sandbox:
                     outputs[name] = fh.read()
         return outputs
 
+    def require(self, modules: Sequence[str] = ()) -> None:
+        """Raise SandboxUnavailable unless the sandbox's interpreter starts under its limits and
+        imports `modules` (harness dependencies, e.g. pytest). Successes are remembered per process."""
+        key = (sys.executable, tuple(modules))
+        if key in _HEALTHY:
+            return
+        with self._workdir({}) as work:
+            argv = [sys.executable, *_GUARD_FLAGS, work, "code", _PROBE, *modules]
+            result = self._execute(argv, work, self._env(work, None))
+        if result.ok:
+            _HEALTHY.add(key)
+            return
+        missing = _MISSING.search(result.stdout)
+        log.error("sandbox.unavailable", python=sys.executable, modules=list(modules), exit_code=result.exit_code,
+                  killed=result.killed, stderr=result.stderr[-2000:])
+        if missing:
+            name = missing.group(1)
+            raise SandboxUnavailable(f"{name} is not installed in this environment: pip install {name}")
+        last = (result.stderr.strip().splitlines() or [result.killed or f"exit code {result.exit_code}"])[-1]
+        raise SandboxUnavailable(f"the sandbox cannot start python ({sys.executable}): {last}")
+
     def run_python(
         self,
         files: Mapping[str, str | bytes],
@@ -569,10 +611,15 @@ class Sandbox:
             argv = [sys.executable, *_GUARD_FLAGS, work, "path", entry, *args]
             result = self._execute(argv, work, self._env(work, env))
             outputs = self._collect(work, collect)
+        if not result.ok:
+            self.require()  # a failure of the sandbox itself is not the code's
         return result.model_copy(update={"outputs": outputs})
 
     def run_pytest(self, files: Mapping[str, str | bytes], test_file: str | Sequence[str]) -> PytestResult:
-        """Run `python -m pytest -q -p no:cacheprovider <test files>` in a fresh temp dir."""
+        """Run `python -m pytest -q -p no:cacheprovider <test files>` in a fresh temp dir.
+
+        Raises SandboxUnavailable when pytest itself cannot run here; a test module importing a
+        missing module is the tests' own error (counted in `errors`)."""
         targets = [_relative(t, "test file") for t in ([test_file] if isinstance(test_file, str) else test_file)]
         known = {os.path.normpath(name) for name in files}
         for target in targets:
@@ -586,6 +633,8 @@ class Sandbox:
             argv = [sys.executable, *_GUARD_FLAGS, work, "module", "pytest",
                     "-q", "-p", "no:cacheprovider", *targets]
             result = self._execute(argv, work, self._env(work, env))
+        if not result.ok:
+            self.require(["pytest"])
         summary = next((line.strip("= ") for line in reversed(result.stdout.splitlines())
                         if _PYTEST_SUMMARY.search(line)), "")
         counts = {"passed": 0, "failed": 0, "errors": 0}
@@ -613,10 +662,13 @@ class Sandbox:
         if argv and _is_python(argv[0]):
             argv = _guarded_python_argv(argv, root)
             argv.insert(1, "-u")
-        return subprocess.Popen(argv, cwd=root, env=self._env(root, env), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                encoding="utf-8", errors="replace", bufsize=1, close_fds=True,
-                                start_new_session=True, preexec_fn=self._preexec)
+        try:
+            return subprocess.Popen(argv, cwd=root, env=self._env(root, env), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                    encoding="utf-8", errors="replace", bufsize=1, close_fds=True,
+                                    start_new_session=True, preexec_fn=self._preexec)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SandboxUnavailable(f"the sandbox cannot start {argv[0] if argv else 'a worker'}: {exc}") from exc
 
     @staticmethod
     def kill(proc: subprocess.Popen[Any]) -> int:

@@ -9,9 +9,10 @@ from typing import Any, Callable
 import structlog
 from pydantic import BaseModel
 
-from events import MachineCreated, MachineView, Projection, StepFailed, Transitioned
+from events import NOT_THE_MODELS_FAULT, MachineCreated, MachineView, Projection, StepFailed, Transitioned
 from skiller.llm.client import RecordingChat, StepLLM
-from skiller.llm.interface import LLMError
+from skiller.llm.interface import LLMError, ProviderUnavailable
+from skiller.sandbox import SandboxUnavailable
 from statemachine.machines import TERMINAL, Unit
 from steps import (MEMBERS_PREFIX, MachineIndex, MachineSummary, StepContext, StepError, StepOutput, StepSpec,
                    load_all, seeded_rng)
@@ -40,6 +41,7 @@ class Scheduler:
     allow: Callable[[MachineView, Projection], bool] = lambda m, p: True  # which machines may advance
     on_progress: Callable[[Projection], None] = lambda p: None
     failed: set[str] = field(default_factory=set)  # streams that failed during this run
+    halted: str | None = None  # why no new work starts: the infrastructure or provider is down
 
     def __post_init__(self) -> None:
         self.registry = load_all()
@@ -49,7 +51,7 @@ class Scheduler:
         for m in proj.machines.values():
             spec = self.registry.get((m.kind, m.state))
             if (m.stream in busy or m.stream in self.failed or m.state in TERMINAL or spec is None
-                    or not self.allow(m, proj) or (spec.ready is not None and not spec.ready(m, self.config, proj))):
+                    or not m.retryable or not self.allow(m, proj) or (spec.ready is not None and not spec.ready(m, self.config, proj))):
                 continue
             out.append(m)
         return sorted(out, key=lambda m: m.stream)
@@ -59,7 +61,7 @@ class Scheduler:
         inflight: dict[asyncio.Task, MachineView] = {}
         while True:
             proj = self.store.projection()
-            for m in self.ready(proj, {v.stream for v in inflight.values()}):
+            for m in [] if self.halted else self.ready(proj, {v.stream for v in inflight.values()}):
                 if len(inflight) >= self.max_parallel:
                     break
                 inflight[asyncio.create_task(self._advance(m, proj))] = m
@@ -83,8 +85,12 @@ class Scheduler:
             output = await spec.fn(inputs, ctx)
         except StepError as exc:
             return Outcome(spec, None, record, self._failure(view, spec, exc.kind, str(exc)))
-        except LLMError as exc:
+        except SandboxUnavailable as exc:  # the harness, not the generated code: no repair round is spent
+            return Outcome(spec, None, record, self._failure(view, spec, "infrastructure", str(exc)))
+        except ProviderUnavailable as exc:
             return Outcome(spec, None, record, self._failure(view, spec, "provider", str(exc)))
+        except LLMError as exc:  # the model answered, but never validly
+            return Outcome(spec, None, record, self._failure(view, spec, "validation", str(exc)))
         except Exception as exc:  # a bug, not an expected failure: one line here, traceback in the log
             log.exception("step crashed", stream=view.stream, step=spec.name)
             return Outcome(spec, None, record, self._failure(view, spec, "internal", f"{type(exc).__name__}: {exc}"))
@@ -139,6 +145,8 @@ class Scheduler:
         if outcome.error is not None:
             self.failed.add(view.stream)
             self.store.append([*outcome.record, outcome.error], run_id=self.run_id)
+            if outcome.error.kind in NOT_THE_MODELS_FAULT and self.halted is None:
+                self.halted = outcome.error.error  # every further step would meet the same wall
             return
         output = outcome.output
         triggers = outcome.spec.triggers

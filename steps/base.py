@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ErrorKind = Literal["provider", "validation", "sandbox", "tool", "config", "internal"]
+ErrorKind = Literal["infrastructure", "provider", "validation", "sandbox", "tool", "config", "internal"]
 
 
 class StepError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from rollout import BuiltinUser, ChatAgent, ChatUser, NoopAgent, OracleAgent, run_episode
+from rollout import PROVIDER_UNAVAILABLE, BuiltinUser, ChatAgent, ChatUser, NoopAgent, OracleAgent, run_episode
 from servers.episode import Transcript
 from servers.task import EnvironmentBundle, Task
 from steps.base import Frozen, StepContext, StepError, StepOutput, step
@@ -85,7 +85,20 @@ async def _roll_out(inputs: S18Input, ctx: StepContext) -> S18Output:
                 inputs.task, env, _agent(inputs.task, ctx), _user(inputs.task, trial, ctx),
                 system_prompt=inputs.environment.policy, max_turns=cfg.max_turns,
                 max_tool_errors=cfg.max_tool_errors, trial=trial))
+    _could_run(items)
     key = campaign(ctx.config)
     ends = sorted({t.termination for t in items})
     return S18Output(transcripts=Transcripts(campaign=key, agent=cfg.agent, items=items),
                      payload={"campaign": key, "agent": cfg.agent, "trials": len(items), "terminations": ends})
+
+
+def _could_run(items: list[Transcript]) -> None:
+    """Rollouts that could not run are not results: when no episode of the task ran, the step fails
+    (the task keeps its previous campaign and the next rollout retries it). A single episode that
+    could not run is kept, marked `infrastructure_error`: excluded from pass^k and from SFT."""
+    if not items or any(t.termination != "infrastructure_error" for t in items):
+        return
+    error = items[0].error or "the environment could not run"
+    if error.startswith(PROVIDER_UNAVAILABLE):
+        raise StepError("provider", "rollout: " + error)
+    raise StepError("infrastructure", "rollout: " + error)

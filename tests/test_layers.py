@@ -10,11 +10,12 @@ REPO = Path(__file__).resolve().parents[1]
 PROJECT = {"events", "store", "statemachine", "steps", "servers", "rollout", "evaluator", "skiller"}
 
 # ../shared/docs/architecture.md §2, with the amendments argued in the issue notes:
-# steps run rollouts and evaluations (s18, s19); the sandbox is a leaf utility servers may use.
+# steps run rollouts and evaluations (s18, s19); the sandbox is a leaf utility servers may use, and
+# the scheduler names its SandboxUnavailable to tell infrastructure from the generated code's failures.
 ALLOWED = {
     "events": set(),
     "store": {"events"},
-    "statemachine": {"events", "store", "steps", "skiller.llm"},
+    "statemachine": {"events", "store", "steps", "skiller.llm", "skiller.sandbox"},
     "steps": {"events", "servers", "skiller.llm.interface", "rollout", "evaluator"},
     "servers": {"skiller.sandbox"},
     "rollout": {"servers", "skiller.llm.interface"},

@@ -22,7 +22,7 @@ from skiller.llm.endpoint import (
     refuse_network_under_pytest,
     sdk_failure,
 )
-from skiller.llm.interface import ChatTurn, LLMError, LLMRequest, LLMResponse, Role, ToolCall, Usage
+from skiller.llm.interface import ChatTurn, LLMError, ProviderUnavailable, LLMRequest, LLMResponse, Role, ToolCall, Usage
 from skiller.llm.structured import RESPOND_TOOL, describe_validation, respond_description
 
 __all__ = ["AnthropicProvider", "AnthropicSettings", "ChatTurn", "ToolCall", "RESPOND_TOOL"]
@@ -139,8 +139,8 @@ class AnthropicProvider:
         refuse_network_under_pytest(base_url)
         key = os.environ.get(self.settings.api_key_env)
         if not key:
-            raise LLMError(f"anthropic provider: environment variable {self.settings.api_key_env} "
-                           "is not set (it must hold the API key)")
+            raise ProviderUnavailable(f"anthropic provider: environment variable {self.settings.api_key_env} "
+                                      "is not set (it must hold the API key)")
         loop = asyncio.get_running_loop()
         # An HTTP connection pool belongs to the loop that opened it.
         if self._client is None or self._client_loop is not loop:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from skiller.llm.interface import LLMError
+from skiller.llm.interface import LLMError, ProviderUnavailable
 
 __all__ = ["AdaptiveLimit", "EndpointLimits", "Failure", "RetryPolicy", "call_with_retries", "is_loopback",
            "one_line", "refuse_network_under_pytest", "retry_after", "sdk_failure"]
@@ -38,6 +38,8 @@ class Failure:
     retryable: bool
     rate_limited: bool = False
     retry_after: float | None = None
+    unavailable: bool = False
+    """The door is closed (a refused key): the next run retries, the model is not to blame."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,8 @@ async def call_with_retries(call: Callable[[], Awaitable[T]], *, provider: str, 
             if failure is None:
                 raise
             if not failure.retryable:
-                raise LLMError(f"{provider}/{model}: {purpose}: {failure.problem}") from None
+                error = ProviderUnavailable if failure.unavailable else LLMError
+                raise error(f"{provider}/{model}: {purpose}: {failure.problem}") from None
             if failure.rate_limited and limit.shrink(ticket):
                 log.warning("llm.concurrency_shrunk", provider=provider, model=model, limit=limit.current)
         else:
@@ -141,7 +144,7 @@ async def call_with_retries(call: Callable[[], Awaitable[T]], *, provider: str, 
         finally:
             limit.release()
         if tries > policy.max_retries:
-            raise LLMError(f"{provider}/{model}: {purpose}: gave up after {tries} tries: {failure.problem}")
+            raise ProviderUnavailable(f"{provider}/{model}: {purpose}: gave up after {tries} tries: {failure.problem}")
         wait = _backoff(tries, failure.retry_after, policy.backoff_base)
         log.warning("llm.retry", provider=provider, model=model, purpose=purpose, attempt=tries,
                     wait_seconds=round(wait, 3), problem=failure.problem)
@@ -153,7 +156,8 @@ def sdk_failure(exc: Exception, sdk: ModuleType, base_error: type[Exception],
     """Classify an exception of a Stainless-generated SDK (`anthropic`, `openai`: same error tree)."""
     if isinstance(exc, sdk.APIStatusError):
         rate_limited = exc.status_code == 429
-        return Failure(_status_problem(exc), _should_retry(exc), rate_limited, retry_after(exc.response.headers))
+        return Failure(_status_problem(exc), _should_retry(exc), rate_limited, retry_after(exc.response.headers),
+                       unavailable=exc.status_code in (401, 403))
     if isinstance(exc, sdk.APITimeoutError):
         return Failure(f"timed out after {timeout_seconds:g}s", retryable=True)
     if isinstance(exc, sdk.APIConnectionError):
@@ -209,7 +213,7 @@ def one_line(text: str, limit: int = 500) -> str:
 def refuse_network_under_pytest(base_url: str) -> None:
     """Tests never reach a paid model: under pytest only a loopback base_url may be called."""
     if _under_pytest() and not is_loopback(base_url):
-        raise LLMError("refusing to call a network model under pytest; point base_url at a local fake server")
+        raise ProviderUnavailable("refusing to call a network model under pytest; point base_url at a local fake server")
 
 
 def _under_pytest() -> bool:

@@ -72,6 +72,11 @@ class LLMError(Exception):
     """A provider could not produce a valid answer (after its retries)."""
 
 
+class ProviderUnavailable(LLMError):
+    """The provider could not be used at all (no key, unreachable, outage after retries): not the
+    model's fault, so the work is retried by the next run rather than counted as a failure."""
+
+
 class Provider(Protocol):
     name: str
 

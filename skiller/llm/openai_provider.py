@@ -24,7 +24,7 @@ from skiller.llm.endpoint import (
     refuse_network_under_pytest,
     sdk_failure,
 )
-from skiller.llm.interface import ChatTurn, LLMError, LLMRequest, LLMResponse, Role, ToolCall, Usage
+from skiller.llm.interface import ChatTurn, LLMError, ProviderUnavailable, LLMRequest, LLMResponse, Role, ToolCall, Usage
 from skiller.llm.openai_settings import OpenAISettings
 from skiller.llm.structured import RESPOND_TOOL, describe_validation, respond_description
 
@@ -136,7 +136,7 @@ class OpenAIProvider:
         if key:
             return key
         if urlsplit(base_url).hostname == _OPENAI_HOST:
-            raise LLMError(f"openai provider: environment variable {self.settings.api_key_env} "
+            raise ProviderUnavailable(f"openai provider: environment variable {self.settings.api_key_env} "
                            "is not set (it must hold the API key)")
         return _PLACEHOLDER_KEY
 
