@@ -210,7 +210,7 @@ def cmd_export(args) -> int:
         try:
             written = export_format(args.format, ws.store, out)
         except ExportError as exc:
-            err.print(f"skiller: export --format {args.format}: {exc}", highlight=False, soft_wrap=True)
+            err.print(f"skiller: export --format {args.format}: {exc}", markup=False, highlight=False, soft_wrap=True)
             return 1
         console.print(f"wrote {len(written)} files to {out}")
         return 0
