@@ -22,7 +22,7 @@ from skiller.formats.tau2_readme import domain_readme, index_readme, launcher
 from skiller.formats.tau2_tools import tools_module
 from store import Store
 
-__all__ = ["export_tau2", "package_name", "render_tau2", "tau2_task"]
+__all__ = ["export_tau2", "package_files", "package_name", "render_tau2", "tau2_task"]
 
 
 def package_name(environment: str) -> str:
@@ -111,15 +111,13 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def _package(store: Store, proj: Projection, m: MachineView,
-             by_env: dict[str, list[Task]]) -> tuple[str, dict[str, bytes], dict]:
-    bundle = EnvironmentBundle.model_validate_json(store.artifact(m.artifacts["environment"]))
+def package_files(bundle: EnvironmentBundle, tools: list[ToolSpec], database_file: bytes,
+                  tasks: list[Task]) -> tuple[str, dict[str, bytes], dict[str, Any]]:
+    """One environment's package: (package name, files by path inside it, facts for the index)."""
     name, domain = bundle.name, package_name(bundle.name)
-    tasks = by_env.get(name, [])
     if not domain.isidentifier():
         raise ExportError(f"{name}: package name {domain!r} is not a Python identifier")
-    tools = _tools(store, proj, bundle)
-    database = read_database(store.artifact(m.artifacts["database"]))
+    database = read_database(database_file)
     db_class, toolkit_class = f"{pascal(domain)}DB", f"{pascal(domain)}Tools"
     modules = [{"file": f"impl_{table_name(mod.server)}.py", "namespace": mod.namespace, "prefix": mod.prefix}
                for mod in bundle.modules]
@@ -208,6 +206,13 @@ def register(registry: Any = None) -> None:
     registry.register_domain(get_environment, DOMAIN)
     registry.register_tasks(get_tasks, DOMAIN, get_task_splits=get_tasks_split)
 '''
+
+
+def _package(store: Store, proj: Projection, m: MachineView,
+             by_env: dict[str, list[Task]]) -> tuple[str, dict[str, bytes], dict[str, Any]]:
+    bundle = EnvironmentBundle.model_validate_json(store.artifact(m.artifacts["environment"]))
+    return package_files(bundle, _tools(store, proj, bundle), store.artifact(m.artifacts["database"]),
+                         by_env.get(bundle.name, []))
 
 
 def render_tau2(store: Store) -> dict[str, bytes]:

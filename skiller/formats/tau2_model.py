@@ -17,6 +17,8 @@ from skiller.formats.common import ExportError, pascal, py_literal
 # Names a generated module imports or BaseModel defines: a column or table with such a name gets a
 # safe field name and keeps its own as the alias.
 _TAKEN = {"Any", "BaseModel", "ConfigDict", "DB", "Dict", "Field", "Optional", "Union"}
+# τ²-bench's DB methods: a table must not shadow them.
+_DB_METHODS = frozenset({"load", "dump", "get_hash", "get_json_schema", "get_statistics"})
 
 
 class Column(BaseModel):
@@ -131,14 +133,14 @@ def _annotation(table: Table, column: Column) -> str:
     return f"Optional[{base}]" if nullable and base != "Any" else base
 
 
-def field_names(names: list[str]) -> dict[str, str]:
+def field_names(names: list[str], reserved: frozenset[str] = frozenset()) -> dict[str, str]:
     """A safe Python field name for each SQL name (the SQL name stays the alias when they differ)."""
     out: dict[str, str] = {}
     for name in names:
         safe = re.sub(r"\W", "_", name, flags=re.ASCII)
-        if not safe or safe[0].isdigit() or safe.startswith("_"):
+        if not safe or safe[0].isdigit() or safe.startswith("_") or safe.startswith("model_"):
             safe = "f_" + safe.lstrip("_")
-        if keyword.iskeyword(safe) or safe.startswith("model_") or hasattr(BaseModel, safe) or safe in _TAKEN:
+        if keyword.iskeyword(safe) or hasattr(BaseModel, safe) or safe in _TAKEN or safe in reserved:
             safe += "_"
         while safe in out.values():
             safe += "_"
@@ -168,7 +170,7 @@ def _class_names(tables: list[Table], db_class: str) -> dict[str, str]:
 def data_model_module(environment: str, db_class: str, database: Database) -> str:
     """Source of `data_model.py`: one row model per table and the database model (a τ²-bench `DB`)."""
     classes = _class_names(database.tables, db_class)
-    table_fields = field_names([t.name for t in database.tables])
+    table_fields = field_names([t.name for t in database.tables], _DB_METHODS)
     lines = [
         f'"""Data model of the {environment} environment, exported by Skiller: one pydantic model per',
         'SQLite table, and the database (`db.json`) as every table\'s rows keyed by primary key."""',

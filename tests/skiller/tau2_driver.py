@@ -9,6 +9,7 @@ import inspect
 import json
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.getcwd())
 spec = json.load(open("spec.json", encoding="utf-8"))
@@ -57,6 +58,14 @@ for task in spec["tasks"]:
     results["tasks"][task["id"]] = {"outputs": runs[0]["outputs"], "replayed": runs[1]["outputs"],
                                     "hash": runs[0]["hash"], "replayed_hash": runs[1]["hash"],
                                     "initial_hash": fresh().get_db_hash()}
+
+# τ²-bench may build an environment in one thread and call its tools from another
+first = spec["tasks"][0]["actions"][0]
+toolkit, seen = fresh(), {}
+worker = threading.Thread(target=lambda: seen.update(text=toolkit.use_tool(first["name"], **first["arguments"])))
+worker.start()
+worker.join()
+results["other_thread"] = seen.get("text")
 
 toolkit = fresh()
 before = toolkit.get_db_hash()

@@ -136,6 +136,7 @@ def test_golden_actions_through_the_exported_tools_reach_the_gold_state(small_ru
             checked += 1
         assert results["bad_call"].startswith("ToolCallError: invalid arguments"), results["bad_call"]
         assert results["bad_call_changed_state"] is False
+        assert results["other_thread"] == results["tasks"][tasks[env][0].id]["outputs"][0]["text"]
     assert checked == sum(len(v) for v in tasks.values()) > 0
 
 
