@@ -230,6 +230,16 @@ def cmd_replay(args) -> int:
 def cmd_export(args) -> int:
     from skiller.export import export
     ws = _ws(args)
+    if args.format in ("tau2", "hf"):
+        from skiller.formats import ExportError, export_format
+        out = Path(args.out) if args.out else ws.root / "outputs" / args.format
+        try:
+            written = export_format(args.format, ws.store, out)
+        except ExportError as exc:
+            err.print(f"skiller: export --format {args.format}: {exc}", markup=False, highlight=False, soft_wrap=True)
+            return 1
+        console.print(f"wrote {len(written)} files to {out}")
+        return 0
     out = Path(args.out) if args.out else ws.root / "outputs"
     written = export(ws.store, out, sft=args.format == "sft")
     console.print(f"wrote {len(written)} files to {out}")
@@ -321,8 +331,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--verify", action="store_true")
     sp = add("export", cmd_export, "write outputs/ in the reference layout from the log")
     sp.add_argument("--out")
-    sp.add_argument("--format", choices=["reference", "sft"], default="reference",
-                    help="sft: also write sft/<Env>.jsonl chat transcripts ready for SFT trainers")
+    sp.add_argument("--format", choices=["reference", "sft", "tau2", "hf"], default="reference",
+                    help="sft: also write sft/<Env>.jsonl chat transcripts ready for SFT trainers; "
+                         "tau2: τ²-bench domain packages (default --out outputs/tau2); "
+                         "hf: Hugging Face parquet dataset with a card (default --out outputs/hf)")
     sp = add("view", cmd_view, "write a static HTML explorer of the workspace (optionally serve it on 127.0.0.1)")
     sp.add_argument("--out", help="site folder (default: <workspace>/site)")
     sp.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until interrupted")
