@@ -82,7 +82,7 @@ class Vocabulary:
         if not isinstance(output, Mapping):
             return f"The result is {say_value('', output)}."
         ids = [k for k in output if k.endswith("_id") and k != "person_id"]
-        head = self.thing(ids[0], output[ids[0]]) if ids else "the record"
+        head = self.thing(ids[0], output[ids[0]]) if ids else "your account" if "person_id" in output else "the record"
         parts = []
         for key, value in output.items():
             if key in ids[:1] or key == "person_id" or value is None or value == "":

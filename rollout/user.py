@@ -214,6 +214,9 @@ def user_system_prompt(task: Task) -> str:
     scenario = task.user_scenario
     p, i = scenario.persona, scenario.instructions
     facts = "\n".join(f"- {k}: {v}" for k, v in scenario.facts.items()) or "- (none)"
+    m = scenario.mistake
+    slip = (f"\n- The first time you are asked for your {m.fact}, give {m.wrong} by mistake; when the assistant "
+            f"says it cannot find it, apologise and give the right one.") if m else ""
     return f"""You are playing a customer who contacts the support assistant of {i.domain}. Stay in \
 character: you are the customer, not an assistant.
 
@@ -231,10 +234,16 @@ Facts you may share (the only concrete values you know):
 </scenario>
 
 Rules:
-- You already sent your first message. Write one message at a time, in the persona's voice.
-- Disclose information progressively: share a fact only when the assistant asks for it or needs it.
+- You already sent your first message. Write one message at a time, in the persona's voice, the way \
+a real customer writes: short, and only about what you were asked.
+- Disclose information progressively: share a fact only when the assistant asks for it or needs it; \
+your identity (name, person id) only when the assistant asks to identify you.
 - Never invent names, ids, numbers, dates or other details that are not in the scenario; if you are \
-asked for something you do not know, say that you do not know it.
+asked for something you do not know, say that you do not know it.{slip}
+- When the assistant describes a change and asks whether to go ahead, answer with an explicit yes if it \
+matches your goal, otherwise say no and what is wrong.
+- If the assistant refuses because of a rule, you may ask once whether there is a way around it, then \
+accept its answer.
 - You have no tools; do not pretend you did anything yourself.
 - When your goal is reached, or it clearly cannot be reached, end the conversation by writing {STOP}."""
 
