@@ -1,7 +1,9 @@
 """Assistant agents for rollouts: the golden-action oracle, a do-nothing baseline and a chat-model agent."""
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from typing import Any
 
 from rollout.base import AgentToolCall, AgentTurn, ChatProvider, message_text
@@ -11,8 +13,25 @@ from servers.task import GoldenAction, Task
 
 __all__ = ["ChatAgent", "NoopAgent", "OracleAgent"]
 
-CONFIRM = "Shall I go ahead?"
-ANYTHING_ELSE = "Is there anything else I can help you with?"
+# Stock phrases, one variant per (task, turn): a demonstrator that always says the same words teaches
+# a model one sentence. Every confirmation question and every closing question keeps its marker words.
+_CONFIRMS = ["Shall I go ahead?", "Should I proceed?", "Do you want me to go ahead?", "May I proceed?"]
+_CONFIRM_SAID = re.compile(r"Shall I go ahead\?|Should I proceed\?|Do you want me to go ahead\?|May I proceed\?")
+_CLOSINGS = ["Is there anything else I can help you with?", "Can I help you with anything else?",
+             "Is there anything else you need today?"]
+_GREETINGS = ["Hello, and thank you for contacting {s}. I'd be glad to help with that.",
+              "Hi, thanks for reaching out to {s}! I can help you with that.",
+              "Good day, and welcome to {s}. I'll be happy to help.",
+              "Hello! Thanks for getting in touch with {s}; let's get this sorted."]
+_ASKS = ["Could you please tell me {x}?", "May I have {x}, please?", "Could you give me {x}?"]
+_WHY_ID = [" so I can find your account", " so I can look up your account", " so I can verify who you are"]
+_CHECKING = ["Thank you, let me check that.", "Thanks, one moment while I look that up.", "Let me look that up for you."]
+_DOING = ["Thank you, I'm doing that now.", "Great, making the change now.", "Thanks for confirming; doing it now."]
+_ABOUT_TO = ["Before I make any change, here is what I will do: {c}.", "Just to confirm, I'm about to {c}.",
+             "Here is the change I would make: {c}."]
+_DONE = ["All done.", "That's done.", "Done, that went through.", "All set."]
+_FOUND = ["Thank you, {n}, I have found your account.", "Thanks, {n}; I've found your account.",
+          "I've located your account, {n}."]
 _IDENTITY = ("person id", "full name")
 
 
@@ -52,7 +71,7 @@ class _Conversation:
                         args = {}
                     pending[c["id"]] = (c["function"]["name"], args)
                 if message_text(m) and not m.get("tool_calls"):
-                    asked, self.confirmed = CONFIRM in message_text(m), False
+                    asked, self.confirmed = bool(_CONFIRM_SAID.search(message_text(m))), False
             elif role == "tool" and m.get("tool_call_id") in pending:
                 name, args = pending.pop(m["tool_call_id"])
                 ok, value = _tool_output(message_text(m))
@@ -61,6 +80,7 @@ class _Conversation:
             elif role == "user":
                 self.confirmed = asked and is_yes(message_text(m))
         self.said = "\n".join(self.user)
+        self.turn = sum(1 for m in messages if m.get("role") == "assistant")
 
     def done(self, action: GoldenAction) -> bool:
         want = {k: _norm(v) for k, v in action.arguments.items()}
@@ -91,32 +111,36 @@ class OracleAgent:
     async def respond(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AgentTurn:
         talk, words = _Conversation(messages), Vocabulary(tools)
         greeting = "" if talk.assistant_texts or any(m.get("tool_calls") for m in messages
-                                                     if m.get("role") == "assistant") else self._greeting()
+                                                     if m.get("role") == "assistant") else self._greeting(talk)
         if talk.last_role == "tool" and talk.calls and not talk.calls[-1][2]:
             return AgentTurn(text=self._recover(talk, words))
         if talk.last_role == "user" and talk.assistant_texts and self._finished(talk):
-            return AgentTurn(text=self._after_end(words))  # the customer answered the closing words
+            return AgentTurn(text=self._after_end(talk))  # the customer answered the closing words
         lead = " ".join(x for x in (greeting, self._found(talk, words)) if x)
         pending = next((a for a in self._actions if not talk.done(a)), None)
         if pending is None:
             missing = [k for k in self._facts if not self._have(k, talk)] if self.task.kind == "refusal" else []
             if missing:
-                return AgentTurn(text=self._ask(lead, missing[:2]))
+                return AgentTurn(text=self._ask(lead, missing[:2], talk))
             return AgentTurn(text=self._final(talk, words, lead))
         missing = self._missing(pending, talk)
         if missing:
-            return AgentTurn(text=self._ask(lead, missing))
+            return AgentTurn(text=self._ask(lead, missing, talk))
         arguments = self._arguments(pending, talk)
         if pending.mode == "write" and not talk.confirmed:
-            return AgentTurn(text=f"{lead} Before I make any change, here is what I will do: "
-                                  f"{words.change(pending.name, arguments)}. {CONFIRM}".strip())
+            change = self._pick(_ABOUT_TO, "about", talk).format(c=words.change(pending.name, arguments))
+            return AgentTurn(text=f"{lead} {change} {self._pick(_CONFIRMS, 'confirm', talk)}".strip())
         call = AgentToolCall(id=f"call_{len(talk.calls) + 1}", name=pending.name,
                              arguments=json.dumps(arguments, ensure_ascii=False))
         if talk.last_role == "user":
-            text = greeting or ("Thank you, I'm doing that now." if talk.confirmed else "Thank you, let me check that.")
+            text = greeting or self._pick(_DOING if talk.confirmed else _CHECKING, "call", talk)
         else:
             text = ""
         return AgentTurn(text=text, tool_calls=[call])
+
+    def _pick(self, options: list[str], slot: str, talk: _Conversation) -> str:
+        digest = hashlib.sha256(f"{self.task.id}|{talk.turn}|{slot}".encode()).digest()
+        return options[int.from_bytes(digest[:4], "big") % len(options)]
 
     # ------------------------------------------------------------------ what is known
     def _have(self, label: str, talk: _Conversation) -> bool:
@@ -149,21 +173,21 @@ class OracleAgent:
         return {k: (m.wrong if _norm(v) == right else v) for k, v in action.arguments.items()}
 
     def _finished(self, talk: _Conversation) -> bool:
-        return ANYTHING_ELSE in talk.assistant_texts[-1]
+        return any(c in talk.assistant_texts[-1] for c in _CLOSINGS)
 
     # ------------------------------------------------------------------ what is said
-    def _greeting(self) -> str:
+    def _greeting(self, talk: _Conversation) -> str:
         service = " and ".join(self.task.environment.split("_"))
-        return f"Hello, and thank you for contacting {service}. I'd be glad to help with that."
+        return self._pick(_GREETINGS, "greet", talk).format(s=service)
 
-    def _ask(self, lead: str, labels: list[str]) -> str:
+    def _ask(self, lead: str, labels: list[str], talk: _Conversation) -> str:
         if all(k.lower() in _IDENTITY for k in labels):
             asked = " and ".join(f"your {k.lower()}" for k in labels)
-            why = " so I can find your account"
+            why = self._pick(_WHY_ID, "why", talk)
         else:
             asked = " and ".join(label_phrase(k) for k in labels)
             why = ""
-        return f"{lead} Could you please tell me {asked}{why}?".strip()
+        return f"{lead} {self._pick(_ASKS, 'ask', talk).format(x=asked + why)}".strip()
 
     def _found(self, talk: _Conversation, words: Vocabulary) -> str:
         """Acknowledge the last lookup when words follow it (after a tool result)."""
@@ -172,7 +196,7 @@ class OracleAgent:
         name, args, _, output = talk.calls[-1]
         if isinstance(output, dict) and output.get("first_name") and "last_name" in output:
             first = sum(1 for _, _, ok, out in talk.calls if ok and isinstance(out, dict) and "last_name" in out) == 1
-            return f"Thank you, {output['first_name']}, I have found your account." if first else ""
+            return self._pick(_FOUND, "found", talk).format(n=output["first_name"]) if first else ""
         return words.outcome(output, args)
 
     def _recover(self, talk: _Conversation, words: Vocabulary) -> str:
@@ -191,7 +215,7 @@ class OracleAgent:
             parts = [lead, self._refusal(words)]
         elif writes:
             done = [words.outcome(out, args) for name, args, ok, out in talk.calls if ok and name in writes]
-            parts = ["All done.", *done]
+            parts = [self._pick(_DONE, "done", talk), *done]
         else:
             parts = []
         told = " ".join(parts)
@@ -203,7 +227,7 @@ class OracleAgent:
             parts.append(opener + "; ".join(items) + ".")
         elif not parts:
             parts.append(lead)
-        parts.append(ANYTHING_ELSE)
+        parts.append(self._pick(_CLOSINGS, "close", talk))
         return " ".join(p for p in parts if p)
 
     def _refusal(self, words: Vocabulary) -> str:
@@ -222,11 +246,11 @@ class OracleAgent:
         return (f"I'm sorry, but I can't {what} for you. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")
 
-    def _after_end(self, words: Vocabulary) -> str:
+    def _after_end(self, talk: _Conversation) -> str:
         if self.task.kind == "refusal" and self.task.rule is not None:
             return (f"I understand, and I'm sorry. The rule applies to every request, so I cannot make an "
-                    f"exception: {self.task.rule.statement} {ANYTHING_ELSE}")
-        return f"You're welcome. {ANYTHING_ELSE}"
+                    f"exception: {self.task.rule.statement} {self._pick(_CLOSINGS, 'close', talk)}")
+        return f"You're welcome. {self._pick(_CLOSINGS, 'close', talk)}"
 
 
 _OFFER = {

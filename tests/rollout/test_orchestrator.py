@@ -68,7 +68,7 @@ def test_oracle_reaches_the_gold_state_in_a_dialogue_and_the_user_stops(env: Env
     assert all(r.ok for r in transcript.tool_calls) and [r.id for r in transcript.tool_calls] == [
         "call_1", "call_2", "call_3"]
     said = _spoken(transcript, "assistant")
-    assert said[0].startswith("Hello") and "person id" in said[0]  # greets, then identifies the customer
+    assert said[0].startswith(("Hello", "Hi", "Good day")) and "person id" in said[0]  # greets, identifies
     assert len(_spoken(transcript, "user")) >= 5  # intent, id and name, author, yes, thanks
     final = transcript.messages[-2]["content"]
     assert "LN-0005" in final and "March 16, 2026" in final  # a date as people write it
@@ -86,7 +86,7 @@ def test_oracle_waits_for_an_explicit_yes_before_the_write(env: Environment) -> 
     user = max(i for i in range(at) if messages[i]["role"] == "user")
     asked = max(i for i in range(user) if messages[i]["role"] == "assistant" and messages[i]["content"])
     assert is_yes(messages[user]["content"])
-    assert "Shall I go ahead?" in messages[asked]["content"] and "BK-005" in messages[asked]["content"]
+    assert messages[asked]["content"].endswith("?") and "BK-005" in messages[asked]["content"]
     assert not any(m.get("tool_calls") for m in messages[asked:at])
 
 

@@ -220,10 +220,10 @@ def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
     name = next((v for k, v in facts.items() if k.lower() == "full name"), None)
     if name and rng.random() < 0.5:  # a name is how people introduce themselves; ids come when asked
         parts.append(_sentence(rng.choice(_NAME).format(v=name)))
-    # A talkative customer may volunteer one detail up front; never an id-like reference they slip on.
+    # A talkative customer may volunteer one detail up front (a date, an amount), never a reference.
     spoken = " ".join(parts).lower()
     details = [(k, v) for k, v in facts.items() if not k.lower().endswith(("full name", "person id"))
-               and k != ctx.get("mistake") and v.lower() not in spoken]
+               and k != ctx.get("mistake") and v.lower() not in spoken and not re.fullmatch(_REF, v)]
     if details and verbosity == "detailed" and rng.random() < 0.5:
         k, v = rng.choice(details)
         shown = human_date(v) if register != "neutral" else v
