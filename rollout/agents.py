@@ -185,8 +185,15 @@ class OracleAgent:
             asked = " and ".join(f"your {k.lower()}" for k in labels)
             why = self._pick(_WHY_ID, "why", talk)
         else:
-            asked = " and ".join(label_phrase(k) for k in labels)
-            why = ""
+            # "Which irrigation permit do you mean: what status is it in?" rather than asking for a "status"
+            states = [k for k in labels if k.lower().endswith(" status")]
+            which = " ".join(f"Which {label_phrase(k[:-len(' status')]).removeprefix('the ')} do you mean: "
+                             f"what status is it in?" for k in states)
+            rest = [k for k in labels if k not in states]
+            if not rest:
+                return f"{lead} {which}".strip()
+            asked, why = " and ".join(label_phrase(k) for k in rest), ""
+            lead = f"{lead} {which}".strip()
         return f"{lead} {self._pick(_ASKS, 'ask', talk).format(x=asked + why)}".strip()
 
     def _found(self, talk: _Conversation, words: Vocabulary) -> str:

@@ -132,6 +132,10 @@ class BuiltinUser:
         for label in sorted(facts, key=lambda k: -len(label_phrase(k))):
             key = label_phrase(label).removeprefix("the ").casefold()
             at = text.find(key)
+            if at < 0 and label.lower().endswith(" status"):  # "which X do you mean: what status is it in?"
+                words = key.split()
+                at = text.find(words[0]) if all(re.search(rf"\b{re.escape(w)}\b", text) for w in words) else -1
+                key = words[0]
             if at >= 0:
                 found.append((at, label))
                 text = text[:at] + " " * len(key) + text[at + len(key):]
