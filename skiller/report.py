@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evaluator.quality import QualityReport, quality_report, report_json
+from evaluator import QualityReport, quality_report, report_json
 from servers.fusion import namespace_of
 from servers.task import Task
 from skiller.export import current_transcripts

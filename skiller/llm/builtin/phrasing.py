@@ -94,11 +94,7 @@ _WANT = {"casual": ["I wanna", "I need to", "Can you help me", "I'm trying to", 
 _KNOW = {"casual": ["Can you tell me", "I wanna know", "Could you check", "I'm trying to find out"],
          "neutral": ["Could you tell me", "I'd like to know", "I need to find out", "Can you check"],
          "formal": ["Could you kindly tell me", "I would like to know", "I wish to find out", "May I ask"]}
-_ID = {"casual": ["my person id's {v}", "I'm {v} in your system", "my id is {v}"],
-       "neutral": ["my person id is {v}", "for reference, my id is {v}", "my customer id is {v}"],
-       "formal": ["my person identifier is {v}", "you will find me under the id {v}", "my reference is {v}"]}
 _NAME = ["my name is {v}", "this is {v}", "{v} here"]
-_FACT = ["{k}: {v}", "for the record, {k}: {v}", "in case it helps, {k}: {v}"]
 
 
 def plural(noun: str) -> str:
