@@ -9,7 +9,16 @@ from evaluator.checks import (
     check_output,
 )
 from evaluator.judge import JUDGE_PURPOSE, RuleJudge, Verdict, Verdicts, judge_request
-from evaluator.passk import ALL, SummaryRow, format_summary, pass_hat_k, read_results, summary_table, write_results
+from evaluator.passk import (
+    ALL,
+    SummaryRow,
+    format_summary,
+    pass_hat_k,
+    read_results,
+    summary_table,
+    write_results,
+)
+from evaluator.quality import QualityReport, quality_report, report_json
 from evaluator.reward import EvaluationResult, evaluate
 
 __all__ = [
@@ -18,6 +27,7 @@ __all__ = [
     "ComponentResult",
     "EvaluationResult",
     "EvaluationSetupError",
+    "QualityReport",
     "RuleJudge",
     "SummaryRow",
     "Verdict",
@@ -31,7 +41,9 @@ __all__ = [
     "format_summary",
     "judge_request",
     "pass_hat_k",
+    "quality_report",
     "read_results",
+    "report_json",
     "summary_table",
     "write_results",
 ]

@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from servers.dialogue import spoken_forms
 from servers.episode import Transcript
 from servers.task import GoldenAction
 
@@ -114,7 +115,13 @@ def normalize_text(text: str) -> str:
 
 def mentions(haystack: str, needle: str) -> bool:
     """Case-insensitive substring test after `normalize_text`; a needle that starts or ends with a digit
-    must not continue a longer number in the text ("1.5" is not found in "11.50" nor "1250" in "12500")."""
+    must not continue a longer number in the text ("1.5" is not found in "11.50" nor "1250" in "12500").
+    A value may be told as people write it (`servers.dialogue.spoken_forms`): an ISO date as
+    "March 6, 2026" or "6 March 2026", a code like "credit_card" as "credit card"."""
+    return any(_mentions(haystack, form) for form in spoken_forms(needle.strip()) or [needle])
+
+
+def _mentions(haystack: str, needle: str) -> bool:
     hay, want = normalize_text(haystack), normalize_text(needle)
     if not want:
         return False

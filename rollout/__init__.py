@@ -13,6 +13,7 @@ from rollout.base import (
     UserTurn,
 )
 from rollout.orchestrator import PROVIDER_UNAVAILABLE, run_episode, run_many
+from rollout.prompts import agent_system_prompt
 from rollout.transcripts import read_jsonl, rollout_line, to_sft, write_jsonl
 from rollout.user import BuiltinUser, ChatUser, user_system_prompt
 
@@ -32,6 +33,7 @@ __all__ = [
     "NoopAgent",
     "OracleAgent",
     "User",
+    "agent_system_prompt",
     "UserTurn",
     "read_jsonl",
     "rollout_line",

@@ -1,19 +1,99 @@
 """Assistant agents for rollouts: the golden-action oracle, a do-nothing baseline and a chat-model agent."""
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from typing import Any
 
 from rollout.base import AgentToolCall, AgentTurn, ChatProvider, message_text
-from servers.task import Task
+from rollout.speech import Vocabulary, say_value
+from servers.dialogue import is_yes, label_phrase, said_value, value_text
+from servers.task import GoldenAction, Task
 
 __all__ = ["ChatAgent", "NoopAgent", "OracleAgent"]
 
-_RESULT_CHARS = 1000  # a long search result is cut in the oracle's summary, never in the tool message
+# Stock phrases, one variant per (task, turn): a demonstrator that always says the same words teaches
+# a model one sentence. Every confirmation question and every closing question keeps its marker words.
+_CONFIRMS = ["Shall I go ahead?", "Should I proceed?", "Do you want me to go ahead?", "May I proceed?"]
+_CONFIRM_SAID = re.compile(r"Shall I go ahead\?|Should I proceed\?|Do you want me to go ahead\?|May I proceed\?")
+_CLOSINGS = ["Is there anything else I can help you with?", "Can I help you with anything else?",
+             "Is there anything else you need today?"]
+_GREETINGS = ["Hello, and thank you for contacting {s}. I'd be glad to help with that.",
+              "Hi, thanks for reaching out to {s}! I can help you with that.",
+              "Good day, and welcome to {s}. I'll be happy to help.",
+              "Hello! Thanks for getting in touch with {s}; let's get this sorted."]
+_ASKS = ["Could you please tell me {x}?", "May I have {x}, please?", "Could you give me {x}?"]
+_WHY_ID = [" so I can find your account", " so I can look up your account", " so I can verify who you are"]
+_CHECKING = ["Thank you, let me check that.", "Thanks, one moment while I look that up.", "Let me look that up for you."]
+_DOING = ["Thank you, I'm doing that now.", "Great, making the change now.", "Thanks for confirming; doing it now."]
+_ABOUT_TO = ["Before I make any change, here is what I will do: {c}.", "Just to confirm, I'm about to {c}.",
+             "Here is the change I would make: {c}."]
+_DONE = ["All done.", "That's done.", "Done, that went through.", "All set."]
+_FOUND = ["Thank you, {n}, I have found your account.", "Thanks, {n}; I've found your account.",
+          "I've located your account, {n}."]
+_IDENTITY = ("person id", "full name")
+
+
+def _norm(value: Any) -> str:
+    return value_text(value).strip().casefold()
+
+
+def _tool_output(content: str) -> tuple[bool, Any]:
+    """(ok, value) of a tool message: failures are `{"error": ...}`."""
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return True, content
+    if isinstance(value, dict) and set(value) == {"error"}:
+        return False, value["error"]
+    return True, value
+
+
+class _Conversation:
+    """What the oracle reads off the conversation so far (it keeps no state of its own)."""
+
+    def __init__(self, messages: list[dict[str, Any]]) -> None:
+        self.user = [message_text(m) for m in messages if m.get("role") == "user"]
+        self.calls: list[tuple[str, dict[str, Any], bool, Any]] = []  # name, arguments, ok, output
+        pending: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.last_role = messages[-1].get("role") if messages else None
+        self.assistant_texts = [message_text(m) for m in messages if m.get("role") == "assistant" and message_text(m)]
+        self.confirmed = False  # the last assistant words asked to confirm, and the user said yes since
+        asked = False
+        for m in messages:
+            role = m.get("role")
+            if role == "assistant":
+                for c in m.get("tool_calls") or []:
+                    try:
+                        args = json.loads(c["function"].get("arguments") or "{}")
+                    except ValueError:
+                        args = {}
+                    pending[c["id"]] = (c["function"]["name"], args)
+                if message_text(m) and not m.get("tool_calls"):
+                    asked, self.confirmed = bool(_CONFIRM_SAID.search(message_text(m))), False
+            elif role == "tool" and m.get("tool_call_id") in pending:
+                name, args = pending.pop(m["tool_call_id"])
+                ok, value = _tool_output(message_text(m))
+                self.calls.append((name, args, ok, value))
+                asked, self.confirmed = False, False
+            elif role == "user":
+                self.confirmed = asked and is_yes(message_text(m))
+        self.said = "\n".join(self.user)
+        self.turn = sum(1 for m in messages if m.get("role") == "assistant")
+
+    def done(self, action: GoldenAction) -> bool:
+        want = {k: _norm(v) for k, v in action.arguments.items()}
+        return any(ok and name == action.name and {k: _norm(v) for k, v in args.items()} == want
+                   for name, args, ok, _ in self.calls)
 
 
 class OracleAgent:
-    """Replays the task's golden actions, one tool call per turn, then states the results.
+    """The demonstrator: follows the golden actions in order, wrapped in the acts a skilled agent
+    performs. It greets; asks for the customer's id and name, then for each detail the next call needs;
+    states every change and waits for an explicit yes; reports results in plain sentences; refuses a
+    request the policy forbids by stating the rule in words and what is allowed; and, when a lookup
+    fails on a wrong reference, says so and asks again.
 
     Stateless across calls: progress is read from the conversation, so one instance may serve
     several episodes (and concurrent ones)."""
@@ -25,41 +105,169 @@ class OracleAgent:
         self.task = task
         # Actions the user performs (requestor "user") are not the assistant's to replay.
         self._actions = [a for a in task.golden_actions if a.requestor == "assistant"]
+        self._facts = {k: v for k, v in task.user_scenario.facts.items() if v}
+        self._mistake = task.user_scenario.mistake
 
     async def respond(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AgentTurn:
-        made = [call for m in messages if m.get("role") == "assistant" for call in m.get("tool_calls") or []]
-        if len(made) < len(self._actions):
-            action = self._actions[len(made)]
-            call = AgentToolCall(id=f"call_{len(made) + 1}", name=action.name,
-                                 arguments=json.dumps(action.arguments, ensure_ascii=False))
-            return AgentTurn(tool_calls=[call])
-        return AgentTurn(text=self._final(messages, made))
-
-    def _final(self, messages: list[dict[str, Any]], made: list[dict[str, Any]]) -> str:
-        results = {m.get("tool_call_id"): message_text(m) for m in messages if m.get("role") == "tool"}
-        parts: list[str] = []
-        if self.task.kind == "refusal":
-            rule = self.task.violated_rule or "the policy"
-            parts.append(f"I'm sorry, but I cannot do that because of the rule {rule}.")
+        talk, words = _Conversation(messages), Vocabulary(tools)
+        greeting = "" if talk.assistant_texts or any(m.get("tool_calls") for m in messages
+                                                     if m.get("role") == "assistant") else self._greeting(talk)
+        if talk.last_role == "tool" and talk.calls and not talk.calls[-1][2]:
+            return AgentTurn(text=self._recover(talk, words))
+        if talk.last_role == "user" and talk.assistant_texts and self._finished(talk):
+            return AgentTurn(text=self._after_end(talk))  # the customer answered the closing words
+        lead = " ".join(x for x in (greeting, self._found(talk, words)) if x)
+        pending = next((a for a in self._actions if not talk.done(a)), None)
+        if pending is None:
+            missing = [k for k in self._facts if not self._have(k, talk)] if self.task.kind == "refusal" else []
+            if missing:
+                return AgentTurn(text=self._ask(lead, missing[:2], talk))
+            return AgentTurn(text=self._final(talk, words, lead))
+        missing = self._missing(pending, talk)
+        if missing:
+            return AgentTurn(text=self._ask(lead, missing, talk))
+        arguments = self._arguments(pending, talk)
+        if pending.mode == "write" and not talk.confirmed:
+            change = self._pick(_ABOUT_TO, "about", talk).format(c=words.change(pending.name, arguments))
+            return AgentTurn(text=f"{lead} {change} {self._pick(_CONFIRMS, 'confirm', talk)}".strip())
+        call = AgentToolCall(id=f"call_{len(talk.calls) + 1}", name=pending.name,
+                             arguments=json.dumps(arguments, ensure_ascii=False))
+        if talk.last_role == "user":
+            text = greeting or self._pick(_DOING if talk.confirmed else _CHECKING, "call", talk)
         else:
-            parts.append("All done.")
-        # The outcome is what the writes returned; a read-only task's outcome is what was read.
+            text = ""
+        return AgentTurn(text=text, tool_calls=[call])
+
+    def _pick(self, options: list[str], slot: str, talk: _Conversation) -> str:
+        digest = hashlib.sha256(f"{self.task.id}|{talk.turn}|{slot}".encode()).digest()
+        return options[int.from_bytes(digest[:4], "big") % len(options)]
+
+    # ------------------------------------------------------------------ what is known
+    def _have(self, label: str, talk: _Conversation) -> bool:
+        value = self._facts[label]
+        if said_value(talk.said, value):
+            return True
+        m = self._mistake
+        if m is not None and m.fact == label and said_value(talk.said, m.wrong):
+            return not any(not ok and m.wrong in json.dumps(args) for _, args, ok, _ in talk.calls)
+        return False
+
+    def _labels_of(self, action: GoldenAction) -> list[str]:
+        values = {_norm(v) for v in action.arguments.values()}
+        return [k for k, v in self._facts.items() if _norm(v) in values]
+
+    def _missing(self, action: GoldenAction, talk: _Conversation) -> list[str]:
+        labels = self._labels_of(action)
+        if not talk.calls:  # identify the customer first, by id and name, as the policy asks
+            identity = [k for k in self._facts if k.lower() in _IDENTITY]
+            labels = identity + [k for k in labels if k not in identity] if set(identity) & set(labels) else labels
+        missing = [k for k in dict.fromkeys(labels) if not self._have(k, talk)]
+        return missing[:2]
+
+    def _arguments(self, action: GoldenAction, talk: _Conversation) -> dict[str, Any]:
+        """The golden arguments, except a reference the customer has so far only given wrongly."""
+        m = self._mistake
+        if m is None or said_value(talk.said, self._facts.get(m.fact, "")) or not said_value(talk.said, m.wrong):
+            return dict(action.arguments)
+        right = _norm(self._facts[m.fact])
+        return {k: (m.wrong if _norm(v) == right else v) for k, v in action.arguments.items()}
+
+    def _finished(self, talk: _Conversation) -> bool:
+        return any(c in talk.assistant_texts[-1] for c in _CLOSINGS)
+
+    # ------------------------------------------------------------------ what is said
+    def _greeting(self, talk: _Conversation) -> str:
+        service = " and ".join(self.task.environment.split("_"))
+        return self._pick(_GREETINGS, "greet", talk).format(s=service)
+
+    def _ask(self, lead: str, labels: list[str], talk: _Conversation) -> str:
+        if all(k.lower() in _IDENTITY for k in labels):
+            asked = " and ".join(f"your {k.lower()}" for k in labels)
+            why = self._pick(_WHY_ID, "why", talk)
+        else:
+            # "Which irrigation permit do you mean: what status is it in?" rather than asking for a "status"
+            states = [k for k in labels if k.lower().endswith(" status")]
+            which = " ".join(f"Which {label_phrase(k[:-len(' status')]).removeprefix('the ')} do you mean: "
+                             f"what status is it in?" for k in states)
+            rest = [k for k in labels if k not in states]
+            if not rest:
+                return f"{lead} {which}".strip()
+            asked, why = " and ".join(label_phrase(k) for k in rest), ""
+            lead = f"{lead} {which}".strip()
+        return f"{lead} {self._pick(_ASKS, 'ask', talk).format(x=asked + why)}".strip()
+
+    def _found(self, talk: _Conversation, words: Vocabulary) -> str:
+        """Acknowledge the last lookup when words follow it (after a tool result)."""
+        if talk.last_role != "tool" or not talk.calls or not talk.calls[-1][2]:
+            return ""
+        name, args, _, output = talk.calls[-1]
+        if isinstance(output, dict) and output.get("first_name") and "last_name" in output:
+            first = sum(1 for _, _, ok, out in talk.calls if ok and isinstance(out, dict) and "last_name" in out) == 1
+            return self._pick(_FOUND, "found", talk).format(n=output["first_name"]) if first else ""
+        return words.outcome(output, args)
+
+    def _recover(self, talk: _Conversation, words: Vocabulary) -> str:
+        name, args, _, error = talk.calls[-1]
+        m = self._mistake
+        if m is not None and m.wrong in json.dumps(args):
+            return (f"I'm sorry, I could not find anything under {m.wrong}; the system says: {str(error).rstrip('.')}. "
+                    f"Could you please check {label_phrase(m.fact)} and tell me again?")
+        return (f"I'm sorry, that did not work; the system says: {str(error).rstrip('.')}. "
+                f"Could you please check the details and tell me again?")
+
+    def _final(self, talk: _Conversation, words: Vocabulary, lead: str) -> str:
+        """Results in plain sentences, every fact the customer must be told included, then the closing."""
         writes = {a.name for a in self._actions if a.mode == "write"}
-        shown = [call for call in made if call["function"]["name"] in writes] or made
-        lines = []
-        for call in shown:
-            content = results.get(call["id"], "")
-            if len(content) > _RESULT_CHARS:
-                content = content[: _RESULT_CHARS - 1] + "…"
-            # Tool content is JSON text, where \u003f means '?': the builtin user reads a '?' as a
-            # question, and a result must not look like one.
-            lines.append(f"{call['function']['name']}: {content.replace('?', chr(92) + 'u003f')}")
-        if lines:
-            parts.append("Results: " + "; ".join(lines) + ".")
-        info = self.task.evaluation_criteria.communicate_info
-        if info:
-            parts.append("To confirm: " + "; ".join(info) + ".")
-        return " ".join(parts)
+        if self.task.kind == "refusal":
+            parts = [lead, self._refusal(words)]
+        elif writes:
+            done = [words.outcome(out, args) for name, args, ok, out in talk.calls if ok and name in writes]
+            parts = [self._pick(_DONE, "done", talk), *done]
+        else:
+            parts = []
+        told = " ".join(parts)
+        outputs = [out for _, _, ok, out in talk.calls if ok]
+        items = [words.fact_about(outputs, str(item)) or str(item)
+                 for item in self.task.evaluation_criteria.communicate_info if not said_value(told, item)]
+        if items:
+            opener = "Here is what I found: " if self.task.kind == "read" else "For your records, "
+            parts.append(opener + "; ".join(items) + ".")
+        elif not parts:
+            parts.append(lead)
+        parts.append(self._pick(_CLOSINGS, "close", talk))
+        return " ".join(p for p in parts if p)
+
+    def _refusal(self, words: Vocabulary) -> str:
+        rule = self.task.rule
+        if rule is None:
+            return f"I'm sorry, but I cannot do that: our policy does not allow it (rule {self.task.violated_rule})."
+        statement = rule.statement.rstrip(".")
+        what = words.action(rule.tool)
+        offer = _OFFER.get(rule.kind, "I'm happy to help with anything the rules allow")
+        asked = ""
+        if rule.field:
+            label = words.label(rule.field)
+            value = next((v for k, v in self._facts.items() if k.lower().endswith(label.lower())), None)
+            if value is not None:
+                asked = f" You asked for {label} {say_value(rule.field, value)}, which falls outside that."
+        return (f"I'm sorry, but I can't {what} for you. Our policy says: {statement[:1].lower() + statement[1:]} "
+                f"(rule {rule.id}).{asked} {offer}.")
+
+    def _after_end(self, talk: _Conversation) -> str:
+        if self.task.kind == "refusal" and self.task.rule is not None:
+            return (f"I understand, and I'm sorry. The rule applies to every request, so I cannot make an "
+                    f"exception: {self.task.rule.statement} {self._pick(_CLOSINGS, 'close', talk)}")
+        return f"You're welcome. {self._pick(_CLOSINGS, 'close', talk)}"
+
+
+_OFFER = {
+    "date_window": "If you'd like, I can do it for a date within that window instead",
+    "value_range": "If you'd like, I can do it with a value within that range instead",
+    "target_flag": "If you'd like, I can help you find one that qualifies instead",
+    "max_active": "Once one of your current ones is closed, I can do this for you",
+    "lead_time": "I can still help you with anything else about it that the rules allow",
+    "requires_status": "Once it is in a status that allows this, I can do it for you",
+}
 
 
 class NoopAgent:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from typing import Any
 
 from rollout.base import STOP, USER_STOP_TOKENS, ChatProvider, UserTurn, message_text
+from servers.dialogue import human_date, is_yes, label_phrase, said_value
 from servers.task import Persona, Task
 
 __all__ = ["AGENT_GREETING", "BuiltinUser", "ChatUser", "user_system_prompt"]
@@ -52,13 +54,42 @@ _GIVE_UP = {
 }
 
 
-class BuiltinUser:
-    """A deterministic user without an LLM: the first query, then one fact per question, then stop.
+_YES_WORDS = {
+    "casual": ["yes, go ahead.", "yep, do it.", "yes please!", "yeah, go for it."],
+    "neutral": ["Yes, please go ahead.", "Yes, that's right.", "Yes, please do."],
+    "formal": ["Yes, please proceed.", "Yes, I confirm.", "Yes, that is correct; please go ahead."],
+}
+_SORRY = {
+    "casual": ["oops, my bad, ", "ah sorry, I misread it, "],
+    "neutral": ["Sorry, my mistake. ", "Apologies, I misread it. "],
+    "formal": ["My apologies, I misread it. ", "I beg your pardon, that was my error. "],
+}
+_PUSH_BACK = {
+    "casual": ["really? is there no way around that?", "hmm, can't you make an exception just this once?"],
+    "neutral": ["Is there really no way around that?", "Could you make an exception this once?"],
+    "formal": ["Is there truly no way to make an exception?", "Might an exception be possible in my case?"],
+}
+_CONFIRMATION = re.compile(r"shall i (go ahead|proceed)|should i (go ahead|proceed)|do you want me to (go ahead|"
+                           r"proceed)|may i (go ahead|proceed)|can i go ahead|do you confirm|please confirm", re.I)
+_REFUSED = re.compile(r"\b(can't|cannot|can not|unable to|not able to|not allowed)\b", re.I)
+_ANYTHING_ELSE = re.compile(r"anything else", re.I)
+_VOLUNTEER = {"terse": 0.0, "normal": 0.2, "detailed": 0.35}  # chance to add a detail nobody asked for yet
 
-    Everything is derived from the conversation (a fact counts as disclosed once its value appears
-    in a user message, the first query included), so one instance is safe to share. Phrasing comes
-    from the persona (register, style, verbosity) with a variant picked by a RNG seeded by
-    (seed, task id, turn)."""
+
+class BuiltinUser:
+    """A deterministic customer without an LLM, playing the task's scenario.
+
+    Opens with the task's first message (the intent). Then it answers what the assistant asks: the
+    facts whose labels the assistant's questions name (its id and name, a reference, a date...), one
+    answer per question asked, sometimes adding a detail nobody asked for yet; a scenario's mistake
+    (a wrong reference) is given first and corrected once the assistant reports it cannot be found.
+    It confirms a proposed change with an explicit yes, pushes back once on a refusal when patient,
+    says "I don't know" to anything outside its facts (giving up when its patience runs out), and
+    ends with the stop token once the assistant has answered without asking anything.
+
+    Everything is derived from the conversation (a fact counts as said once its value appears in a
+    user message), so one instance is safe to share. Phrasing comes from the persona (register, style,
+    verbosity) with variants from a RNG seeded by (seed, task id, turn); values are never invented."""
 
     name = "builtin"
     model: str | None = None
@@ -73,21 +104,99 @@ class BuiltinUser:
             return UserTurn(text=self.task.first_query)
         persona = self.task.user_scenario.persona
         rng = self._rng(len(said))
-        asked = "?" in self._last_assistant_text(messages)
-        if not asked:  # an answer, not a question: the goal is met or cannot be
+        last = self._last_assistant_text(messages)
+        questions = " ".join(q for q in re.findall(r"[^.!?]*\?", last))
+        if _CONFIRMATION.search(last):
+            return UserTurn(text=self._cap(rng.choice(_YES_WORDS[persona.language_register]), persona))
+        asked = self._asked(questions)
+        if asked:
+            return UserTurn(text=self._answer(asked, said, persona, rng))
+        if (self.task.kind == "refusal" and _REFUSED.search(last) and persona.patience != "low"
+                and not any(_REFUSED.search(t) for t in self._assistant_texts(messages)[:-1])):
+            return UserTurn(text=self._cap(rng.choice(_PUSH_BACK[persona.language_register]), persona))
+        if not questions or _ANYTHING_ELSE.search(questions):  # answered: the goal is met or cannot be
             return UserTurn(text=f"{self._closing(_THANKS, persona, rng, ' Have a good day.')} {STOP}", stop=True)
         facts = {k: v for k, v in self.task.user_scenario.facts.items() if v}
-        pending = [(k, v) for k, v in facts.items() if not any(v.lower() in s.lower() for s in said)]
-        if pending:
-            return UserTurn(text=self._disclose(*pending[0], persona, rng))
-        unknown = sum(1 for s in said[1:] if not any(v.lower() in s.lower() for v in facts.values()))
+        unknown = sum(1 for s in said[1:] if not any(said_value(s, v) for v in facts.values())
+                      and not is_yes(s))
         if unknown < _PATIENCE[persona.patience]:
             return UserTurn(text=self._closing(_DONT_KNOW, persona, rng, " Sorry I can't be more helpful."))
         return UserTurn(text=f"{self._closing(_GIVE_UP, persona, rng, ' Have a good day.')} {STOP}", stop=True)
 
+    # ------------------------------------------------------------------ what is asked
+    def _asked(self, questions: str) -> list[str]:
+        """Fact labels the questions name, longest first so 'day of the slot for X' beats 'day of the slot'."""
+        text = questions.casefold()
+        found: list[tuple[int, str]] = []
+        facts = {k: v for k, v in self.task.user_scenario.facts.items() if v}
+        for label in sorted(facts, key=lambda k: -len(label_phrase(k))):
+            key = label_phrase(label).removeprefix("the ").casefold()
+            at = text.find(key)
+            if at < 0 and label.lower().endswith(" status"):  # "which X do you mean: what status is it in?"
+                words = key.split()
+                at = text.find(words[0]) if all(re.search(rf"\b{re.escape(w)}\b", text) for w in words) else -1
+                key = words[0]
+            if at >= 0:
+                found.append((at, label))
+                text = text[:at] + " " * len(key) + text[at + len(key):]
+        return [label for _, label in sorted(found)]
+
+    def _answer(self, asked: list[str], said: list[str], persona: Persona, rng: random.Random) -> str:
+        facts = self.task.user_scenario.facts
+        mistake = self.task.user_scenario.mistake
+        spoken = "\n".join(said)
+        parts, sorry = [], ""
+        for label in asked:
+            value = facts[label]
+            if mistake is not None and mistake.fact == label and not said_value(spoken, value):
+                if not said_value(spoken, mistake.wrong):
+                    value = mistake.wrong  # the slip: a reference they misread
+                else:
+                    sorry = rng.choice(_SORRY[persona.language_register])
+            parts.append(self._fact(label, value, persona, rng, alone=len(asked) == 1))
+        pending = [k for k, v in facts.items() if v and k not in asked and not said_value(spoken, v)
+                   and not (mistake is not None and k == mistake.fact) and not k.lower().endswith("full name")]
+        if pending and rng.random() < _VOLUNTEER[persona.verbosity]:  # a detail out of order
+            parts.append("Also, " + self._fact(pending[0], facts[pending[0]], persona, rng, alone=False))
+        style = "" if persona.verbosity == "terse" or sorry else rng.choice(_STYLE.get(persona.style.lower(), [""]))
+        text = " ".join(self._sentence(p if i == 0 else self._cap(p, persona), persona) for i, p in enumerate(parts))
+        lead = sorry or style or rng.choice(_LEAD[persona.language_register])
+        if not lead.strip() or lead.rstrip()[-1] in ".!":  # a new sentence starts
+            text = text[:1].upper() + text[1:]
+        return self._cap(lead + text + rng.choice(_TAIL[persona.verbosity]), persona)
+
+    @staticmethod
+    def _fact(label: str, value: str, persona: Persona, rng: random.Random, alone: bool) -> str:
+        shown = human_date(value) if persona.language_register != "neutral" and rng.random() < 0.6 else value
+        shown = shown.replace("_", " ") if "_" in shown and " " not in shown else shown
+        low = label.lower()
+        if low.endswith("full name"):
+            return rng.choice(["my name is {v}", "I'm {v}", "it's {v}"]).format(v=shown)
+        if low.endswith("person id"):
+            return rng.choice(["my person id is {v}", "my id is {v}", "it's {v}"]).format(v=shown)
+        if low == "payment method":
+            return f"I'd like to pay by {shown}"
+        if alone and persona.verbosity == "terse":
+            return shown
+        return f"{label_phrase(label)} is {shown}"
+
+    @staticmethod
+    def _sentence(text: str, persona: Persona) -> str:
+        if persona.language_register == "casual" and persona.verbosity == "terse":
+            return text
+        return text + ("" if text.endswith((".", "!", "?")) else ".")
+
+    @staticmethod
+    def _cap(text: str, persona: Persona) -> str:
+        return text if persona.language_register == "casual" else text[:1].upper() + text[1:]
+
     def _rng(self, turn: int) -> random.Random:
         digest = hashlib.sha256(f"{self.seed}|{self.task.id}|{turn}".encode()).digest()
         return random.Random(int.from_bytes(digest[:8], "big"))
+
+    @staticmethod
+    def _assistant_texts(messages: list[dict[str, Any]]) -> list[str]:
+        return [message_text(m) for m in messages if m.get("role") == "assistant" and message_text(m)]
 
     @staticmethod
     def _last_assistant_text(messages: list[dict[str, Any]]) -> str:
@@ -95,18 +204,6 @@ class BuiltinUser:
             if message.get("role") == "assistant" and message_text(message):
                 return message_text(message)
         return ""
-
-    @staticmethod
-    def _disclose(key: str, value: str, persona: Persona, rng: random.Random) -> str:
-        style = "" if persona.verbosity == "terse" else rng.choice(_STYLE.get(persona.style.lower(), [""]))
-        prefix = style or rng.choice(_LEAD[persona.language_register])  # one opener, not two
-        core = f"my {key.replace('_', ' ')} is {value}"
-        if persona.language_register != "casual" and (not prefix or prefix.rstrip()[-1] in ".!"):
-            core = "M" + core[1:]  # a sentence starts here
-        text = prefix + core
-        if persona.language_register != "casual" or persona.verbosity != "terse":
-            text += "."
-        return text + rng.choice(_TAIL[persona.verbosity])
 
     @staticmethod
     def _closing(table: dict[str, list[str]], persona: Persona, rng: random.Random, detail: str) -> str:
@@ -121,6 +218,9 @@ def user_system_prompt(task: Task) -> str:
     scenario = task.user_scenario
     p, i = scenario.persona, scenario.instructions
     facts = "\n".join(f"- {k}: {v}" for k, v in scenario.facts.items()) or "- (none)"
+    m = scenario.mistake
+    slip = (f"\n- The first time you are asked for your {m.fact}, give {m.wrong} by mistake; when the assistant "
+            f"says it cannot find it, apologise and give the right one.") if m else ""
     return f"""You are playing a customer who contacts the support assistant of {i.domain}. Stay in \
 character: you are the customer, not an assistant.
 
@@ -138,10 +238,16 @@ Facts you may share (the only concrete values you know):
 </scenario>
 
 Rules:
-- You already sent your first message. Write one message at a time, in the persona's voice.
-- Disclose information progressively: share a fact only when the assistant asks for it or needs it.
+- You already sent your first message. Write one message at a time, in the persona's voice, the way \
+a real customer writes: short, and only about what you were asked.
+- Disclose information progressively: share a fact only when the assistant asks for it or needs it; \
+your identity (name, person id) only when the assistant asks to identify you.
 - Never invent names, ids, numbers, dates or other details that are not in the scenario; if you are \
-asked for something you do not know, say that you do not know it.
+asked for something you do not know, say that you do not know it.{slip}
+- When the assistant describes a change and asks whether to go ahead, answer with an explicit yes if it \
+matches your goal, otherwise say no and what is wrong.
+- If the assistant refuses because of a rule, you may ask once whether there is a way around it, then \
+accept its answer.
 - You have no tools; do not pretend you did anything yourself.
 - When your goal is reached, or it clearly cannot be reached, end the conversation by writing {STOP}."""
 

@@ -44,10 +44,29 @@ class Instructions(_Frozen):
     task_instructions: str
 
 
+class Mistake(_Frozen):
+    """A correctable slip the user makes: asked for `fact`, they first give `wrong` (a reference that
+    does not exist, so the lookup fails), then the right value once the assistant reports the failure."""
+
+    fact: str  # a key of UserScenario.facts
+    wrong: str
+
+
 class UserScenario(_Frozen):
     persona: Persona
     instructions: Instructions
     facts: dict[str, str] = Field(default_factory=dict)  # the only values the user may disclose
+    mistake: Mistake | None = None
+
+
+class RuleStatement(_Frozen):
+    """The policy rule a refusal task breaks, as the policy states it (for refusing in words)."""
+
+    id: str
+    tool: str  # the forbidden tool, as the environment exposes it
+    kind: str
+    statement: str
+    field: str | None = None
 
 
 class EvaluationCriteria(_Frozen):
@@ -71,6 +90,7 @@ class Task(_Frozen):
     initial_state_hash: str
     gold_state_hash: str
     violated_rule: str | None = None
+    rule: RuleStatement | None = None  # the violated rule in words (refusal tasks)
 
     @property
     def golden_actions(self) -> list[GoldenAction]:

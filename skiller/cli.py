@@ -292,6 +292,17 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from skiller import report
+    ws = _ws(args)
+    built = report.build(ws.store, ws.config.clock.isoformat())
+    if not built.environments:
+        raise WorkspaceError("nothing to report: no instantiated tasks yet (run `skiller run` first)")
+    console.print(report.table(built), highlight=False, soft_wrap=True)
+    console.print(f"wrote {report.write(built, ws.root / 'outputs')}")
+    return 0
+
+
 def cmd_config(args) -> int:
     console.print_json(json.dumps(config_schema()))
     return 0
@@ -346,6 +357,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=0)
+    add("report", cmd_report, "data-quality report of tasks and rollouts; writes outputs/report/quality.json")
     add("config", cmd_config, "print the config JSON Schema")
     return p
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from rollout import PROVIDER_UNAVAILABLE, BuiltinUser, ChatAgent, ChatUser, NoopAgent, OracleAgent, run_episode
+from rollout import (PROVIDER_UNAVAILABLE, BuiltinUser, ChatAgent, ChatUser, NoopAgent, OracleAgent,
+                     agent_system_prompt, run_episode)
 from servers.episode import Transcript
 from servers.task import EnvironmentBundle, Task
 from steps.base import Frozen, StepContext, StepError, StepOutput, step
@@ -83,7 +84,7 @@ async def _roll_out(inputs: S18Input, ctx: StepContext) -> S18Output:
         for trial in range(cfg.trials):
             items.append(await run_episode(
                 inputs.task, env, _agent(inputs.task, ctx), _user(inputs.task, trial, ctx),
-                system_prompt=inputs.environment.policy, max_turns=cfg.max_turns,
+                system_prompt=agent_system_prompt(inputs.environment.policy, ctx.clock), max_turns=cfg.max_turns,
                 max_tool_errors=cfg.max_tool_errors, trial=trial))
     _could_run(items)
     key = campaign(ctx.config)

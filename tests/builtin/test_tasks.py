@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
+from evaluator.quality import template_text
 from servers.database import summarize
 from servers.contract import ModuleSource
 from servers.task import EnvironmentBundle, Persona, Task
@@ -125,7 +126,8 @@ async def _pipeline(domain: CatalogDomain, db: bytes, graph: ToolGraph, with_tas
             outcome.tools.add(scored.template.forbidden.tool)
         if with_tasks:
             got17 = await s17.run(s17.S17Input(domain=name, template=scored, instance=got15.instance,
-                                               validated=got16.validated), _ctx(stream, "s17"))
+                                               validated=got16.validated, environment=bundle, database=db),
+                                  _ctx(stream, "s17"))
             outcome.tasks.append(got17.task)
     return outcome
 
@@ -164,9 +166,17 @@ def test_templates_validate_cover_the_tools_and_become_distinct_tasks(domain: Ca
     assert len(set(queries)) == len(queries), "no two tasks of a domain open with the same message"
     assert _bigram_ratio(queries) > 0.3
     for task in outcome.tasks:
-        facts = task.user_scenario.facts
-        assert any(v in task.first_query for v in facts.values()), task.first_query
+        references = [v for v in task.user_scenario.facts.values() if re.fullmatch(r"[A-Z][A-Z0-9]*-\d+", v)]
+        assert not any(v in task.first_query for v in references), task.first_query  # given when asked
+        assert not template_text(task.first_query), task.first_query
         assert "###STOP###" in task.user_scenario.instructions.task_instructions
+        if task.kind == "refusal":
+            assert task.rule is not None and task.rule.id == task.violated_rule and task.rule.statement
+        slip = task.user_scenario.mistake
+        if slip is not None:  # a slip on a reference only ever a read looks up first, and no row has it
+            assert slip.fact in task.user_scenario.facts and slip.wrong != task.user_scenario.facts[slip.fact]
+    slips = [t for t in outcome.tasks if t.user_scenario.mistake is not None]
+    assert 0.1 * len(outcome.tasks) <= len(slips) <= 0.5 * len(outcome.tasks)
 
 
 @pytest.mark.parametrize("name", FULL_SIZE)
@@ -284,7 +294,7 @@ def test_query_voice_follows_verbosity_and_register() -> None:
     for i in range(10):
         for p in (terse, rich):
             q = _ask("s17.query", s17.Query, persona=p.model_dump(), stream=f"s{i}", **base)
-            assert "APT-0007" in q.first_query and "P-0012" in q.first_query
-            assert "my appointment APT-0007" in q.first_query, "the goal is told in the first person"
+            assert "APT-0007" not in q.first_query and "P-0012" not in q.first_query, "references come when asked"
+            assert "cancel a scheduled appointment" in q.first_query and not template_text(q.first_query)
             lengths[p.verbosity].append(len(q.first_query))
     assert sum(lengths["detailed"]) > 1.5 * sum(lengths["terse"])

@@ -5,9 +5,21 @@ from typing import Any
 
 from rollout import AgentToolCall, AgentTurn, UserTurn
 from servers import Environment
-from servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, Task, UserScenario
+from servers.task import (
+    EvaluationCriteria,
+    GoldenAction,
+    Instructions,
+    Mistake,
+    Persona,
+    RuleStatement,
+    Task,
+    UserScenario,
+)
 
 POLICY = "You are the Library assistant. A member may have at most 2 active loans (LIB-1)."
+FACTS = {"person id": "P-001", "full name": "Ada Lovelace", "author": "Knuth"}
+LIB_1 = RuleStatement(id="LIB-1", tool="borrow_book", kind="max_active",
+                      statement="A member may have at most 2 active loans.")
 
 CURT = Persona(name="Ada Lovelace", style="curt", patience="low", verbosity="terse",
                language_register="casual")
@@ -21,7 +33,8 @@ def action(n: int, name: str, mode: str = "read", **arguments: Any) -> GoldenAct
 
 def make_task(env: Environment, task_id: str, *, actions: list[GoldenAction], kind: str = "write",
               facts: dict[str, str] | None = None, persona: Persona = CURT, first_query: str = "Hi.",
-              communicate_info: list[str] | None = None, violated_rule: str | None = None) -> Task:
+              communicate_info: list[str] | None = None, violated_rule: str | None = None,
+              rule: RuleStatement | None = None, mistake: Mistake | None = None) -> Task:
     """A Library task whose hashes come from replaying its golden actions on a freshly reset env."""
     env.reset()
     initial = env.state_hash()
@@ -37,16 +50,16 @@ def make_task(env: Environment, task_id: str, *, actions: list[GoldenAction], ki
         instructions=Instructions(domain="Library", reason_for_call="borrow a book",
                                   known_info="your member id", unknown_info="the loan id",
                                   task_instructions="borrow the book and ask when it is due"),
-        facts=facts if facts is not None else {"person_id": "P-001", "book_title": "The Art of Computer Programming"})
+        facts=dict(FACTS) if facts is None else facts, mistake=mistake)
     return Task(id=task_id, domains=["Library"], environment="Library", kind=kind, description=task_id,
                 user_scenario=scenario, first_query=first_query,
                 evaluation_criteria=EvaluationCriteria(actions=replayed, communicate_info=communicate_info or [],
                                                        reward_basis=["DB", "COMMUNICATE"]),
-                initial_state_hash=initial, gold_state_hash=gold, violated_rule=violated_rule)
+                initial_state_hash=initial, gold_state_hash=gold, violated_rule=violated_rule, rule=rule)
 
 
-def borrow_task(env: Environment, persona: Persona = CURT) -> Task:
-    return make_task(env, "lib-borrow", persona=persona, first_query="I'd like to borrow a Knuth book.",
+def borrow_task(env: Environment, persona: Persona = CURT, mistake: Mistake | None = None) -> Task:
+    return make_task(env, "lib-borrow", persona=persona, first_query="I'd like to borrow a book.", mistake=mistake,
                      actions=[action(1, "get_member", person_id="P-001"),
                               action(2, "search_books", query="Knuth", available_only=True),
                               action(3, "borrow_book", "write", person_id="P-001", book_id="BK-005")],
@@ -55,8 +68,8 @@ def borrow_task(env: Environment, persona: Persona = CURT) -> Task:
 
 def refusal_task(env: Environment) -> Task:
     return make_task(env, "lib-refuse", kind="refusal", first_query="Please lend me another book.",
-                     facts={"person_id": "P-002"}, actions=[action(1, "get_member", person_id="P-002")],
-                     communicate_info=["at most 2 active loans"], violated_rule="LIB-1")
+                     facts={"person id": "P-002", "full name": "Alan Turing"},
+                     actions=[action(1, "get_member", person_id="P-002")], violated_rule="LIB-1", rule=LIB_1)
 
 
 def call(name: str, arguments: str) -> AgentToolCall:

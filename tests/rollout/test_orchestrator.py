@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ from rollout import (
     run_many,
     write_jsonl,
 )
+from evaluator import check_action, check_communicate
 from servers import Environment
-from servers.task import Task
+from servers.dialogue import is_yes
+from servers.task import Mistake, Task
 from tests.rollout.conftest import start_library
 from tests.rollout.support import (
     POLICY,
@@ -49,40 +52,67 @@ def episode(task: Task, env: Any, agent: Any, user: Any = None, **options: Any):
     return asyncio.run(run_episode(task, env, agent, user or BuiltinUser(task), system_prompt=POLICY, **options))
 
 
-def test_oracle_reaches_the_gold_state_and_the_user_stops(env: Environment) -> None:
+def _spoken(transcript, role: str) -> list[str]:
+    return [m["content"] for m in transcript.messages if m["role"] == role and m["content"]]
+
+
+def test_oracle_reaches_the_gold_state_in_a_dialogue_and_the_user_stops(env: Environment) -> None:
     task = borrow_task(env)
     transcript = episode(task, env, OracleAgent(task))
 
     assert transcript.termination == "user_stop" and transcript.error is None
     assert env.state_hash() == task.gold_state_hash != task.initial_state_hash
-    roles = [m["role"] for m in transcript.messages]
-    assert roles == ["system", "user"] + ["assistant", "tool"] * 3 + ["assistant", "user"]
     assert transcript.messages[0] == {"role": "system", "content": POLICY}
     assert transcript.messages[1] == {"role": "user", "content": task.first_query}
-    first = transcript.messages[2]["tool_calls"]
-    assert first == [{"id": "call_1", "type": "function",
-                      "function": {"name": "get_member", "arguments": '{"person_id": "P-001"}'}}]
-    assert transcript.messages[3]["tool_call_id"] == "call_1"
-    assert json.loads(transcript.messages[3]["content"])["name"] == "Ada Lovelace"
-    assert [r.id for r in transcript.tool_calls] == ["call_1", "call_2", "call_3"]
-    assert all(r.ok for r in transcript.tool_calls)
     assert [r.arguments for r in transcript.tool_calls] == [a.arguments for a in task.golden_actions]
+    assert all(r.ok for r in transcript.tool_calls) and [r.id for r in transcript.tool_calls] == [
+        "call_1", "call_2", "call_3"]
+    said = _spoken(transcript, "assistant")
+    assert said[0].startswith(("Hello", "Hi", "Good day")) and "person id" in said[0]  # greets, identifies
+    assert len(_spoken(transcript, "user")) >= 5  # intent, id and name, author, yes, thanks
     final = transcript.messages[-2]["content"]
-    assert all(info in final for info in task.evaluation_criteria.communicate_info) and "?" not in final
+    assert "LN-0005" in final and "March 16, 2026" in final  # a date as people write it
+    assert check_communicate(task, transcript).passed
+    assert not any(re.search(r'[{\[]\s*"\w+"\s*:', text) for text in said), said  # never raw JSON
     assert transcript.messages[-1]["content"].endswith(STOP)
     assert transcript.agent == "oracle" and transcript.models == {}
-    assert [t["function"]["name"] for t in transcript.tools] == ["get_member", "search_books", "borrow_book",
-                                                                 "return_book"]
 
 
-def test_oracle_refuses_a_refusal_task_naming_the_violated_rule(env: Environment) -> None:
+def test_oracle_waits_for_an_explicit_yes_before_the_write(env: Environment) -> None:
+    task = borrow_task(env)
+    messages = episode(task, env, OracleAgent(task)).messages
+    at = next(i for i, m in enumerate(messages) for c in m.get("tool_calls") or []
+              if c["function"]["name"] == "borrow_book")
+    user = max(i for i in range(at) if messages[i]["role"] == "user")
+    asked = max(i for i in range(user) if messages[i]["role"] == "assistant" and messages[i]["content"])
+    assert is_yes(messages[user]["content"])
+    assert messages[asked]["content"].endswith("?") and "BK-005" in messages[asked]["content"]
+    assert not any(m.get("tool_calls") for m in messages[asked:at])
+
+
+def test_oracle_recovers_from_the_users_wrong_reference(env: Environment) -> None:
+    task = borrow_task(env, mistake=Mistake(fact="person id", wrong="P-100"))
+    transcript = episode(task, env, OracleAgent(task))
+
+    failed, *rest = transcript.tool_calls
+    assert not failed.ok and failed.arguments == {"person_id": "P-100"} and "P-100" in failed.error
+    assert [r.arguments for r in rest] == [a.arguments for a in task.golden_actions] and all(r.ok for r in rest)
+    told = next(m["content"] for m in transcript.messages if m["role"] == "assistant" and "P-100" in m["content"])
+    assert "could not find" in told and "person id" in told and told.endswith("?")
+    assert env.state_hash() == task.gold_state_hash and transcript.termination == "user_stop"
+    assert check_action(task, transcript).passed  # a failed extra read matches nothing and costs nothing
+
+
+def test_oracle_refuses_a_refusal_task_stating_the_rule_in_words(env: Environment) -> None:
     task = refusal_task(env)
     transcript = episode(task, env, OracleAgent(task))
 
     assert transcript.termination == "user_stop"
-    final = transcript.messages[-2]["content"]
-    assert "cannot" in final and "LIB-1" in final and "at most 2 active loans" in final
+    refusal = next(t for t in _spoken(transcript, "assistant") if "LIB-1" in t)
+    assert "can't" in refusal and "a member may have at most 2 active loans" in refusal
+    assert "lend a book" in refusal  # what was asked, in the tool's own words
     assert env.state_hash() == task.initial_state_hash == task.gold_state_hash
+    assert [r.name for r in transcript.tool_calls] == ["get_member"]
 
 
 def test_noop_agent_ends_without_writes(env: Environment) -> None:

@@ -1,4 +1,5 @@
-"""rollout.user: the builtin user's progressive, fact-bound disclosure and persona wording; the LLM user's prompt."""
+"""rollout.user: the builtin customer discloses facts only when asked, slips once on a reference, confirms,
+pushes back once on a refusal, never invents a value; the LLM user's prompt asks for the same."""
 from __future__ import annotations
 
 import asyncio
@@ -7,10 +8,9 @@ from typing import Any
 
 from rollout import STOP, AgentTurn, BuiltinUser, run_episode, user_system_prompt
 from servers import Environment
-from servers.task import Task
-from tests.rollout.support import CHATTY, CURT, POLICY, ScriptedAgent, borrow_task, make_task
-
-FACTS = {"person_id": "P-001", "book_title": "The Art of Computer Programming"}
+from servers.dialogue import is_yes, said_value
+from servers.task import Mistake, Task
+from tests.rollout.support import CHATTY, CURT, FACTS, POLICY, ScriptedAgent, borrow_task, make_task, refusal_task
 
 
 def ask(user: BuiltinUser, *assistant_texts: str) -> str:
@@ -27,34 +27,67 @@ def ask(user: BuiltinUser, *assistant_texts: str) -> str:
     return asyncio.run(play())
 
 
-def test_facts_are_disclosed_one_at_a_time_only_when_asked(env: Environment) -> None:
+def test_facts_are_disclosed_only_when_their_label_is_asked(env: Environment) -> None:
     task = borrow_task(env)
-    agent = ScriptedAgent(AgentTurn(text="Sure. What is your member id?"), AgentTurn(text="Which book is it?"),
+    agent = ScriptedAgent(AgentTurn(text="Hello! Could you tell me your person id?"),
+                          AgentTurn(text="Thanks. And which author are you after?"),
                           AgentTurn(text="What is your library card PIN?"), AgentTurn(text="Are you sure?"))
     transcript = asyncio.run(run_episode(task, env, agent, BuiltinUser(task), system_prompt=POLICY))
 
     said = [m["content"] for m in transcript.messages if m["role"] == "user"]
     assert said[0] == task.first_query
-    assert "P-001" in said[1] and FACTS["book_title"] not in said[1]
-    assert FACTS["book_title"] in said[2] and "P-001" not in said[2]
+    assert "P-001" in said[1] and "Knuth" not in said[1] and "Lovelace" not in said[1]
+    assert "Knuth" in said[2] and "P-001" not in said[2]
     assert not any(value in said[3] for value in FACTS.values()) and STOP not in said[3]  # "I don't know"
     assert said[4].endswith(STOP)  # low patience: one unanswerable question, then it gives up
     assert transcript.termination == "user_stop"
     for text in said[1:]:  # nothing beyond the facts: no other ids, names or dates of the database
         for value in FACTS.values():
             text = text.replace(value, "")
-        assert not re.search(r"[A-Z]{1,3}-\d|\d{4}-\d\d|Turing|Hopper|Lovelace", text), text
+        assert not re.search(r"[A-Z]{1,3}-\d|\d{4}-\d\d|Turing|Hopper", text), text
 
 
-def test_a_statement_without_a_question_ends_the_conversation(env: Environment) -> None:
+def test_a_question_naming_two_facts_gets_both(env: Environment) -> None:
+    answer = ask(BuiltinUser(borrow_task(env)), "Could you please tell me your full name and your person id?")
+    assert "Ada Lovelace" in answer and "P-001" in answer and "Knuth" not in answer
+
+
+def test_a_change_proposed_for_confirmation_gets_an_explicit_yes(env: Environment) -> None:
+    for persona in (CURT, CHATTY):
+        answer = ask(BuiltinUser(borrow_task(env, persona)), "I will borrow book BK-005 for you. Shall I go ahead?")
+        assert is_yes(answer) and STOP not in answer
+
+
+def test_a_wrong_reference_comes_first_and_is_corrected_after_it_fails(env: Environment) -> None:
+    task = borrow_task(env, mistake=Mistake(fact="person id", wrong="P-100"))
+    first = ask(BuiltinUser(task), "Could you tell me your person id?")
+    again = ask(BuiltinUser(task), "Could you tell me your person id?",
+                "I could not find P-100. Could you please check the person id and tell me again?")
+    assert "P-100" in first and "P-001" not in first
+    assert "P-001" in again and "P-100" not in again
+
+
+def test_an_answer_without_a_question_or_asking_for_anything_else_ends_the_conversation(env: Environment) -> None:
     task = borrow_task(env)
-    answer = ask(BuiltinUser(task), "Your book is on its way.")
-    assert answer.endswith(STOP) and not any(value in answer for value in FACTS.values())
+    for closing in ("Your book is on its way.", "Your loan is LN-0005. Is there anything else I can help you with?"):
+        answer = ask(BuiltinUser(task), closing)
+        assert answer.endswith(STOP) and not any(value in answer for value in FACTS.values())
 
 
-def test_a_fact_already_in_the_first_query_is_not_repeated(env: Environment) -> None:
-    task = make_task(env, "lib-known", first_query="Hi, I'm member P-001 and want a book.", actions=[])
-    assert FACTS["book_title"] in ask(BuiltinUser(task), "Which book would you like?")
+def test_a_patient_customer_pushes_back_once_on_a_refusal(env: Environment) -> None:
+    task = refusal_task(env).model_copy(update={"user_scenario": refusal_task(env).user_scenario.model_copy(
+        update={"persona": CHATTY})})
+    refusal = "I'm sorry, but I can't lend you another book: a member may have at most 2 active loans (LIB-1)."
+    pushed = ask(BuiltinUser(task), refusal + " Is there anything else I can help you with?")
+    accepted = ask(BuiltinUser(task), refusal, "The rule applies to everyone. Is there anything else I can help with?")
+    assert "?" in pushed and STOP not in pushed
+    assert accepted.endswith(STOP)
+
+
+def test_a_fact_already_in_the_first_query_is_not_volunteered_again(env: Environment) -> None:
+    task = make_task(env, "lib-known", first_query="Hi, I'm Ada Lovelace and want a Knuth book.", actions=[])
+    answer = ask(BuiltinUser(task), "Could you tell me your person id?")
+    assert "P-001" in answer and "Knuth" not in answer.replace("P-001", "")
 
 
 def test_patient_users_say_they_do_not_know_longer_before_giving_up(env: Environment) -> None:
@@ -65,24 +98,24 @@ def test_patient_users_say_they_do_not_know_longer_before_giving_up(env: Environ
 
 def test_two_personas_word_the_same_fact_differently(env: Environment) -> None:
     curt, chatty = borrow_task(env, CURT), borrow_task(env, CHATTY)
-    terse = ask(BuiltinUser(curt, seed=1), "What is your member id?")
-    formal = ask(BuiltinUser(chatty, seed=1), "What is your member id?")
-    assert "person id is P-001" in terse and "person id is P-001" in formal
+    terse = ask(BuiltinUser(curt, seed=1), "What is your person id?")
+    formal = ask(BuiltinUser(chatty, seed=1), "What is your person id?")
+    assert "P-001" in terse and "P-001" in formal
     assert terse != formal and len(formal) > len(terse)
 
 
 def test_phrasing_is_seeded_deterministic_and_varies_across_seeds(env: Environment) -> None:
     task: Task = borrow_task(env, CHATTY)
-    by_seed = [ask(BuiltinUser(task, seed=seed), "What is your member id?") for seed in range(8)]
-    assert by_seed == [ask(BuiltinUser(task, seed=seed), "What is your member id?") for seed in range(8)]
-    assert len(set(by_seed)) > 1
+    by_seed = [ask(BuiltinUser(task, seed=seed), "What is your person id?") for seed in range(8)]
+    assert by_seed == [ask(BuiltinUser(task, seed=seed), "What is your person id?") for seed in range(8)]
+    assert len(set(by_seed)) > 1 and all(said_value(a, "P-001") for a in by_seed)
 
 
 def test_llm_user_prompt_carries_persona_scenario_facts_and_rules(env: Environment) -> None:
-    task = borrow_task(env, CHATTY)
+    task = borrow_task(env, CHATTY, mistake=Mistake(fact="person id", wrong="P-100"))
     prompt = user_system_prompt(task)
     instructions = task.user_scenario.instructions
     for part in (instructions.reason_for_call, instructions.known_info, instructions.unknown_info,
-                 instructions.task_instructions, "chatty", "formal", "- person_id: P-001", STOP,
-                 "Never invent", "progressively"):
+                 instructions.task_instructions, "chatty", "formal", "- person id: P-001", STOP,
+                 "Never invent", "progressively", "explicit yes", "P-100"):
         assert part in prompt

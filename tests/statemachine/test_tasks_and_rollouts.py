@@ -50,6 +50,23 @@ def test_oracle_passes_every_task_and_replay_verifies_golden_trajectories(done, 
     assert "golden trajectories" in capsys.readouterr().out
 
 
+def test_report_shows_conversations_worth_training_on(done, capsys):
+    """The must-holds of issue 10, measured by `skiller report` on this small run."""
+    assert cli("report", "-w", str(done)) == 0
+    assert "writes confirmed" in capsys.readouterr().out
+    report = json.loads((done / "outputs" / "report" / "quality.json").read_text())
+    o = report["overall"]
+    assert o["writes_confirmed"]["total"] > 0 and o["writes_confirmed"]["share"] == 1.0
+    assert o["assistant_messages_with_raw_json"]["count"] == 0
+    assert o["refusals_stating_rule"]["total"] > 0 and o["refusals_stating_rule"]["share"] >= 0.9
+    assert o["needed_values_in_first_message"]["share"] <= 0.3
+    assert o["user_turns_per_rollout"] >= 4
+    assert o["rollouts_with_recovered_tool_error"]["share"] >= 0.1
+    assert o["first_messages_with_template_text"]["count"] == 0
+    assert o["system_prompts_with_date"]["share"] == 1.0
+    assert set(report["environments"]) == set(_queries(done))
+
+
 def test_do_nothing_fails_every_task_with_a_db_basis(done, tmp_path):
     assert cli("rollout", "-w", str(done), *TWO, "--agent", "noop") == 0
     assert cli("evaluate", "-w", str(done), *TWO) == 0
@@ -88,7 +105,10 @@ def test_status_shows_tasks_rejections_and_diversity(done, capsys):
 def test_rerun_is_byte_identical(done, tmp_path):
     other = make_workspace(tmp_path / "again")
     assert cli("run", "-w", str(other), *TWO) == 0
-    for rel in ("queries", "task_templates", "validated_tasks"):
+    # `done` ends on the oracle with two trials (above): the same campaign here gives the same conversations
+    assert cli("rollout", "-w", str(other), *TWO, "--agent", "oracle", "--trials", "2") == 0
+    assert cli("report", "-w", str(other)) == 0 and cli("report", "-w", str(done)) == 0
+    for rel in ("queries", "task_templates", "validated_tasks", "rollouts", "report"):
         a = {p.name: p.read_bytes() for p in (done / "outputs" / rel).iterdir()}
         b = {p.name: p.read_bytes() for p in (other / "outputs" / rel).iterdir()}
         assert a == b, rel

@@ -5,12 +5,14 @@ import random
 import re
 from typing import Any
 
-__all__ = ["NAMES", "REASONS", "STYLES", "article", "persona", "plural", "query"]
+from servers.dialogue import human_date, label_phrase
+
+__all__ = ["NAMES", "REASONS", "STYLES", "article", "intent", "persona", "plural", "query"]
 
 # Reasons for call per template group; {service}, {what} (and {target} for create) are filled in.
 REASONS: dict[str, list[str]] = {
     "profile": ["You are filling in a form and need your {what} as {service} has it.",
-                "You want to make sure the details {service} keeps about you are right, starting with your {what}.",
+                "You want to make sure {service} has your details right, starting with your {what}.",
                 "A letter asked you to quote your {what} and you cannot find it."],
     "entity": ["You are comparing options at {service} and want one detail about {a_what} before deciding.",
                "A friend mentioned {a_what} at {service} and you want to check it yourself.",
@@ -92,11 +94,7 @@ _WANT = {"casual": ["I wanna", "I need to", "Can you help me", "I'm trying to", 
 _KNOW = {"casual": ["Can you tell me", "I wanna know", "Could you check", "I'm trying to find out"],
          "neutral": ["Could you tell me", "I'd like to know", "I need to find out", "Can you check"],
          "formal": ["Could you kindly tell me", "I would like to know", "I wish to find out", "May I ask"]}
-_ID = {"casual": ["my person id's {v}", "I'm {v} in your system", "my id is {v}"],
-       "neutral": ["my person id is {v}", "for reference, my id is {v}", "my customer id is {v}"],
-       "formal": ["my person identifier is {v}", "you will find me under the id {v}", "my reference is {v}"]}
 _NAME = ["my name is {v}", "this is {v}", "{v} here"]
-_FACT = ["{k}: {v}", "for the record, {k}: {v}", "in case it helps, {k}: {v}"]
 
 
 def plural(noun: str) -> str:
@@ -143,23 +141,68 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?", ":")) else ".")
 
 
+_SEGMENT = re.compile(r"\s*Then, with ([A-Z][A-Za-z0-9]*): ")
+_REF = r"[A-Z][A-Z0-9]*-\d+"
+_ASKING = ("You want to know", "You are looking for", "You want the")
+
+
+def _strip_values(sentence: str, facts: dict[str, str]) -> str:
+    """A goal sentence without the concrete references, dates and amounts a customer gives only when asked."""
+    text = re.sub(r"\s*\([^)]*\)", "", sentence)  # '(day of the slot 2026-02-28)', '(Lakemont)'
+    text = text.replace("the first match the system lists", "the first one that comes up")
+    text = re.sub(rf"\b(of|for) (?!your |the |an? |my )([a-z][a-z ]*?) {_REF}\b", r"\1 a \2", text)
+    text = re.sub(rf"\s+{_REF}\b", "", text)
+    for value in facts.values():
+        for form in {value, value.replace("_", " ")}:
+            if re.fullmatch(r"[\d.,:-]+", form) or "_" in value:  # dates, amounts, codes like credit_card
+                text = re.sub(rf",?\s+(?:(?:paying )?by|to|on|for)?\s*{re.escape(form)}(?=[\s.,;]|$)", "", text)
+    return text
+
+
+def intent(instruction: str, facts: dict[str, str]) -> list[tuple[str | None, str]]:
+    """The goal as (service or None, sentences) without values: what a customer says first."""
+    lead = re.match(r"^([A-Z][A-Za-z0-9]*): ", instruction)
+    body = instruction[lead.end():] if lead else instruction
+    parts = _SEGMENT.split(body)  # [text, service, text, service, text...]
+    segments = [(lead.group(1) if lead else None, parts[0])] + list(zip(parts[1::2], parts[2::2]))
+    out = []
+    for service, text in segments:
+        kept = []
+        for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+            if not sentence:
+                continue
+            if not sentence.startswith(_ASKING) and ":" in sentence:
+                sentence = sentence.split(":", 1)[0] + "."
+            sentence = re.sub(r",\s*paying by [^.]*", "", sentence)
+            kept.append(_strip_values(sentence, facts).strip())
+        out.append((service, " ".join(k if k.endswith((".", "?", "!")) else k + "." for k in kept if k)))
+    return out
+
+
+_DETAIL = ["In case it helps, {k} is {v}.", "For what it's worth, {k} is {v}.", "Oh, and {k} is {v}."]
+
+
 def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
-    """The first message and the user scenario of one task, in the persona's voice (seeded variants)."""
+    """The first message (the intent, in the persona's voice, without ids or values the customer gives
+    only when asked) and the user scenario of one task, with seeded variants."""
     p = ctx.get("persona") or {}
     register, verbosity = p.get("language_register", "neutral"), p.get("verbosity", "normal")
     style = STYLES.get(p.get("style", ""), STYLES["courteous"])
     facts: dict[str, str] = {str(k): str(v) for k, v in (ctx.get("facts") or {}).items()}
     instruction, reason = str(ctx.get("instruction") or "").strip(), str(ctx.get("reason") or "").strip()
-    want = rng.choice(_WANT[register])
-    if instruction.startswith("You want to know"):
-        want = rng.choice(_KNOW[register])
-        instruction_goal = "You want to" + instruction[len("You want to know"):]
-    else:
-        instruction_goal = instruction
-    sentences = re.split(r"(?<=[.!?])\s+", instruction_goal)
-    goal = " ".join(_first_person(s, want, register) for s in sentences if s)
-    if not instruction.startswith("You"):  # not a builtin template: quote the goal as it is
-        goal = f"I need help with this: {_lower(instruction)}" if instruction else "I need some help."
+    goals = []
+    for service, text in intent(instruction, facts) if instruction else []:
+        want = rng.choice(_WANT[register])
+        if text.startswith("You want to know"):
+            want, text = rng.choice(_KNOW[register]), "You want to" + text[len("You want to know"):]
+        said = " ".join(_first_person(s, want, register) for s in re.split(r"(?<=[.!?])\s+", text) if s)
+        if service and goals:
+            said = f"And with {service}, " + (said if said.startswith("I ") or said.startswith("I'") else _lower(said))
+        elif service:
+            said = f"For {service}, " + (said if said.startswith("I ") or said.startswith("I'") else _lower(said))
+        goals.append(_sentence(said))
+    if not goals:
+        goals = ["I need some help."]
     parts: list[str] = []
     greet = rng.choice(_GREETING[register]) if p.get("style") != "curt" or rng.random() < 0.3 else ""
     opener = rng.choice(style["open"]) if verbosity != "terse" else ""
@@ -167,24 +210,20 @@ def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
         parts.append(greet if greet.endswith(",") else greet + ("!" if register == "casual" else "."))
     if opener and rng.random() < 0.8:
         parts.append(opener)
-    if verbosity == "detailed" and reason:
+    if reason and (verbosity == "detailed" or verbosity == "normal" and rng.random() < 0.5):
         parts.append(_first_person(reason, "I want to", register))
-    parts.append(_sentence(goal))
-    pid = next((v for k, v in facts.items() if "person id" in k.lower()), None)
+    parts.extend(goals)
     name = next((v for k, v in facts.items() if k.lower() == "full name"), None)
-    said = [v for v in (pid, name) if v]
-    if pid:
-        parts.append(_sentence(rng.choice(_ID[register]).format(v=pid)))
-    if name and verbosity != "terse" and rng.random() < 0.6:
+    if name and rng.random() < 0.5:  # a name is how people introduce themselves; ids come when asked
         parts.append(_sentence(rng.choice(_NAME).format(v=name)))
+    # A talkative customer may volunteer one detail up front (a date, an amount), never a reference.
     spoken = " ".join(parts).lower()
-    extra = [(k, v) for k, v in facts.items()
-             if v not in said and v.lower() not in spoken and v.replace("_", " ").lower() not in spoken]
-    n_extra = {"terse": 0, "normal": 1, "detailed": 2}[verbosity]
-    if facts and not any(v.lower() in spoken for v in facts.values()):  # at least one fact, always
-        n_extra = max(n_extra, 1)
-    for k, v in extra[:n_extra]:
-        parts.append(_sentence(rng.choice(_FACT).format(k=k, v=v)))
+    details = [(k, v) for k, v in facts.items() if not k.lower().endswith(("full name", "person id"))
+               and k != ctx.get("mistake") and v.lower() not in spoken and not re.fullmatch(_REF, v)]
+    if details and verbosity == "detailed" and rng.random() < 0.5:
+        k, v = rng.choice(details)
+        shown = human_date(v) if register != "neutral" else v
+        parts.append(rng.choice(_DETAIL).format(k=label_phrase(k), v=shown.replace("_", " ")))
     closer = rng.choice(style["close"]) if verbosity != "terse" or rng.random() < 0.3 else ""
     if closer:
         parts.append(closer)
@@ -215,3 +254,6 @@ def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
 
 def _lower(text: str) -> str:
     return text[:1].lower() + text[1:]
+
+
+

@@ -1,0 +1,105 @@
+"""How the demonstrator puts tool calls and results into plain sentences: labels, values, changes, outcomes."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from servers.dialogue import ISO_DATE, human_date, value_text
+
+__all__ = ["Vocabulary", "say_value"]
+
+_MONEY = re.compile(r"amount|fee|price|cost|due|paid|total|balance|premium|charge|fare|rent|salary|budget")
+_STATUS = re.compile(r"(^|_)status$")
+_NOISE = re.compile(r"\s*(\(optional filter\)|\(YYYY-MM-DD\)|, e\.g\. .*)$")
+
+
+def say_value(key: str, value: Any) -> str:
+    """A value as people write it: 'Friday, March 6, 2026', '1,250.00', 'credit card', 'yes'."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)) and _MONEY.search(key):
+        return f"{value:,.2f}"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{int(value):,}"
+    if isinstance(value, int):
+        return str(value)
+    text = value_text(value)
+    if ISO_DATE.match(text):
+        return human_date(text, weekday=True)
+    return text.replace("_", " ") if re.fullmatch(r"[a-z]+(_[a-z]+)+", text) else text
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ").strip()
+
+
+class Vocabulary:
+    """Labels of tools and fields, read from the OpenAI tool list the assistant is given."""
+
+    def __init__(self, tools: Sequence[Mapping[str, Any]]) -> None:
+        self.actions: dict[str, str] = {}
+        seen: dict[str, set[str]] = {}
+        for tool in tools:
+            fn = tool.get("function", tool)
+            self.actions[fn.get("name", "")] = str(fn.get("description") or "").rstrip(".")
+            for name, spec in ((fn.get("parameters") or {}).get("properties") or {}).items():
+                text = _NOISE.sub("", str(spec.get("description") or "")).strip()
+                text = re.sub(r"^(The|the) [\w' ]+?'s (?=person id)", "", text)  # "The member's person id"
+                if text and not re.match(r"(How|Whether|Which|What|When) ", text):  # a question is no label
+                    seen.setdefault(name, set()).add(text[:1].lower() + text[1:] if not text[1:2].isupper() else text)
+        # A name two tools describe differently (a fusion's `status`) is labelled by its own words.
+        self.fields = {name: next(iter(texts)) for name, texts in seen.items() if len(texts) == 1}
+
+    def label(self, key: str) -> str:
+        return self.fields.get(key) or _words(key)
+
+    def action(self, tool: str) -> str:
+        text = self.actions.get(tool) or _words(tool)
+        return text[:1].lower() + text[1:]
+
+    def thing(self, key: str, value: Any) -> str:
+        """'charging station CST-0220' for an id field, else 'slot length in minutes 40'."""
+        label = self.label(key)
+        if key.endswith("_id"):
+            return f"{re.sub(r' id$', '', label)} {value_text(value)}"
+        return f"{label} {say_value(key, value)}"
+
+    def change(self, tool: str, arguments: Mapping[str, Any]) -> str:
+        """What a write is about to do, in words (the person's own id is implied)."""
+        shown = [self.thing(k, v) for k, v in arguments.items() if k != "person_id"]
+        return self.action(tool) + (": " + "; ".join(shown) if shown else "")
+
+    def outcome(self, output: Any, arguments: Mapping[str, Any]) -> str:
+        """One sentence on what a call returned: the row's id, its status, the fields the call set,
+        dates and amounts. Lists are summarised row by row (at most three)."""
+        if isinstance(output, list):
+            if not output:
+                return "I found nothing that matches."
+            rows = [self.outcome(row, arguments) for row in output[:3]]
+            more = f" (and {len(output) - 3} more)" if len(output) > 3 else ""
+            return "I found: " + " ".join(rows) + more
+        if not isinstance(output, Mapping):
+            return f"The result is {say_value('', output)}."
+        ids = [k for k in output if k.endswith("_id") and k != "person_id"]
+        head = self.thing(ids[0], output[ids[0]]) if ids else "your account" if "person_id" in output else "the record"
+        parts = []
+        for key, value in output.items():
+            if key in ids[:1] or key == "person_id" or value is None or value == "":
+                continue
+            if (_STATUS.search(key) or key in arguments or _MONEY.search(key)
+                    or (isinstance(value, str) and ISO_DATE.match(value))):
+                parts.append(f"{self.label(key)} {say_value(key, value)}")
+        return f"{head[:1].upper() + head[1:]}" + (": " + ", ".join(parts) + "." if parts else ".")
+
+    def fact_about(self, outputs: Sequence[Any], wanted: str) -> str | None:
+        """'your slot length in minutes is 40' when an output field holds `wanted` (first match)."""
+        for output in outputs:
+            rows = output if isinstance(output, list) else [output]
+            for row in rows:
+                if not isinstance(row, Mapping):
+                    continue
+                for key, value in row.items():
+                    if value is not None and value_text(value).casefold() == wanted.casefold():
+                        return f"the {self.label(key)} is {say_value(key, value)}"
+        return None

@@ -1,0 +1,100 @@
+"""The words a conversation and its report agree on: how people say values, and what a yes or a no looks like.
+
+The simulated user speaks values this way, the demonstrator writes them this way, the evaluator's
+COMMUNICATE check and the data-quality report recognise them this way: one definition for all four.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+__all__ = ["ISO_DATE", "human_date", "is_no", "is_yes", "label_phrase", "said_value", "spoken_forms", "value_text"]
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?!\.?\d)")
+_YES = re.compile(r"^\W*(yes|yeah|yep|yup|sure|ok(ay)?|please (do|go ahead)|go ahead|confirmed?|correct|"
+                  r"that'?s (right|correct|fine)|absolutely|certainly|of course|definitely|do it|please proceed|"
+                  r"proceed)\b", re.I)
+_NO = re.compile(r"^\W*(no|nope|don'?t|do not|wait|stop|cancel|hold on|not yet)\b", re.I)
+
+
+def value_text(value: Any) -> str:
+    """The canonical text of an argument or fact value: integral floats without '.0', booleans as words."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+_SERVICE_LABEL = re.compile(r"^([A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*) ([a-z].*)$")
+
+
+def label_phrase(label: str) -> str:
+    """A fact label as said in a sentence: 'the day of the slot'; a fused scenario's member prefix
+    moves behind ('ChargingNetwork day of the slot' -> 'the day of the slot for ChargingNetwork')."""
+    m = _SERVICE_LABEL.match(label)
+    core, service = (m.group(2), m.group(1)) if m else (label, "")
+    core = core if core.lower().startswith(("the ", "your ", "my ")) else f"the {core}"
+    return f"{core} for {service}" if service else core
+
+
+def human_date(iso: str, weekday: bool = False) -> str:
+    """'2026-03-06' -> 'March 6, 2026' (or 'Friday, March 6, 2026'); other text unchanged."""
+    if not ISO_DATE.match(iso):
+        return iso
+    try:
+        day = dt.date.fromisoformat(iso)
+    except ValueError:
+        return iso
+    text = f"{day:%B} {day.day}, {day.year}"
+    return f"{day:%A}, {text}" if weekday else text
+
+
+def spoken_forms(value: Any) -> list[str]:
+    """Every text a person may use for `value`, the canonical one first. Dates: ISO, 'March 6, 2026' and
+    '6 March 2026' (always with the year); codes with underscores also with spaces ('credit_card')."""
+    text = value_text(value).strip()
+    forms = [text]
+    if ISO_DATE.match(text) and human_date(text) != text:
+        day = dt.date.fromisoformat(text)
+        forms += [human_date(text), f"{day.day} {day:%B} {day.year}"]
+    elif "_" in text:
+        forms.append(text.replace("_", " "))
+    return forms
+
+
+def _pattern(form: str) -> str:
+    """A form as a regex that does not match inside a longer token ('28' is not in '2026-02-28' or 'A-028')."""
+    pattern = re.escape(form.casefold())
+    if form[:1].isalnum():
+        pattern = r"(?<![\w.-])" + pattern
+    if form[-1:].isalnum():
+        pattern += r"(?![\w]|[.-]\w)"
+    return pattern
+
+
+def _plain(text: str) -> str:
+    """Thousands commas and trailing decimal zeros dropped: '1,250.00' -> '1250', '1.50' -> '1.5'."""
+    def strip(m: re.Match[str]) -> str:
+        fraction = m.group(2).rstrip("0")
+        return m.group(1) + ("." + fraction if fraction else "")
+    return _DECIMAL.sub(strip, _THOUSANDS.sub("", text))
+
+
+def said_value(text: str, value: Any) -> bool:
+    """Whether `text` mentions `value` in any spoken form (case-insensitive; '1,250.00' says '1250')."""
+    hay = _plain(text).casefold()
+    forms = [_plain(f) for f in spoken_forms(value) if f]
+    return any(re.search(_pattern(f), hay) for f in forms if f)
+
+
+def is_yes(text: str) -> bool:
+    """An explicit agreement: the message starts with yes (or an equivalent) and does not start with no."""
+    return bool(_YES.match(text)) and not _NO.match(text)
+
+
+def is_no(text: str) -> bool:
+    return bool(_NO.match(text))

@@ -1,0 +1,78 @@
+"""`skiller report`: load a workspace's tasks and current rollouts from the log, and write the data-quality report."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from evaluator import QualityReport, quality_report, report_json
+from servers.fusion import namespace_of
+from servers.task import Task
+from skiller.export import current_transcripts
+from store import Store
+
+REPORT_PATH = Path("report") / "quality.json"
+
+_COLUMNS = [  # (header, figure, how it is shown)
+    ("tasks", "tasks", "n"), ("rollouts", "rollouts", "n"), ("user turns", "user_turns_per_rollout", "f"),
+    ("values in 1st msg", "needed_values_in_first_message", "%"), ("writes confirmed", "writes_confirmed", "%"),
+    ("raw JSON msgs", "assistant_messages_with_raw_json", "%"), ("rule in words", "refusals_stating_rule", "%"),
+    ("recovered error", "rollouts_with_recovered_tool_error", "%"),
+    ("template 1st msg", "first_messages_with_template_text", "%"), ("date in prompt", "system_prompts_with_date", "%"),
+    ("distinct 1st msg", "distinct_first_queries", "%"), ("user d3", "user_distinct_3grams", "f"),
+    ("agent d3", "assistant_distinct_3grams", "f"), ("tool coverage", "tool_coverage", "%"),
+]
+
+
+def _write_tools(store: Store) -> dict[str, set[str]]:
+    """Each environment's write tools, from its members' blueprints (prefixed inside a fusion)."""
+    proj = store.projection()
+    modes: dict[str, set[str]] = {}
+    for m in proj.of_kind("domain"):
+        if "blueprint" in m.artifacts:
+            blueprint = store.artifact_json(m.artifacts["blueprint"])
+            modes[m.inputs["domain"]] = {f["name"] for f in blueprint["functions"] if f.get("mode") == "write"}
+    out = dict(modes)
+    for m in proj.of_kind("fusion"):
+        out[m.inputs["name"]] = {namespace_of(member) + name for member in m.inputs["members"]
+                                 for name in modes.get(member, ())}
+    return out
+
+
+def build(store: Store, today: str | None) -> QualityReport:
+    proj = store.projection()
+    tasks = [Task.model_validate_json(store.artifact(m.artifacts["task"]))
+             for m in sorted(proj.of_kind("task"), key=lambda m: m.stream) if "task" in m.artifacts]
+    transcripts = [t for items in current_transcripts(store, proj).values() for t in items]
+    return quality_report(tasks, transcripts, _write_tools(store), today)
+
+
+def write(report: QualityReport, outputs: Path) -> Path:
+    path = outputs / REPORT_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(report_json(report), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _cell(value, how: str) -> str:
+    share = getattr(value, "share", value) if how == "%" else value
+    if share is None:
+        return "-"
+    return f"{100 * share:.1f}" if how == "%" else f"{share:.2f}" if how == "f" else str(share)
+
+
+def table(report: QualityReport) -> str:
+    """One row per environment and one for all, fixed width (percentages for shares)."""
+    head = ["environment", *(h for h, _, _ in _COLUMNS)]
+    rows = [[env, *(_cell(getattr(f, name), how) for _, name, how in _COLUMNS)]
+            for env, f in [*report.environments.items(), ("all", report.overall)]]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in [head, *rows]]
+    kinds = ", ".join(f"{k} {n}" for k, n in report.overall.task_kinds.items())
+    patterns = len(report.overall.task_patterns)
+    lines.append(f"task kinds: {kinds}; {patterns} patterns; golden calls per task "
+                 f"{_cell(report.overall.golden_calls_per_task, 'f')}, writes per task "
+                 f"{_cell(report.overall.writes_per_task, 'f')}")
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""evaluator.quality: every figure of the data-quality report against a small workspace counted by hand."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from evaluator.quality import quality_report, template_text
+from servers.episode import ToolCallRecord, Transcript
+from servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, RuleStatement, Task, UserScenario
+
+PERSONA = Persona(name="Ann Lee", style="curt", patience="low", verbosity="terse", language_register="neutral")
+DATED = "Shop policy.\n\nToday's date is Monday, March 2, 2026 (2026-03-02)."
+SHOP_TOOLS = ["get_profile", "get_order", "cancel_order", "refund_order"]
+BANK_TOOLS = ["get_account", "transfer"]
+WRITES = {"Shop": {"cancel_order", "refund_order"}, "Bank": {"transfer"}}
+
+
+def task(task_id: str, env: str, kind: str, first: str, actions: list[tuple[str, str, dict, Any]],
+         rule: RuleStatement | None = None) -> Task:
+    golden = [GoldenAction(action_id=f"a{i}", name=n, mode=m, arguments=a, expected=e)
+              for i, (n, m, a, e) in enumerate(actions, 1)]
+    scenario = UserScenario(persona=PERSONA, instructions=Instructions(
+        domain=env, reason_for_call="", known_info="", unknown_info="", task_instructions=""))
+    return Task(id=task_id, domains=[env], environment=env, kind=kind, description=task_id, user_scenario=scenario,
+                first_query=first, evaluation_criteria=EvaluationCriteria(actions=golden, reward_basis=["ACTION"]),
+                initial_state_hash="i", gold_state_hash="g", violated_rule=rule.id if rule else None, rule=rule)
+
+
+class Talk:
+    """Builds a transcript message by message; tool calls are recorded with their outcome."""
+
+    def __init__(self, t: Task, trial: int, system: str, tools: list[str]) -> None:
+        self.t, self.trial, self.tools = t, trial, tools
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system},
+                                               {"role": "user", "content": t.first_query}]
+        self.records: list[ToolCallRecord] = []
+
+    def user(self, text: str) -> Talk:
+        self.messages.append({"role": "user", "content": text})
+        return self
+
+    def say(self, text: str) -> Talk:
+        self.messages.append({"role": "assistant", "content": text})
+        return self
+
+    def call(self, name: str, arguments: dict, ok: bool = True, output: Any = None) -> Talk:
+        cid = f"call_{len(self.records) + 1}"
+        self.messages.append({"role": "assistant", "content": "", "tool_calls": [
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]})
+        self.messages.append({"role": "tool", "tool_call_id": cid,
+                              "content": json.dumps(output if ok else {"error": "not found"})})
+        self.records.append(ToolCallRecord(id=cid, name=name, arguments=arguments, raw_arguments=json.dumps(arguments),
+                                           ok=ok, output=output if ok else None, error=None if ok else "not found"))
+        return self
+
+    def end(self, termination: str = "user_stop") -> Transcript:
+        return Transcript(id=f"{self.t.id}-{self.trial}", task_id=self.t.id, trial=self.trial, domains=self.t.domains,
+                          environment=self.t.environment, agent="test", messages=self.messages,
+                          tools=[{"type": "function", "function": {"name": n}} for n in self.tools],
+                          tool_calls=self.records, termination=termination)
+
+
+PROFILE = {"person_id": "P-0001", "first_name": "Ann", "last_name": "Lee"}
+ORDER = {"order_id": "ORD-0007", "status": "open", "total": 12.5}
+RULE = RuleStatement(id="SHP-2", tool="cancel_order", kind="lead_time",
+                     statement="Orders can be cancelled only within 14 days of purchase.")
+
+# Needed values: A needs P-0001, ORD-0007, too_late (its first message gives ORD-0007); B needs P-0002;
+# C needs ACC-0003. Only B's first message is template text.
+A = task("A", "Shop", "write", "Hi, I want to cancel my order ORD-0007.",
+         [("get_profile", "read", {"person_id": "P-0001"}, PROFILE), ("get_order", "read", {"order_id": "ORD-0007"}, ORDER),
+          ("cancel_order", "write", {"order_id": "ORD-0007", "reason": "too_late"}, None)])
+B = task("B", "Shop", "refusal", "Hello. You want to cancel an old order.",
+         [("get_profile", "read", {"person_id": "P-0002"}, None)], rule=RULE)
+C = task("C", "Bank", "read", "What is my balance?", [("get_account", "read", {"account_id": "ACC-0003"}, None)])
+
+
+def transcripts() -> list[Transcript]:
+    good = (Talk(A, 0, DATED, SHOP_TOOLS).say("Hello! Could you tell me your person id?").user("P-0001")
+            .call("get_profile", {"person_id": "P-0001"}, output=PROFILE)
+            .call("get_order", {"order_id": "ORD-0007"}, output=ORDER)
+            .say("I will cancel order ORD-0007. Shall I go ahead?").user("Yes, please.")
+            .call("cancel_order", {"order_id": "ORD-0007", "reason": "too_late"}, output={"status": "cancelled"})
+            .say("Done: order ORD-0007 is cancelled.").user("Thanks ###STOP###").end())
+    hasty = (Talk(A, 1, "Shop policy.", SHOP_TOOLS)
+             .call("get_profile", {"person_id": "P-9999"}, ok=False).call("get_profile", {"person_id": "P-0001"},
+                                                                          output=PROFILE)
+             .call("cancel_order", {"order_id": "ORD-0007", "reason": "too_late"}, output={"status": "cancelled"})
+             .say('Done: {"order_id": "ORD-0007", "status": "cancelled"}').user("ok ###STOP###").end())
+    explained = (Talk(B, 0, DATED, SHOP_TOOLS).call("get_profile", {"person_id": "P-0002"}, output=PROFILE)
+                 .say("I'm sorry, I can't cancel it: orders can be cancelled only within 14 days of purchase "
+                      "(rule SHP-2).").user("I see. ###STOP###").end())
+    cited = (Talk(B, 1, "Shop policy.", SHOP_TOOLS).say("I cannot do that because of the rule SHP-2.")
+             .user("ok ###STOP###").end())
+    broken = (Talk(C, 0, "Bank policy, no date.", BANK_TOOLS).call("get_account", {"account_id": "ACC-9"}, ok=False)
+              .call("get_account", {"account_id": "ACC-0003"}, output={"account_id": "ACC-0003"})
+              .say("Sorry, something broke.").end("max_turns"))
+    return [good, hasty, explained, cited, broken]
+
+
+@pytest.fixture(scope="module")
+def report():
+    return quality_report([A, B, C], transcripts(), WRITES, today="2026-03-02")
+
+
+def test_overall_figures_match_the_hand_count(report) -> None:
+    o = report.overall
+    assert (o.tasks, o.rollouts) == (3, 5)
+    assert o.task_kinds == {"read": 1, "refusal": 1, "write": 1}
+    assert o.task_patterns == {"read: R": 1, "refusal: R": 1, "write: R R W": 1}
+    assert o.golden_calls_per_task == pytest.approx(5 / 3, abs=1e-4) and o.writes_per_task == pytest.approx(1 / 3, abs=1e-4)
+    assert o.user_turns_per_rollout == pytest.approx(11 / 5)  # 4 + 2 + 2 + 2 + 1
+    assert (o.needed_values_in_first_message.count, o.needed_values_in_first_message.total) == (1, 5)
+    assert (o.writes_confirmed.count, o.writes_confirmed.total) == (1, 2)  # the hasty write was never confirmed
+    assert (o.assistant_messages_with_raw_json.count, o.assistant_messages_with_raw_json.total) == (1, 7)
+    assert (o.refusals_stating_rule.count, o.refusals_stating_rule.total) == (1, 2)  # an id alone is no rule
+    assert (o.rollouts_with_recovered_tool_error.count, o.rollouts_with_recovered_tool_error.total) == (1, 5)
+    assert (o.first_messages_with_template_text.count, o.first_messages_with_template_text.total) == (1, 3)
+    assert (o.system_prompts_with_date.count, o.system_prompts_with_date.total) == (2, 5)
+    assert (o.distinct_first_queries.count, o.distinct_first_queries.total) == (3, 3)
+    assert (o.tool_coverage.count, o.tool_coverage.total) == (4, 6)
+    assert o.tools_never_called == ["Bank.transfer", "Shop.refund_order"]
+
+
+def test_figures_per_environment_match_the_hand_count(report) -> None:
+    shop, bank = report.environments["Shop"], report.environments["Bank"]
+    assert (shop.tasks, shop.rollouts, bank.tasks, bank.rollouts) == (2, 4, 1, 1)
+    assert shop.needed_values_in_first_message.share == 0.25 and bank.needed_values_in_first_message.share == 0.0
+    assert shop.writes_confirmed.share == 0.5 and bank.writes_confirmed.total == 0
+    assert bank.writes_confirmed.share is None  # nothing to count is not 0%
+    assert bank.rollouts_with_recovered_tool_error.count == 0  # the retry succeeded, but the episode did not end well
+    assert shop.rollouts_with_recovered_tool_error.count == 1
+    assert (shop.tool_coverage.count, shop.tool_coverage.total) == (3, 4) and shop.tools_never_called == ["refund_order"]
+
+
+def test_ngram_diversity_is_distinct_over_all_word_trigrams() -> None:
+    t = task("D", "Shop", "read", "a b c a b c", [])
+    one = Talk(t, 0, DATED, []).say("x y z x y z").end()
+    figures = quality_report([t], [one], {}).overall
+    assert figures.user_distinct_3grams == 0.75  # abc bca cab abc
+    assert figures.assistant_distinct_3grams == 0.75
+
+
+@pytest.mark.parametrize("text, leaks", [
+    ("I need help with this: buildingPermits: You want to withdraw a permit application.", True),
+    ("Hi, I'd like to reserve <target.charging_station_id>.", True),
+    ("Please call reserve_charging_slot for me.", True),
+    ("Hello! I'd like to withdraw my permit application. You're a star!", False),
+])
+def test_template_text_is_told_from_a_customer_message(text: str, leaks: bool) -> None:
+    assert template_text(text) is leaks

@@ -1,0 +1,43 @@
+"""servers.dialogue: the spoken forms of values and the yes/no both sides of a conversation and the report share."""
+from __future__ import annotations
+
+import pytest
+
+from evaluator.matching import mentions
+from servers.dialogue import human_date, is_yes, label_phrase, said_value, spoken_forms
+
+
+def test_a_date_is_said_with_its_year_in_three_forms() -> None:
+    assert spoken_forms("2026-03-06") == ["2026-03-06", "March 6, 2026", "6 March 2026"]
+    assert human_date("2026-03-06", weekday=True) == "Friday, March 6, 2026"
+    assert spoken_forms("2026-13-45") == ["2026-13-45"]  # not a date: left alone
+
+
+@pytest.mark.parametrize("text, value, said", [
+    ("I'd like to pay by credit card.", "credit_card", True),
+    ("The total is 1,250.00 dollars.", 1250.0, True),
+    ("The slot is on 2026-02-28.", "28", False),  # a number inside a date is not the number
+    ("Reservation CRV-0280, please.", "28", False),
+    ("It lasts 28 minutes.", 28.0, True),
+    ("Book it for 6 March 2026.", "2026-03-06", True),
+    ("My id is P-00801.", "P-0080", False),
+])
+def test_a_value_is_recognised_in_any_spoken_form_and_only_as_a_whole(text: str, value, said: bool) -> None:
+    assert said_value(text, value) is said
+
+
+def test_communicate_accepts_a_date_or_code_as_people_write_it() -> None:
+    assert mentions("Your visit is on Friday, March 6, 2026.", "2026-03-06")
+    assert mentions("Paid by credit card.", "credit_card")
+    assert not mentions("Your visit is on Friday, March 7, 2026.", "2026-03-06")
+
+
+@pytest.mark.parametrize("text, yes", [("Yes, please go ahead.", True), ("yep, do it.", True),
+                                       ("Sure. Yes.", True), ("No, wait.", False), ("Thanks, bye.", False)])
+def test_an_explicit_yes_starts_the_message(text: str, yes: bool) -> None:
+    assert is_yes(text) is yes
+
+
+def test_a_fused_label_names_its_member_after_the_fact() -> None:
+    assert label_phrase("ChargingNetwork day of the slot") == "the day of the slot for ChargingNetwork"
+    assert label_phrase("person id") == "the person id"
