@@ -29,8 +29,10 @@ def test_main_command_runs_as_written(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "tasks by environment" in done.stdout
     out = tmp_path / "ws" / "outputs"
-    assert len(list((out / "mcp_servers").glob("*.py"))) == 10
+    servers = [p.stem for p in (out / "mcp_servers").glob("*.py")]
+    assert len([s for s in servers if "_" not in s]) == 10
+    assert all((out / "mcp_servers" / f"{s}.sqlite").is_file() for s in servers)
     combos = json.loads((out / "cross_domain_templates" / "_combinations.json").read_text())
-    assert len(combos["selected"]) >= 20
+    assert len(combos["selected"]) >= 20 and len([s for s in servers if "_" in s]) == len(combos["selected"])
     results = [json.loads(l) for l in (out / "evaluation" / "results.jsonl").read_text().splitlines()]
     assert len(results) >= 200 and all(r["reward"] == 1.0 for r in results)
