@@ -1,6 +1,7 @@
 """Projection to files: writes `outputs/` in the reference layout, rebuilt from the log alone."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -73,15 +74,28 @@ def render(store: Store, sft: bool = False) -> dict[str, bytes]:
     return files
 
 
+class ExportError(Exception):
+    """Outputs cannot be written where asked, as one line."""
+
+
 def export(store: Store, out: Path, sft: bool = False) -> list[Path]:
     """Write every file atomically (temp file + rename), so a crash never leaves half a file."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} is a file, not a folder; give --out a folder (it is created if missing)")
     written = []
     for rel, content in sorted(render(store, sft).items()):
         path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(content)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # never leave a partial file behind; earlier files are complete
+            if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise ExportError(f"no space left on the device writing {path} ({exc.strerror}); {len(written)} "
+                                  f"files were written whole, free some space and export again") from exc
+            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
         written.append(path)
     return written
 
