@@ -82,8 +82,12 @@ def export(store: Store, out: Path, sft: bool = False) -> list[Path]:
     """Write every file atomically (temp file + rename), so a crash never leaves half a file."""
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} is a file, not a folder; give --out a folder (it is created if missing)")
+    try:
+        files = render(store, sft)
+    except OSError as exc:  # database snapshots go through temporary files
+        raise _write_error(exc, "temporary files", 0) from exc
     written = []
-    for rel, content in sorted(render(store, sft).items()):
+    for rel, content in sorted(files.items()):
         path = out / rel
         tmp = path.with_name(path.name + ".tmp")
         try:
@@ -92,12 +96,16 @@ def export(store: Store, out: Path, sft: bool = False) -> list[Path]:
             os.replace(tmp, path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)  # never leave a partial file behind; earlier files are complete
-            if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
-                raise ExportError(f"no space left on the device writing {path} ({exc.strerror}); {len(written)} "
-                                  f"files were written whole, free some space and export again") from exc
-            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            raise _write_error(exc, str(path), len(written)) from exc
         written.append(path)
     return written
+
+
+def _write_error(exc: OSError, where: str, done: int) -> ExportError:
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return ExportError(f"no space left on the device writing {where} ({exc.strerror}); {done} files were "
+                           f"written whole, free some space and export again")
+    return ExportError(f"cannot write {where}: {exc.strerror or exc}")
 
 
 def _pascal(table: str) -> str:

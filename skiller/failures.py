@@ -39,8 +39,10 @@ def _describe(exc: BaseException) -> str | None:
             return f"no space left on the device for the workspace database ({text}); free some space: {_KEEP}"
         if "readonly" in text or "read-only" in text:
             return f"the workspace database cannot be written ({text}); {_KEEP}"
-        if "disk I/O error" in text or "locked" in text:
-            return f"the workspace database failed ({text}); {_KEEP}"
+        if "disk I/O error" in text:
+            return f"the workspace database could not be written ({text}; is the disk full?); {_KEEP}"
+        if "locked" in text:
+            return f"the workspace database is busy ({text}); {_KEEP}"
     return None
 
 

@@ -13,23 +13,12 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.conftest import cli, make_workspace
-
-TINY = ["steps.s01.num_domains=2", "steps.s01.min_sectors=2", "steps.s06.rows_per_table=20", "steps.s06.people=10",
-        "steps.s14.templates_per_domain=3", "fusion.num_combinations=1", "fusion.templates_per_fusion=2"]
-
-
-def sets(items: list[str]) -> list[str]:
-    return [arg for item in items for arg in ("--set", item)]
+from tests.conftest import cli
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
-    """A finished tiny workspace (2 domains, 1 fusion, rolled out and evaluated), exported with SFT rows."""
-    root = make_workspace(tmp_path_factory.mktemp("export") / "ws")
-    assert cli("run", "-w", str(root), *sets(TINY)) == 0
-    assert cli("export", "-w", str(root), "--format", "sft") == 0
-    return root / "outputs"
+def exported(finished) -> Path:
+    return finished / "outputs"
 
 
 def servers(out: Path) -> list[str]:
