@@ -77,7 +77,7 @@ def catalog_names() -> list[str]:
     return [d.name for d in load_catalog()]
 
 
-def canonical_domains(names: list[str], provider: str) -> list[str]:
+def canonical_domains(names: list[str], provider: str, where: str = " in steps.s01.domains") -> list[str]:
     """`steps.s01.domains` in canonical spelling: catalog names on the builtin provider; a model may also
     invent a domain, so there any PascalCase name is accepted too. UnknownName (close matches) otherwise."""
     catalog = catalog_names()
@@ -88,6 +88,6 @@ def canonical_domains(names: list[str], provider: str) -> list[str]:
             found = name
         if found is None:
             hint = "" if provider == "builtin" else " (or give a PascalCase name such as SolarInstallers)"
-            raise _miss("domain", name, catalog, hint + " in steps.s01.domains")
+            raise _miss("domain", name, catalog, hint + where)
         out.append(found)
     return list(dict.fromkeys(out))

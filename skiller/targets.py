@@ -24,7 +24,7 @@ def advance_target(ws: Workspace, name: str) -> tuple[str, list[str]]:
     world = proj.machines.get("world")
     if world is None or "domains" not in world.artifacts:
         provider = ws.config.provider.name
-        canonical = canonical_domains([name], provider)[0]
+        canonical = canonical_domains([name], provider, where="")[0]
         named = canonical_domains(ws.config.steps.s01.domains, provider)
         if canonical in named:
             return canonical, []

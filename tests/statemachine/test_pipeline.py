@@ -146,7 +146,8 @@ def test_advance_unknown_domain_is_a_one_line_error(tmp_path, capsys):
     root = make_workspace(tmp_path / "ws")
     assert cli("advance", "-w", str(root), *small(), "--domain", "Nowhere", "--to", "tools_listed") == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("skiller: no domain 'Nowhere'") and "\n" not in err
+    assert err.startswith("skiller: unknown domain 'Nowhere'") and "\n" not in err
+    assert Store(root / "skiller.db").projection().events == 1  # checked before any work
 
 
 def test_bad_override_is_a_one_line_error_and_writes_nothing(tmp_path, capsys):
