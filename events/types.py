@@ -16,6 +16,9 @@ class RunStarted(_Event):
     type: Literal["RunStarted"] = "RunStarted"
     command: str
     config: dict[str, Any]  # resolved config, secrets never included
+    overrides: list[str] = Field(default_factory=list)  # the command's `--set key=value`s, as given
+    file_config: dict[str, Any] = Field(default_factory=dict)  # the config file alone, resolved (change detection)
+    changed: list[str] = Field(default_factory=list)  # file keys changed since the last run, applied by --set
 
 
 class MachineCreated(_Event):

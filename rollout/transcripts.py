@@ -14,8 +14,10 @@ __all__ = ["read_jsonl", "rollout_line", "to_sft", "write_jsonl"]
 
 
 def rollout_line(transcript: Transcript) -> dict[str, Any]:
-    """The transcript plus the reference's status fields (`success`, `stopped`, `transferred`)."""
+    """The transcript plus the reference's status fields (`success`, `stopped`, `transferred`) and the id of
+    the query line (`queries/<Env>.jsonl`) it came from: a task's query carries the task's id."""
     line = transcript.model_dump(mode="json")
+    line["query_id"] = transcript.task_id
     stopped = transcript.termination in ("user_stop", "agent_stop")
     last = message_text(transcript.messages[-1]) if transcript.messages else ""
     line["success"] = stopped
@@ -41,8 +43,9 @@ def read_jsonl(path: str | Path) -> list[Transcript]:
 
 
 def to_sft(transcript: Transcript) -> dict[str, Any]:
-    """`{"messages", "tools"}` in OpenAI format for SFT trainers: tool-call arguments as JSON strings,
-    the stop token removed from the final user message (dropped if nothing else was said)."""
+    """`{"id", "task_id", "environment", "messages", "tools"}`, OpenAI format for SFT trainers: tool-call
+    arguments as JSON strings, the stop token removed from the final user message (dropped if nothing
+    else was said). The exporter adds the episode's reward."""
     messages = copy.deepcopy(transcript.messages)
     for message in messages:
         for call in message.get("tool_calls") or []:
@@ -57,4 +60,5 @@ def to_sft(transcript: Transcript) -> dict[str, Any]:
             messages[-1]["content"] = text.strip()
         else:
             messages.pop()
-    return {"messages": messages, "tools": copy.deepcopy(transcript.tools)}
+    return {"id": transcript.id, "task_id": transcript.task_id, "environment": transcript.environment,
+            "messages": messages, "tools": copy.deepcopy(transcript.tools)}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import signal
@@ -21,7 +22,7 @@ from mcp.server.stdio import stdio_server
 
 from servers.environment import Environment, ModuleSource
 
-__all__ = ["build_mcp_server", "main", "serve_http", "serve_stdio"]
+__all__ = ["ServeError", "build_mcp_server", "listen", "main", "serve_http", "serve_stdio"]
 
 log = structlog.get_logger(__name__)
 
@@ -73,18 +74,40 @@ def serve_stdio(env: Environment, name: str) -> None:
     anyio.run(run)
 
 
+class ServeError(Exception):
+    """The server cannot listen (port in use, bad host or port), as one line."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket, or ServeError naming what is wrong with host or port."""
+    if not 0 <= port <= 65535:
+        raise ServeError(f"port {port} is out of range (0-65535; 0 picks a free port)")
+    try:
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except socket.gaierror as exc:
+        raise ServeError(f"host '{host}' cannot be resolved ({exc.strerror}); use an address such as 127.0.0.1") from None
+    except OSError as exc:
+        why = {errno.EADDRINUSE: f"port {port} on {host} is already in use; pick another --port (0 picks a free one)",
+               errno.EADDRNOTAVAIL: f"host {host} is not an address of this machine; use 127.0.0.1",
+               errno.EACCES: f"no permission to listen on port {port} (ports below 1024 need privileges)"}
+        raise ServeError(why.get(exc.errno, f"cannot listen on {host}:{port} ({exc.strerror or exc})")) from None
+    except (OverflowError, ValueError, UnicodeError) as exc:
+        raise ServeError(f"cannot listen on {host}:{port} ({exc})") from None
+
+
 def serve_http(env: Environment, name: str, host: str = "127.0.0.1", port: int = 8000,
-               on_ready: Callable[[str], None] | None = None) -> None:
+               on_ready: Callable[[str], None] | None = None, sock: socket.socket | None = None) -> None:
     """Serve streamable HTTP at http://host:port/mcp until interrupted (blocks).
 
     The socket is bound before `on_ready(url)` is called, so a client may connect at once (port 0 picks
-    a free port; the URL names the real one).
+    a free port; the URL names the real one). A caller may bind it first with `listen`, so a bad host or
+    port is reported before the environment starts.
     """
     import uvicorn
 
     server = build_mcp_server(env, name)
     app = server.streamable_http_app(host=host, streamable_http_path="/mcp")
-    sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock = sock if sock is not None else listen(host, port)
     bound = sock.getsockname()[1]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound}/mcp"
     log.info("mcp.http.listening", url=url, server=name, tools=len(env.tools))
@@ -150,12 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (uvicorn re-raises it after its graceful shutdown) must unwind the `with` so the worker and
     # its temp dir are cleaned up.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        sock = listen(args.host, args.port) if args.transport == "http" else None
+    except ServeError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
     sandbox = Sandbox(SandboxLimits(cpu_seconds=args.cpu_seconds, memory_mb=args.memory_mb))
     with Environment.start(modules, args.db.read_bytes(), sandbox, call_timeout=args.call_timeout) as env:
-        if args.transport == "stdio":
+        if sock is None:
             serve_stdio(env, name)
         else:
-            serve_http(env, name, host=args.host, port=args.port,
+            serve_http(env, name, host=args.host, port=args.port, sock=sock,
                        on_ready=lambda url: print(f"MCP server ready at {url}", file=sys.stderr, flush=True))
     return 0
 

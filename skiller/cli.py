@@ -8,14 +8,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from skiller.config import ConfigError, config_schema
 from skiller.workspace import Workspace, WorkspaceError
 
 # Piped output (logs, CI, tests) gets a wide console: long fused names must not wrap into unreadable cells.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+# No emoji codes: `domain:Hospital: implemented` must not print a hospital pictogram.
+console = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def _ws(args) -> Workspace:
@@ -42,16 +44,23 @@ def cmd_run(args) -> int:
 
 def cmd_advance(args) -> int:
     from skiller import runner
+    from skiller.targets import advance_target
     from statemachine import STATES
     if args.to and args.to not in STATES["domain"]:
         raise ConfigError(f"--to: '{args.to}' is not a domain state ({', '.join(STATES['domain'])})")
     ws = _ws(args)
-    proj = runner.advance(ws, f"advance --domain {args.domain}", runner.only_domain(args.domain, args.to))
-    m = proj.machines.get(f"domain:{args.domain}")
+    name, extra = advance_target(ws, args.domain)  # checked before any work
+    if extra:  # a fresh workspace: s01 must include the domain
+        ws.close()
+        args.set = [*args.set, *extra]
+        ws = _ws(args)
+    proj = runner.advance(ws, f"advance --domain {name}", runner.only_domain(name, args.to))
+    m = proj.machines.get(f"domain:{name}")
     if m is None:
         known = sorted(v.stream.split(":", 1)[1] for v in proj.of_kind("domain"))
-        raise WorkspaceError(f"no domain '{args.domain}' in this workspace (known: {', '.join(known) or 'none'})")
-    console.print(f"{m.stream}: {m.state}" + (f" ({m.last_error})" if m.last_error else ""))
+        raise WorkspaceError(f"no domain '{name}' in this workspace (known: {', '.join(known) or 'none'})")
+    console.print(f"{m.stream}: {m.state}" + (f" ({m.last_error})" if m.last_error else ""), markup=False,
+                  highlight=False)
     return 1 if m.last_error or m.state == "failed" else 0
 
 
@@ -159,7 +168,7 @@ def cmd_status(args) -> int:
         usage.add_row(model, str(u.calls), str(u.cache_hits), str(u.input_tokens), str(u.output_tokens))
     console.print(usage)
     for m in _failures(proj):
-        console.print(f"[red]{m.stream}[/red] {m.state}: {_why(m)}", soft_wrap=True)
+        console.print(f"[red]{escape(m.stream)}[/red] {m.state}: {escape(_why(m))}", soft_wrap=True)
     return 0
 
 
@@ -200,7 +209,10 @@ def bigram_diversity(texts: list[str]) -> float:
 
 def cmd_log(args) -> int:
     ws = _ws(args)
-    stream = f"domain:{args.domain}" if args.domain else args.stream
+    stream = args.stream
+    if args.domain:
+        from skiller.names import resolve
+        stream = "domain:" + resolve(args.domain, [m.inputs["domain"] for m in ws.store.projection().of_kind("domain")])
     for row in ws.store.rows(stream=stream):
         if row.type == "Transitioned":
             what = f"{row.trigger}: {row.source} -> {row.dest}"
@@ -208,7 +220,8 @@ def cmd_log(args) -> int:
             payload = json.loads(row.payload)
             what = " ".join(f"{k}={v}" for k, v in payload.items() if k in (
                 "kind", "initial", "purpose", "model", "cache_hit", "passed", "failed", "error", "step", "command"))
-        console.print(f"{row.seq:>7} {row.run_id:<9} {row.stream:<28} {row.type:<14} {what}", highlight=False, soft_wrap=True)
+        console.print(f"{row.seq:>7} {row.run_id:<9} {row.stream:<28} {row.type:<14} {what}", highlight=False,
+                      soft_wrap=True, markup=False)
     return 0
 
 
@@ -221,7 +234,7 @@ def cmd_replay(args) -> int:
     if report.checked:
         console.print("checked: " + ", ".join(report.checked))
     for problem in report.problems:
-        err.print(f"[red]drift[/red] {problem}")
+        err.print(f"[red]drift[/red] {escape(problem)}")
     if report.ok:
         console.print("replay verified: no drift" if args.verify else "replay ok")
     return 0 if report.ok else 1
@@ -265,30 +278,39 @@ def cmd_serve(args) -> int:
     import signal
 
     from servers.environment import Environment
-    from servers.mcp_server import serve_http, serve_stdio
+    from servers.mcp_server import listen, serve_http, serve_stdio
     from servers.task import EnvironmentBundle
     from skiller.sandbox import Sandbox, SandboxLimits
+    from skiller.names import resolve, resolve_fusion
     ws = _ws(args)
     proj = ws.store.projection()
-    stream = f"domain:{args.domain}" if args.domain else f"fusion:{args.fusion}"
+    domains = [m.inputs["domain"] for m in proj.of_kind("domain")]
+    if args.domain:
+        stream = "domain:" + resolve(args.domain, domains)
+    else:  # members in any order
+        stream = resolve_fusion(args.fusion, {m.stream: m.inputs["members"] for m in proj.of_kind("fusion")}, domains)
     m = proj.machines.get(stream)
     if m is None or "environment" not in m.artifacts or "database" not in m.artifacts:
         ready = sorted(v.stream for v in proj.machines.values() if "environment" in v.artifacts)
         raise WorkspaceError(f"{stream} is not ready to serve (servable: {', '.join(ready) or 'none yet; run first'})")
     bundle = EnvironmentBundle.model_validate_json(ws.store.artifact(m.artifacts["environment"]))
     database = ws.store.artifact(m.artifacts["database"])
+    sock = listen(args.host, args.port) if args.transport == "http" else None  # a bad host/port: before any work
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind so the worker and temp dir are cleaned up
     sandbox = Sandbox(SandboxLimits(cpu_seconds=24 * 3600, memory_mb=ws.config.sandbox.memory_mb))
     try:
         with Environment.start(list(bundle.modules), database, sandbox) as env:
-            if args.transport == "stdio":
+            if sock is None:
                 serve_stdio(env, bundle.name)
             else:
-                serve_http(env, bundle.name, host=args.host, port=args.port,
+                serve_http(env, bundle.name, host=args.host, port=args.port, sock=sock,
                            on_ready=lambda url: err.print(f"MCP server ready at {url}", soft_wrap=True))
     except KeyboardInterrupt:  # the first Ctrl-C stops the server; the worker and temp dir are gone by now
         err.print(f"skiller: stopped serving {stream}", highlight=False, markup=False)
         return 130
+    finally:
+        if sock is not None:
+            sock.close()
     return 0
 
 
@@ -363,15 +385,25 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from servers.mcp_server import ServeError
+    from skiller.export import ExportError
+    from skiller.system_errors import log_failure, one_line_failure
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ConfigError, WorkspaceError) as exc:
-        err.print(f"skiller: {exc}", highlight=False, soft_wrap=True)
+    except (ConfigError, WorkspaceError, ServeError, ExportError) as exc:
+        log_failure(exc, str(exc))
+        err.print(f"skiller: {exc}", highlight=False, soft_wrap=True, markup=False)
         return 2
     except KeyboardInterrupt:
         err.print("skiller: interrupted; committed work is kept, run again to resume")
         return 130
+    except Exception as exc:  # disk full, I/O errors: one line here, the traceback in the structlog log
+        line = one_line_failure(exc)
+        if line is None:
+            raise
+        err.print(f"skiller: {line}", highlight=False, soft_wrap=True, markup=False)
+        return 1
 
 
 if __name__ == "__main__":

@@ -29,7 +29,10 @@ class ProviderConfig(_Section):
 
 class S01Config(_Section):
     num_domains: int = Field(10, ge=1)
-    """How many service domains to expand."""
+    """How many service domains to expand (raised to the number of `domains` named below if smaller)."""
+    domains: list[str] = []
+    """Domains that must be among them, e.g. [Hospital, Pharmacy]: catalog names on the builtin provider,
+    matched ignoring case and separators (`hospital`, `health_insurance`); checked before any work."""
     min_sectors: int = Field(5, ge=1)
     """Diversity check: at least this many distinct sectors (capped by num_domains)."""
     max_similarity: float = Field(0.5, gt=0, le=1)
@@ -150,11 +153,27 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit timestamps: `2026-02-30` stays a string, so pydantic names the key it breaks."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"config: override '{text}' must look like key.path=value")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip(), _yaml(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {key.strip()}: '{raw}' is not a valid value ({str(exc).splitlines()[0]})") from None
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -162,14 +181,15 @@ def _first_error(exc: ValidationError) -> str:
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         return f"config: unknown key '{key}'"
-    return f"config: {key}: {err['msg']}"
+    got = f", got {err['input']!r}" if isinstance(err.get("input"), (str, int, float)) else ""
+    return f"config: {key}: {err['msg']}{got}"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
     tree: dict[str, Any] = {}
     if path is not None and Path(path).exists():
         try:
-            tree = yaml.safe_load(Path(path).read_text()) or {}
+            tree = _yaml(Path(path).read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config: {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(tree, dict):

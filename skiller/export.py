@@ -1,6 +1,7 @@
 """Projection to files: writes `outputs/` in the reference layout, rebuilt from the log alone."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -54,7 +55,13 @@ def world_files(store: Store, proj: Projection) -> Files:
         yield "blueprints.json", as_json(_world(store, proj, "blueprints")["blueprints"])
     for m in listed:
         tool_list = store.artifact_json(m.artifacts["tool_list"])
-        yield f"tool_lists/{tool_list['server']}.json", as_json(tool_list["tools"])
+        yield f"tool_lists/{tool_list['server']}.json", as_json([function_tool(t) for t in tool_list["tools"]])
+
+
+def function_tool(tool: dict, prefix: str = "") -> dict:
+    """The standard function-calling format chat APIs and SFT trainers read: {"type", "function": {...}}."""
+    return {"type": "function", "function": {"name": prefix + tool["name"], "description": tool["description"],
+                                             "parameters": tool["parameters"]}}
 
 
 def render(store: Store, sft: bool = False) -> dict[str, bytes]:
@@ -67,17 +74,38 @@ def render(store: Store, sft: bool = False) -> dict[str, bytes]:
     return files
 
 
+class ExportError(Exception):
+    """Outputs cannot be written where asked, as one line."""
+
+
 def export(store: Store, out: Path, sft: bool = False) -> list[Path]:
     """Write every file atomically (temp file + rename), so a crash never leaves half a file."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} is a file, not a folder; give --out a folder (it is created if missing)")
+    try:
+        files = render(store, sft)
+    except OSError as exc:  # database snapshots go through temporary files
+        raise _write_error(exc, "temporary files", 0) from exc
     written = []
-    for rel, content in sorted(render(store, sft).items()):
+    for rel, content in sorted(files.items()):
         path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(content)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # never leave a partial file behind; earlier files are complete
+            raise _write_error(exc, str(path), len(written)) from exc
         written.append(path)
     return written
+
+
+def _write_error(exc: OSError, where: str, done: int) -> ExportError:
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return ExportError(f"no space left on the device writing {where} ({exc.strerror}); {done} files were "
+                           f"written whole, free some space and export again")
+    return ExportError(f"cannot write {where}: {exc.strerror or exc}")
 
 
 def _pascal(table: str) -> str:
@@ -118,6 +146,8 @@ def environment_files(store: Store, proj: Projection) -> Files:
         if m.state in ("implemented", "templated") and "implementation" in m.artifacts:
             module = store.artifact_json(m.artifacts["implementation"])["module"]
             yield f"mcp_servers/{m.inputs['domain']}.py", standalone_server(module).encode()
+            # the server's own database beside it: `python X.py` serves X.sqlite by default
+            yield f"mcp_servers/{m.inputs['domain']}.sqlite", store.artifact(m.artifacts["database"])
 
 
 @writer
@@ -142,6 +172,22 @@ def fusion_files(store: Store, proj: Projection) -> Files:
                 yield f"database/outputs/{kind}/{name}/{table}.json", as_json(rows)
         if "policy" in m.artifacts:
             yield f"policies/{name}.md", store.artifact_json(m.artifacts["policy"])["markdown"].encode()
+        if "environment" in m.artifacts and "database" in m.artifacts:
+            yield from _fused_server(store, proj, name, m.artifacts)
+
+
+def _fused_server(store: Store, proj: Projection, name: str, artifacts: dict[str, str]) -> Files:
+    """A fusion's runnable server, its fused database beside it, and its tool list (prefixed names)."""
+    from servers.standalone import fused_server
+    from servers.task import EnvironmentBundle
+    bundle = EnvironmentBundle.model_validate_json(store.artifact(artifacts["environment"]))
+    yield f"mcp_servers/{name}.py", fused_server(name, list(bundle.modules)).encode()
+    yield f"mcp_servers/{name}.sqlite", store.artifact(artifacts["database"])
+    tools = []
+    for module in bundle.modules:
+        member = proj.machines[f"domain:{module.server}"]
+        tools += [function_tool(t, module.prefix) for t in store.artifact_json(member.artifacts["tool_list"])["tools"]]
+    yield f"tool_lists/{name}.json", as_json(tools)
 
 
 def _namespace(server: str) -> str:
@@ -234,9 +280,11 @@ def rollout_files(store: Store, proj: Projection) -> Files:
 
 
 def sft_files(store: Store, proj: Projection) -> Files:
-    """Training rows: an episode that could not run (infrastructure_error) is not one."""
+    """One row per episode that ran (an infrastructure_error is not one): id, task id, environment,
+    reward (None until evaluated), messages, tools."""
     from rollout import to_sft
+    rewards = {r.transcript_id: r.reward for r in current_results(store, proj)}
     for env, items in sorted(current_transcripts(store, proj).items()):
         ran = [t for t in items if t.termination != "infrastructure_error"]
         if ran:
-            yield f"sft/{env}.jsonl", _jsonl([to_sft(t) for t in ran])
+            yield f"sft/{env}.jsonl", _jsonl([{**to_sft(t), "reward": rewards.get(t.id)} for t in ran])

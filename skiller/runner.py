@@ -59,12 +59,25 @@ def only_domain(name: str, to: str | None) -> Allow:
     return allow
 
 
+def preflight(ws: Workspace) -> list[str]:
+    """Checks before any work: named domains exist (spelled canonically from here on) and the config file
+    did not change under the workspace. Returns the file keys changed explicitly with `--set`."""
+    from skiller.config_change import config_changes
+    from skiller.names import canonical_domains
+    s01 = ws.config.steps.s01
+    s01.domains = canonical_domains(s01.domains, ws.config.provider.name)
+    return config_changes(ws)
+
+
 def advance(ws: Workspace, command: str, allow: Allow, console: Console | None = None) -> Projection:
+    changed = preflight(ws)
     proj = ws.store.projection()
     run_id = f"run-{proj.runs + 1:04d}"
-    ws.store.append([RunStarted(stream="run", command=command, config=dump_config(ws.config))], run_id=run_id)
+    ws.store.append([RunStarted(stream="run", command=command, config=dump_config(ws.config),
+                                overrides=list(ws.overrides), changed=changed,
+                                file_config=dump_config(ws.file_config) if ws.file_config else {})], run_id=run_id)
     client = LLMClient(ws.provider(), ws.store)
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, emoji=False, markup=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False, disable=not console.is_terminal) as bar:
         task = bar.add_task("advancing", total=None)

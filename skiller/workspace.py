@@ -52,10 +52,17 @@ class Workspace:
     config: Config
     store: Store
     _model_providers: dict = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()  # the command's `--set key=value`s
+    file_config: Config | None = None  # skiller.yaml alone: what config-change detection compares
 
     @classmethod
     def init(cls, root: Path) -> Path:
-        root.mkdir(parents=True, exist_ok=True)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} is a file, not a folder; choose another path for the workspace")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create workspace folder {root}: {exc.strerror or exc}") from None
         cfg = root / CONFIG_FILE
         if not cfg.exists():
             cfg.write_text(DEFAULT_YAML)
@@ -72,7 +79,8 @@ class Workspace:
             raise WorkspaceError(f"{root} is not a skiller workspace (run `skiller init {root}` first)")
         config = load_config(root / CONFIG_FILE, list(overrides))
         configure_logging(root / "skiller.log")
-        return cls(root=root, config=config, store=Store(root / DB_FILE))
+        return cls(root=root, config=config, store=Store(root / DB_FILE), overrides=tuple(overrides),
+                   file_config=load_config(root / CONFIG_FILE))
 
     def provider(self):
         name = self.config.provider.name

@@ -37,20 +37,31 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 3}
 
 
-def diversity_problems(topics: DomainTopics, count: int, min_sectors: int, max_similarity: float) -> list[str]:
-    """Why a set of domains is not diverse enough (empty when it is)."""
+def diversity_problems(topics: DomainTopics, count: int, min_sectors: int, max_similarity: float,
+                       required: list[str] = ()) -> list[str]:
+    """Why a set of domains is not diverse enough or misses a required one (empty when it is fine).
+
+    Required domains are the user's choice: they may share a sector or a wording, so the checks only ask
+    the rest of the set to be diverse around them."""
     problems = []
     names = [d.name for d in topics.domains]
     if len(names) != count:
         problems.append(f"expected {count} domains, got {len(names)}")
+    missing = [n for n in required if n not in names]
+    if missing:
+        problems.append(f"missing required domains: {', '.join(missing)}")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         problems.append(f"duplicate names: {', '.join(dupes)}")
     sectors = {d.sector.lower() for d in topics.domains}
-    if len(sectors) < min(min_sectors, count):
-        problems.append(f"only {len(sectors)} sectors, need {min(min_sectors, count)}")
+    chosen = {d.sector.lower() for d in topics.domains if d.name in required}
+    need = min(min_sectors, count, len(chosen) + count - len(set(required) & set(names)))
+    if len(sectors) < need:
+        problems.append(f"only {len(sectors)} sectors, need {need}")
     for i, a in enumerate(topics.domains):
         for b in topics.domains[i + 1:]:
+            if a.name in required and b.name in required:
+                continue
             wa, wb = _words(a.description), _words(b.description)
             if wa and wb and len(wa & wb) / len(wa | wb) > max_similarity:
                 problems.append(f"{a.name} and {b.name} are described too similarly")
@@ -60,20 +71,26 @@ def diversity_problems(topics: DomainTopics, count: int, min_sectors: int, max_s
 @step("s01", machine="world", source="seeded", triggers={"expand_domains": "domains_expanded"})
 async def run(inputs: S01Input, ctx: StepContext) -> S01Output:
     cfg = ctx.config.steps.s01
+    required = list(dict.fromkeys(cfg.domains))  # canonical names (the CLI resolves them before any work)
+    count = max(cfg.num_domains, len(required))
+    include = f"\nInclude these domains, named exactly so: {', '.join(required)}." if required else ""
     feedback = ""
     problems: list[str] = []
     for attempt in range(cfg.max_attempts):
+        context = {"count": count, "min_sectors": cfg.min_sectors,
+                   "seed": ctx.config.seed, "attempt": attempt, "problems": problems}
         request = LLMRequest(
             purpose="s01.domains", role="text",
             messages=(Message(role="user", content=PROMPT.format(
-                count=cfg.num_domains, min_sectors=cfg.min_sectors, feedback=feedback)),),
+                count=count, min_sectors=cfg.min_sectors, feedback=include + feedback)),),
             response_model=DomainTopics,
-            context={"count": cfg.num_domains, "min_sectors": cfg.min_sectors,
-                     "seed": ctx.config.seed, "attempt": attempt, "problems": problems},
+            context={**context, "required": required} if required else context,
         )
         topics: DomainTopics = await ctx.llm.ask(request)
-        problems = diversity_problems(topics, cfg.num_domains, cfg.min_sectors, cfg.max_similarity)
+        problems = diversity_problems(topics, count, cfg.min_sectors, cfg.max_similarity, required)
         if not problems:
-            return S01Output(domains=topics, payload={"attempts": attempt + 1})
+            # required domains first: s04's per-entity cap keeps the first blueprints in this order
+            ordered = sorted(topics.domains, key=lambda d: d.name not in required)
+            return S01Output(domains=DomainTopics(domains=ordered), payload={"attempts": attempt + 1})
         feedback = "\nThe previous answer was rejected: " + "; ".join(problems) + "."
     raise StepError("validation", f"s01: domains not diverse after {cfg.max_attempts} attempts: {problems[0]}")

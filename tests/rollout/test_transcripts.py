@@ -27,7 +27,7 @@ def test_jsonl_lines_have_sorted_keys_status_fields_and_read_back(env: Environme
     assert (line["id"], line["task_id"], line["trial"], line["termination"]) == (transcript.id, "lib-borrow", 2,
                                                                                   "user_stop")
     assert (line["success"], line["stopped"], line["transferred"]) == (True, True, False)
-    assert line == rollout_line(transcript)
+    assert line == rollout_line(transcript) and line["query_id"] == line["task_id"]
     assert read_jsonl(path) == [transcript, transcript]
 
 
@@ -35,7 +35,8 @@ def test_sft_conversation_keeps_openai_tool_calls_and_strips_the_stop_token(env:
     transcript = oracle_transcript(env)
     sft = to_sft(transcript)
 
-    assert set(sft) == {"messages", "tools"} and sft["tools"] == transcript.tools
+    assert set(sft) == {"id", "task_id", "environment", "messages", "tools"} and sft["tools"] == transcript.tools
+    assert (sft["id"], sft["task_id"], sft["environment"]) == (transcript.id, transcript.task_id, transcript.environment)
     assert sft["messages"][:-1] == transcript.messages[:-1]
     assert STOP not in sft["messages"][-1]["content"] and sft["messages"][-1]["content"]
     calls = [c for m in sft["messages"] for c in m.get("tool_calls", [])]

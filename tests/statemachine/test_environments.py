@@ -59,7 +59,7 @@ def test_exported_layout_has_environment_artifacts(implemented):
 
 def _domain(root: Path) -> tuple[str, list[dict]]:
     name = sorted(p.stem for p in (root / "outputs" / "tool_lists").glob("*.json"))[0]
-    return name, json.loads((root / "outputs" / "tool_lists" / f"{name}.json").read_text())
+    return name, [t["function"] for t in json.loads((root / "outputs" / "tool_lists" / f"{name}.json").read_text())]
 
 
 async def _exercise(client: Client, tools: list[dict], store: Store, name: str) -> None:

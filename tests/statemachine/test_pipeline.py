@@ -55,7 +55,7 @@ def test_run_builds_world_and_domains_with_reference_outputs(tmp_path):
     for b in blueprints:
         assert len(b["functions"]) >= 10 and len(b["peripheral_entities"]) <= 3
         assert {f["mode"] for f in b["functions"]} == {"read", "write"}
-        tools = json.loads(out[f"tool_lists/{b['MCP_server_name']}.json"])
+        tools = [t["function"] for t in json.loads(out[f"tool_lists/{b['MCP_server_name']}.json"])]
         assert [t["name"] for t in tools] == [f["name"] for f in b["functions"]]
         assert all(t["parameters"]["type"] == "object" and "required" in t["parameters"] for t in tools)
     graph = json.loads(out["entity_graph.json"])
@@ -146,7 +146,8 @@ def test_advance_unknown_domain_is_a_one_line_error(tmp_path, capsys):
     root = make_workspace(tmp_path / "ws")
     assert cli("advance", "-w", str(root), *small(), "--domain", "Nowhere", "--to", "tools_listed") == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("skiller: no domain 'Nowhere'") and "\n" not in err
+    assert err.startswith("skiller: unknown domain 'Nowhere'") and "\n" not in err
+    assert Store(root / "skiller.db").projection().events == 1  # checked before any work
 
 
 def test_bad_override_is_a_one_line_error_and_writes_nothing(tmp_path, capsys):

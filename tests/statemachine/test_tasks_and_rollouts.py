@@ -36,7 +36,7 @@ def test_every_domain_yields_diverse_validated_tasks(done):
         assert lengths[1] and lengths[3] and kinds["refusal"] and kinds["write"], (server, lengths, kinds)
         firsts = [t["messages"][0]["content"] for t in tasks]
         assert len(set(firsts)) == len(firsts)  # no two tasks share a first query
-        tools = {t["name"] for t in json.loads((done / "outputs" / "tool_lists" / f"{server}.json").read_text())}
+        tools = {t["function"]["name"] for t in json.loads((done / "outputs" / "tool_lists" / f"{server}.json").read_text())}
         used = {c["name"] for t in tasks for c in t["task_info"]["trajectory"]}
         templates = json.loads((done / "outputs" / "task_templates" / f"{server}.json").read_text())["templates"]
         used |= {t["forbidden"]["tool"] for t in templates if t.get("forbidden")}

@@ -23,14 +23,18 @@ def domains(request: LLMRequest) -> dict:
     """Round-robin over shuffled sectors so any prefix of the answer is sector-diverse."""
     ctx = request.context
     rng = _rng(ctx["seed"], "s01")
+    picked = [get_domain(name) for name in ctx.get("required", [])]  # named in the config: always in
+    named = {d.name for d in picked}
     by_sector: dict[str, list] = {}
     for d in load_catalog():
-        by_sector.setdefault(d.sector, []).append(d)
+        if d.name not in named:
+            by_sector.setdefault(d.sector, []).append(d)
     sectors = sorted(by_sector)
     rng.shuffle(sectors)
     for s in sectors:
         rng.shuffle(by_sector[s])
-    picked = []
+    covered = {d.sector for d in picked}
+    sectors.sort(key=lambda s: s in covered)  # the rest of the set spreads over sectors not yet covered
     while len(picked) < ctx["count"] and any(by_sector.values()):
         for s in sectors:
             if by_sector[s] and len(picked) < ctx["count"]:
