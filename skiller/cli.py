@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -12,14 +13,18 @@ from rich.table import Table
 
 from skiller.config import ConfigError, config_schema
 from skiller.workspace import Workspace, WorkspaceError
+from store import LockHeld, StoreError
 
 # Piped output (logs, CI, tests) gets a wide console: long fused names must not wrap into unreadable cells.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
-def _ws(args) -> Workspace:
-    return Workspace.open(Path(args.workspace), args.set)
+def _ws(args, write: bool = False) -> Workspace:
+    """Open the workspace; a writing command takes its lock. `main` closes it (and frees the lock)."""
+    ws = Workspace.open(Path(args.workspace), args.set, write=args.command if write else None)
+    args.opened.append(ws)
+    return ws
 
 
 def cmd_init(args) -> int:
@@ -30,7 +35,7 @@ def cmd_init(args) -> int:
 
 def cmd_run(args) -> int:
     from skiller import runner
-    ws = _ws(args)
+    ws = _ws(args, write=True)
     proj = runner.advance(ws, "run", runner.stop_after(ws.config))
     if args.export:
         from skiller.export import export
@@ -45,7 +50,7 @@ def cmd_advance(args) -> int:
     from statemachine import STATES
     if args.to and args.to not in STATES["domain"]:
         raise ConfigError(f"--to: '{args.to}' is not a domain state ({', '.join(STATES['domain'])})")
-    ws = _ws(args)
+    ws = _ws(args, write=True)
     proj = runner.advance(ws, f"advance --domain {args.domain}", runner.only_domain(args.domain, args.to))
     m = proj.machines.get(f"domain:{args.domain}")
     if m is None:
@@ -60,7 +65,7 @@ def cmd_rollout(args) -> int:
     overrides = [f"rollout.agent={args.agent}"] if args.agent else []
     overrides += [f"rollout.trials={args.trials}"] if args.trials else []
     args.set = [*args.set, *overrides]
-    ws = _ws(args)
+    ws = _ws(args, write=True)
     proj = runner.advance(ws, "rollout", runner.tasks_in({"instantiated", "evaluated"}, args.domain))
     from skiller.export import export
     export(ws.store, ws.root / "outputs")
@@ -74,7 +79,7 @@ def cmd_rollout(args) -> int:
 def cmd_evaluate(args) -> int:
     from skiller import runner
     from skiller.export import export
-    ws = _ws(args)
+    ws = _ws(args, write=True)
     runner.advance(ws, "evaluate", runner.tasks_in({"rolled_out"}, args.domain))
     export(ws.store, ws.root / "outputs")
     if not _print_scores(ws):
@@ -292,14 +297,23 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.opened = []
     try:
         return args.fn(args)
-    except (ConfigError, WorkspaceError) as exc:
+    except (ConfigError, WorkspaceError, LockHeld, StoreError) as exc:
         err.print(f"skiller: {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except sqlite3.DatabaseError as exc:  # a database file damaged under a running command
+        where = Path(getattr(args, "workspace", None) or args.dir) / "skiller.db"
+        err.print(f"skiller: {where} is corrupt or unreadable ({exc}); "
+                  "run `skiller replay --verify` for an audit", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("skiller: interrupted; committed work is kept, run again to resume")
         return 130
+    finally:
+        for ws in args.opened:
+            ws.close()
 
 
 if __name__ == "__main__":
