@@ -32,18 +32,30 @@ class Drift:
         return f"{where}: {self.kind}: {self.detail}"
 
 
+def prepare() -> None:
+    """Load the machine definitions the audit checks against (importing every step takes a moment)."""
+    for kind in STATES:
+        _allowed(kind)
+
+
 def audit_log(store: Store) -> tuple[list[Drift], Projection]:
     """Check the database file, the chain and each event; the projection folds every event that could be."""
     proj = Projection()
+    conn = store.db.conn
+    text_factory, conn.text_factory = conn.text_factory, _text  # a damaged byte in a cell is drift at its seq
     try:
-        damage = [r[0] for r in store.db.conn.execute("PRAGMA integrity_check")]
+        damage = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         if damage != ["ok"]:
             return [Drift(0, "corrupt", "; ".join(damage[:3]))], proj
         rows = list(store.rows())
-        kinds = dict(store.db.conn.execute("SELECT sha256, kind FROM artifacts"))
+        kinds = dict(conn.execute("SELECT sha256, kind FROM artifacts"))
     except sqlite3.DatabaseError as exc:
         return [Drift(0, "corrupt", str(exc))], proj
+    finally:
+        conn.text_factory = text_factory
     drifts = [Drift(*d) for d in chain_drift(rows)]
+    drifts += [Drift(r.seq, "corrupt", "the event holds bytes that are not UTF-8 text")
+               for r in rows if any(isinstance(v, _Mangled) for v in r)]
     drifts += _events(rows, kinds, proj)
     return sorted(set(drifts)), proj
 
@@ -52,6 +64,7 @@ def _events(rows: list[EventRow], kinds: dict[str, str], proj: Projection) -> li
     """Each event's JSON, type, machine, transition and artifact kinds; folds the sound ones into `proj`."""
     drifts: list[Drift] = []
     spawned = _spawned_kinds(rows, kinds)
+    orphans: set[str] = set()  # streams already reported as never created: one line each, not one per event
     for row in rows:
         payload, artifacts = _json(row.payload), _json(row.artifacts)
         bad = [c for c, v in (("payload", payload), ("artifacts", artifacts)) if not isinstance(v, dict)]
@@ -61,17 +74,31 @@ def _events(rows: list[EventRow], kinds: dict[str, str], proj: Projection) -> li
         if row.type not in EVENT_TYPES:
             drifts.append(Drift(row.seq, "unknown type", f"'{row.type}' is not an event type"))
             continue
-        found = _machine_drift(row, payload, proj)
-        found += _artifact_drift(row, artifacts, kinds, proj, spawned)
-        drifts += found
-        machine_broken = any(d.kind == "unknown machine" for d in found) or (
-            row.type == "MachineCreated" and any(d.kind == "illegal transition" for d in found))
-        if not machine_broken:
-            try:
-                apply(proj, row)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                drifts.append(Drift(row.seq, "unreadable", f"{row.type} cannot be folded ({type(exc).__name__}: {exc})"))
+        moves = _machine_drift(row, payload, proj)
+        orphan = any(d.kind == "unknown machine" for d in moves)
+        if not (orphan and row.stream in orphans):
+            drifts += moves
+        drifts += _artifact_drift(row, artifacts, kinds, proj, spawned)
+        if orphan:
+            orphans.add(row.stream)
+        if row.stream in orphans or (row.type == "MachineCreated" and moves):
+            continue  # nothing to fold into, and a second creation must not reset the machine
+        try:
+            apply(proj, row)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            drifts.append(Drift(row.seq, "unreadable", f"{row.type} cannot be folded ({type(exc).__name__}: {exc})"))
     return drifts
+
+
+class _Mangled(str):
+    """Text decoded from bytes that were not UTF-8 (shown with replacement characters)."""
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return _Mangled(raw.decode(errors="replace"))
 
 
 def _json(text: str) -> object:

@@ -200,7 +200,7 @@ def cmd_replay(args) -> int:
     if report.checked:
         console.print("checked: " + ", ".join(report.checked))
     for problem in report.problems:
-        err.print(f"[red]drift[/red] {problem}")
+        err.print(f"[red]drift[/red] {problem}", highlight=False, soft_wrap=True)
     if report.ok:
         console.print("replay verified: no drift" if args.verify else "replay ok")
     return 0 if report.ok else 1
@@ -209,6 +209,8 @@ def cmd_replay(args) -> int:
 def cmd_export(args) -> int:
     from skiller.export import export
     ws = _ws(args)
+    if not args.out and ws.store.readonly == "immutable":
+        raise WorkspaceError(f"workspace {ws.root} is read-only; export elsewhere with --out DIR")
     out = Path(args.out) if args.out else ws.root / "outputs"
     written = export(ws.store, out, sft=args.format == "sft")
     console.print(f"wrote {len(written)} files to {out}")
@@ -311,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("skiller: interrupted; committed work is kept, run again to resume")
         return 130
+    except Exception as exc:  # last resort (e.g. a hand-edited log): one line here, the traceback in the log
+        import structlog
+        structlog.get_logger().exception("cli.failed", command=args.command)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        err.print(f"skiller: {args.command} failed: {type(exc).__name__}: {first} (details in skiller.log; "
+                  "`skiller replay --verify` audits the log)", highlight=False, soft_wrap=True)
+        return 1
     finally:
         for ws in args.opened:
             ws.close()
