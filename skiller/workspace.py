@@ -77,6 +77,11 @@ class Workspace:
         config = load_config(root / CONFIG_FILE, list(overrides))
         if write is None:
             writable = is_writable(root)
+            wal = root / f"{DB_FILE}-wal"
+            if not writable and wal.exists() and wal.stat().st_size:
+                # an immutable reader would not see them, and nothing may fold them into the database
+                raise WorkspaceError(f"workspace {root} is read-only but holds writes not yet folded into "
+                                     f"{DB_FILE} ({wal.name}); make it writable for one command, e.g. `skiller status`")
             configure_logging(root / LOG_FILE if writable else None)
             return cls(root=root, config=config,
                        store=Store(root / DB_FILE, readonly="shared" if writable else "immutable"))

@@ -63,7 +63,7 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         try:
-            self.db = sqlite_utils.Database(_connect(self.path, readonly), execute_plugins=False)
+            self.db = sqlite_utils.Database(_connect(self.path, readonly))
             if readonly:
                 self._check_readable()
             else:
