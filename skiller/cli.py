@@ -315,10 +315,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # last resort (e.g. a hand-edited log): one line here, the traceback in the log
         import structlog
-        structlog.get_logger().exception("cli.failed", command=args.command)
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        err.print(f"skiller: {args.command} failed: {type(exc).__name__}: {first} (details in skiller.log; "
-                  "`skiller replay --verify` audits the log)", highlight=False, soft_wrap=True)
+        hint = ""
+        if args.opened:  # a workspace was open: its event log may be at fault, its log file has the traceback
+            structlog.get_logger().exception("cli.failed", command=args.command)
+            logged = args.opened[0].store.readonly != "immutable"  # a read-only workspace gets no log file
+            hint = f" ({'details in skiller.log; ' if logged else ''}`skiller replay --verify` audits the event log)"
+        err.print(f"skiller: {args.command} failed: {type(exc).__name__}: {first}{hint}", highlight=False, soft_wrap=True)
         return 1
     finally:
         for ws in args.opened:

@@ -14,6 +14,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
+from store import WriterLock
 from tests.conftest import REPO, cli, cli_process, make_workspace, small
 
 FULL = small("steps.s01.num_domains=2", "steps.s01.min_sectors=2", "steps.s06.rows_per_table=40",
@@ -81,6 +84,20 @@ def test_a_second_run_is_refused_while_the_first_writes_and_the_log_is_a_single_
     assert sum(map(len, concurrent.values())) == sum(map(len, single.values()))
     assert len(concurrent["run"]) == 1  # the refused run did not even record that it started
     assert concurrent == single
+
+
+@pytest.mark.parametrize("command", [["run"], ["advance", "--domain", "X"], ["rollout"], ["evaluate"]],
+                         ids=lambda c: c[0])
+def test_every_writing_command_is_refused_while_the_lock_is_held_and_reads_go_on(workspace, capsys, command):
+    held = WriterLock(workspace / "skiller.lock").acquire()
+    try:
+        assert cli(*command, "-w", str(workspace)) == 2
+        refused = capsys.readouterr().err
+        assert refused.count("\n") == 1 and f"(pid {os.getpid()})" in refused
+        assert cli("status", "-w", str(workspace)) == 0 and cli("log", "-w", str(workspace)) == 0
+    finally:
+        held.release()
+    assert cli("run", "-w", str(workspace), *small(), "--set", "scheduler.stop_after=blueprinted") == 0
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
