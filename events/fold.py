@@ -20,7 +20,8 @@ class EventRow(NamedTuple):
     payload: str  # JSON
     artifacts: str  # JSON {name: sha256}
     run_id: str
-    at: str
+    at: str  # wall clock, outside every hash
+    hash: str = ""  # sha256 chained to the previous event (see store.chain)
 
 
 @dataclass
@@ -64,42 +65,47 @@ class Projection:
         return [m for m in self.machines.values() if m.kind == kind]
 
 
-def apply(p: Projection, row: EventRow) -> None:
-    """Fold one event into the projection (mutating it: replay speed matters)."""
+def apply(p: Projection, row: EventRow | tuple) -> None:
+    """Fold one event into the projection (mutating it: replay speed matters).
+
+    `row` is read by position (the `events` columns in `EventRow` order), so the store can hand over
+    its cursor's plain tuples without building a named tuple per event."""
     p.events += 1
-    t = row.type
+    t = row[2]
     if t == "Transitioned":
-        m = p.machines[row.stream]
-        m.state = row.dest  # type: ignore[assignment]
-        m.last_seq = row.seq
+        m = p.machines[row[1]]
+        m.state = row[5]
+        m.last_seq = row[0]
         m.transitions += 1
-        if row.artifacts != "{}":
-            m.artifacts.update(json.loads(row.artifacts))
-        m.payload = json.loads(row.payload) if row.payload != "{}" else {}
+        if row[7] != "{}":
+            m.artifacts.update(json.loads(row[7]))
+        m.payload = json.loads(row[6]) if row[6] != "{}" else {}
         m.last_error = m.failure_kind = None
     elif t == "LLMCalled":
-        d = json.loads(row.payload)
-        u = p.usage.setdefault(f"{d['provider']}/{d['model']}", ModelUsage())
+        d = json.loads(row[6])
+        u = p.usage.get(key := f"{d['provider']}/{d['model']}")
+        if u is None:
+            u = p.usage[key] = ModelUsage()
         u.calls += 1
         u.cache_hits += d.get("cache_hit", False)
         u.input_tokens += d.get("input_tokens", 0)
         u.output_tokens += d.get("output_tokens", 0)
     elif t == "MachineCreated":
-        d = json.loads(row.payload)
-        p.machines[row.stream] = MachineView(
-            stream=row.stream, kind=d["kind"], state=d["initial"], inputs=d.get("inputs", {}),
-            artifacts=json.loads(row.artifacts), last_seq=row.seq,
+        d = json.loads(row[6])
+        p.machines[row[1]] = MachineView(
+            stream=row[1], kind=d["kind"], state=d["initial"], inputs=d.get("inputs", {}),
+            artifacts=json.loads(row[7]), last_seq=row[0],
         )
     elif t == "TestsRan":
-        p.machines[row.stream].tests_ran += 1
+        p.machines[row[1]].tests_ran += 1
     elif t == "StepFailed":
-        m = p.machines.get(row.stream)
+        m = p.machines.get(row[1])
         if m is not None:
-            d = json.loads(row.payload)
+            d = json.loads(row[6])
             m.last_error, m.failure_kind = d["error"], d["kind"]
     elif t == "RunStarted":
         p.runs += 1
-        p.config = json.loads(row.payload)["config"]
+        p.config = json.loads(row[6])["config"]
 
 
 def fold(rows: Iterable[EventRow], into: Projection | None = None) -> Projection:

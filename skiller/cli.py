@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from skiller.config import ConfigError, config_schema
 from skiller.workspace import Workspace, WorkspaceError
+from store import LockHeld, StoreError
 
 # Piped output (logs, CI, tests) gets a wide console: long fused names must not wrap into unreadable cells.
 # No emoji codes: `domain:Hospital: implemented` must not print a hospital pictogram.
@@ -20,8 +22,11 @@ console = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
 err = Console(stderr=True, emoji=False)
 
 
-def _ws(args) -> Workspace:
-    return Workspace.open(Path(args.workspace), args.set)
+def _ws(args, write: bool = False) -> Workspace:
+    """Open the workspace; a writing command takes its lock. `main` closes it (and frees the lock)."""
+    ws = Workspace.open(Path(args.workspace), args.set, write=args.command if write else None)
+    args.opened.append(ws)
+    return ws
 
 
 def cmd_init(args) -> int:
@@ -32,7 +37,7 @@ def cmd_init(args) -> int:
 
 def cmd_run(args) -> int:
     from skiller import runner
-    ws = _ws(args)
+    ws = _ws(args, write=True)
     proj = runner.advance(ws, "run", runner.stop_after(ws.config))
     if args.export:
         from skiller.export import export
@@ -48,12 +53,12 @@ def cmd_advance(args) -> int:
     from statemachine import STATES
     if args.to and args.to not in STATES["domain"]:
         raise ConfigError(f"--to: '{args.to}' is not a domain state ({', '.join(STATES['domain'])})")
-    ws = _ws(args)
+    ws = _ws(args, write=True)
     name, extra = advance_target(ws, args.domain)  # checked before any work
     if extra:  # a fresh workspace: s01 must include the domain
         ws.close()
         args.set = [*args.set, *extra]
-        ws = _ws(args)
+        ws = _ws(args, write=True)
     proj = runner.advance(ws, f"advance --domain {name}", runner.only_domain(name, args.to))
     m = proj.machines.get(f"domain:{name}")
     if m is None:
@@ -78,7 +83,7 @@ def cmd_rollout(args) -> int:
     overrides = [f"rollout.agent={args.agent}"] if args.agent else []
     overrides += [f"rollout.trials={args.trials}"] if args.trials else []
     args.set = [*args.set, *overrides]
-    ws = _ws(args)
+    ws = _ws(args, write=True)
     _check_environment(ws, args.domain)
     proj = runner.advance(ws, "rollout", runner.tasks_in({"instantiated", "evaluated"}, args.domain))
     from skiller.export import export
@@ -101,7 +106,7 @@ def cmd_rollout(args) -> int:
 def cmd_evaluate(args) -> int:
     from skiller import runner
     from skiller.export import export
-    ws = _ws(args)
+    ws = _ws(args, write=True)
     _check_environment(ws, args.domain)
     runner.advance(ws, "evaluate", runner.tasks_in({"rolled_out"}, args.domain))
     export(ws.store, ws.root / "outputs")
@@ -234,7 +239,7 @@ def cmd_replay(args) -> int:
     if report.checked:
         console.print("checked: " + ", ".join(report.checked))
     for problem in report.problems:
-        err.print(f"[red]drift[/red] {escape(problem)}")
+        err.print(f"[red]drift[/red] {escape(problem)}", highlight=False, soft_wrap=True)
     if report.ok:
         console.print("replay verified: no drift" if args.verify else "replay ok")
     return 0 if report.ok else 1
@@ -243,6 +248,8 @@ def cmd_replay(args) -> int:
 def cmd_export(args) -> int:
     from skiller.export import export
     ws = _ws(args)
+    if not args.out and ws.store.readonly == "immutable":
+        raise WorkspaceError(f"workspace {ws.root} is read-only; export elsewhere with --out DIR")
     if args.format in ("tau2", "hf"):
         from skiller.formats import ExportError, export_format
         out = Path(args.out) if args.out else ws.root / "outputs" / args.format
@@ -389,21 +396,39 @@ def main(argv: list[str] | None = None) -> int:
     from skiller.export import ExportError
     from skiller.system_errors import log_failure, one_line_failure
     args = parser().parse_args(argv)
+    args.opened = []
     try:
         return args.fn(args)
-    except (ConfigError, WorkspaceError, ServeError, ExportError) as exc:
+    except (ConfigError, WorkspaceError, ServeError, ExportError, LockHeld, StoreError) as exc:
         log_failure(exc, str(exc))
         err.print(f"skiller: {exc}", highlight=False, soft_wrap=True, markup=False)
+        return 2
+    except sqlite3.DatabaseError as exc:  # a database file damaged under a running command
+        where = Path(getattr(args, "workspace", None) or args.dir) / "skiller.db"
+        err.print(f"skiller: {where} is corrupt or unreadable ({exc}); "
+                  "run `skiller replay --verify` for an audit", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("skiller: interrupted; committed work is kept, run again to resume")
         return 130
-    except Exception as exc:  # disk full, I/O errors: one line here, the traceback in the structlog log
+    except Exception as exc:  # disk full, I/O errors, last resort: one line here, the traceback in the log
         line = one_line_failure(exc)
-        if line is None:
-            raise
-        err.print(f"skiller: {line}", highlight=False, soft_wrap=True, markup=False)
+        if line is not None:
+            err.print(f"skiller: {line}", highlight=False, soft_wrap=True, markup=False)
+            return 1
+        import structlog
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        hint = ""
+        if args.opened:  # a workspace was open: its event log may be at fault, its log file has the traceback
+            structlog.get_logger().exception("cli.failed", command=args.command)
+            logged = args.opened[0].store.readonly != "immutable"  # a read-only workspace gets no log file
+            hint = f" ({'details in skiller.log; ' if logged else ''}`skiller replay --verify` audits the event log)"
+        err.print(f"skiller: {args.command} failed: {type(exc).__name__}: {first}{hint}", highlight=False,
+                  soft_wrap=True, markup=False)
         return 1
+    finally:
+        for ws in args.opened:
+            ws.close()
 
 
 if __name__ == "__main__":

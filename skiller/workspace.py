@@ -1,6 +1,7 @@
 """A workspace: a folder with `skiller.yaml` and `skiller.db`; opening one wires store, provider and sandbox."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,10 +10,12 @@ import yaml
 
 from events import MachineCreated
 from skiller.config import Config, ConfigError, load_config
-from store import Store
+from store import Store, WriterLock
 
 CONFIG_FILE = "skiller.yaml"
 DB_FILE = "skiller.db"
+LOCK_FILE = "skiller.lock"
+LOG_FILE = "skiller.log"
 
 DEFAULT_YAML = """\
 # Skiller workspace configuration. Every key is optional; see `skiller config --schema`.
@@ -54,6 +57,7 @@ class Workspace:
     _model_providers: dict = field(default_factory=dict)
     overrides: tuple[str, ...] = ()  # the command's `--set key=value`s
     file_config: Config | None = None  # skiller.yaml alone: what config-change detection compares
+    _lock: WriterLock | None = None
 
     @classmethod
     def init(cls, root: Path) -> Path:
@@ -67,20 +71,43 @@ class Workspace:
         if not cfg.exists():
             cfg.write_text(DEFAULT_YAML)
         load_config(cfg)  # the default must always validate
-        store = Store(root / DB_FILE)
-        if "world" not in store.projection().machines:
-            store.append([MachineCreated(stream="world", kind="world", initial="seeded")])
-        store.close()
+        lock = _writer_lock(root, "init")
+        try:
+            store = Store(root / DB_FILE)
+            if "world" not in store.projection().machines:
+                store.append([MachineCreated(stream="world", kind="world", initial="seeded")])
+            store.close()
+        finally:
+            lock.release()
         return root
 
     @classmethod
-    def open(cls, root: Path, overrides: list[str] = ()) -> "Workspace":
+    def open(cls, root: Path, overrides: list[str] = (), write: str | None = None) -> "Workspace":
+        """Open for reading, or for the writer command named by `write` (which takes the workspace lock).
+
+        Readers never write into a read-only workspace: no lock, no log file, no -wal/-shm."""
         if not (root / DB_FILE).exists():
             raise WorkspaceError(f"{root} is not a skiller workspace (run `skiller init {root}` first)")
         config = load_config(root / CONFIG_FILE, list(overrides))
-        configure_logging(root / "skiller.log")
-        return cls(root=root, config=config, store=Store(root / DB_FILE), overrides=tuple(overrides),
-                   file_config=load_config(root / CONFIG_FILE))
+        if write is None:
+            writable = is_writable(root)
+            wal = root / f"{DB_FILE}-wal"
+            if not writable and wal.exists() and wal.stat().st_size:
+                # an immutable reader would not see them, and nothing may fold them into the database
+                raise WorkspaceError(f"workspace {root} is read-only but holds writes not yet folded into "
+                                     f"{DB_FILE} ({wal.name}); make it writable for one command, e.g. `skiller status`")
+            configure_logging(root / LOG_FILE if writable else None)
+            return cls(root=root, config=config,
+                       store=Store(root / DB_FILE, readonly="shared" if writable else "immutable"),
+                       overrides=tuple(overrides), file_config=load_config(root / CONFIG_FILE))
+        lock = _writer_lock(root, write)
+        try:
+            configure_logging(root / LOG_FILE)
+            return cls(root=root, config=config, store=Store(root / DB_FILE), _lock=lock, overrides=tuple(overrides),
+                       file_config=load_config(root / CONFIG_FILE))
+        except BaseException:
+            lock.release()
+            raise
 
     def provider(self):
         name = self.config.provider.name
@@ -115,11 +142,27 @@ class Workspace:
 
     def close(self) -> None:
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
-def configure_logging(path: Path) -> None:
-    """structlog as JSON lines into the workspace's log file; the terminal stays for progress."""
-    handle = open(path, "a", buffering=1)
+def is_writable(root: Path) -> bool:
+    """Whether the folder and its database may be written. Write permission bits count even for root:
+    a workspace someone made read-only (chmod -w) is left alone by every command."""
+    return all(os.access(p, os.W_OK) and p.stat().st_mode & 0o222 for p in (root, root / DB_FILE) if p.exists())
+
+
+def _writer_lock(root: Path, command: str) -> WriterLock:
+    if not is_writable(root):
+        raise WorkspaceError(f"workspace {root} is read-only; `{command}` needs to write to it "
+                             "(status, log, replay and export --out still work)")
+    return WriterLock(root / LOCK_FILE).acquire()
+
+
+def configure_logging(path: Path | None) -> None:
+    """structlog as JSON lines into the workspace's log file; the terminal stays for progress.
+    No path (a read-only workspace): details are dropped rather than written where they may not be."""
+    handle = open(path, "a", buffering=1) if path is not None else open(os.devnull, "w")
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
                     structlog.processors.format_exc_info, structlog.processors.JSONRenderer(sort_keys=True)],

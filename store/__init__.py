@@ -1,4 +1,7 @@
-"""SQLite store of the workspace: event log, content-addressed artifacts, LLM response cache."""
-from store.store import Artifact, Store, canonical_model_json, event_from_row
+"""SQLite store of the workspace: event log (hash-chained), content-addressed artifacts, LLM cache, writer lock."""
+from store.chain import GENESIS, chain_drift, link, row_link
+from store.lock import LockHeld, WriterLock
+from store.store import Artifact, Store, StoreError, canonical_model_json, event_from_row
 
-__all__ = ["Artifact", "Store", "canonical_model_json", "event_from_row"]
+__all__ = ["GENESIS", "Artifact", "LockHeld", "Store", "StoreError", "WriterLock", "canonical_model_json",
+           "chain_drift", "event_from_row", "link", "row_link"]

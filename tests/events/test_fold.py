@@ -43,3 +43,12 @@ def test_fold_is_incremental_equal_to_full():
     fold(rows[1:], into=part)
     whole = fold(rows)
     assert part.machines == whole.machines and isinstance(part, Projection)
+
+
+def test_fold_reads_plain_column_tuples_like_event_rows():
+    """The store hands the fold its cursor's tuples (the same columns, no named tuple per event)."""
+    rows = [row(1, "world", "MachineCreated", {"kind": "world", "initial": "seeded"}),
+            row(2, "world", "LLMCalled", {"provider": "builtin", "model": "b", "input_tokens": 4}),
+            row(3, "world", "Transitioned", {"n": 1}, {"a": "1"}, "t", "seeded", "domains_expanded")]
+    named, plain = fold(rows), fold(tuple(r) for r in rows)
+    assert plain.machines == named.machines and plain.usage == named.usage and plain.events == 3

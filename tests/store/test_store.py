@@ -4,7 +4,7 @@ import sqlite3
 import pytest
 
 from events import MachineCreated, Transitioned
-from store import Artifact, Store
+from store import Artifact, Store, StoreError
 
 
 def test_append_is_one_transaction_all_or_nothing(tmp_path):
@@ -44,3 +44,45 @@ def test_cache_round_trip(tmp_path):
     assert store.cache_get("k") is None
     store.cache_put("k", "builtin", "m", "s01.domains", {"a": [1]}, 5, 7)
     assert store.cache_get("k") == {"response": {"a": [1]}, "input_tokens": 5, "output_tokens": 7}
+
+
+def test_an_immutable_reader_writes_nothing_next_to_the_database(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.append([MachineCreated(stream="world", kind="world", initial="seeded")])
+    store.close()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    reader = Store(tmp_path / "s.db", readonly="immutable")
+    assert list(reader.projection().machines) == ["world"]
+    with pytest.raises(sqlite3.DatabaseError):
+        reader.append([MachineCreated(stream="x", kind="task", initial="templated")])
+    reader.close()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no -wal, no -shm, same bytes
+
+
+def test_a_shared_reader_sees_what_the_writer_commits_and_cannot_write(tmp_path):
+    writer = Store(tmp_path / "s.db")
+    writer.append([MachineCreated(stream="world", kind="world", initial="seeded")])
+    reader = Store(tmp_path / "s.db", readonly="shared")
+    assert reader.projection().machines["world"].state == "seeded"
+    writer.append([Transitioned(stream="world", trigger="t", source="seeded", dest="domains_expanded")])
+    assert reader.projection().machines["world"].state == "domains_expanded"
+    with pytest.raises(sqlite3.DatabaseError, match="readonly|read-only|query_only"):
+        reader.append([MachineCreated(stream="x", kind="task", initial="templated")])
+
+
+@pytest.mark.parametrize("readonly", [None, "shared", "immutable"])
+def test_a_file_that_is_not_a_skiller_database_is_one_store_error(tmp_path, readonly):
+    (tmp_path / "s.db").write_bytes(b"this is not SQLite\n" * 64)
+    with pytest.raises(StoreError, match="corrupt or not a skiller database") as bad:
+        Store(tmp_path / "s.db", readonly=readonly)
+    assert "\n" not in str(bad.value)
+
+
+def test_a_hand_edited_log_that_cannot_be_folded_is_one_store_error_naming_the_seq(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.append([MachineCreated(stream="world", kind="world", initial="seeded"),
+                  Transitioned(stream="world", trigger="t", source="seeded", dest="domains_expanded")])
+    with store.db.conn:
+        store.db.conn.execute("UPDATE events SET payload = '{oops' WHERE seq = 2")
+    with pytest.raises(StoreError, match=r"event 2 cannot be replayed .*replay --verify"):
+        Store(tmp_path / "s.db", readonly="shared").projection()
