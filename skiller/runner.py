@@ -67,7 +67,10 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
         task = bar.add_task("advancing", total=None)
 
         def on_progress(p: Projection) -> None:
-            states = Counter(m.state for m in p.machines.values() if m.kind != "world")
+            states: Counter[str] = Counter()
+            for (kind, _, state), n in p.census.items():  # O(states) per commit, not O(machines)
+                if kind != "world":
+                    states[state] += n
             done = sum(n for s, n in states.items() if s in ("implemented", "templated", "evaluated", "failed"))
             bar.update(task, total=max(1, len(p.machines) - 1), completed=done,
                        description=" ".join(f"{s}:{n}" for s, n in sorted(states.items()))[:80] or "world")
