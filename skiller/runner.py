@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from events import MachineView, Projection, RunStarted
+from servers import EnvironmentPool
 from skiller.llm.client import LLMClient
 from skiller.workspace import Workspace, dump_config
 from statemachine import STATES, Scheduler
@@ -75,8 +76,10 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
             bar.update(task, total=max(1, len(p.machines) - 1), completed=done,
                        description=" ".join(f"{s}:{n}" for s, n in sorted(states.items()))[:80] or "world")
 
-        scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=ws.sandbox(), run_id=run_id,
-                              chat=ws.chat_provider(),
-                              max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
-                              on_progress=on_progress)
-        return asyncio.run(scheduler.run())
+        sandbox = ws.sandbox()
+        with EnvironmentPool(sandbox) as environments:
+            scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=sandbox, run_id=run_id,
+                                  chat=ws.chat_provider(), environments=environments,
+                                  max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
+                                  on_progress=on_progress)
+            return asyncio.run(scheduler.run())

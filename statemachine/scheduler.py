@@ -36,6 +36,7 @@ class Scheduler:
     llm: Any  # LLMClient
     sandbox: Any
     chat: Any = None  # chat-capable provider for rollouts, when the config asks for a model agent or user
+    environments: Any = None  # servers.EnvironmentPool the environment steps lease warm workers from
     run_id: str = ""
     max_parallel: int = 4
     allow: Callable[[MachineView, Projection], bool] = lambda m, p: True  # which machines may advance
@@ -75,7 +76,8 @@ class Scheduler:
         ctx = StepContext(stream=view.stream, config=self.config, llm=StepLLM(self.llm, view.stream, record),
                           rng=seeded_rng(self.config.seed, view.stream, spec.name), clock=self.config.clock,
                           sandbox=self.sandbox, record=record,
-                          chat=self.chat and RecordingChat(self.chat, view.stream, record))
+                          chat=self.chat and RecordingChat(self.chat, view.stream, record),
+                          environments=self.environments)
         try:
             inputs = self._inputs(spec, view, proj)
             output = await spec.fn(inputs, ctx)

@@ -75,6 +75,7 @@ class StepContext:
     sandbox: Any
     record: list = field(default_factory=list)  # events committed with the transition
     chat: Any = None  # a chat-capable provider for model agents/users in rollouts (None when unused)
+    environments: Any = None  # servers.EnvironmentPool: warm workers shared by s16/s18/s19 (None: start one each)
 
 
 def seeded_rng(seed: int, stream: str, step: str) -> random.Random:
