@@ -31,6 +31,9 @@ class ReadySet:
     def __len__(self) -> int:
         return len(self._ready)
 
+    def __iter__(self):
+        return iter(sorted(self._ready))
+
     def check(self, proj: Projection, streams: Iterable[str]) -> None:
         """Re-decide the given streams and every watcher against the current projection."""
         for stream in set(streams) | self._watchers:
