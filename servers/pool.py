@@ -86,6 +86,8 @@ class EnvironmentPool:
 
     def close(self) -> None:
         """Stop every idle worker (idempotent)."""
+        if self._idle:
+            log.info("pool.closed", started=self.started, reused=self.reused)
         while self._idle:
             _, envs = self._idle.popitem(last=False)
             for env in envs:
