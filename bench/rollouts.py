@@ -1,24 +1,46 @@
-"""Rollout and evaluation benchmark: oracle episodes per second and evaluations per second (builtin user)."""
+"""Rollout and evaluation benchmark: oracle episodes and evaluations per second on one warm environment
+(builtin user), and the state hash of the domain's database (cold, unchanged, after one write).
+
+Rates are given per wall second and per CPU second (this process plus its sandboxed worker), since
+wall time on a shared machine says more about the neighbours than about Skiller.
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
+import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
+import structlog
+
 from evaluator import RuleJudge, evaluate
 from rollout import BuiltinUser, OracleAgent, run_episode
-from servers.environment import Environment
+from servers import Environment, StateHasher, state_hash
 from servers.task import EnvironmentBundle, Task
 from skiller.cli import main as skiller
 from store import Store
 
 
+def cpu(env: Environment) -> float:
+    """CPU seconds of this process and of the environment's worker."""
+    own = time.process_time()
+    try:
+        fields = Path(f"/proc/{env._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()  # noqa: SLF001
+        return own + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError):
+        return own
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5, help="passes over the domain's tasks")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="passes over the domain's tasks")
     args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ws"
         skiller(["init", str(root)])
@@ -30,26 +52,58 @@ def main() -> None:
         bundle = EnvironmentBundle.model_validate_json(store.artifact(domain.artifacts["environment"]))
         tasks = [Task.model_validate_json(store.artifact(m.artifacts["task"])) for m in proj.of_kind("task")
                  if "task" in m.artifacts]
-        asyncio.run(measure(bundle, store.artifact(domain.artifacts["database"]), tasks, args.rounds))
+        database = store.artifact(domain.artifacts["database"])
+        asyncio.run(measure(bundle, database, tasks, args.rounds))
+        hashing(database, Path(tmp))
 
 
 async def measure(bundle: EnvironmentBundle, database: bytes, tasks: list[Task], rounds: int) -> None:
     with Environment.start(list(bundle.modules), database) as env:
         transcripts = []
-        started = time.perf_counter()
+        started, used = time.perf_counter(), cpu(env)
         for r in range(rounds):
             for task in tasks:
                 transcripts.append(await run_episode(task, env, OracleAgent(task), BuiltinUser(task, seed=r),
                                                      system_prompt=bundle.policy, trial=r))
-        rollouts = len(transcripts) / (time.perf_counter() - started)
+        wall, used = time.perf_counter() - started, cpu(env) - used
+        print(f"domain: {bundle.name}; tasks: {len(tasks)}; episodes: {len(transcripts)}")
+        print(f"oracle rollouts: {len(transcripts) / wall:,.0f} episodes/s wall, {len(transcripts) / used:,.0f} per CPU-s")
         by_id = {t.id: t for t in tasks}
         judge = RuleJudge()
-        started = time.perf_counter()
+        started, used = time.perf_counter(), cpu(env)
         rewards = [(await evaluate(by_id[t.task_id], t, env, judge)).reward for t in transcripts]
-        evaluations = len(transcripts) / (time.perf_counter() - started)
-    print(f"domain: {bundle.name}; tasks: {len(tasks)}; episodes: {len(transcripts)}; mean reward {sum(rewards) / len(rewards):.2f}")
-    print(f"oracle rollouts: {rollouts:,.1f} episodes/s")
-    print(f"evaluations: {evaluations:,.1f} transcripts/s")
+        wall, used = time.perf_counter() - started, cpu(env) - used
+        print(f"evaluations: {len(transcripts) / wall:,.0f} transcripts/s wall, {len(transcripts) / used:,.0f} per CPU-s; "
+              f"mean reward {sum(rewards) / len(rewards):.2f}")
+
+
+def hashing(database: bytes, tmp: Path, n: int = 200) -> None:
+    path = tmp / "state.sqlite"
+    path.write_bytes(database)
+    fresh = tmp / "fresh.sqlite"
+    shutil.copy(path, fresh)
+    started = time.process_time()
+    for _ in range(20):
+        state_hash(path)
+    cold = (time.process_time() - started) / 20
+    hasher = StateHasher()
+    hasher.digest(path)
+    started = time.process_time()
+    for _ in range(n):
+        hasher.digest(path)
+    same = (time.process_time() - started) / n
+    conn = sqlite3.connect(path, isolation_level=None)
+    table = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'person'"))[-1]
+    column = [r[1] for r in conn.execute(f'SELECT * FROM pragma_table_info("{table}")')][-1]
+    spent = 0.0
+    for i in range(n):  # a write tool's typical effect: one row of one table changes
+        conn.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?', (f"v{i}", i % 50 + 1))
+        started = time.process_time()
+        hasher.digest(path)
+        spent += time.process_time() - started
+    conn.close()
+    print(f"state hash of the {len(database) // 1024} KB database (CPU): cold {cold * 1000:.2f} ms; "
+          f"unchanged or reset {same * 1000:.3f} ms; after a one-row write to {table} {spent / n * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class ModelUsage:
     output_tokens: int = 0
 
 
+Group = tuple[str, str, str]  # (kind, parent kind or "", state)
+
+
 @dataclass
 class Projection:
     machines: dict[str, MachineView] = field(default_factory=dict)
@@ -60,9 +63,33 @@ class Projection:
     events: int = 0
     runs: int = 0
     config: dict[str, Any] | None = None
+    # How many machines sit in each (kind, parent kind, state): kept by the fold so that questions
+    # about all machines ("is every domain done?") cost O(states), not O(machines), per commit.
+    census: dict[Group, int] = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> list[MachineView]:
         return [m for m in self.machines.values() if m.kind == kind]
+
+    def count(self, kind: str, states: Iterable[str] | None = None, parent: str | None = None) -> int:
+        """Machines of `kind` (in `states`, under a parent of kind `parent`, when given)."""
+        wanted = None if states is None else set(states)
+        return sum(n for (k, pk, st), n in self.census.items()
+                   if k == kind and (wanted is None or st in wanted) and (parent is None or pk == parent))
+
+
+def _group(m: MachineView) -> Group:
+    parent = m.inputs.get("parent")
+    return (m.kind, parent.partition(":")[0] if isinstance(parent, str) else "", m.state)
+
+
+def _move(p: Projection, before: Group | None, after: Group) -> None:
+    if before is not None:
+        left = p.census[before] - 1
+        if left:
+            p.census[before] = left
+        else:
+            del p.census[before]
+    p.census[after] = p.census.get(after, 0) + 1
 
 
 def apply(p: Projection, row: EventRow | tuple) -> None:
@@ -74,7 +101,9 @@ def apply(p: Projection, row: EventRow | tuple) -> None:
     t = row[2]
     if t == "Transitioned":
         m = p.machines[row[1]]
+        before = _group(m)
         m.state = row[5]
+        _move(p, before, _group(m))
         m.last_seq = row[0]
         m.transitions += 1
         if row[7] != "{}":
@@ -92,10 +121,12 @@ def apply(p: Projection, row: EventRow | tuple) -> None:
         u.output_tokens += d.get("output_tokens", 0)
     elif t == "MachineCreated":
         d = json.loads(row[6])
-        p.machines[row[1]] = MachineView(
+        old = p.machines.get(row[1])
+        m = p.machines[row[1]] = MachineView(
             stream=row[1], kind=d["kind"], state=d["initial"], inputs=d.get("inputs", {}),
             artifacts=json.loads(row[7]), last_seq=row[0],
         )
+        _move(p, None if old is None else _group(old), _group(m))
     elif t == "TestsRan":
         p.machines[row[1]].tests_ran += 1
     elif t == "StepFailed":

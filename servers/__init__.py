@@ -14,6 +14,8 @@ from servers.database import (
     summarize,
 )
 from servers.environment import Environment, EnvironmentLoadError, ModuleSource
+from servers.pool import EnvironmentPool
+from servers.statehash import StateHasher
 
 _MCP = ("build_mcp_server", "serve_http", "serve_stdio")
 
@@ -32,11 +34,13 @@ __all__ = [
     "DatabaseSummary",
     "Environment",
     "EnvironmentLoadError",
+    "EnvironmentPool",
     "FKViolation",
     "IntegrityReport",
     "Mode",
     "ModuleSource",
     "RowChange",
+    "StateHasher",
     "TableSummary",
     "ToolResult",
     "ToolSpec",

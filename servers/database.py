@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import math
 import sqlite3
 from collections.abc import Iterator
@@ -186,6 +187,51 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# The C encoder built once (what `_dumps` builds on every call); same output, a quarter of the cost per row.
+_c_encoder = json.encoder.c_make_encoder and json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, _no_default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+
+
+def _encode(row: Any) -> str:
+    return "".join(_c_encoder(row, 0)) if _c_encoder else _dumps(row)
+_FLOATISH = (float, bytes, memoryview)
+
+
+def _table_dump(conn: sqlite3.Connection, table: str) -> bytes:
+    """One table's share of the canonical dump: a header line, then one JSON array per row in key order.
+
+    Rows come back from SQLite already in primary-key order; that order is the canonical one whenever
+    every key value is an integer or a UTF-8 string and keys are unique (BINARY collation compares
+    UTF-8 bytes, i.e. code points, and puts numbers before text, as `_rank` does). Anything else
+    (float or NULL keys, duplicates, no key, UTF-16 files) is sorted here exactly as before.
+    """
+    cols = _columns(conn, table)
+    names = sorted(c[0] for c in cols)
+    head = _dumps({"table": table, "columns": names}).encode() + b"\n"
+    if not names:
+        return head
+    pk = _pk(cols)
+    keyed = bool(pk) and conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
+    order = " ORDER BY " + ", ".join(f"{_q(c)} COLLATE BINARY" for c in pk) if keyed else ""
+    raw = conn.execute(f"SELECT {', '.join(_q(n) for n in names)} FROM {_q(table)}{order}").fetchall()
+    if not raw:
+        return head
+    columns = list(zip(*raw))
+    for i, col in enumerate(columns):  # only columns holding floats or blobs need normalizing
+        if any(t in _FLOATISH for t in set(map(type, col))):
+            columns[i] = tuple(map(canonical_value, col))
+    rows = list(zip(*columns))
+    where = [names.index(k) for k in pk]
+    if not (keyed and all(set(map(type, columns[i])) <= {int, str} for i in where)
+            and len(set(zip(*(columns[i] for i in where)))) == len(rows)):
+        rows.sort(key=lambda r: ([_rank(r[i]) for i in where], [_rank(v) for v in r]))
+    return head + ("\n".join(map(_encode, rows)) + "\n").encode()
+
+
 # --- public functions --------------------------------------------------------
 
 def state_hash(path: str | Path) -> str:
@@ -193,10 +239,7 @@ def state_hash(path: str | Path) -> str:
     digest = hashlib.sha256()
     with _connect(path) as conn:
         for table in _tables(conn):
-            names, _, rows = _canonical_rows(conn, table)
-            digest.update(_dumps({"table": table, "columns": names}).encode() + b"\n")
-            for row in rows:
-                digest.update(_dumps([row[n] for n in names]).encode() + b"\n")
+            digest.update(_table_dump(conn, table))
     return digest.hexdigest()
 
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import ValidationError
 
-from servers import database
 from servers.contract import ModuleSource, ToolResult, ToolSpec
+from servers.statehash import StateHasher
 
 if TYPE_CHECKING:
     from skiller.sandbox import Sandbox
@@ -94,6 +94,7 @@ class Environment:
         self._tools: list[ToolSpec] = []
         self._by_name: dict[str, ToolSpec] = {}
         self._files = [f"{_file_stem(i, m.server)}.py" for i, m in enumerate(self._modules)]
+        self._hasher = StateHasher()  # outlives resets and respawns: the initial state stays known
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -270,9 +271,10 @@ class Environment:
         return False
 
     def state_hash(self) -> str:
-        """Canonical SHA-256 of the current database state (see servers.database.state_hash)."""
+        """Canonical SHA-256 of the current database state (see servers.database.state_hash); only tables
+        whose pages changed since a known state are read again."""
         with self._lock:
-            return database.state_hash(self._checked_db())
+            return self._hasher.digest(self._checked_db())
 
     def _checked_db(self) -> Path:
         path = self.db_path

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from events import MachineView, Projection, RunStarted
+from servers import EnvironmentPool
 from skiller.llm.client import LLMClient
 from skiller.workspace import Workspace, dump_config
 from statemachine import STATES, Scheduler
@@ -86,18 +87,23 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
         plain = PlainProgress(console, every) if not console.is_terminal else None
 
         def on_progress(p: Projection) -> None:
-            states = Counter(m.state for m in p.machines.values() if m.kind != "world")
-            done = sum(_finished(m) for m in p.machines.values() if m.kind != "world")
+            states: Counter[str] = Counter()
+            for (kind, _, state), n in p.census.items():  # O(states) per commit, not O(machines)
+                if kind != "world":
+                    states[state] += n
+            done = sum(n for (kind, _, s), n in p.census.items() if kind != "world" and _finished(kind, s))
             what = " ".join(f"{s}:{n}" for s, n in sorted(states.items())) or "world"
             bar.update(task, total=max(1, len(p.machines) - 1), completed=done, description=what[:80])
             if plain is not None:
                 plain(done, max(1, len(p.machines) - 1), what)
 
-        scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=ws.sandbox(), run_id=run_id,
-                              chat=ws.chat_provider(),
-                              max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
-                              on_progress=on_progress)
-        proj = asyncio.run(scheduler.run())
+        sandbox = ws.sandbox()
+        with EnvironmentPool(sandbox) as environments:
+            scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=sandbox, run_id=run_id,
+                                  chat=ws.chat_provider(), environments=environments,
+                                  max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
+                                  on_progress=on_progress)
+            proj = asyncio.run(scheduler.run())
         if plain is not None and plain.last is not None:
             plain.last = None  # a run long enough to report progress also reports where it stopped
             on_progress(proj)
@@ -107,11 +113,11 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
         return proj
 
 
-def _finished(m: MachineView) -> bool:
+def _finished(kind: str, state: str) -> bool:
     """Whether a machine has nothing left to do in a full run (a templated task has all of it ahead)."""
-    if m.state in ("failed", "rejected"):
+    if state in ("failed", "rejected"):
         return True
-    return m.state == ("evaluated" if m.kind == "task" else "templated")
+    return state == ("evaluated" if kind == "task" else "templated")
 
 
 class PlainProgress:

@@ -1,4 +1,4 @@
-"""The scheduler: folds the log, advances every ready machine concurrently, commits one transaction per transition."""
+"""The scheduler: advances every ready machine concurrently, commits one transaction per transition, folds what it wrote."""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +13,8 @@ from events import NOT_THE_MODELS_FAULT, MachineCreated, MachineView, Projection
 from skiller.llm.client import RecordingChat, StepLLM
 from skiller.llm.interface import LLMError, ProviderUnavailable
 from skiller.sandbox import SandboxUnavailable
-from statemachine.machines import TERMINAL, Unit
+from statemachine.machines import Unit
+from statemachine.ready import ReadySet
 from steps import (MEMBERS_PREFIX, MachineIndex, MachineSummary, StepContext, StepError, StepOutput, StepSpec,
                    load_all, seeded_rng)
 from store import Artifact, Store
@@ -36,6 +37,7 @@ class Scheduler:
     llm: Any  # LLMClient
     sandbox: Any
     chat: Any = None  # chat-capable providers by name, for a model agent or user in rollouts
+    environments: Any = None  # servers.EnvironmentPool the environment steps lease warm workers from
     run_id: str = ""
     max_parallel: int = 4
     allow: Callable[[MachineView, Projection], bool] = lambda m, p: True  # which machines may advance
@@ -46,32 +48,29 @@ class Scheduler:
     def __post_init__(self) -> None:
         self.registry = load_all()
 
-    def ready(self, proj: Projection, busy: set[str]) -> list[MachineView]:
-        out = []
-        for m in proj.machines.values():
-            spec = self.registry.get((m.kind, m.state))
-            if (m.stream in busy or m.stream in self.failed or m.state in TERMINAL or spec is None
-                    or not m.retryable or not self.allow(m, proj) or (spec.ready is not None and not spec.ready(m, self.config, proj))):
-                continue
-            out.append(m)
-        return sorted(out, key=lambda m: m.stream)
-
     async def run(self) -> Projection:
         """Advance until no machine is ready; returns the final projection."""
         inflight: dict[asyncio.Task, MachineView] = {}
+        busy: set[str] = set()
+        proj = self.store.projection()
+        ready = ReadySet(self.registry, self.config, self.allow, lambda s: s in busy or s in self.failed)
+        ready.check(proj, proj.machines)
         while True:
-            proj = self.store.projection()
-            for m in [] if self.halted else self.ready(proj, {v.stream for v in inflight.values()}):
-                if len(inflight) >= self.max_parallel:
-                    break
-                inflight[asyncio.create_task(self._advance(m, proj))] = m
+            while not self.halted and len(inflight) < self.max_parallel and (stream := ready.pop()) is not None:
+                view = proj.machines[stream]
+                busy.add(stream)
+                inflight[asyncio.create_task(self._advance(view, proj))] = view
             if not inflight:
-                return self.store.projection()
+                return proj
             done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            touched: set[str] = set()
             for task in sorted(done, key=lambda t: inflight[t].stream):  # stable commit order
                 view = inflight.pop(task)
-                await self._commit(view, task.result())
-            self.on_progress(self.store.projection())
+                busy.discard(view.stream)
+                touched |= await self._commit(view, task.result())
+            proj = self.store.projection()  # folds only the events just appended
+            ready.check(proj, touched)
+            self.on_progress(proj)
 
     async def _advance(self, view: MachineView, proj: Projection) -> Outcome:
         spec = self.registry[(view.kind, view.state)]
@@ -79,7 +78,8 @@ class Scheduler:
         ctx = StepContext(stream=view.stream, config=self.config, llm=StepLLM(self.llm, view.stream, record),
                           rng=seeded_rng(self.config.seed, view.stream, spec.name), clock=self.config.clock,
                           sandbox=self.sandbox, record=record,
-                          chat={name: RecordingChat(p, view.stream, record) for name, p in (self.chat or {}).items()})
+                          chat={name: RecordingChat(p, view.stream, record) for name, p in (self.chat or {}).items()},
+                          environments=self.environments)
         try:
             inputs = self._inputs(spec, view, proj)
             output = await spec.fn(inputs, ctx)
@@ -141,13 +141,15 @@ class Scheduler:
                      annotation)  # `X | None` fields
         return typing.cast(type[BaseModel], model).model_validate_json(content)
 
-    async def _commit(self, view: MachineView, outcome: Outcome) -> None:
+    async def _commit(self, view: MachineView, outcome: Outcome) -> set[str]:
+        """Append the outcome's events; returns the streams they touched (whose readiness may change)."""
+        touched = {view.stream}
         if outcome.error is not None:
             self.failed.add(view.stream)
             self.store.append([*outcome.record, outcome.error], run_id=self.run_id)
             if outcome.error.kind in NOT_THE_MODELS_FAULT and self.halted is None:
                 self.halted = outcome.error.error  # every further step would meet the same wall
-            return
+            return touched
         output = outcome.output
         triggers = outcome.spec.triggers
         trigger = output.trigger or next(iter(triggers))
@@ -161,6 +163,7 @@ class Scheduler:
                                        dest=event.transition.dest, payload=output.payload,
                                        artifacts={a.name: a.sha256 for a in artifacts}))
             for spawn in output.spawn:
+                touched.add(spawn.stream)
                 spawned = [_artifact(n, v) for n, v in spawn.artifacts.items()]
                 artifacts.extend(spawned)
                 events.append(MachineCreated(stream=spawn.stream, kind=spawn.kind, initial=spawn.initial,
@@ -169,6 +172,7 @@ class Scheduler:
 
         unit = Unit(view.stream, view.kind, view.state, write)
         await unit.trigger(trigger)
+        return touched
 
 
 def _artifact(name: str, value: Any) -> Artifact:

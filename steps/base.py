@@ -75,6 +75,7 @@ class StepContext:
     sandbox: Any
     record: list = field(default_factory=list)  # events committed with the transition
     chat: Any = None  # chat-capable providers by name ("anthropic", "openai") for model agents/users in rollouts
+    environments: Any = None  # servers.EnvironmentPool: warm workers shared by s16/s18/s19 (None: start one each)
 
 
 def seeded_rng(seed: int, stream: str, step: str) -> random.Random:
@@ -89,6 +90,9 @@ StepFn = Callable[[BaseModel, StepContext], Awaitable[StepOutput]]
 
 
 Ready = Callable[[Any, Any, Any], bool]  # (machine view, config, projection) -> whether the step has work to do
+# What a `ready` function reads: only its own machine (re-checked when that machine changes), or other
+# machines too (re-checked after every commit, so it must be cheap: ask `Projection.count`, never scan).
+ReadyScope = Literal["machine", "workspace"]
 
 
 @dataclass(frozen=True)
@@ -101,18 +105,20 @@ class StepSpec:
     input_model: type[BaseModel]
     output_model: type[StepOutput]
     ready: Ready | None = None  # for steps that only sometimes have work (e.g. a new rollout campaign)
+    ready_scope: ReadyScope = "machine"
 
 
 REGISTRY: dict[tuple[str, str], StepSpec] = {}
 
 
-def step(name: str, machine: str, source: str, triggers: dict[str, str], ready: Ready | None = None):
+def step(name: str, machine: str, source: str, triggers: dict[str, str], ready: Ready | None = None,
+         ready_scope: ReadyScope = "machine"):
     """Register a step for (machine, source). The decorator only records."""
 
     def register(fn: StepFn) -> StepFn:
         hints = fn.__annotations__
         spec = StepSpec(name, machine, source, triggers, fn,
-                        _resolve(fn, hints["inputs"]), _resolve(fn, hints["return"]), ready)
+                        _resolve(fn, hints["inputs"]), _resolve(fn, hints["return"]), ready, ready_scope)
         key = (machine, source)
         if key in REGISTRY and REGISTRY[key].fn.__qualname__ != fn.__qualname__:
             raise RuntimeError(f"two steps registered for {machine}:{source}")

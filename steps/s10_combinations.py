@@ -66,9 +66,9 @@ def _settled(view, config, proj) -> bool:
     """Combine only once every domain is done and every single-domain task has been validated or rejected."""
     if not config.fusion.enabled:
         return False
-    domains = proj.of_kind("domain")
-    return bool(domains) and all(m.state in ("templated", "failed") for m in domains) and not any(
-        t.state in UNSETTLED for t in proj.of_kind("task") if t.inputs.get("parent", "").startswith("domain:"))
+    domains = proj.count("domain")
+    return bool(domains) and proj.count("domain", ("templated", "failed")) == domains and not proj.count(
+        "task", UNSETTLED, parent="domain")
 
 
 def reference_links(blueprints: dict[str, Blueprint]) -> list[Link]:
@@ -147,7 +147,8 @@ async def _fit(combo: Combination, blueprints: dict[str, Blueprint], ctx: StepCo
     return await ctx.llm.ask(request)
 
 
-@step("s10", machine="world", source="blueprinted", triggers={"combine_domains": "combined"}, ready=_settled)
+@step("s10", machine="world", source="blueprinted", triggers={"combine_domains": "combined"}, ready=_settled,
+      ready_scope="workspace")
 async def run(inputs: S10Input, ctx: StepContext) -> S10Output:
     cfg = ctx.config.fusion
     implemented = {m.inputs["domain"] for m in inputs.machines.of_kind("domain").values() if m.state == "templated"}

@@ -1,9 +1,11 @@
 """s16: execution-based filtering: run the golden trajectory on a fresh database and keep only tasks that verify."""
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from servers.environment import Environment
+from servers.pool import EnvironmentPool
 from servers.task import EnvironmentBundle, GoldenAction
 from steps.base import Frozen, StepContext, StepOutput, step
 from steps.placeholders import Unresolved, resolve
@@ -34,7 +36,11 @@ def _reject(reason: str, **detail: Any) -> S16Output:
     return S16Output(trigger="reject", payload={"reason": reason, **detail})
 
 
-def open_environment(bundle: EnvironmentBundle, database: bytes, sandbox) -> Environment:
+def open_environment(bundle: EnvironmentBundle, database: bytes, sandbox,
+                     pool: EnvironmentPool | None = None) -> AbstractContextManager[Environment]:
+    """The bundle's environment on a fresh copy of `database`: a warm one from `pool`, else a new worker."""
+    if pool is not None:
+        return pool.lease(list(bundle.modules), database)
     return Environment.start(list(bundle.modules), database, sandbox=sandbox)
 
 
@@ -45,7 +51,7 @@ def _text(value: Any) -> str:
 @step("s16", machine="task", source="instances_selected", triggers={"validate": "validated", "reject": "rejected"})
 async def run(inputs: S16Input, ctx: StepContext) -> S16Output:
     template, bindings = inputs.template.template, inputs.instance.bindings
-    with open_environment(inputs.environment, inputs.database, ctx.sandbox) as env:
+    with open_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments) as env:
         modes = {t.name: t.mode for t in env.tools}
         initial = env.state_hash()
         outputs: list[Any] = []

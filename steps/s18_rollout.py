@@ -80,7 +80,7 @@ async def again(inputs: S18Input, ctx: StepContext) -> S18Output:
 async def _roll_out(inputs: S18Input, ctx: StepContext) -> S18Output:
     cfg = ctx.config.rollout
     items = []
-    with open_environment(inputs.environment, inputs.database, ctx.sandbox) as env:
+    with open_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments) as env:
         for trial in range(cfg.trials):
             items.append(await run_episode(
                 inputs.task, env, _agent(inputs.task, ctx), _user(inputs.task, trial, ctx),

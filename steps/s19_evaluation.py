@@ -29,7 +29,7 @@ class S19Output(StepOutput):
 async def run(inputs: S19Input, ctx: StepContext) -> S19Output:
     judge = RuleJudge() if ctx.config.evaluation.judge == "rules" else ctx.llm.as_provider()
     results = []
-    with open_environment(inputs.environment, inputs.database, ctx.sandbox) as env:
+    with open_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments) as env:
         for transcript in inputs.transcripts.items:
             results.append(await evaluate(inputs.task, transcript, env, judge))
     rewards = [r.reward for r in results if not r.infrastructure_error]

@@ -1,0 +1,100 @@
+"""Warm environments: one sandboxed worker per environment kept between steps, reset by swapping its database file."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import structlog
+
+from servers.contract import ModuleSource
+from servers.environment import Environment
+
+if TYPE_CHECKING:
+    from skiller.sandbox import Sandbox
+
+__all__ = ["EnvironmentPool"]
+
+log = structlog.get_logger(__name__)
+
+
+def _key(modules: list[ModuleSource], db_bytes: bytes) -> str:
+    digest = hashlib.sha256(json.dumps([m.model_dump(mode="json") for m in modules], sort_keys=True).encode())
+    digest.update(b"\0" + hashlib.sha256(db_bytes).digest())
+    return digest.hexdigest()
+
+
+class EnvironmentPool:
+    """Hands out environments by content (modules and initial database), each reset to that database.
+
+    Starting a sandboxed worker costs far more than a tool call; a reset (the worker reopens a fresh
+    copy of the database file) costs about one. An environment is leased by one holder at a time;
+    concurrent leases of the same content get distinct workers. At most `max_idle` workers wait
+    between leases (least recently used are closed first). A holder that raised returns nothing: its
+    worker is closed, since its state is unknown.
+    """
+
+    def __init__(self, sandbox: Sandbox | None = None, max_idle: int = 8) -> None:
+        self._sandbox = sandbox
+        self._max_idle = max_idle
+        self._idle: OrderedDict[str, list[Environment]] = OrderedDict()
+        self.started = 0  # workers spawned (for benchmarks and tests)
+        self.reused = 0
+
+    @contextmanager
+    def lease(self, modules: list[ModuleSource], db_bytes: bytes) -> Iterator[Environment]:
+        key = _key(modules, db_bytes)
+        env = self._take(key)
+        if env is None:
+            env = Environment.start(modules, db_bytes, sandbox=self._sandbox)
+            self.started += 1
+        else:
+            self.reused += 1
+        try:
+            yield env
+        except BaseException:
+            env.close()
+            raise
+        self._give(key, env)
+
+    def _take(self, key: str) -> Environment | None:
+        waiting = self._idle.get(key)
+        while waiting:
+            env = waiting.pop()
+            if not waiting:
+                del self._idle[key]
+            try:
+                env.reset()  # a dead worker is respawned by reset
+                return env
+            except Exception as exc:  # noqa: BLE001 - a worker that cannot reset is dropped, never reused
+                log.warning("pool.reset_failed", error=str(exc))
+                env.close()
+            waiting = self._idle.get(key)
+        return None
+
+    def _give(self, key: str, env: Environment) -> None:
+        self._idle.setdefault(key, []).append(env)
+        self._idle.move_to_end(key)
+        while sum(map(len, self._idle.values())) > self._max_idle:
+            oldest, envs = next(iter(self._idle.items()))
+            envs.pop(0).close()
+            if not envs:
+                del self._idle[oldest]
+
+    def close(self) -> None:
+        """Stop every idle worker (idempotent)."""
+        if self._idle:
+            log.info("pool.closed", started=self.started, reused=self.reused)
+        while self._idle:
+            _, envs = self._idle.popitem(last=False)
+            for env in envs:
+                env.close()
+
+    def __enter__(self) -> EnvironmentPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,92 @@
+"""Incremental state hash of a database that changes between calls: only tables whose pages changed are read again."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from servers import database, pages
+
+__all__ = ["StateHasher"]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    data: bytes  # the whole file
+    digest: str
+    tables: tuple[str, ...]  # sorted, as the canonical dump orders them
+    roots: dict[str, int]  # root page of each table's b-tree
+    dumps: dict[str, bytes]  # each table's share of the canonical dump
+    owned: dict[str, frozenset[int] | None]  # pages of each table's b-tree (None: unknown, always re-read)
+    schema: frozenset[int]  # pages of sqlite_master
+
+
+class StateHasher:
+    """`database.state_hash` of one file, kept per table.
+
+    A table's dump is reused when none of the pages its b-tree owned in a known state changed (see
+    `pages.btree_pages`); the others are re-read through SQLite. The parent reads the bytes itself,
+    so an untrusted worker cannot make a change invisible. Keeps two known states: the first one
+    hashed (the initial database every reset restores) and the last one. The file must not change
+    while `digest` runs (the environment holds its lock).
+    """
+
+    def __init__(self) -> None:
+        self._base: _Snapshot | None = None
+        self._last: _Snapshot | None = None
+
+    def digest(self, path: str | Path) -> str:
+        path = Path(path)
+        if any(Path(f"{path}{suffix}").exists() for suffix in ("-journal", "-wal")):
+            return database.state_hash(path)  # a hot journal or a WAL: only SQLite knows the content
+        data = path.read_bytes()
+        known = [s for s in (self._last, self._base) if s is not None]
+        snap = next((s for s in known if s.data == data), None) or self._snapshot(path, data, known)
+        self._base = self._base or snap
+        self._last = snap
+        return snap.digest
+
+    def _snapshot(self, path: Path, data: bytes, known: list[_Snapshot]) -> _Snapshot:
+        prior, changed = _closest(data, known)
+        with database._connect(path) as conn:
+            if prior is None:  # an unchanged schema means the same tables at the same root pages
+                tables = tuple(database._tables(conn))
+                roots = dict(conn.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'").fetchall())
+            else:
+                tables, roots = prior.tables, prior.roots
+            dumps: dict[str, bytes] = {}
+            owned: dict[str, frozenset[int] | None] = {}
+            for table in tables:
+                before = prior.owned.get(table) if prior is not None else None
+                if prior is not None and before is not None and not before & changed:
+                    dumps[table], owned[table] = prior.dumps[table], before
+                    continue
+                dumps[table] = database._table_dump(conn, table)
+                owned[table] = _owned(data, roots.get(table))
+        digest = hashlib.sha256(b"".join(dumps[t] for t in tables)).hexdigest()
+        return _Snapshot(data, digest, tables, roots, dumps, owned, _owned(data, 1) or frozenset())
+
+
+def _owned(data: bytes, root: object) -> frozenset[int] | None:
+    if not isinstance(root, int):
+        return None
+    try:
+        return pages.btree_pages(data, root)
+    except pages.PageError:
+        return None
+
+
+def _closest(data: bytes, known: list[_Snapshot]) -> tuple[_Snapshot | None, set[int]]:
+    """The known state with the fewest changed pages whose schema is unchanged, and those pages."""
+    try:
+        size = pages.page_size(data)
+    except pages.PageError:
+        return None, set()
+    best: tuple[_Snapshot | None, set[int]] = (None, set())
+    for snap in known:
+        if not snap.schema or len(snap.data) < pages.HEADER or not pages.same_layout(snap.data, data):
+            continue
+        changed = pages.changed_pages(snap.data, data, size)
+        if not changed & snap.schema and (best[0] is None or len(changed) < len(best[1])):
+            best = (snap, changed)
+    return best
