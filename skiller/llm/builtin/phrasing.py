@@ -227,7 +227,8 @@ def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
     closer = rng.choice(style["close"]) if verbosity != "terse" or rng.random() < 0.3 else ""
     if closer:
         parts.append(closer)
-    first = " ".join(x for x in parts if x)
+    # People say "ready for pickup", not the stored code `ready_for_pickup`.
+    first = re.sub(r"\b[a-z]+(?:_[a-z0-9]+)+\b", lambda m: m.group(0).replace("_", " "), " ".join(x for x in parts if x))
     known = "; ".join(f"{k}: {v}" for k, v in facts.items())
     kind = ctx.get("kind", "read")
     who = name or p.get("name", "a customer")  # the person on record, so the profile check can succeed
