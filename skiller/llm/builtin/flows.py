@@ -301,17 +301,20 @@ def flow_templates(combo: dict, tables: dict[str, list[str]], seed: int, count: 
     first = combo["links"][0]
     bridges = [b for b in get_domain(first["target"]).bridges if b.tool == first["tool"] and b.ref == first["field"]]
     rng.shuffle(bridges)
-    plans = [(False, None, True), (True, None, True), (False, None, False)]
-    refusals = [(False, b, True) for b in bridges]
+    # (moved by a write first, refused rule, look the target's profile up, variant)
+    plans = [(False, None, True, 0), (True, None, True, 0), (False, None, False, 0), (True, None, False, 0),
+             (False, None, True, 1)]
+    refusals = [(False, b, True, 0) for b in bridges]
     n_refuse = max(1, count // 4)
     writes, refused = [], []
-    for moved, refuse, profile in plans + refusals:
+    for moved, refuse, profile, variant in plans + refusals:
         try:
-            t = _story(combo, tables, _rng(seed, combo["name"], moved, refuse.id if refuse else "", profile),
+            t = _story(combo, tables, _rng(seed, combo["name"], moved, refuse.id if refuse else "", profile, variant),
                        clock, moved, refuse, profile)
         except _Skip:
             continue
-        (refused if refuse else writes).append(t)
+        if t not in writes + refused:
+            (refused if refuse else writes).append(t)
     picked = refused[:n_refuse]
     picked = writes[:count - len(picked)] + picked
     return picked + refused[n_refuse:count - len(picked) + n_refuse] if len(picked) < count else picked

@@ -288,3 +288,60 @@ def merge_policies(request: LLMRequest) -> dict:
         "<!-- POLICY_END -->",
     ])
     return {"markdown": markdown + "\n"}
+
+
+# ---------------------------------------------------------------- s01's preference: domains that make journeys
+def reference_edges(domains: list) -> list[tuple[str, str]]:
+    """(source, target) for every catalog record attribute of `target` naming a record of `source`."""
+    names = {d.name for d in domains}
+    return sorted({(a.gen["ref"].split(".")[0], d.name) for d in domains for r in d.records for a in r.attributes
+                   if "ref" in a.gen and a.gen["ref"].split(".")[0] in names})
+
+
+def _triples(edges: list[tuple[str, str]], within: set[str]) -> int:
+    """How many member triples are joined by two references (a chain, or one record handed to two services)."""
+    inside = [e for e in edges if set(e) <= within]
+    found = {frozenset({*a, *b}) for a in inside for b in inside if a != b and len({*a, *b}) == 3 and set(a) & set(b)}
+    return len(found)
+
+
+def _reached(start: str, edges: list[tuple[str, str]]) -> list[str]:
+    """Breadth-first over references either way, neighbours in name order."""
+    ordered, frontier = [], [start]
+    while frontier:
+        n = frontier.pop(0)
+        if n not in ordered:
+            ordered.append(n)
+            frontier += sorted({t for s, t in edges if s == n} | {s for s, t in edges if t == n})
+    return ordered
+
+
+def journey_domains(domains: list, count: int, min_sectors: int, rng: random.Random) -> list:
+    """Domains whose records pass between them (hospital -> insurer, lease -> mover -> storage), whole journeys
+    first (richest in triples, ties by the seeded draw), trimmed so the set still spans `min_sectors` sectors."""
+    edges = reference_edges(domains)
+    by_name = {d.name: d for d in domains}
+    groups: list[list[str]] = []
+    for name in sorted({n for e in edges for n in e}):
+        if not any(name in g for g in groups):
+            group = _reached(name, edges)
+            roots = sorted(n for n in group if not any(t == n for _, t in edges))
+            groups.append(_reached(roots[0] if roots else group[0], edges))  # from a source, so prefixes connect
+    draw = {tuple(g): rng.random() for g in groups}
+    groups.sort(key=lambda g: (-_triples(edges, set(g)), draw[tuple(g)]))
+    picked: list[str] = []
+    for g in groups:
+        if count - len(picked) >= 2:
+            picked += g[:count - len(picked)]
+    spare = sorted((d for d in domains if d.name not in picked), key=lambda d: (d.sector, d.name))
+    rng.shuffle(spare)
+    while picked and len({by_name[n].sector for n in picked}) < min(min_sectors, count):
+        have = {by_name[n].sector for n in picked}
+        new = next((d for d in spare if d.sector not in have), None)
+        if new is None:
+            break
+        if len(picked) >= count:
+            picked.pop()  # the tail of the last journey gives way to a new sector
+        picked.append(new.name)
+        spare.remove(new)
+    return [by_name[n] for n in picked]

@@ -7,6 +7,7 @@ import random
 from skiller.catalog import get_domain, load_catalog
 from skiller.llm.builtin.registry import answers
 from skiller.llm.builtin.codegen import READ_KINDS, snake, tool_parameters
+from skiller.llm.builtin.fusion import journey_domains
 from skiller.llm.interface import LLMRequest
 
 _PERSON_ATTRS = [("first_name", "str", "Given name"), ("last_name", "str", "Family name"),
@@ -30,7 +31,10 @@ def domains(request: LLMRequest) -> dict:
     rng.shuffle(sectors)
     for s in sectors:
         rng.shuffle(by_sector[s])
-    picked = []
+    # Issue 12: domains whose records pass between them come first, so fusions make real journeys.
+    picked = journey_domains(load_catalog(), ctx["count"], ctx.get("min_sectors", 1), _rng(ctx["seed"], "s01", "journeys"))
+    for d in picked:
+        by_sector[d.sector].remove(d)
     while len(picked) < ctx["count"] and any(by_sector.values()):
         for s in sectors:
             if by_sector[s] and len(picked) < ctx["count"]:
