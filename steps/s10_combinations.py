@@ -122,7 +122,8 @@ def candidates(blueprints: dict[str, Blueprint], max_domains: int, min_shared: i
 
 def spread(ranked: list[Combination], count: int, draw: dict[str, float]) -> list[Combination]:
     """Take `count` combinations, best fit first; within a fit, the one whose members have been used least
-    (then the seeded draw), so every selected domain appears in a similar number of fusions."""
+    (then the seeded draw), so every selected domain appears in a similar number of fusions; then give up the
+    latest picks of any domain in more than twice the fusions of the least used one."""
     left, picked, used = list(ranked), [], {}
     while left and len(picked) < count:
         best = min(left, key=lambda c: (-c.fit.score, max(used.get(m, 0) for m in c.members),
@@ -131,6 +132,15 @@ def spread(ranked: list[Combination], count: int, draw: dict[str, float]) -> lis
         picked.append(best)
         for m in best.members:
             used[m] = used.get(m, 0) + 1
+    while used and max(used.values()) > 2 * min(used.values()):  # drop the latest pick of the busiest domains
+        low = min(used.values())
+        drop = next((c for c in reversed(picked) if max(used[m] for m in c.members) > 2 * low
+                     and all(used[m] > low for m in c.members)), None)
+        if drop is None:
+            break
+        picked.remove(drop)
+        for m in drop.members:
+            used[m] -= 1
     return picked
 
 

@@ -316,6 +316,33 @@ def _reached(start: str, edges: list[tuple[str, str]]) -> list[str]:
     return ordered
 
 
+def _pack(groups: list[list[str]], edges: list[tuple[str, str]], count: int, draw: dict) -> list[str]:
+    """Whole journeys (or connected prefixes of a long one) that fit in `count`: most triples, then no journey
+    without a triple (a lone pair would sit in far fewer fusions than the rest), then most domains, then the draw."""
+    options = [[g[:n] for n in range(len(g), 1, -1) if n == len(g) or _triples(edges, set(g[:n]))] for g in groups]
+    best: tuple = ()
+    best_key: tuple = ()
+
+    def search(i: int, chosen: tuple) -> None:
+        nonlocal best, best_key
+        if i == len(groups):
+            size = sum(len(c) for c in chosen)
+            tri = [_triples(edges, set(c)) for c in chosen]
+            lone = sum(t == 0 for t in tri) if sum(tri) else 0  # pairs only matter next to triples
+            key = (sum(tri), -lone, size, -sum(draw[tuple(next(g for g in groups if g[0] == c[0]))] for c in chosen))
+            if size <= count and key > best_key:
+                best, best_key = chosen, key
+            return
+        search(i + 1, chosen)
+        for option in options[i]:
+            if sum(len(c) for c in chosen) + len(option) <= count:
+                search(i + 1, chosen + (option,))
+
+    search(0, ())
+    order = sorted(best, key=lambda c: (-_triples(edges, set(c)), draw[tuple(next(g for g in groups if g[0] == c[0]))]))
+    return [n for c in order for n in c]
+
+
 def journey_domains(domains: list, count: int, min_sectors: int, rng: random.Random) -> list:
     """Domains whose records pass between them (hospital -> insurer, lease -> mover -> storage), whole journeys
     first (richest in triples, ties by the seeded draw), trimmed so the set still spans `min_sectors` sectors."""
@@ -328,11 +355,7 @@ def journey_domains(domains: list, count: int, min_sectors: int, rng: random.Ran
             roots = sorted(n for n in group if not any(t == n for _, t in edges))
             groups.append(_reached(roots[0] if roots else group[0], edges))  # from a source, so prefixes connect
     draw = {tuple(g): rng.random() for g in groups}
-    groups.sort(key=lambda g: (-_triples(edges, set(g)), draw[tuple(g)]))
-    picked: list[str] = []
-    for g in groups:
-        if count - len(picked) >= 2:
-            picked += g[:count - len(picked)]
+    picked = _pack(groups, edges, count, draw)
     spare = sorted((d for d in domains if d.name not in picked), key=lambda d: (d.sector, d.name))
     rng.shuffle(spare)
     while picked and len({by_name[n].sector for n in picked}) < min(min_sectors, count):
