@@ -363,8 +363,12 @@ def journey_domains(domains: list, count: int, min_sectors: int, rng: random.Ran
         new = next((d for d in spare if d.sector not in have), None)
         if new is None:
             break
-        if len(picked) >= count:
-            picked.pop()  # the tail of the last journey gives way to a new sector
+        if len(picked) >= count:  # the last domain of a sector already present gives way to a new sector
+            sectors = [by_name[n].sector for n in picked]
+            twice = [n for n in picked if sectors.count(by_name[n].sector) > 1]
+            if not twice:
+                break
+            picked.remove(twice[-1])
         picked.append(new.name)
         spare.remove(new)
     return [by_name[n] for n in picked]
