@@ -273,3 +273,47 @@ def test_ties_are_broken_by_the_seeded_draw_so_selection_changes_with_the_seed()
     picks = {seed: [c.name for c in _default_selection(seed, count=6)[1]] for seed in (1, 2, 3)}
     assert len({tuple(sorted(p)) for p in picks.values()}) > 1
     assert picks[1] == [c.name for c in _default_selection(1, count=6)[1]]  # same seed, same selection
+
+
+def _merge(fused, tmp_path, rewrite, cache: str):
+    """Run s13 on the lease -> move fusion with the builtin answer passed through `rewrite`."""
+    import asyncio
+    import random
+
+    from skiller.config import load_config
+    from skiller.llm.builtin import BuiltinProvider
+    from skiller.llm.builtin.fusion import merge_policies
+    from skiller.llm.client import LLMClient, StepLLM
+    from skiller.llm.scripted import ScriptedProvider
+    from steps import StepContext
+    from steps.s07_policy import Policy
+    from steps.s09_implementation import Implementation
+    from steps.s10_combinations import Combination
+    from steps.s13_policy_merge import S13Input, run
+
+    store, proj, fusions = _fusions(fused)
+    f = next(f for f in fusions if f.inputs["name"] == "PropertyRental_MovingServices")
+    combo = Combination.model_validate_json(store.artifact(f.artifacts["combination"]))
+    member = lambda d, kind, model: model.model_validate_json(store.artifact(proj.machines[f"domain:{d}"].artifacts[kind]))  # noqa: E731
+    inputs = S13Input(name=combo.name, combination=combo,
+                      members_policy={d: member(d, "policy", Policy) for d in combo.members},
+                      members_implementation={d: member(d, "implementation", Implementation) for d in combo.members})
+    provider = ScriptedProvider(fallback=BuiltinProvider()).push(
+        "s13.policy_merge", lambda request: {"markdown": rewrite(merge_policies(request)["markdown"])})
+    record: list = []
+    config = load_config(None)
+    ctx = StepContext(stream=f.stream, config=config, llm=StepLLM(LLMClient(provider, Store(tmp_path / cache)), f.stream, record),
+                      rng=random.Random(0), clock=config.clock, sandbox=None, record=record)
+    return asyncio.run(run(inputs, ctx))
+
+
+def test_a_merge_citing_a_missing_global_rule_or_an_unknown_bridge_fails(fused, tmp_path):
+    from steps.base import StepError
+
+    merged = _merge(fused, tmp_path, lambda md: md, "a.db")
+    code = next(m.code for m in merged.environment.modules if m.server == "MovingServices")
+    assert "_BRIDGE_CHECKS" in code and "MOV-X1" in code  # the taker of the lease checks the reference
+    with pytest.raises(StepError, match="cites global rule 3"):
+        _merge(fused, tmp_path, lambda md: re.sub(r"^3\. .*$", "", md, count=1, flags=re.M), "b.db")
+    with pytest.raises(StepError, match="governs no reference"):
+        _merge(fused, tmp_path, lambda md: md.replace('"ref": "lease_ref"', '"ref": "move_ref"', 1), "c.db")
