@@ -10,6 +10,7 @@ from typing import Any
 from servers.fusion import namespace_of, rename_tables
 from skiller.catalog import get_domain
 from skiller.catalog.model import CatalogBridge, CatalogDomain, CatalogRecord, CatalogTool
+from skiller.llm.builtin import phrasing
 from skiller.llm.builtin.codegen import Check, checks, find, id_column, snake, words
 from skiller.llm.builtin.tasks import _Builder, _cond, _lower
 
@@ -54,6 +55,8 @@ class _Story:
 
     def __init__(self, combo: dict, tables: dict[str, list[str]], rng: random.Random, clock: str) -> None:
         self.combo, self.tables, self.rng, self.clock = combo, tables, rng, clock
+        self.link0: dict = combo["links"][0]  # the hand-over from the root, the one refusals break
+        self.forbidden: tuple[str, dict[str, Any]] | None = None
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.selectors: list[tuple[str, str]] = []
         self.src_conds: list[str] = []
@@ -218,7 +221,7 @@ class _Story:
         src_sql = (f"SELECT r.*, p.first_name, p.last_name FROM {table} r JOIN person p ON p.person_id = r.person_id "
                    + " ".join(self.joins) + " WHERE " + " AND ".join(self.src_conds or ["1 = 1"])
                    + f" /*relax*/ORDER BY (CAST(substr(r.{key}, -4) AS INTEGER) * {a}) % {m}, r.{key}/*end*/")
-        forbidden = getattr(self, "forbidden", None)
+        forbidden = self.forbidden
         return {
             "kind": kind, "trajectory": [{"tool": t, "arguments": args} for t, args in self.calls],
             "forbidden": {"tool": forbidden[0], "arguments": forbidden[1]} if forbidden else None,
@@ -237,7 +240,6 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
     root = get_domain(first["source"])
     rec = find(root, first["record"])
     s = _Story(combo, tables, rng, clock)
-    s.link0 = first
     moved_by = None
     if moved:
         wanted = {st for b in get_domain(first["target"]).bridges if b.kind == "source_status"
@@ -248,7 +250,7 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
             raise _Skip("no status change of the root record satisfies the hand-over")
     out, state = s.root(first, moved_by)
     what = words(rec.name)
-    lead = f"At {root.name} you have {phrasing_article(what)} <src.{id_column(rec.name)}>."
+    lead = f"At {root.name} you have {phrasing.article(what)} <src.{id_column(rec.name)}>."
     if moved_by is not None:
         lead += f" First you want to {_lower(moved_by.description.rstrip('.'))} there."
     produced: dict[str, tuple[int, dict[str, str] | None, dict[str, Any]]] = {root.name: (out, None, state)}
@@ -286,10 +288,6 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
     return s.template("write", root.name, rec.name, lead,
                       f"You are someone who {hint}; your {what} at {root.name} is what {targets} "
                       f"need{'s' if len(links) == 1 else ''}.", communicate=comm)
-
-
-def phrasing_article(noun: str) -> str:
-    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def flow_templates(combo: dict, tables: dict[str, list[str]], seed: int, count: int, clock: str) -> list[dict[str, Any]]:
