@@ -88,6 +88,8 @@ def reference_links(blueprints: dict[str, Blueprint]) -> list[Link]:
 
 
 def candidates(blueprints: dict[str, Blueprint], max_domains: int, min_shared: int) -> list[Combination]:
+    """Pairs (joined by a reference, else by the shared Person) and, when allowed, triples whose members are
+    joined by a chain of references (A -> B -> C) or one record handed to two services (A -> B, A -> C)."""
     refs = reference_links(blueprints)
     by_pair = {(l.source, l.target): l for l in refs}
     out = []
@@ -100,14 +102,46 @@ def candidates(blueprints: dict[str, Blueprint], max_domains: int, min_shared: i
             out.append(Combination(name=f"{a}_{b}", members=[a, b], shared_entities=["Person"],
                                    links=[Link(source=a, target=b, kind="person")]))
     if max_domains >= 3:
+        seen = set()
         for first in refs:
             for second in refs:
-                if first.target == second.source and second.target != first.source:
-                    members = [first.source, first.target, second.target]
-                    out.append(Combination(name="_".join(members), members=members, links=[first, second],
-                                           shared_entities=["Person", f"{first.source}.{first.record}",
-                                                            f"{second.source}.{second.record}"]))
+                if first == second or second.source not in (first.source, first.target):
+                    continue
+                if second.target in (first.source, first.target):
+                    continue
+                members = [first.source, first.target, second.target]
+                key = frozenset(members)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(Combination(name="_".join(members), members=members, links=[first, second],
+                                       shared_entities=sorted({"Person", f"{first.source}.{first.record}",
+                                                               f"{second.source}.{second.record}"})))
     return sorted(out, key=lambda c: c.name)
+
+
+def spread(ranked: list[Combination], count: int, draw: dict[str, float]) -> list[Combination]:
+    """Take `count` combinations, best fit first; within a fit, the one whose members have been used least
+    (then the seeded draw), so every selected domain appears in a similar number of fusions; then give up the
+    latest picks of any domain in more than twice the fusions of the least used one."""
+    left, picked, used = list(ranked), [], {}
+    while left and len(picked) < count:
+        best = min(left, key=lambda c: (-c.fit.score, max(used.get(m, 0) for m in c.members),
+                                        sum(used.get(m, 0) for m in c.members), draw[c.name]))
+        left.remove(best)
+        picked.append(best)
+        for m in best.members:
+            used[m] = used.get(m, 0) + 1
+    while used and max(used.values()) > 2 * min(used.values()):  # drop the latest pick of the busiest domains
+        low = min(used.values())
+        drop = next((c for c in reversed(picked) if max(used[m] for m in c.members) > 2 * low
+                     and all(used[m] > low for m in c.members)), None)
+        if drop is None:
+            break
+        picked.remove(drop)
+        for m in drop.members:
+            used[m] -= 1
+    return picked
 
 
 def validated_tools(machines: MachineIndex, templates: dict[str, TaskTemplates]) -> dict[str, set[str]]:
@@ -134,14 +168,18 @@ def infeasible(combo: Combination, tools: dict[str, set[str]], blueprints: dict[
 
 
 FIT = """Would a person plausibly use {members} in one storyline, handing over {shared} from one service
-to the next? Score the semantic fit from 1 (unrelated) to 5 (a natural journey) with a one-line rationale."""
+to the next ({links})? Score the semantic fit from 1 (unrelated: they share only the person) to 5 (a natural
+journey where a record of one service is needed by the next) with a one-line rationale."""
 
 
 async def _fit(combo: Combination, blueprints: dict[str, Blueprint], ctx: StepContext) -> Fit:
     request = LLMRequest(purpose="s10.fit", role="text", response_model=Fit,
                          messages=(Message(role="user", content=FIT.format(
                              members=", ".join(f"{m} ({blueprints[m].description})" for m in combo.members),
-                             shared=", ".join(combo.shared_entities))),),
+                             shared=", ".join(combo.shared_entities),
+                             links="; ".join(f"{l.target} takes {l.source}'s {l.record} as {l.field}" if l.record
+                                             else f"{l.source} and {l.target} serve the same person"
+                                             for l in combo.links))),),
                          context={"combination": combo.model_dump(mode="json"),
                                   "sectors": [blueprints[m].sector for m in combo.members]})
     return await ctx.llm.ask(request)
@@ -160,12 +198,15 @@ async def run(inputs: S10Input, ctx: StepContext) -> S10Output:
         reason = infeasible(combo, tools, blueprints)
         (pruned.append(Pruned(name=combo.name, reason=reason)) if reason else feasible.append(combo))
     fits = await asyncio.gather(*(_fit(c, blueprints, ctx) for c in feasible))
-    ranked = sorted((c.model_copy(update={"fit": f}) for c, f in zip(feasible, fits) if f.score >= cfg.min_fit),
-                    key=lambda c: (-c.fit.score, -len(c.links), c.name))
-    selected = ranked[:cfg.num_combinations]
+    ranked = [c.model_copy(update={"fit": f}) for c, f in zip(feasible, fits) if f.score >= cfg.min_fit]
+    below = [Pruned(name=c.name, reason=f"semantic fit {f.score} < {cfg.min_fit}: {f.rationale}")
+             for c, f in zip(feasible, fits) if f.score < cfg.min_fit]
+    draw = {c.name: ctx.rng.random() for c in considered}  # seeded tie-break, drawn for every candidate
+    selected = spread(ranked, cfg.num_combinations, draw)
     spawn = [Spawn(stream="fusion:" + "+".join(c.members), kind="fusion", initial="selected",
                    inputs={"members": c.members, "name": c.name, "domain": c.name}, artifacts={"combination": c})
              for c in selected]
+    pruned += below
     return S10Output(combinations=Combinations(selected=selected, pruned=pruned, considered=len(considered)),
                      spawn=spawn, payload={"considered": len(considered), "pruned": len(pruned),
                                            "selected": len(selected)})

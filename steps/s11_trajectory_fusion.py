@@ -37,6 +37,9 @@ service must be an argument of a call in the next (use <outK.field>, K counted o
 trajectory), not a concatenation. Hand-overs: {links}. In the fused environment each tool is
 called with its service prefix ({prefixes}) and each table lives under the same prefix, except the
 shared `person`. Rename selector slots so they stay unique.
+Where a member takes a record of another (a claim naming an appointment), pass the record's id and the
+values the hand-over needs (its amount, its date) from the call that produced it, and write some refusals:
+the user asks for a hand-over a bridge rule forbids (give the forbidden call and the rule id).
 Segments: {segments}"""
 
 
@@ -53,15 +56,16 @@ def validated_segments(inputs: S11Input) -> dict[str, list[TaskTemplate]]:
 
 def fusion_problems(t: TaskTemplate, tools: dict[str, str]) -> list[str]:
     """A fused template must call known prefixed tools of at least two members and pass a value across."""
-    problems = [f"unknown tool {c.tool}" for c in t.trajectory if c.tool not in tools]
+    calls = t.trajectory + ([t.forbidden] if t.forbidden else [])  # a refusal hands over into its forbidden call
+    problems = [f"unknown tool {c.tool}" for c in calls if c.tool not in tools]
     if problems:
         return problems
-    owner = [tools[c.tool] for c in t.trajectory]
+    owner = [tools[c.tool] for c in calls]
     if len(set(owner)) < 2:
         problems.append("calls tools of one member only")
     handed = any(m.group(1) and m.group(1).startswith("out") and m.group(1)[3:].isdigit()
                  and 0 < int(m.group(1)[3:]) <= i and owner[int(m.group(1)[3:]) - 1] != owner[i]
-                 for i, c in enumerate(t.trajectory) for v in c.arguments.values() if isinstance(v, str)
+                 for i, c in enumerate(calls) for v in c.arguments.values() if isinstance(v, str)
                  for m in PLACEHOLDER.finditer(v))
     if not handed:
         problems.append("no value produced by one member is passed into another")
@@ -85,7 +89,7 @@ async def run(inputs: S11Input, ctx: StepContext) -> S11Output:
         context={"combination": combo.model_dump(mode="json"), "count": ctx.config.fusion.templates_per_fusion,
                  "segments": {m: [s.model_dump(mode="json") for s in segs] for m, segs in segments.items()},
                  "tables": {m: [t.name for t in inputs.members_database_summary[m].tables] for m in combo.members},
-                 "seed": ctx.config.seed})
+                 "seed": ctx.config.seed, "clock": ctx.clock.isoformat()})
     batch: TemplateBatch = await ctx.llm.ask(request)
     kept, rejected = [], {}
     for t in batch.templates:

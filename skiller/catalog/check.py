@@ -598,8 +598,33 @@ def check_catalog(domains: list[CatalogDomain]) -> list[str]:
             if item.id_prefix in prefixes and prefixes[item.id_prefix] != d.name:
                 problems.append(f"{d.name}: {item.name}: id_prefix {item.id_prefix} also used by {prefixes[item.id_prefix]}")
             prefixes.setdefault(item.id_prefix, d.name)
-        problems += check_domain(d, domains)
+        problems += check_domain(d, domains) + _bridge_problems(d, domains)
     return problems
+
+
+def _bridge_problems(d: CatalogDomain, domains: list[CatalogDomain]) -> list[str]:
+    """A bridge rule names a ref argument whose record (in another domain) has the columns and statuses it reads."""
+    out = []
+    for b in d.bridges:
+        where = f"{d.name}: bridge {b.id}"
+        tool = next(t for t in d.tools if t.name == b.tool)
+        rec = next((r for r in d.records if r.name == tool.entity), None)
+        attr = next((a for a in rec.attributes if a.name == b.ref), None) if rec else None
+        source, _, record = str((attr.gen if attr else {}).get("ref", "")).partition(".")
+        src = next((r for x in domains if x.name == source for r in x.records if r.name == record), None)
+        if src is None:
+            out.append(f"{where}: {b.ref} is not a ref of a known record")
+            continue
+        columns = {a.name for a in src.attributes}
+        if b.source_field not in columns:
+            out.append(f"{where}: {source}.{record} has no column {b.source_field}")
+        if b.kind == "source_status" and (not b.statuses or set(b.statuses) - set(src.statuses)):
+            out.append(f"{where}: statuses must be among {src.statuses}")
+        if b.kind in ("not_above", "date_after") and b.field not in tool.fields:
+            out.append(f"{where}: field {b.field} is not an argument of {b.tool}")
+        if b.kind in ("source_window", "date_after") and (b.min is None or b.max is None):
+            out.append(f"{where}: a {b.kind} bridge needs min and max days")
+    return out
 
 
 def assert_valid(domains: list[CatalogDomain]) -> None:

@@ -93,6 +93,28 @@ class CatalogRule(PolicyRule):
     """A policy rule as the catalog states it: exactly the machine-checkable form of s07 (see there)."""
 
 
+class CatalogBridge(_Strict):
+    """A rule on a cross-domain reference (`ref`, an argument of `tool` naming another domain's record),
+    checked by a fused environment that holds both domains (never by the domain alone).
+
+    source_status: the referenced row's `source_field` (default its status) is in `statuses`
+    source_window: the referenced row's date `source_field` is within clock + [`min`, `max`] days
+    not_above:     argument `field` is at most the referenced row's `source_field` (e.g. claim <= billed)
+    date_after:    date argument `field` minus the referenced row's date `source_field` is within [`min`, `max`] days
+    """
+
+    id: str
+    tool: str
+    ref: str
+    kind: Literal["source_status", "source_window", "not_above", "date_after"]
+    statement: str
+    statuses: list[str] = Field(default_factory=list)
+    source_field: str = "status"
+    field: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+
 class CatalogDomain(_Strict):
     name: str  # PascalCase, no underscore (the reference's convention)
     sector: str
@@ -104,6 +126,7 @@ class CatalogDomain(_Strict):
     tools: list[CatalogTool]
     rules: list[CatalogRule]
     personas_hint: list[str] = Field(default_factory=list)  # reasons people contact this service
+    bridges: list[CatalogBridge] = Field(default_factory=list)  # rules on references into other domains
 
     @model_validator(mode="after")
     def _consistent(self) -> "CatalogDomain":
@@ -118,4 +141,8 @@ class CatalogDomain(_Strict):
         for rule in self.rules:
             if rule.tool not in tools:
                 raise ValueError(f"{self.name}: rule {rule.id} names unknown tool {rule.tool}")
+        for bridge in self.bridges:
+            tool = next((t for t in self.tools if t.name == bridge.tool), None)
+            if tool is None or tool.kind != "create" or bridge.ref not in tool.fields:
+                raise ValueError(f"{self.name}: bridge {bridge.id} needs a create tool taking {bridge.ref}")
         return self

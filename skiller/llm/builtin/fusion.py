@@ -23,14 +23,18 @@ def _rng(*parts: object) -> random.Random:
 
 @answers("s10.fit")
 def fit(request: LLMRequest) -> dict:
-    """Rule-based fit: a record handed over is a natural journey; one sector is a plausible one."""
+    """Rule-based fit from what the members share: records handed from one to the next make a journey (5);
+    two services of one sector share a plausible storyline (2); only the person in common is unrelated (1)."""
     combo, sectors = request.context["combination"], request.context["sectors"]
     refs = [l for l in combo["links"] if l["kind"] == "reference"]
+    if refs and len(refs) == len(combo["links"]):
+        chain = "; ".join(f"{l['target']} takes a {l['record']} of {l['source']}" for l in refs)
+        return {"score": 5, "rationale": chain}
     if refs:
-        return {"score": 5, "rationale": f"{refs[0]['target']} takes a {refs[0]['record']} of {refs[0]['source']}"}
+        return {"score": 4, "rationale": f"{refs[0]['target']} takes a {refs[0]['record']} of {refs[0]['source']}"}
     if len(set(sectors)) == 1:
-        return {"score": 4, "rationale": f"both serve a person in {sectors[0]}"}
-    return {"score": 3, "rationale": "the same person uses both services"}
+        return {"score": 2, "rationale": f"both serve a person in {sectors[0]}, but no record passes between them"}
+    return {"score": 1, "rationale": "they share only the person: no record or sector connects them"}
 
 
 def _rename(text: str, slots: dict[str, str], offset: int) -> str:
@@ -162,6 +166,12 @@ def fuse(request: LLMRequest) -> dict:
     ctx = request.context
     combo, segments, tables = ctx["combination"], ctx["segments"], ctx["tables"]
     members, links = combo["members"], combo["links"]
+    if links and all(l["kind"] == "reference" for l in links):
+        from skiller.llm.builtin.flows import flow_templates  # a storyline where records flow between members
+
+        flowing = flow_templates(combo, tables, ctx["seed"], ctx["count"], ctx.get("clock", "2026-03-02"))
+        if flowing:
+            return {"templates": flowing}
     rng = _rng(ctx["seed"], combo["name"], "s11")
     pools = []
     for i, m in enumerate(members):
@@ -196,44 +206,169 @@ def _prefix_tools(text: str, tools: list[str], prefix: str) -> str:
     return text
 
 
+_NUMBERED = re.compile(r"^(\d+)\. (\*\*[^*]+\*\*)?\s*(.*)$")
+
+
+def _global_rules(head: str) -> dict[int, tuple[str, str]]:
+    """A member's numbered global rules: number -> (bold title, text)."""
+    out = {}
+    for line in head.splitlines():
+        m = _NUMBERED.match(line.strip())
+        if m:
+            out[int(m.group(1))] = (m.group(2) or "", m.group(3))
+    return out
+
+
+def bridge_rules(links: list[dict]) -> list[dict]:
+    """The hand-over rules of a combination: the catalog's bridges on each reference, a person rule otherwise."""
+    rules = []
+    for i, link in enumerate(links, start=1):
+        src, dst = link["source"], link["target"]
+        found = [b for b in get_domain(dst).bridges
+                 if link["kind"] == "reference" and b.tool == link["tool"] and b.ref == link["field"]]
+        for b in found:
+            rules.append({"id": b.id, "source": src, "target": dst, "statement": b.statement, "kind": b.kind,
+                          "tool": b.tool, "ref": b.ref, "record": link["record"], "statuses": list(b.statuses),
+                          "source_field": b.source_field, "field": b.field, "min": b.min, "max": b.max})
+        if not found:
+            text = (f"Identify the person once: the person id confirmed in {src} is the one to use in {dst}; "
+                    f"never act in {dst} for a different person.")
+            rules.append({"id": f"BRIDGE-{i}", "source": src, "target": dst, "statement": text, "kind": "person"})
+    return rules
+
+
 @answers("s13.policy_merge")
 def merge_policies(request: LLMRequest) -> dict:
-    """Members' rules kept verbatim under prefixed tool names; identical global rules said once;
-    bridge rules for each hand-over."""
+    """Members' rules kept verbatim under prefixed tool names; global rules merged once under the members'
+    own numbers (so every "(global rule N)" still resolves); bridge rules for each hand-over."""
     combo = request.context["combination"]
     from skiller.llm.builtin.policygen import policy_markdown
-    globals_seen: list[str] = []
+    merged: dict[int, list[tuple[str, str, str]]] = {}
     sections = []
     for m in combo["members"]:
         domain = get_domain(m)
         found = _SECTION.search(policy_markdown(domain))
         head, body = found.group(1), found.group(2)
-        for line in head.splitlines():
-            if line.startswith("- ") and line not in globals_seen:
-                globals_seen.append(line)
+        tools = [t.name for t in domain.tools]
+        for n, (title, text) in _global_rules(head).items():
+            merged.setdefault(n, []).append((m, title, _prefix_tools(text, tools, namespace_of(m))))
         sections.append(f"## {m} (tools prefixed `{namespace_of(m)}`)\n"
-                        + _prefix_tools(body, [t.name for t in domain.tools], namespace_of(m)).strip())
-    bridges = []
-    for i, link in enumerate(combo["links"], start=1):
-        src, dst = link["source"], link["target"]
-        if link["kind"] == "reference":
-            text = (f"Before calling {namespace_of(dst)}{link['tool']}, obtain the {link['record']} id from "
-                    f"{src} in this conversation (do not accept one you cannot find there) and pass it as "
-                    f"`{link['field']}`; it must belong to the same person.")
+                        + _prefix_tools(body, tools, namespace_of(m)).strip())
+    lines = []
+    for n in sorted(merged):
+        variants = merged[n]
+        title = variants[0][1]
+        if len({text for _, _, text in variants}) == 1:
+            lines.append(f"{n}. {title} {variants[0][2]}".replace("  ", " "))
         else:
-            text = (f"Identify the person once: the person id found in {src} is the one to use in {dst}; "
-                    f"never act in {dst} for a different person.")
-        rule = {"id": f"BRIDGE-{i}", "source": src, "target": dst, "statement": text}
-        bridges.append(f"- {text}\n<!-- BRIDGE {json.dumps(rule, sort_keys=True)} -->")
+            lines.append(f"{n}. {title} " + " ".join(f"In {m}: {text}" for m, _, text in variants))
+    hand_over = (max(merged) if merged else 0) + 1
+    lines.append(f"{hand_over}. **Hand-overs.** When a request uses a record of one service in another (an id, a "
+                 "date or an amount), look the record up first in this conversation, pass its values unchanged, "
+                 "and follow the bridge rules below; refuse, citing the rule id, what a bridge rule forbids.")
+    bridges = []
+    for rule in bridge_rules(combo["links"]):
+        marker = json.dumps({k: v for k, v in rule.items() if v is not None}, sort_keys=True)
+        bridges.append(f"- [{rule['id']}] {rule['statement']} (global rule {hand_over})\n<!-- BRIDGE {marker} -->")
     markdown = "\n".join([
         "<!-- POLICY_START -->",
         f"# Policy for {' + '.join(combo['members'])}",
-        "## Global rules (merged; identical rules stated once, none of the members' rules conflict)",
-        *globals_seen,
+        "",
+        "## Global rules (merged: a rule the members state alike is stated once; where they differ, each "
+        "member's version applies to its own tools)",
+        "",
+        *lines,
+        "",
         "## Bridge rules",
+        "",
         *bridges,
+        "",
         "<!-- GLOBAL_RULES_END -->",
         *sections,
         "<!-- POLICY_END -->",
     ])
     return {"markdown": markdown + "\n"}
+
+
+# ---------------------------------------------------------------- s01's preference: domains that make journeys
+def reference_edges(domains: list) -> list[tuple[str, str]]:
+    """(source, target) for every catalog record attribute of `target` naming a record of `source`."""
+    names = {d.name for d in domains}
+    return sorted({(a.gen["ref"].split(".")[0], d.name) for d in domains for r in d.records for a in r.attributes
+                   if "ref" in a.gen and a.gen["ref"].split(".")[0] in names})
+
+
+def _triples(edges: list[tuple[str, str]], within: set[str]) -> int:
+    """How many member triples are joined by two references (a chain, or one record handed to two services)."""
+    inside = [e for e in edges if set(e) <= within]
+    found = {frozenset({*a, *b}) for a in inside for b in inside if a != b and len({*a, *b}) == 3 and set(a) & set(b)}
+    return len(found)
+
+
+def _reached(start: str, edges: list[tuple[str, str]]) -> list[str]:
+    """Breadth-first over references either way, neighbours in name order."""
+    ordered, frontier = [], [start]
+    while frontier:
+        n = frontier.pop(0)
+        if n not in ordered:
+            ordered.append(n)
+            frontier += sorted({t for s, t in edges if s == n} | {s for s, t in edges if t == n})
+    return ordered
+
+
+def _pack(groups: list[list[str]], edges: list[tuple[str, str]], count: int, draw: dict) -> list[str]:
+    """Whole journeys (or connected prefixes of a long one) that fit in `count`: most triples, then no journey
+    without a triple (a lone pair would sit in far fewer fusions than the rest), then most domains, then the draw."""
+    options = [[g[:n] for n in range(len(g), 1, -1) if n == len(g) or _triples(edges, set(g[:n]))] for g in groups]
+    best: tuple = ()
+    best_key: tuple = ()
+
+    def search(i: int, chosen: tuple) -> None:
+        nonlocal best, best_key
+        if i == len(groups):
+            size = sum(len(c) for c in chosen)
+            tri = [_triples(edges, set(c)) for c in chosen]
+            lone = sum(t == 0 for t in tri) if sum(tri) else 0  # pairs only matter next to triples
+            key = (sum(tri), -lone, size, -sum(draw[tuple(next(g for g in groups if g[0] == c[0]))] for c in chosen))
+            if size <= count and key > best_key:
+                best, best_key = chosen, key
+            return
+        search(i + 1, chosen)
+        for option in options[i]:
+            if sum(len(c) for c in chosen) + len(option) <= count:
+                search(i + 1, chosen + (option,))
+
+    search(0, ())
+    order = sorted(best, key=lambda c: (-_triples(edges, set(c)), draw[tuple(next(g for g in groups if g[0] == c[0]))]))
+    return [n for c in order for n in c]
+
+
+def journey_domains(domains: list, count: int, min_sectors: int, rng: random.Random) -> list:
+    """Domains whose records pass between them (hospital -> insurer, lease -> mover -> storage), whole journeys
+    first (richest in triples, ties by the seeded draw), trimmed so the set still spans `min_sectors` sectors."""
+    edges = reference_edges(domains)
+    by_name = {d.name: d for d in domains}
+    groups: list[list[str]] = []
+    for name in sorted({n for e in edges for n in e}):
+        if not any(name in g for g in groups):
+            group = _reached(name, edges)
+            roots = sorted(n for n in group if not any(t == n for _, t in edges))
+            groups.append(_reached(roots[0] if roots else group[0], edges))  # from a source, so prefixes connect
+    draw = {tuple(g): rng.random() for g in groups}
+    picked = _pack(groups, edges, count, draw)
+    spare = sorted((d for d in domains if d.name not in picked), key=lambda d: (d.sector, d.name))
+    rng.shuffle(spare)
+    while picked and len({by_name[n].sector for n in picked}) < min(min_sectors, count):
+        have = {by_name[n].sector for n in picked}
+        new = next((d for d in spare if d.sector not in have), None)
+        if new is None:
+            break
+        if len(picked) >= count:  # the last domain of a sector already present gives way to a new sector
+            sectors = [by_name[n].sector for n in picked]
+            twice = [n for n in picked if sectors.count(by_name[n].sector) > 1]
+            if not twice:
+                break
+            picked.remove(twice[-1])
+        picked.append(new.name)
+        spare.remove(new)
+    return [by_name[n] for n in picked]

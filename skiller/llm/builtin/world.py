@@ -7,6 +7,7 @@ import random
 from skiller.catalog import get_domain, load_catalog
 from skiller.llm.builtin.registry import answers
 from skiller.llm.builtin.codegen import READ_KINDS, snake, tool_parameters
+from skiller.llm.builtin.fusion import journey_domains
 from skiller.llm.interface import LLMRequest
 
 _PERSON_ATTRS = [("first_name", "str", "Given name"), ("last_name", "str", "Family name"),
@@ -33,6 +34,11 @@ def domains(request: LLMRequest) -> dict:
     rng.shuffle(sectors)
     for s in sectors:
         rng.shuffle(by_sector[s])
+    if not picked:  # Issue 12: with no names given, domains whose records pass between them come first
+        picked = journey_domains(load_catalog(), ctx["count"], ctx.get("min_sectors", 1),
+                                 _rng(ctx["seed"], "s01", "journeys"))
+        for d in picked:
+            by_sector[d.sector].remove(d)
     covered = {d.sector for d in picked}
     sectors.sort(key=lambda s: s in covered)  # the rest of the set spreads over sectors not yet covered
     while len(picked) < ctx["count"] and any(by_sector.values()):
