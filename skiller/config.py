@@ -127,6 +127,11 @@ class SchedulerConfig(_Section):
     stop_after: Literal["blueprinted", "tools_listed", "database_generated", "policy_written", "tool_graph_built",
                         "implemented", "templated", "all"] = "all"
     """How far `skiller run` takes the pipeline."""
+    executor: Literal["local", "ray"] = "local"
+    """Where step work and rollouts run: this process, or Ray tasks (`pip install -e '.[ray]'`). Either way
+    this process alone writes the log, in the same commit order, so outputs are the same."""
+    ray_address: str | None = None
+    """The Ray cluster for `executor: ray` (e.g. `auto`, `ray://head:10001`); unset: start a local instance."""
 
 
 class Config(_Section):

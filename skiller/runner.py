@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from events import MachineView, Projection, RunStarted
 from servers import EnvironmentPool
+from skiller.executors import open_executor
 from skiller.llm.client import LLMClient
 from skiller.workspace import Workspace, dump_config
 from statemachine import STATES, Scheduler
@@ -99,11 +100,15 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
 
         sandbox = ws.sandbox()
         with EnvironmentPool(sandbox) as environments:
-            scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=sandbox, run_id=run_id,
-                                  chat=ws.chat_provider(), environments=environments,
-                                  max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
-                                  on_progress=on_progress)
-            proj = asyncio.run(scheduler.run())
+            executor = open_executor(ws, client, sandbox, environments)
+            try:
+                scheduler = Scheduler(store=ws.store, config=ws.config, llm=client, sandbox=sandbox, run_id=run_id,
+                                      chat=ws.chat_provider(), environments=environments, executor=executor,
+                                      max_parallel=ws.config.scheduler.max_parallel_steps, allow=allow,
+                                      on_progress=on_progress)
+                proj = asyncio.run(scheduler.run())
+            finally:
+                executor.close()
         if plain is not None and plain.last is not None:
             plain.last = None  # a run long enough to report progress also reports where it stopped
             on_progress(proj)

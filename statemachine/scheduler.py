@@ -6,20 +6,14 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import structlog
 from pydantic import BaseModel
 
 from events import NOT_THE_MODELS_FAULT, MachineCreated, MachineView, Projection, StepFailed, Transitioned
-from skiller.llm.client import RecordingChat, StepLLM
-from skiller.llm.interface import LLMError, ProviderUnavailable
-from skiller.sandbox import SandboxUnavailable
+from statemachine.executor import CachePut, Executor, LocalExecutor, Resources, StepJob, failure
 from statemachine.machines import Unit
 from statemachine.ready import ReadySet
-from steps import (MEMBERS_PREFIX, MachineIndex, MachineSummary, StepContext, StepError, StepOutput, StepSpec,
-                   load_all, seeded_rng)
+from steps import MEMBERS_PREFIX, MachineIndex, MachineSummary, StepError, StepOutput, StepSpec, load_all
 from store import Artifact, Store
-
-log = structlog.get_logger()
 
 
 @dataclass
@@ -28,6 +22,7 @@ class Outcome:
     output: StepOutput | None
     record: list
     error: StepFailed | None = None
+    cache: list[CachePut] = field(default_factory=list)
 
 
 @dataclass
@@ -38,6 +33,7 @@ class Scheduler:
     sandbox: Any
     chat: Any = None  # chat-capable providers by name, for a model agent or user in rollouts
     environments: Any = None  # servers.EnvironmentPool the environment steps lease warm workers from
+    executor: Executor | None = None  # where step work runs; None: in this process, with the resources above
     run_id: str = ""
     max_parallel: int = 4
     allow: Callable[[MachineView, Projection], bool] = lambda m, p: True  # which machines may advance
@@ -47,6 +43,9 @@ class Scheduler:
 
     def __post_init__(self) -> None:
         self.registry = load_all()
+        if self.executor is None:
+            self.executor = LocalExecutor(Resources(self.config, self.llm, self.sandbox, self.chat or {},
+                                                    self.environments))
 
     async def run(self) -> Projection:
         """Advance until no machine is ready; returns the final projection."""
@@ -74,32 +73,14 @@ class Scheduler:
 
     async def _advance(self, view: MachineView, proj: Projection) -> Outcome:
         spec = self.registry[(view.kind, view.state)]
-        record: list = []
-        ctx = StepContext(stream=view.stream, config=self.config, llm=StepLLM(self.llm, view.stream, record),
-                          rng=seeded_rng(self.config.seed, view.stream, spec.name), clock=self.config.clock,
-                          sandbox=self.sandbox, record=record,
-                          chat={name: RecordingChat(p, view.stream, record) for name, p in (self.chat or {}).items()},
-                          environments=self.environments)
         try:
-            inputs = self._inputs(spec, view, proj)
-            output = await spec.fn(inputs, ctx)
+            inputs = self._inputs(spec, view, proj)  # read here: the driver alone touches the store
         except StepError as exc:
-            return Outcome(spec, None, record, self._failure(view, spec, exc.kind, str(exc)))
-        except SandboxUnavailable as exc:  # the harness, not the generated code: no repair round is spent
-            return Outcome(spec, None, record, self._failure(view, spec, "infrastructure", str(exc)))
-        except ProviderUnavailable as exc:
-            return Outcome(spec, None, record, self._failure(view, spec, "provider", str(exc)))
-        except LLMError as exc:  # the model answered, but never validly
-            return Outcome(spec, None, record, self._failure(view, spec, "validation", str(exc)))
-        except Exception as exc:  # a bug, not an expected failure: one line here, traceback in the log
-            log.exception("step crashed", stream=view.stream, step=spec.name)
-            return Outcome(spec, None, record, self._failure(view, spec, "internal", f"{type(exc).__name__}: {exc}"))
-        return Outcome(spec, output, record)
-
-    def _failure(self, view: MachineView, spec: StepSpec, kind: str, message: str) -> StepFailed:
-        line = message.strip().splitlines()[0] if message.strip() else kind
-        log.warning("step failed", stream=view.stream, step=spec.name, kind=kind, error=line)
-        return StepFailed(stream=view.stream, step=spec.name, kind=kind, error=line)  # type: ignore[arg-type]
+            return Outcome(spec, None, [], failure(view.stream, spec.name, exc.kind, str(exc)))
+        except Exception as exc:  # an input the log cannot give as the step declares it: a bug, not the model's
+            return Outcome(spec, None, [], failure(view.stream, spec.name, "internal", f"{type(exc).__name__}: {exc}"))
+        result = await self.executor.run(StepJob(view.stream, view.kind, view.state, inputs))
+        return Outcome(spec, result.output, result.record, result.error, result.cache)
 
     def _inputs(self, spec: StepSpec, view: MachineView, proj: Projection) -> BaseModel:
         """Fill the step's input model by field name: machine inputs, then artifacts of the
@@ -144,6 +125,9 @@ class Scheduler:
     async def _commit(self, view: MachineView, outcome: Outcome) -> set[str]:
         """Append the outcome's events; returns the streams they touched (whose readiness may change)."""
         touched = {view.stream}
+        for put in outcome.cache:  # answers computed by a remote worker, cached before the events that record them
+            self.store.cache_put(put.key, put.provider, put.model, put.purpose, put.response, put.input_tokens,
+                                 put.output_tokens)
         if outcome.error is not None:
             self.failed.add(view.stream)
             self.store.append([*outcome.record, outcome.error], run_id=self.run_id)
