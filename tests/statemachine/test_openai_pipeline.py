@@ -81,9 +81,11 @@ class GoldenAgent:
 
     @staticmethod
     def _user(body: dict[str, Any]) -> dict[str, Any]:
-        if "?" in body["messages"][-1]["content"]:
-            facts = re.findall(r"^- (\w+): (.+)$", body["messages"][0]["content"], re.M)
-            return chat_text_reply("; ".join(f"my {k} is {v}" for k, v in facts) or "I don't know.")
+        last = body["messages"][-1]["content"]
+        if "?" in last and "anything else" not in last.lower():  # a question: every fact it may share, and a yes to go ahead
+            shared = body["messages"][0]["content"].split("Facts you may share", 1)[1].split("</scenario>", 1)[0]
+            facts = re.findall(r"^- ([\w ]+): (.+)$", shared, re.M)
+            return chat_text_reply("Yes, please go ahead. " + "; ".join(f"my {k} is {v}" for k, v in facts))
         # Past the stop token a real model may ramble on; the provider cuts there.
         return chat_text_reply(f"Thanks, that's all. {STOP} Assistant: goodbye")
 
