@@ -63,7 +63,7 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
     proj = ws.store.projection()
     run_id = f"run-{proj.runs + 1:04d}"
     ws.store.append([RunStarted(stream="run", command=command, config=dump_config(ws.config))], run_id=run_id)
-    client = LLMClient(ws.provider(), ws.store)
+    client = LLMClient(ws.provider(), ws.store, ws.config.output_caps.for_purpose)
     console = console or Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False, disable=not console.is_terminal) as bar:
