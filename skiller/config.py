@@ -92,7 +92,7 @@ class OutputCapsConfig(_Section):
     s09_repair: int = Field(32768, ge=256)
     s10_fit: int = Field(1024, ge=256)
     s11_fuse: int = Field(16384, ge=256)
-    s13_policy_merge: int = Field(16384, ge=256)
+    s13_policy_merge: int = Field(20480, ge=256)
     s14_templates: int = Field(8192, ge=256)
     """One group of templates (s14 asks in groups of `steps.s14.group_size`)."""
     s14_judge: int = Field(1024, ge=256)
