@@ -56,6 +56,9 @@ class S09Config(_Section):
 class S14Config(_Section):
     templates_per_domain: int = Field(24, ge=1)
     """Templates proposed per domain (validated tasks are what survives s15-s16)."""
+    group_size: int = Field(8, ge=1)
+    """Templates asked for per request: a group's answer fits `output_caps.s14_templates` (about 350
+    tokens a template), and each group is told the goals of the groups before it."""
     min_length: int = Field(1, ge=1)
     max_length: int = Field(5, ge=1)
     min_score: int = Field(3, ge=1, le=5)
