@@ -35,9 +35,13 @@ PERSONA = """Describe the person who contacts a {domain} service: what you know 
 (terse, normal, detailed) and language register (casual, neutral, formal)."""
 
 QUERY = """You are {persona}. Your goal: {instruction}
-What you know: {facts}. Write your first message to the assistant in your own voice, with only
-part of what you know, plus the scenario: reason for call, known info, unknown info and
-instructions for playing yourself."""
+Why you are calling: {reason}
+What you know: {facts}.
+What you do not know: {unknown}
+Kind of task: {kind} (read: you want information; write: you want a change made; refusal: you ask
+for something the service's rules forbid, and you do not know that).
+Write your first message to the assistant in your own voice, with only part of what you know, plus
+the scenario: reason for call, known info, unknown info and instructions for playing yourself."""
 
 
 @step("s17", machine="task", source="validated", triggers={"instantiate": "instantiated"})
@@ -53,7 +57,8 @@ async def run(inputs: S17Input, ctx: StepContext) -> S17Output:
     query: Query = await ctx.llm.ask(LLMRequest(
         purpose="s17.query", role="text", response_model=Query,
         messages=(Message(role="user", content=QUERY.format(persona=persona.model_dump_json(), instruction=instruction,
-                                                            facts=facts)),),
+                                                            facts=facts, reason=resolve_text(t.reason_for_call),
+                                                            unknown=t.unknown_info, kind=t.kind)),),
         context={"persona": persona.model_dump(mode="json"), "instruction": instruction, "facts": facts,
                  "kind": t.kind, "reason": resolve_text(t.reason_for_call), "unknown": t.unknown_info,
                  "stream": ctx.stream, "seed": ctx.config.seed}))
