@@ -55,7 +55,7 @@ class FakeModel:
                     "description": goal}
         if title == "Replan":
             return {"selectors": [{"slot": slot, "sql": sql} for slot, sql in
-                                  re.findall(r"^(\w+): (SELECT .*)$", prompt, re.M)]}
+                                  re.findall(r"^(\w+): (SELECT .*)$", prompt.split("Slot `")[0], re.M)]}
         return None
 
     def __init__(self, broken_once: set[str] = frozenset(), broken_always: set[str] = frozenset(),
