@@ -59,6 +59,9 @@ class S09Config(_Section):
 class S14Config(_Section):
     templates_per_domain: int = Field(24, ge=1)
     """Templates proposed per domain (validated tasks are what survives s15-s16)."""
+    group_size: int = Field(8, ge=1)
+    """Templates asked for per request: a group's answer fits `output_caps.s14_templates` (about 350
+    tokens a template), and each group is told the goals of the groups before it."""
     min_length: int = Field(1, ge=1)
     max_length: int = Field(5, ge=1)
     min_score: int = Field(3, ge=1, le=5)
@@ -72,6 +75,41 @@ class S15Config(_Section):
     """Rows considered per selector, tried in an order drawn with the task's seeded RNG."""
     max_queries: int = Field(60, ge=1)
     """Queries one instance search may run while backtracking over earlier slots' rows."""
+
+
+class OutputCapsConfig(_Section):
+    """Output-token caps (`max_tokens`) per request purpose, sized from the builtin's answers on a
+    default run (tokens estimated as characters / 4; see bench/output_sizes.py) with about 2x
+    headroom. A reply cut at its cap is never accepted: the provider asks again with the cap doubled,
+    up to the provider's `max_output_tokens`."""
+
+    default: int = Field(4096, ge=256)
+    """Purposes not listed below (e.g. the evaluator's judge)."""
+    s01_domains: int = Field(4096, ge=256)
+    s02_entities: int = Field(4096, ge=256)
+    s03_relationships: int = Field(4096, ge=256)
+    s04_blueprint: int = Field(8192, ge=256)
+    s06_database_code: int = Field(16384, ge=256)
+    s06_database_repair: int = Field(16384, ge=256)
+    s07_policy: int = Field(16384, ge=256)
+    s08_tool_graph: int = Field(8192, ge=256)
+    s09_implementation: int = Field(32768, ge=256)
+    """Module plus tests of a 12-15-tool domain: the largest answer of a run."""
+    s09_repair: int = Field(32768, ge=256)
+    s10_fit: int = Field(1024, ge=256)
+    s11_fuse: int = Field(16384, ge=256)
+    s13_policy_merge: int = Field(20480, ge=256)
+    s14_templates: int = Field(8192, ge=256)
+    """One group of templates (s14 asks in groups of `steps.s14.group_size`)."""
+    s14_judge: int = Field(1024, ge=256)
+    s15_replan: int = Field(2048, ge=256)
+    s17_persona: int = Field(1024, ge=256)
+    s17_query: int = Field(2048, ge=256)
+
+    def for_purpose(self, purpose: str) -> int:
+        """The cap of `purpose` ("s09.implementation" -> s09_implementation), else `default`."""
+        field = purpose.replace(".", "_")
+        return getattr(self, field) if field in type(self).model_fields else self.default
 
 
 class StepsConfig(_Section):
@@ -145,6 +183,7 @@ class Config(_Section):
     fusion: FusionConfig = FusionConfig()
     rollout: RolloutConfig = RolloutConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    output_caps: OutputCapsConfig = OutputCapsConfig()
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

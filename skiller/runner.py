@@ -78,7 +78,7 @@ def advance(ws: Workspace, command: str, allow: Allow, console: Console | None =
     ws.store.append([RunStarted(stream="run", command=command, config=dump_config(ws.config),
                                 overrides=list(ws.overrides), changed=changed,
                                 file_config=dump_config(ws.file_config) if ws.file_config else {})], run_id=run_id)
-    client = LLMClient(ws.provider(), ws.store)
+    client = LLMClient(ws.provider(), ws.store, ws.config.output_caps.for_purpose)
     console = console or Console(stderr=True, emoji=False, markup=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False, disable=not console.is_terminal) as bar:

@@ -61,5 +61,13 @@ def sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+# A placeholder someone already wrapped in quotes: '<person.person_id>'.
+_QUOTED = re.compile(r"'(<(?:[A-Za-z_]\w*\.\w+|clock[+-]\d+)>)'")
+
+
 def resolve_sql(sql: str, bindings: dict[str, dict[str, Any]], clock: dt.date) -> str:
+    """The one quoting rule: a placeholder in SQL becomes a SQL literal that brings its own quotes, so it
+    is written bare; one written inside quotes ('<person.person_id>') is read as the bare placeholder,
+    never as ''P-0001''."""
+    sql = _QUOTED.sub(r"\1", sql)
     return PLACEHOLDER.sub(lambda m: sql_literal(_value(m, bindings, [], clock)), sql)

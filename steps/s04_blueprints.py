@@ -9,7 +9,9 @@ from pydantic import ConfigDict, Field
 
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, Spawn, StepContext, StepError, StepOutput, step
+from steps.reask import ask_checked
 from steps.s01_domain_expansion import DomainTopic, DomainTopics
+from steps.s02_entity_extraction import EntityCatalog
 from steps.s03_entity_graph import EntityGraph, Relationship
 
 
@@ -48,6 +50,7 @@ class Blueprints(Frozen):
 
 class S04Input(Frozen):
     domains: DomainTopics
+    entities: EntityCatalog
     graph: EntityGraph
 
 
@@ -56,39 +59,78 @@ class S04Output(StepOutput):
 
 
 PROMPT = """Design the MCP server for the service domain {name} ({sector}): {description}
-Core (person-type) entity: {role}. Relationships: {relationships}.
-Give at most three peripheral entities and at least ten functions covering lookups, searches and
-writes (creation, status changes such as cancellation, updates, payments). Each function has a
-snake_case name, a description, typed parameters (string, integer, number, boolean; say which are
-required, give enums and ranges), what it returns and whether it reads or writes."""
+Core (person-type) entity: {role}, a Person (table `person`: person_id, first_name, last_name,
+email, phone, date_of_birth, city).
+Peripheral entities and their attributes: {peripherals}
+Relationships (records the service keeps, with their attributes): {relationships}
+Set MCP_server_name to "{name}", sector to "{sector}" and core_entity to "{role}"; the relationships
+above are kept as they are. Give at most three peripheral entities (from those above) and at least
+ten functions covering lookups (the person's profile by person_id; each record and entity by its
+id), searches, listing a person's records, and writes (creation, status changes such as
+cancellation, updates, payments). Each function has a snake_case name, a description, typed
+parameters (string, integer, number, boolean; say which are required, give enums for status-like
+values, ranges and `format: date` for dates; ids are strings such as "P-0001" for person_id), what
+it returns (e.g. "the updated appointment") and whether it reads or writes (mode)."""
 
 
-async def _design(topic: DomainTopic, graph: EntityGraph, ctx: StepContext) -> Blueprint:
+def _attributes(attrs: list) -> str:
+    return ", ".join(f"{a.name}: {a.type}" + (f" [{a.range}]" if getattr(a, "range", None) else "")
+                     + (f" (from {a.value_from_entity})" if getattr(a, "value_from_entity", None) else "")
+                     for a in attrs)
+
+
+def check_blueprint(topic: DomainTopic, role: str, rels: list[Relationship], entities: set[str]):
+    """The blueprint with the fields code owns set (name, sector, core entity, relationships), and what is wrong with it."""
+    def check(bp: Blueprint) -> tuple[Blueprint, list[str]]:
+        bp = bp.model_copy(update={"MCP_server_name": topic.name, "sector": topic.sector, "core_entity": role,
+                                   "relationships": rels})
+        names = [f.name for f in bp.functions]
+        problems = [f"function {n} is defined twice" for n in sorted({n for n in names if names.count(n) > 1})]
+        problems += [f"peripheral entity {e} is not an entity of {topic.name}" for e in bp.peripheral_entities
+                     if e not in entities]
+        modes = {f.mode for f in bp.functions}
+        problems += [f"no {m} function" for m in ("read", "write") if m not in modes]
+        return bp, problems
+    return check
+
+
+async def _design(topic: DomainTopic, graph: EntityGraph, entities: EntityCatalog,
+                  ctx: StepContext) -> tuple[Blueprint | None, list[str]]:
+    role = graph.roles[topic.name]
     rels = [r for r in graph.edges if r.domain == topic.name]
+    own = [e for e in entities.entities if topic.name in e.domains and not e.is_person]
     request = LLMRequest(
         purpose="s04.blueprint", role="text",
         messages=(Message(role="user", content=PROMPT.format(
-            name=topic.name, sector=topic.sector, description=topic.description,
-            role=graph.roles[topic.name], relationships=", ".join(r.name for r in rels))),),
+            name=topic.name, sector=topic.sector, description=topic.description, role=role,
+            peripherals="; ".join(f"{e.name} ({_attributes(e.attributes)})" for e in own) or "none",
+            relationships="; ".join(f"{r.name}: {r.source_entity} -> {r.target_entity} ({_attributes(r.attributes)})"
+                                    for r in rels))),),
         response_model=Blueprint,
-        context={"domain": topic.name, "role": graph.roles[topic.name]},
+        context={"domain": topic.name, "role": role},
     )
-    blueprint: Blueprint = await ctx.llm.ask(request)
-    if blueprint.MCP_server_name != topic.name:
-        raise StepError("validation", f"s04: blueprint for {topic.name} is named {blueprint.MCP_server_name}")
-    return blueprint
+    return await ask_checked(request, check_blueprint(topic, role, rels, {e.name for e in own}), ctx)
 
 
 @step("s04", machine="world", source="graph_built", triggers={"design_blueprints": "blueprinted"})
 async def run(inputs: S04Input, ctx: StepContext) -> S04Output:
-    designed = await asyncio.gather(*(_design(t, inputs.graph, ctx) for t in inputs.domains.domains))
+    """A domain whose blueprint stays invalid after one re-ask is dropped (its reason kept); the others go on."""
+    topics = [t for t in inputs.domains.domains if t.name in inputs.graph.roles]  # s02/s03 may have dropped some
+    designed = await asyncio.gather(*(_design(t, inputs.graph, inputs.entities, ctx) for t in topics))
+    dropped = {t.name: problems[0] for t, (bp, problems) in zip(topics, designed) if bp is None}
     per_entity: Counter[str] = Counter()
-    kept = []
-    for blueprint in designed:  # the cap keeps the first ones in domain order: deterministic
+    kept, capped = [], 0
+    for blueprint, _ in designed:  # the cap keeps the first ones in domain order: deterministic
+        if blueprint is None:
+            continue
         per_entity[blueprint.core_entity] += 1
         if per_entity[blueprint.core_entity] <= ctx.config.steps.s04.target_blueprints_per_entity:
             kept.append(blueprint)
+        else:
+            capped += 1
+    if not kept:
+        raise StepError("validation", f"s04: no domain gave a valid blueprint; first: {next(iter(dropped.items()), '')}")
     spawn = [Spawn(stream=f"domain:{b.MCP_server_name}", kind="domain", initial="blueprinted",
                    inputs={"domain": b.MCP_server_name}, artifacts={"blueprint": b}) for b in kept]
     return S04Output(blueprints=Blueprints(blueprints=kept), spawn=spawn,
-                     payload={"blueprints": len(kept), "dropped": len(designed) - len(kept)})
+                     payload={"blueprints": len(kept), "dropped": capped, **({"invalid": dropped} if dropped else {})})

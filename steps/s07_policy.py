@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from servers.database import DatabaseSummary
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepError, StepOutput, step
+from steps.prompt_text import database_text, tools_text
 from steps.s04_blueprints import Blueprint
 
 RULE_MARKER = re.compile(r"<!-- RULE (\{.*?\}) -->")
@@ -51,6 +53,7 @@ class Policy(Frozen):
 class S07Input(Frozen):
     domain: str
     blueprint: Blueprint
+    database_summary: DatabaseSummary
 
 
 class S07Output(StepOutput):
@@ -62,10 +65,15 @@ PROMPT = """Write the policy the assistant of the {name} service must follow, in
 `<!-- GLOBAL_RULES_END -->`. Then one section per tool between `<!-- TOOL: name -->` and
 `<!-- TOOL_END: name -->`, headed `### Tool: name`, with Purpose, Preconditions, Input validation,
 Permission outcomes (permitted / rejected cases) and Effects. State every rule twice: in words,
-and as a line `<!-- RULE {{json}} -->` with keys id, tool, kind (one of max_active, value_range,
-date_window, target_flag, lead_time, requires_status), statement, and entity, field, statuses,
-limit, min, max, equals as the kind needs. Tools: {tools}"""
-
+and as a line `<!-- RULE {{json}} -->` with keys id (e.g. "{prefix}-1"), tool, kind, statement, and
+the fields the kind needs:
+{kinds}
+Rules must hold on the data below: name real tables (entity = the record's PascalCase name), real
+columns and real status values, and bounds that some rows meet and some do not.
+Tools:
+{tools}
+Database (tables, columns with types and values or ranges, sample ids):
+{database}"""
 
 def parse_rules(markdown: str) -> list[PolicyRule]:
     rules = []
@@ -96,8 +104,10 @@ def policy_problems(markdown: str, blueprint: Blueprint) -> tuple[list[str], lis
 
 @step("s07", machine="domain", source="database_generated", triggers={"write_policy": "policy_written"})
 async def run(inputs: S07Input, ctx: StepContext) -> S07Output:
-    tools = ", ".join(f.name for f in inputs.blueprint.functions)
-    messages = [Message(role="user", content=PROMPT.format(name=inputs.domain, tools=tools))]
+    kinds = "\n".join(line.strip() for line in (PolicyRule.__doc__ or "").splitlines()[2:] if line.strip())
+    messages = [Message(role="user", content=PROMPT.format(
+        name=inputs.domain, prefix=inputs.domain[:3].upper(), kinds=kinds, tools=tools_text(inputs.blueprint.functions),
+        database=database_text(inputs.database_summary)))]
     for attempt in range(2):
         request = LLMRequest(purpose="s07.policy", role="text", response_model=PolicyDoc,
                              messages=tuple(messages), context={"domain": inputs.domain, "attempt": attempt})

@@ -5,6 +5,7 @@ from typing import Literal
 
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepError, StepOutput, step
+from steps.prompt_text import tools_text
 from steps.s04_blueprints import Blueprint
 
 
@@ -42,8 +43,10 @@ class S08Output(StepOutput):
 PROMPT = """For the MCP server {name}, give the tool dependency graph: nodes are the tools; a link
 A -> B (type: state dependency, information flow or storyline flow) names the fields of A's output
 that B takes as input. Add tool_preconditions (tools that must run before a tool) and
-valid_trajectories: realistic tool sequences of 2 to 5 calls.
-Tools: {tools}"""
+valid_trajectories: realistic tool sequences of 2 to 5 calls. A link's fields must be parameters
+of its target tool.
+Tools:
+{tools}"""
 
 
 def graph_problems(graph: ToolGraph, blueprint: Blueprint) -> list[str]:
@@ -61,7 +64,7 @@ def graph_problems(graph: ToolGraph, blueprint: Blueprint) -> list[str]:
 
 @step("s08", machine="domain", source="policy_written", triggers={"build_tool_graph": "tool_graph_built"})
 async def run(inputs: S08Input, ctx: StepContext) -> S08Output:
-    tools = "; ".join(f"{f.name}({', '.join(f.parameters)}) -> {f.returns}" for f in inputs.blueprint.functions)
+    tools = tools_text(inputs.blueprint.functions)
     request = LLMRequest(purpose="s08.tool_graph", role="text", response_model=ToolGraph,
                          messages=(Message(role="user", content=PROMPT.format(name=inputs.domain, tools=tools)),),
                          context={"domain": inputs.domain})

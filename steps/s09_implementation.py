@@ -6,13 +6,18 @@ from pathlib import Path
 
 from events import Repaired, TestsRan
 from servers.contract import ModuleSource
+from servers.database import DatabaseSummary
 from servers.task import EnvironmentBundle
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepOutput, step
+from steps.prompt_text import database_text
 from steps.s05_tool_lists import ToolList
 from steps.s07_policy import Policy
+from steps.worker_probe import probe
 
 PROMPT = (Path(__file__).with_name("s09_implementation.txt")).read_text()
+CONTRACT_FAILED = ("Runtime contract failure: the tests pass, but called once each through the worker that serves "
+                   "the module (see the runtime contract above), these tools break it:\n")
 CONTRACT_TESTS = (Path(__file__).with_name("s09_contract_tests.py.txt")).read_text()
 
 
@@ -40,6 +45,7 @@ class WriteInput(Frozen):
     domain: str
     tool_list: ToolList
     policy: Policy
+    database_summary: DatabaseSummary
 
 
 class WriteOutput(StepOutput):
@@ -52,6 +58,7 @@ class TestInput(Frozen):
     policy: Policy
     implementation: Implementation
     database: bytes
+    database_summary: DatabaseSummary
     attempt: int = 0
 
 
@@ -64,6 +71,7 @@ class RepairInput(Frozen):
     domain: str
     tool_list: ToolList
     policy: Policy
+    database_summary: DatabaseSummary
     implementation: Implementation
     test_outcome: TestOutcome
     attempt: int = 0
@@ -76,7 +84,7 @@ class RepairOutput(StepOutput):
 def _prompt(inputs: WriteInput | RepairInput, ctx: StepContext) -> str:
     return PROMPT.format(name=inputs.domain, clock=ctx.clock.isoformat(),
                          tools=json.dumps(inputs.tool_list.tools, indent=1), modes=json.dumps(inputs.tool_list.modes),
-                         policy=inputs.policy.markdown)
+                         database=database_text(inputs.database_summary), policy=inputs.policy.markdown)
 
 
 @step("s09.start", machine="domain", source="tool_graph_built", triggers={"start_implementation": "implementing"})
@@ -94,6 +102,16 @@ async def write(inputs: WriteInput, ctx: StepContext) -> WriteOutput:
     return WriteOutput(implementation=implementation, payload={"attempt": 0})
 
 
+def contract_report(broken: list[str], budget: int = 1400) -> str:
+    """The contract failures, header first, short enough that the recorded output keeps all of it."""
+    text, shown = CONTRACT_FAILED, 0
+    for line in broken:
+        if len(text) + len(line) > budget:
+            break
+        text, shown = text + f"- {line}\n", shown + 1
+    return text + (f"- ... and {len(broken) - shown} more\n" if shown < len(broken) else "")
+
+
 def contract_tests(tool_list: ToolList, clock: str) -> str:
     """Tests we add to the model's own: the module must implement exactly the listed tools."""
     return CONTRACT_TESTS.replace("__TOOLS__", json.dumps(tool_list.tools)).replace(
@@ -109,7 +127,14 @@ async def test(inputs: TestInput, ctx: StepContext) -> TestOutput:
     tail = (result.stdout + ("\n" + result.stderr if result.stderr else ""))[-4000:]
     if result.killed:
         tail = f"[sandbox: {result.killed}]\n" + tail
-    outcome = TestOutcome(ok=ok, passed=result.passed, failed=result.failed + result.errors, output=tail)
+    passed, failed = result.passed, result.failed + result.errors
+    if ok:  # its own tests pass; now the worker that serves it in every later step must too
+        broken = probe(inputs.domain, inputs.implementation.module, inputs.tool_list.tools, inputs.database,
+                       inputs.database_summary, ctx.clock, ctx.sandbox)
+        if broken:
+            ok, failed = False, len(broken)
+            tail = contract_report(broken)
+    outcome = TestOutcome(ok=ok, passed=passed, failed=failed, output=tail)
     ctx.record.append(TestsRan(stream=ctx.stream, step="s09", attempt=inputs.attempt, passed=outcome.passed,
                                failed=outcome.failed, ok=ok, output=tail[-1500:]))
     environment = EnvironmentBundle(
@@ -129,7 +154,7 @@ async def repair(inputs: RepairInput, ctx: StepContext) -> RepairOutput:
         purpose="s09.repair", role="code", response_model=Implementation,
         messages=(Message(role="user", content=_prompt(inputs, ctx)),
                   Message(role="assistant", content=json.dumps(inputs.implementation.model_dump())),
-                  Message(role="user", content="The tests failed:\n" + inputs.test_outcome.output
+                  Message(role="user", content="The module was rejected:\n" + inputs.test_outcome.output
                           + "\nReturn the corrected module and tests (both complete).")),
         context={"domain": inputs.domain, "clock": ctx.clock.isoformat(), "attempt": inputs.attempt + 1,
                  "tool_list": inputs.tool_list.model_dump(mode="json")})

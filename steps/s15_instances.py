@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from servers.database import DatabaseSummary
 from servers.query import QueryError, select, snapshot
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepOutput, step
 from steps.placeholders import Unresolved, resolve_sql
+from steps.prompt_text import database_text
 from steps.s14_task_templates import ScoredTemplate, Selector
 
 
@@ -24,6 +26,7 @@ class S15Input(Frozen):
     domain: str
     template: ScoredTemplate
     database: bytes
+    database_summary: DatabaseSummary
 
 
 class S15Output(StepOutput):
@@ -32,7 +35,13 @@ class S15Output(StepOutput):
 
 REPLAN = """These selectors choose the database rows of a task ({instruction}):
 {selectors}
-Slot `{slot}` found nothing: {why}. Give corrected selectors (read-only SQL, one per slot)."""
+Slot `{slot}` found nothing: {why}. Give corrected selectors (read-only SQL, one per slot, the same
+slots in the same order). Keep what the task needs (its policy conditions and statuses); drop or
+loosen preferences, such as parts between /*relax*/ and /*end*/. Placeholders of earlier slots and
+<clock+N> become SQL literals with their quotes: write them bare.
+Database (tables, columns with types and values or ranges, sample ids):
+{tables}{original}"""
+ORIGINAL = "\nThe template's original selectors (what it asked for before any re-plan):\n{selectors}"
 
 
 def execute_plan(path, selectors: list[Selector], ctx: StepContext) -> tuple[dict, str | None, str]:
@@ -86,7 +95,10 @@ async def run(inputs: S15Input, ctx: StepContext) -> S15Output:
                 purpose="s15.replan", role="text", response_model=Replan,
                 messages=(Message(role="user", content=REPLAN.format(
                     instruction=template.instruction, slot=slot, why=why,
-                    selectors="\n".join(f"{s.slot}: {s.sql}" for s in selectors))),),
+                    selectors="\n".join(f"{s.slot}: {s.sql}" for s in selectors),
+                    tables=database_text(inputs.database_summary),
+                    original="" if selectors == template.selectors else ORIGINAL.format(
+                        selectors="\n".join(f"{s.slot}: {s.sql}" for s in template.selectors)))),),
                 context={"domain": inputs.domain, "template": template.model_dump(mode="json"),
                          "slot": slot, "why": why, "attempt": attempt})
             selectors = (await ctx.llm.ask(request)).selectors

@@ -53,10 +53,14 @@ PERSONA = """Describe the person who contacts a {domain} service: what you know 
 (terse, normal, detailed) and language register (casual, neutral, formal)."""
 
 QUERY = """You are {persona}. Your goal: {instruction}
-What you know: {facts}. Write your first message to the assistant in your own voice: say what you
-want, as a real customer opens a conversation, without ids, dates or amounts (you give those when
-asked). Then write the scenario: reason for call, known info, unknown info and
-instructions for playing yourself."""
+Why you are calling: {reason}
+What you know: {facts}.
+What you do not know: {unknown}
+Kind of task: {kind} (read: you want information; write: you want a change made; refusal: you ask
+for something the service's rules forbid, and you do not know that).{slip}
+Write your first message to the assistant in your own voice: say what you want, as a real customer
+opens a conversation, without ids, dates or amounts (you give those when asked). Then write the
+scenario: reason for call, known info, unknown info and instructions for playing yourself."""
 
 
 @step("s17", machine="task", source="validated", triggers={"instantiate": "instantiated"})
@@ -73,7 +77,9 @@ async def run(inputs: S17Input, ctx: StepContext) -> S17Output:
     query: Query = await ctx.llm.ask(LLMRequest(
         purpose="s17.query", role="text", response_model=Query,
         messages=(Message(role="user", content=QUERY.format(persona=persona.model_dump_json(), instruction=instruction,
-                                                            facts=facts)),),
+                                                            facts=facts, reason=resolve_text(t.reason_for_call),
+                                                            unknown=t.unknown_info, kind=t.kind,
+                                                            slip=f"\nDo not mention your {mistake.fact} yet." if mistake else "")),),
         context={"persona": persona.model_dump(mode="json"), "instruction": instruction, "facts": facts,
                  "kind": t.kind, "reason": resolve_text(t.reason_for_call), "unknown": t.unknown_info,
                  "stream": ctx.stream, "seed": ctx.config.seed, "mistake": mistake.fact if mistake else None}))

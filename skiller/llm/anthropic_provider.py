@@ -23,7 +23,7 @@ from skiller.llm.endpoint import (
     sdk_failure,
 )
 from skiller.llm.interface import ChatTurn, LLMError, ProviderUnavailable, LLMRequest, LLMResponse, Role, ToolCall, Usage
-from skiller.llm.structured import RESPOND_TOOL, describe_validation, respond_description
+from skiller.llm.structured import RESPOND_TOOL, cut_error, describe_validation, larger_cap, respond_description
 
 __all__ = ["AnthropicProvider", "AnthropicSettings", "ChatTurn", "ToolCall", "RESPOND_TOOL"]
 
@@ -59,7 +59,7 @@ class AnthropicProvider:
         }
         messages: list[dict[str, Any]] = [{"role": m.role, "content": m.content} for m in request.messages]
         params: dict[str, Any] = {
-            "max_tokens": request.max_tokens,
+            "max_tokens": min(request.max_tokens, self.settings.max_output_tokens),
             "tools": [tool],
             "tool_choice": {"type": "tool", "name": RESPOND_TOOL},
         }
@@ -71,9 +71,20 @@ class AnthropicProvider:
         usage = Usage()
         answers = 1 + self.settings.max_validation_retries
         problem = ""
-        for attempt in range(1, answers + 1):
+        attempt = 0
+        while attempt < answers:
             message = await self._create(model, request.purpose, messages=messages, **params)
             usage = _add_usage(usage, message)
+            if message.stop_reason == "max_tokens":
+                # Never accept a cut answer (its truncated input may even validate); never re-ask at the same cap.
+                cap = larger_cap(params["max_tokens"], self.settings.max_output_tokens)
+                if cap is None:
+                    raise LLMError(cut_error(self.name, model, request.purpose, params["max_tokens"]))
+                log.warning("llm.cut_at_max_tokens", provider=self.name, model=model, purpose=request.purpose,
+                            max_tokens=params["max_tokens"], next_max_tokens=cap)
+                params = {**params, "max_tokens": cap}
+                continue
+            attempt += 1
             output, feedback, problem = _parse_respond(message, request.response_model)
             if output is not None:
                 return LLMResponse(output=output, model=message.model or model, usage=usage, attempts=attempt)
@@ -155,9 +166,15 @@ class AnthropicProvider:
         return await call_with_retries(
             lambda: client.messages.create(model=model, **params), provider=self.name, model=model,
             purpose=purpose, limit=self._limits.get(model, self.base_url()),
-            policy=RetryPolicy(self.settings.max_retries, self.settings.backoff_base), classify=self._failure)
+            policy=RetryPolicy(self.settings.max_retries, self.settings.backoff_base),
+            classify=lambda exc: self._failure(exc, model))
 
-    def _failure(self, exc: Exception) -> Failure | None:
+    def _failure(self, exc: Exception, model: str) -> Failure | None:
+        if isinstance(exc, anthropic.NotFoundError):
+            keys = " / ".join(f"provider.anthropic.{k}" for k in ("text_model", "code_model")
+                              if getattr(self.settings, k) == model) or "provider.anthropic.text_model"
+            return Failure(f"HTTP 404: the server at {self.base_url()} does not know model {model!r} "
+                           f"(set {keys} to a model it serves)", retryable=False)
         return sdk_failure(exc, anthropic, anthropic.AnthropicError, self.settings.timeout_seconds)
 
 

@@ -15,6 +15,9 @@ class AnthropicSettings(BaseModel):
     """Model for role `text`."""
     code_model: str = "claude-sonnet-5-5"
     """Model for role `code`."""
+    max_output_tokens: int = Field(64000, ge=256)
+    """The most output tokens the model may give: an answer cut at its cap (`output_caps`) is asked
+    again with the cap doubled, up to this."""
     api_key_env: str = "ANTHROPIC_API_KEY"
     """Environment variable holding the API key (the key itself never enters config)."""
     max_concurrency: int = Field(4, ge=1)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import TypeVar
+from typing import Callable, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,11 +15,14 @@ T = TypeVar("T", bound=BaseModel)
 class LLMClient:
     """Shared by all steps of a run: one provider, one cache (the store)."""
 
-    def __init__(self, provider: Provider, store) -> None:
+    def __init__(self, provider: Provider, store, output_cap: Callable[[str], int] | None = None) -> None:
         self.provider = provider
         self.store = store
+        self.output_cap = output_cap  # purpose -> max_tokens (config `output_caps`); None keeps the request's
 
     async def ask(self, request: LLMRequest, stream: str, record: list) -> BaseModel:
+        if self.output_cap is not None:
+            request = request.model_copy(update={"max_tokens": self.output_cap(request.purpose)})
         model = self.provider.model_for(request.role)
         key = request_key(request, self.provider.name, model)
         cached = self.store.cache_get(key)

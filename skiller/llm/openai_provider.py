@@ -26,7 +26,7 @@ from skiller.llm.endpoint import (
 )
 from skiller.llm.interface import ChatTurn, LLMError, ProviderUnavailable, LLMRequest, LLMResponse, Role, ToolCall, Usage
 from skiller.llm.openai_settings import OpenAISettings
-from skiller.llm.structured import RESPOND_TOOL, describe_validation, respond_description
+from skiller.llm.structured import RESPOND_TOOL, cut_error, describe_validation, larger_cap, respond_description
 
 __all__ = ["OpenAIProvider", "OpenAISettings"]
 
@@ -66,7 +66,8 @@ class OpenAIProvider:
             "parameters": request.response_model.model_json_schema()}}
         messages: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
         messages += [{"role": m.role, "content": m.content} for m in request.messages]
-        params: dict[str, Any] = {self.settings.max_tokens_field: request.max_tokens, "tools": [tool],
+        params: dict[str, Any] = {self.settings.max_tokens_field: min(request.max_tokens, self.settings.max_output_tokens),
+                                  "tools": [tool],
                                   "tool_choice": {"type": "function", "function": {"name": RESPOND_TOOL}}}
         if self.settings.send_temperature:
             params["temperature"] = request.temperature
@@ -74,9 +75,20 @@ class OpenAIProvider:
         usage = Usage()
         answers = 1 + self.settings.max_validation_retries
         problem = ""
-        for attempt in range(1, answers + 1):
+        attempt, field = 0, self.settings.max_tokens_field
+        while attempt < answers:
             completion = await self._create(model, request.purpose, messages=messages, **params)
             usage = _add_usage(usage, completion)
+            if completion.choices[0].finish_reason == "length":
+                # Never accept a cut answer; never re-ask at the same cap.
+                cap = larger_cap(params[field], self.settings.max_output_tokens)
+                if cap is None:
+                    raise LLMError(cut_error(self.name, model, request.purpose, params[field]))
+                log.warning("llm.cut_at_max_tokens", provider=self.name, model=model, purpose=request.purpose,
+                            max_tokens=params[field], next_max_tokens=cap)
+                params = {**params, field: cap}
+                continue
+            attempt += 1
             output, followup, problem = _parse_respond(completion, request.response_model, len(messages))
             if output is not None:
                 return LLMResponse(output=output, model=completion.model or model, usage=usage, attempts=attempt)

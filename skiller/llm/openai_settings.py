@@ -19,6 +19,9 @@ class OpenAISettings(BaseModel):
     """Model for role `text` (a local server's served model name)."""
     code_model: str = "gpt-5.4-mini"
     """Model for role `code`."""
+    max_output_tokens: int = Field(32768, ge=256)
+    """The most output tokens the model (or the server's context) allows: an answer cut at its cap
+    (`output_caps`) is asked again with the cap doubled, up to this."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (the key itself never enters config). Unset is fine
     for a server other than OpenAI's: local servers accept any key, so a placeholder is sent."""

@@ -111,7 +111,8 @@ async def _pipeline(domain: CatalogDomain, db: bytes, graph: ToolGraph, with_tas
     outcome = Outcome(proposed=out14.task_templates.stats["proposed"], kept=len(out14.task_templates.templates))
     for i, scored in enumerate(out14.task_templates.templates):
         stream = f"task:{name}/{i:04d}"
-        got15 = await s15.run(s15.S15Input(domain=name, template=scored, database=db), _ctx(stream, "s15"))
+        got15 = await s15.run(s15.S15Input(domain=name, template=scored, database=db, database_summary=summary),
+                              _ctx(stream, "s15"))
         if got15.instance is None:
             outcome.rejected.append((scored.template.instruction, got15.payload))
             continue
@@ -263,11 +264,16 @@ def test_s15_relaxes_a_failing_selector_and_stops_when_it_cannot() -> None:
         unknown_info="x", selectors=sel, domains=[name])
     scored = s14.ScoredTemplate(template=template, scores=s14.TemplateScores(**judge_template(template.model_dump())),
                                 template_id="t")
-    got = anyio.run(s15.run, s15.S15Input(domain=name, template=scored, database=db), _ctx("task:Hospital/x", "s15"))
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "db.sqlite").write_bytes(db)
+        summary = summarize(Path(tmp) / "db.sqlite")
+    got = anyio.run(s15.run, s15.S15Input(domain=name, template=scored, database=db, database_summary=summary),
+                    _ctx("task:Hospital/x", "s15"))
     assert got.instance is not None and got.instance.attempts == 2
     stuck = scored.model_copy(update={"template": template.model_copy(update={"selectors": [
         s14.Selector(slot="rec", sql="SELECT * FROM appointment WHERE status = 'no such'")]})})
-    got = anyio.run(s15.run, s15.S15Input(domain=name, template=stuck, database=db), _ctx("task:Hospital/y", "s15"))
+    got = anyio.run(s15.run, s15.S15Input(domain=name, template=stuck, database=db, database_summary=summary),
+                    _ctx("task:Hospital/y", "s15"))
     assert got.trigger == "find_no_instance" and got.payload["attempts"] == 2
 
 

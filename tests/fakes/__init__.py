@@ -24,7 +24,9 @@ from tests.fakes.messages_server import (
     message_reply,
     rate_limited,
     server_error,
+    sized_tool_use_reply,
     text_reply,
+    tokens_of,
     tool_use_reply,
 )
 
@@ -45,7 +47,9 @@ __all__ = [
     "openai_rate_limited",
     "rate_limited",
     "server_error",
+    "sized_tool_use_reply",
     "text_reply",
+    "tokens_of",
     "tool_calls_reply",
     "tool_use_reply",
 ]

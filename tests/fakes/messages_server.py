@@ -77,6 +77,33 @@ def tool_use_reply(name: str, input: dict[str, Any], *, id: str | None = None, t
                          output_tokens=output_tokens, model=model)
 
 
+def tokens_of(value: Any) -> int:
+    """A token-ish size of an answer: characters of its JSON / 4 (the estimate output caps are sized by)."""
+    return max(1, len(json.dumps(value, ensure_ascii=False)) // 4)
+
+
+def _cut(value: Any, keep: float) -> Any:
+    """`value` with its long lists and strings cut to a fraction, as a reply stopped mid-answer looks."""
+    if isinstance(value, str):
+        return value[: int(len(value) * keep)]
+    if isinstance(value, list):
+        return [_cut(v, keep) for v in value[: max(0, int(len(value) * keep))]]
+    if isinstance(value, dict):
+        return {k: _cut(v, keep) for k, v in value.items()}
+    return value
+
+
+def sized_tool_use_reply(name: str, input: dict[str, Any], max_tokens: int, **kwargs: Any) -> dict[str, Any]:
+    """A tool_use reply of realistic size: `output_tokens` is the answer's size, and an answer larger than
+    the request's `max_tokens` comes back cut (shortened lists and strings) with `stop_reason: max_tokens`."""
+    size = tokens_of(input)
+    if size <= max_tokens:
+        return tool_use_reply(name, input, output_tokens=size, **kwargs)
+    cut = _cut(input, max_tokens / size)
+    reply = tool_use_reply(name, cut, output_tokens=max_tokens, **kwargs)
+    return reply | {"stop_reason": "max_tokens"}
+
+
 def error_reply(status: int, message: str = "", *, error_type: str | None = None,
                 headers: dict[str, str] | None = None) -> ErrorReply:
     """An error in the Messages API's error envelope."""

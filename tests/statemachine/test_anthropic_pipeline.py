@@ -55,7 +55,7 @@ class FakeModel:
                     "description": goal}
         if title == "Replan":
             return {"selectors": [{"slot": slot, "sql": sql} for slot, sql in
-                                  re.findall(r"^(\w+): (SELECT .*)$", prompt, re.M)]}
+                                  re.findall(r"^(\w+): (SELECT .*)$", prompt.split("Slot `")[0], re.M)]}
         return None
 
     def __init__(self, broken_once: set[str] = frozenset(), broken_always: set[str] = frozenset(),
@@ -80,7 +80,8 @@ class FakeModel:
             context |= {"count": int(re.search(r"Propose (\d+)", prompt).group(1)), "min_sectors": 3}
         if purpose == "s14.templates":
             lo, hi = re.search(r"between (\d+) and (\d+) calls", prompt).groups()
-            context |= {"count": int(re.search(r"Give (\d+) templates", prompt).group(1)),
+            first, last, count = map(int, re.search(r"give templates (\d+) to (\d+) of (\d+)", prompt).groups())
+            context |= {"count": count, "offset": first - 1, "size": last - first + 1,
                         "min_length": int(lo), "max_length": int(hi)}
         answer = ANSWERS[purpose](LLMRequest(purpose=purpose, response_model=BaseModel, context=context))
         if purpose == "s01.domains":

@@ -635,8 +635,10 @@ def templates_for(domain: CatalogDomain, count: int, seed: int, min_length: int 
 def task_templates(request: LLMRequest) -> dict:
     ctx = request.context
     domain = get_domain(ctx["domain"])
-    return {"templates": templates_for(domain, int(ctx["count"]), ctx.get("seed", 0), int(ctx.get("min_length", 1)),
-                                       int(ctx.get("max_length", 5)), str(ctx.get("clock", "2026-03-02")))}
+    everything = templates_for(domain, int(ctx["count"]), ctx.get("seed", 0), int(ctx.get("min_length", 1)),
+                               int(ctx.get("max_length", 5)), str(ctx.get("clock", "2026-03-02")))
+    offset = int(ctx.get("offset", 0))  # s14 asks in groups: this group's slice of the whole set
+    return {"templates": everything[offset:offset + int(ctx.get("size", len(everything)))]}
 
 
 # ---------------------------------------------------------------- s14.judge

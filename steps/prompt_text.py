@@ -1,0 +1,64 @@
+"""How facts several prompts need are written into them: the database summary (tables, columns, value
+sets, ranges, sample ids), the tool list (types, enums, required, what each returns) and policy rules."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from servers.database import DatabaseSummary
+
+
+def _value(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def database_text(summary: DatabaseSummary) -> str:
+    """One line per table: rows, key, each column with its type and values (or range), sample ids."""
+    lines = []
+    for t in summary.tables:
+        cols = []
+        for c in t.columns:
+            if c.values is not None:
+                spread = " in {" + ", ".join(_value(v) for v in c.values) + "}"
+            elif c.min is not None:
+                spread = f" {_value(c.min)}..{_value(c.max)}"
+            else:
+                spread = ""
+            cols.append(f"{c.name} {c.type or 'ANY'}{spread}" + (f" ({c.nulls} null)" if c.nulls else ""))
+        samples = ", ".join(_value(s) for s in t.sample_ids)
+        lines.append(f"- {t.name} ({t.rows} rows, key {', '.join(t.primary_key) or 'none'}): " + "; ".join(cols)
+                     + (f". Sample ids: {samples}" if samples else ""))
+    return "\n".join(lines)
+
+
+def _param(name: str, schema: dict[str, Any], required: bool) -> str:
+    extra = []
+    if schema.get("enum"):
+        extra.append("one of " + "|".join(_value(v) for v in schema["enum"]))
+    if schema.get("format"):
+        extra.append(f"format {schema['format']}")
+    for key in ("minimum", "maximum", "default"):
+        if key in schema:
+            extra.append(f"{key} {_value(schema[key])}")
+    if schema.get("range"):
+        extra.append(f"range {schema['range']}")
+    text = f"{name}: {schema.get('type', 'any')}{'' if required else ' (optional)'}"
+    return text + (f" [{'; '.join(extra)}]" if extra else "") + (f" - {schema['description']}" if schema.get("description") else "")
+
+
+def tools_text(functions: list) -> str:
+    """Blueprint functions, one per line: name [mode], description, typed parameters, what it returns."""
+    lines = []
+    for f in functions:
+        params = "; ".join(_param(n, p.model_dump(exclude_none=True), p.required) for n, p in f.parameters.items())
+        lines.append(f"- {f.name} [{f.mode}]: {f.description} Parameters: {params or 'none'}. Returns: {f.returns}.")
+    return "\n".join(lines)
+
+
+def rules_text(rules: list) -> str:
+    """Policy rules with their machine-checkable fields."""
+    lines = []
+    for r in rules:
+        fields = {k: v for k, v in r.model_dump(exclude={"id", "tool", "statement", "kind"}).items() if v not in (None, [])}
+        lines.append(f"- {r.id} on {r.tool} ({r.kind}{', ' + json.dumps(fields, sort_keys=True) if fields else ''}): {r.statement}")
+    return "\n".join(lines)
