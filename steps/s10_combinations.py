@@ -175,9 +175,11 @@ journey where a record of one service is needed by the next) with a one-line rat
 async def _fit(combo: Combination, blueprints: dict[str, Blueprint], ctx: StepContext) -> Fit:
     request = LLMRequest(purpose="s10.fit", role="text", response_model=Fit,
                          messages=(Message(role="user", content=FIT.format(
-                             members=", ".join(f"{m} ({blueprints[m].description})" for m in combo.members),
+                             members=", ".join(f"{m} ({blueprints[m].sector}: {blueprints[m].description})"
+                                               for m in combo.members),
                              shared=", ".join(combo.shared_entities),
-                             links="; ".join(f"{l.target} takes {l.source}'s {l.record} as {l.field}" if l.record
+                             links="; ".join(f"{l.target} takes {l.source}'s {l.record} as {l.field} ({l.kind})"
+                                             if l.record
                                              else f"{l.source} and {l.target} serve the same person"
                                              for l in combo.links))),),
                          context={"combination": combo.model_dump(mode="json"),

@@ -36,7 +36,7 @@ templates that a person would need in one storyline. Interlock them: an output o
 service must be an argument of a call in the next (use <outK.field>, K counted over the fused
 trajectory), not a concatenation. Hand-overs: {links}. In the fused environment each tool is
 called with its service prefix ({prefixes}) and each table lives under the same prefix, except the
-shared `person`. Rename selector slots so they stay unique.
+shared `person`. Member tables: {tables}. Today is {clock}. Rename selector slots so they stay unique.
 Where a member takes a record of another (a claim naming an appointment), pass the record's id and the
 values the hand-over needs (its amount, its date) from the call that produced it, and write some refusals:
 the user asks for a hand-over a bridge rule forbids (give the forbidden call and the rule id).
@@ -84,7 +84,9 @@ async def run(inputs: S11Input, ctx: StepContext) -> S11Output:
         messages=(Message(role="user", content=PROMPT.format(
             members=", ".join(combo.members), count=ctx.config.fusion.templates_per_fusion,
             links="; ".join(l.model_dump_json(exclude_none=True) for l in combo.links),
-            prefixes=", ".join(f"{m}: {p}" for m, p in prefixes.items()),
+            prefixes=", ".join(f"{m}: {p}" for m, p in prefixes.items()), clock=ctx.clock.isoformat(),
+            tables="; ".join(f"{m}: {', '.join(t.name for t in inputs.members_database_summary[m].tables)}"
+                             for m in combo.members),
             segments={m: [s.model_dump(mode="json") for s in segs] for m, segs in segments.items()})),),
         context={"combination": combo.model_dump(mode="json"), "count": ctx.config.fusion.templates_per_fusion,
                  "segments": {m: [s.model_dump(mode="json") for s in segs] for m, segs in segments.items()},

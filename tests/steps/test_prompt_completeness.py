@@ -22,10 +22,8 @@ CONTROL = {
 CONTROL_OF = {  # (purpose, path) -> why a model does not need it
     ("s11.fuse", "combination.name"): "the joined member names seed the builtin's pairing RNG",
 }
-# Gaps in prompts of another branch's steps, named so they are fixed there (a fixed gap still passes).
-KNOWN_GAPS = {
-    ("s10.fit", "sectors[]"): "crossdomain branch: the s10 fit prompt does not name the members' sectors",
-}
+# Gaps in prompts, named so they are fixed (a fixed gap still passes). None today.
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 class _Reads:
