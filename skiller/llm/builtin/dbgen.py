@@ -5,13 +5,10 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from servers.coherence import AmountRule, CategoryRule, DataInvariants, StatusTiming
 from skiller.catalog import get_domain
-from skiller.catalog.coherence import status_timing
-from skiller.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogPricing, CatalogRecord
+from skiller.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord
 from skiller.llm.builtin.codegen import (
     Check,
-    amount_source,
     attribute,
     block,
     checks,
@@ -21,8 +18,9 @@ from skiller.llm.builtin.codegen import (
     lit,
     snake,
 )
+from skiller.llm.builtin.dbrules import database_invariants, is_name, pricing, timing_spec
 
-__all__ = ["database_invariants", "database_program", "data_scenarios", "pricing", "solve", "schema_sql"]
+__all__ = ["database_invariants", "database_program", "data_scenarios", "solve", "schema_sql"]
 
 _SQL_TYPE = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "date": "TEXT"}
 PERSON_COLUMNS = ["person_id", "first_name", "last_name", "email", "phone", "date_of_birth", "city"]
@@ -220,58 +218,6 @@ def _attr_spec(attrs: list[CatalogAttribute], skip: set[str] = frozenset()) -> l
     return [{"name": a.name, "type": a.type, "gen": a.gen} for a in attrs if a.name not in skip]
 
 
-def pricing(domain: CatalogDomain, rec: CatalogRecord) -> CatalogPricing | None:
-    """How the record's amount follows its target's price: the catalog's `pricing`, else what its
-    create tool does (copy the target's price; pay tools just read the stored amount)."""
-    if rec.pricing is not None:
-        return rec.pricing
-    for tool in domain.tools:
-        if tool.kind == "create" and tool.entity == rec.name and tool.amount_field \
-                and tool.amount_field not in tool.fields and attribute(rec, tool.amount_field) is not None:
-            column, _ = amount_source(domain, rec, tool.amount_field)
-            if column:
-                return CatalogPricing(amount=tool.amount_field, price=column)
-    return None
-
-
-def _timing_spec(rec: CatalogRecord) -> dict[str, Any] | None:
-    timing = status_timing(rec)
-    if timing is None:
-        return None
-    date_gen, status = attribute(rec, timing.date).gen, attribute(rec, rec.status_field)
-    pool = [v for v in (choices(status) and status.gen["choice"]) or rec.statuses if v in rec.statuses] \
-        if status is not None else list(rec.statuses)
-    return {"status": rec.status_field, "date": timing.date, "past": timing.past, "future": timing.future,
-            "range": date_gen.get("date"), "pool": pool or list(rec.statuses)}
-
-
-def _is_name(attr: CatalogAttribute) -> bool:
-    """A catalogue entry's name (a person or company pick): drawn distinct within its table."""
-    return attr.gen.get("pick") in ("person_name", "company") or "compose" in attr.gen
-
-
-def database_invariants(domain: CatalogDomain) -> DataInvariants:
-    """What the domain's generated rows obey, for the integrity check: status/date timing per record,
-    amount = price x quantity where the record is priced, and the target categories it must match."""
-    timings, amounts, categories = [], [], []
-    for rec in domain.records:
-        table, target = snake(rec.name), find(domain, rec.target)
-        tkey = id_column(target.name)
-        timing = status_timing(rec)
-        if timing is not None:
-            timings.append(StatusTiming(table=table, status_column=rec.status_field, date_column=timing.date,
-                                        past=timing.past, future=timing.future))
-        price = pricing(domain, rec)
-        if price is not None:
-            amounts.append(AmountRule(table=table, amount_column=price.amount, target_table=snake(target.name),
-                                      target_key=tkey, price_column=price.price, quantity_column=price.quantity,
-                                      fixed_column=price.fixed))
-        categories += [CategoryRule(table=table, target_table=snake(target.name), target_key=tkey,
-                                    target_column=m.target_field, column=m.field, allowed=m.allowed)
-                       for m in rec.matches]
-    return DataInvariants(status_dates=timings, amounts=amounts, categories=categories)
-
-
 def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]:
     scen = data_scenarios(domain)
     refs: dict[str, str] = {}
@@ -304,7 +250,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
             "status_field": rec.status_field, "statuses": list(rec.statuses),
             "attributes": _attr_spec(rec.attributes, {key, "person_id", tkey}),
             "pricing": price.model_dump() if price else None,
-            "timing": _timing_spec(rec),
+            "timing": timing_spec(rec),
             "matches": [m.model_dump() for m in rec.matches],
             "scenarios": scen["records"][snake(rec.name)],
             "quotas": scen["quotas"][snake(rec.name)],
@@ -315,7 +261,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
         "entities": [{
             "table": snake(e.name), "key": id_column(e.name), "prefix": e.id_prefix, "count": e.count,
             "attributes": _attr_spec(e.attributes, {id_column(e.name)}),
-            "distinct": [a.name for a in e.attributes if _is_name(a)],
+            "distinct": [a.name for a in e.attributes if is_name(a)],
             "pinned": pinned.get(snake(e.name), {}),
             "scenarios": scen["entities"][snake(e.name)],
         } for e in domain.entities],
