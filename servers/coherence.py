@@ -22,13 +22,15 @@ class _Frozen(BaseModel):
 
 class StatusTiming(_Frozen):
     """A status names where a row is in time: `past` statuses need `date_column` <= today (a visit
-    cannot be `completed` next week), `future` statuses need it >= today (nor `scheduled` last month)."""
+    cannot be `completed` next week), `future` statuses need it no more than `grace_days` before
+    today (nor still `scheduled` last month; yesterday's booking may just not be updated yet)."""
 
     table: str
     status_column: str
     date_column: str
     past: list[str] = []
     future: list[str] = []
+    grace_days: int = 0
 
 
 class AmountRule(_Frozen):
@@ -123,9 +125,10 @@ def _status_dates(conn: Any, rule: StatusTiming, today: str, tally: _Tally) -> N
     sql = (f"SELECT rowid, {_q(rule.status_column)}, {_q(rule.date_column)} FROM {_q(rule.table)} "
            f"WHERE {_q(rule.date_column)} IS NOT NULL ORDER BY rowid")
     past, future = set(rule.past), set(rule.future)
+    earliest = (dt.date.fromisoformat(today) - dt.timedelta(days=rule.grace_days)).isoformat()
     for rowid, status, day in conn.execute(sql):
         day = str(day)[:10]
-        bad = (status in past and day > today) or (status in future and day < today)
+        bad = (status in past and day > today) or (status in future and day < earliest)
         tally.add("status_date", f"{rule.table} rowid {rowid} is {status} on {day} (today {today})" if bad else None)
 
 

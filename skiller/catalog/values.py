@@ -310,7 +310,8 @@ def fit_timing(row: dict[str, Any], timing: dict[str, Any], fixed: set[str], rng
 def fit_match(row: dict[str, Any], match: dict[str, Any], target_key: str, targets: list[dict[str, Any]],
               by_id: dict[Any, dict[str, Any]], fixed: set[str], rng: random.Random) -> None:
     """Point the row at a target of an allowed category (`allowed[row[field]]`, or `allowed["*"]`):
-    another target when the row's target is free, else a value of `field` the target admits."""
+    another target when the row's target is free and one fits, else a value of `field` that fits
+    the target."""
     field, tf, allowed = match.get("field"), match["target_field"], match["allowed"]
     wanted = allowed.get("*" if field is None else str(row.get(field)))
     target = by_id.get(row.get(target_key))
@@ -322,7 +323,9 @@ def fit_match(row: dict[str, Any], match: dict[str, Any], target_key: str, targe
             row[target_key] = rng.choice(fits)[target_key]
             return
     if field is not None and field not in fixed:
-        options = [k for k, vals in allowed.items() if k != "*" and target.get(tf) in vals]
+        # a value the map admits this target for, or one it leaves free (`values`: the field's choices)
+        options = [v for v in match.get("values") or list(allowed)
+                   if v != "*" and (str(v) not in allowed or target.get(tf) in allowed[str(v)])]
         if options:
             row[field] = rng.choice(options)
 

@@ -81,6 +81,15 @@ def test_a_status_is_timed_against_the_simulated_today(tmp_path: Path) -> None:
     assert coherence_report(path, INVARIANTS, "2026-05-01").violations == {"status_date": 67}  # scheduled behind
 
 
+def test_a_planned_status_is_tolerated_for_the_grace_days_after_its_date(tmp_path: Path) -> None:
+    path = build(tmp_path / "ok.sqlite")  # scheduled bookings are on 2026-04-01
+    strict = INVARIANTS.status_dates[0]
+    lenient = DataInvariants(status_dates=[strict.model_copy(update={"grace_days": 3})])
+    assert coherence_report(path, DataInvariants(status_dates=[strict]), "2026-04-03").violations == {"status_date": 67}
+    assert coherence_report(path, lenient, "2026-04-03").violations == {}
+    assert coherence_report(path, lenient, "2026-04-05").violations == {"status_date": 67}
+
+
 def test_an_invariant_naming_a_missing_column_fails_clearly(tmp_path: Path) -> None:
     wrong = DataInvariants(amounts=[AmountRule(table="booking", amount_column="total", target_table="tour",
                                                target_key="tour_id", price_column="price")])

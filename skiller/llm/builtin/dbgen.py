@@ -251,7 +251,8 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
             "attributes": _attr_spec(rec.attributes, {key, "person_id", tkey}),
             "pricing": price.model_dump() if price else None,
             "timing": timing_spec(rec),
-            "matches": [m.model_dump() for m in rec.matches],
+            "matches": [m.model_dump() | {"values": choices(attribute(rec, m.field)) if m.field else None}
+                        for m in rec.matches],
             "scenarios": scen["records"][snake(rec.name)],
             "quotas": scen["quotas"][snake(rec.name)],
         })

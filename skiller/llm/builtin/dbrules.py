@@ -9,7 +9,12 @@ from skiller.catalog.coherence import status_timing
 from skiller.catalog.model import CatalogAttribute, CatalogDomain, CatalogPricing, CatalogRecord
 from skiller.llm.builtin.codegen import amount_source, attribute, choices, find, id_column, snake
 
-__all__ = ["database_invariants", "is_name", "pricing", "timing_spec"]
+__all__ = ["GRACE_DAYS", "database_invariants", "is_name", "pricing", "timing_spec"]
+
+# Generated rows are fitted strictly, but a policy's refusal case may need an open booking whose day
+# has just passed (a reservation "cannot be cancelled once its day is over"): the world tolerates
+# a planned status for this many days after its date, not "well before today".
+GRACE_DAYS = 3
 
 
 def pricing(domain: CatalogDomain, rec: CatalogRecord) -> CatalogPricing | None:
@@ -54,7 +59,7 @@ def database_invariants(domain: CatalogDomain) -> DataInvariants:
         timing = status_timing(rec)
         if timing is not None:
             timings.append(StatusTiming(table=table, status_column=rec.status_field, date_column=timing.date,
-                                        past=timing.past, future=timing.future))
+                                        past=timing.past, future=timing.future, grace_days=GRACE_DAYS))
         price = pricing(domain, rec)
         if price is not None:
             amounts.append(AmountRule(table=table, amount_column=price.amount, target_table=snake(target.name),
