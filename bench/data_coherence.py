@@ -1,8 +1,11 @@
 """Data-coherence figures of builtin databases: status/date contradictions, amount/price mismatches,
 target-category mismatches (as the s06 integrity check counts them) and how often entity names repeat.
 
-    python bench/data_coherence.py                      # every catalog domain, generated at the default size
-    python bench/data_coherence.py --workspace ws       # the databases a run wrote (outputs/database/)
+    python bench/data_coherence.py                  # every catalog domain at the default run's size and seed
+    python bench/data_coherence.py --keep DIR       # keep them in DIR/<Domain>.sqlite (or measure those there)
+
+The default config's seed, rows, people and clock are what s06 passes, so these are the default run's
+databases (for the domains it picks) and those of every other catalog domain.
 """
 from __future__ import annotations
 
@@ -55,17 +58,13 @@ def measure(name: str, path: Path, clock: str) -> dict[str, tuple[int, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workspace", type=Path, help="measure the databases of this workspace's outputs/")
     parser.add_argument("--keep", type=Path, help="generate into (or, if it holds them, read) DIR/<Domain>.sqlite")
     args = parser.parse_args()
     cfg = Config()
     totals = {k: [0, 0] for k in KINDS}
     names: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        if args.workspace:
-            dbs = [(p.parent.name, p) for p in sorted((args.workspace / "outputs" / "database").glob("*/*.sqlite"))
-                   if "_" not in p.parent.name]
-        elif args.keep and any(args.keep.glob("*.sqlite")):
+        if args.keep and any(args.keep.glob("*.sqlite")):
             dbs = [(p.stem, p) for p in sorted(args.keep.glob("*.sqlite"))]
         else:
             out = args.keep or Path(tmp)
