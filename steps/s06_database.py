@@ -1,10 +1,12 @@
 """s06: the domain's SQLite database, written by generator code that runs in the sandbox and is repaired until sound."""
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
 from events import Repaired, TestsRan
+from servers.coherence import DataInvariants, coherence_report
 from servers.database import DatabaseSummary, integrity_report, summarize
 from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepError, StepOutput, step
@@ -15,6 +17,9 @@ PROMPT = (Path(__file__).with_name("s06_database.txt")).read_text()
 
 class DatabaseProgram(Frozen):
     code: str  # a self-contained Python script (stdlib only)
+    # What the rows obey beyond their keys (status vs date, price x quantity, target categories);
+    # the integrity check counts the rows breaking it. None: only the structural check runs.
+    invariants: DataInvariants | None = None
 
 
 class S06Input(Frozen):
@@ -28,8 +33,10 @@ class S06Output(StepOutput):
     database_program: DatabaseProgram
 
 
-def check_database(content: bytes) -> tuple[list[str], DatabaseSummary | None]:
-    """Referential integrity and non-empty tables, read from the bytes the sandbox produced."""
+def check_database(content: bytes, invariants: DataInvariants | None = None,
+                   today: dt.date | None = None) -> tuple[list[str], DatabaseSummary | None]:
+    """Referential integrity and non-empty tables, read from the bytes the sandbox produced; with
+    `invariants`, also at most 1% of rows contradicting them (statuses vs `today`, amounts, categories)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "db.sqlite"
         path.write_bytes(content)
@@ -39,6 +46,10 @@ def check_database(content: bytes) -> tuple[list[str], DatabaseSummary | None]:
             return [f"unreadable database: {exc}"], None
         if not report.ok:
             return report.problems(), None
+        if invariants is not None and today is not None:
+            coherence = coherence_report(path, invariants, today)
+            if not coherence.ok:
+                return coherence.problems(), None
         return [], summarize(path)
 
 
@@ -52,6 +63,7 @@ async def run(inputs: S06Input, ctx: StepContext) -> S06Output:
     request = LLMRequest(purpose="s06.database_code", role="code", response_model=DatabaseProgram,
                          messages=(Message(role="user", content=prompt),), context=context)
     program: DatabaseProgram = await ctx.llm.ask(request)
+    invariants = program.invariants  # declared with the first program: a repair cannot drop them
     for attempt in range(cfg.max_repairs + 1):
         result = ctx.sandbox.run_python({"gen_db.py": program.code}, "gen_db.py", args, collect=["db.sqlite"])
         content = result.outputs.get("db.sqlite")
@@ -59,7 +71,7 @@ async def run(inputs: S06Input, ctx: StepContext) -> S06Output:
             problems = [f"generator exited {result.exit_code}" + (f" ({result.killed})" if result.killed else ""),
                         (result.stderr or result.stdout)[-2000:]]
         else:
-            problems, summary = check_database(content)
+            problems, summary = check_database(content, invariants, ctx.clock)
         ctx.record.append(TestsRan(stream=ctx.stream, step="s06", attempt=attempt, passed=int(not problems),
                                    failed=int(bool(problems)), ok=not problems, output="\n".join(problems)[-2000:]))
         if not problems:

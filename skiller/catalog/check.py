@@ -180,6 +180,10 @@ class _DomainChecker:
         elif kind == "bool":
             if a.type != "bool" or isinstance(arg, bool) or not isinstance(arg, (int, float)) or not 0 <= arg <= 1:
                 return ["bool needs a bool attribute and a probability in [0, 1]"]
+        elif kind == "compose":
+            if a.type != "str" or not isinstance(arg, list) or not arg or not all(
+                    isinstance(part, list) and part and all(isinstance(w, str) for w in part) for part in arg):
+                return ["compose needs a str attribute and a list of non-empty lists of words"]
         elif kind in ("code", "pick", "ref"):
             if a.type != "str" or not isinstance(arg, str):
                 return [f"{kind} generator needs a str attribute and a string argument"]
@@ -238,6 +242,41 @@ class _DomainChecker:
             self.err(where, f"status generator values {extra} are not in statuses {rec.statuses}")
         if len(values) < 2:
             self.err(where, "status generator must produce at least 2 statuses")
+        self.check_coherence(rec)
+
+    def check_coherence(self, rec: CatalogRecord) -> None:
+        """The coherent-data hints name real attributes: the timed date, priced columns, categories."""
+        where, own = f"record {rec.name}", self.attrs(rec.name)
+        target = self.attrs(rec.target)
+        if rec.status_date is not None and getattr(own.get(rec.status_date), "type", None) != "date":
+            self.err(where, f"status_date {rec.status_date!r} is not a date attribute")
+        for status in rec.status_timing:
+            if status not in rec.statuses:
+                self.err(where, f"status_timing names {status!r}, not one of its statuses")
+        numeric = ("int", "float")
+        p = rec.pricing
+        if p is not None:
+            for name, attrs, types in ((p.amount, own, numeric), (p.price, target, numeric),
+                                       (p.quantity, own, ("int",)), (p.fixed, target, numeric)):
+                if name is not None and getattr(attrs.get(name), "type", None) not in types:
+                    whose = rec.name if attrs is own else rec.target
+                    self.err(where, f"pricing names {name!r}, not a {'/'.join(types)} attribute of {whose}")
+        for m in rec.matches:
+            tf = target.get(m.target_field)
+            if tf is None:
+                self.err(where, f"match names {m.target_field!r}, not an attribute of {rec.target}")
+                continue
+            keys = gen_values(own[m.field].gen) if m.field in own else None
+            if m.field is not None and keys is None:
+                self.err(where, f"match field {m.field!r} is not a choice attribute of {rec.name}")
+            elif m.field is None and list(m.allowed) != ["*"]:
+                self.err(where, "a match without a field allows exactly one key, '*'")
+            elif m.field is not None and [k for k in m.allowed if k not in keys]:
+                self.err(where, f"match keys {[k for k in m.allowed if k not in keys]} are not values of {m.field}")
+            possible = gen_values(tf.gen)
+            for key, vals in m.allowed.items():
+                if not vals or (possible is not None and [v for v in vals if v not in possible]):
+                    self.err(where, f"match {key!r} allows {vals!r}: none or not values of {rec.target}.{m.target_field}")
 
     # ------------------------------------------------------------ tools
     def check_tools(self) -> None:

@@ -18,6 +18,8 @@ AttrType = Literal["str", "int", "float", "bool", "date"]
 #   {"code": "AB-####"}         '#' digit, '@' upper letter
 #   {"pick": "person_name" | "first_name" | "last_name" | "company" | "city" | "street"
 #            | "word" | "email" | "phone"}
+#   {"compose": [[..], [..]]}   one word from each list, joined by spaces: a name pool as large as
+#                               the product of the lists ("Gold" + "Travel Debit"), for catalogue names
 #   {"ref": "Domain.Record"}    an id of another domain's record rows (PREFIX-0001 … PREFIX-count);
 #                               a cross-domain link that a create tool takes as a field, so a fused
 #                               task can pass a value produced in one domain into another
@@ -46,6 +48,25 @@ class CatalogEntity(_Strict):
     attributes: list[CatalogAttribute]
 
 
+class CatalogPricing(_Strict):
+    """How a record's amount follows its target's price: `amount` = target's `price` x the record's
+    `quantity` (1 without) + target's `fixed` (a standing charge). Generated rows obey it."""
+
+    amount: str  # a numeric attribute of the record
+    price: str  # a numeric attribute of the target
+    quantity: str | None = None  # an int attribute of the record: nights, seats, packs...
+    fixed: str | None = None  # a numeric attribute of the target added once
+
+
+class CatalogMatch(_Strict):
+    """The category a record's target must have: `allowed[value of field]` lists the target's
+    `target_field` values; without `field`, `allowed["*"]` holds for every row."""
+
+    target_field: str
+    field: str | None = None
+    allowed: dict[str, list[Any]]
+
+
 class CatalogRecord(_Strict):
     """A relationship between the person and a peripheral entity, with a lifecycle
     (e.g. Appointment: person -> Doctor). Has `<snake>_id`, `person_id`, `<target>_id`."""
@@ -58,6 +79,13 @@ class CatalogRecord(_Strict):
     status_field: str = "status"
     statuses: list[str]
     attributes: list[CatalogAttribute]  # the status field is one of them
+    # Coherent data (all optional). A status is timed against `status_date` (default: the first
+    # date attribute): "past" statuses need that date <= today, "future" ones >= today. The
+    # defaults come from skiller.catalog.coherence's lexicon; `status_timing` overrides it.
+    status_date: str | None = None
+    status_timing: dict[str, Literal["past", "future", "any"]] = Field(default_factory=dict)
+    pricing: CatalogPricing | None = None  # default: the create tool's amount copies the target's price
+    matches: list[CatalogMatch] = Field(default_factory=list)
 
 
 ToolKind = Literal["get_profile", "get", "search", "list_records", "create", "set_status", "update", "pay"]

@@ -1,4 +1,5 @@
-"""Seeded value generation for the catalog's generator specs and the shared `person` rows.
+"""Seeded value generation for the catalog's generator specs and the shared `person` rows, and the
+fitting of generated record rows to the world's rules (status vs date, price x quantity, category).
 
 Pure and deterministic: only `random.Random` methods whose output is stable across Python
 versions (random, randint/randrange, choice) on a generator seeded with an int, so the same seed
@@ -18,7 +19,11 @@ __all__ = [
     "GEN_KINDS",
     "PICKS",
     "RefLookup",
+    "fit_amount",
+    "fit_match",
+    "fit_timing",
     "generate",
+    "generate_distinct",
     "person_rows",
     "ref_id",
     "sub_rng",
@@ -28,7 +33,7 @@ __all__ = [
 #: count. Matches the default `steps.s06.rows_per_table`; pass `catalog_lookup` when it differs.
 DEFAULT_RECORD_COUNT = 300
 
-GEN_KINDS = ("choice", "int", "money", "bool", "date", "code", "pick", "ref")
+GEN_KINDS = ("choice", "int", "money", "bool", "date", "code", "pick", "ref", "compose")
 
 #: "Domain.Record" -> row count, or (id_prefix, row count).
 RefLookup = Callable[[str], "int | tuple[str, int]"] | Mapping[str, "int | tuple[str, int]"]
@@ -209,6 +214,10 @@ def generate(gen: dict[str, Any], rng: random.Random, clock: datetime.date | str
         return _code(str(arg), rng)
     if kind == "pick":
         return _pick(str(arg), rng)
+    if kind == "compose":
+        if not isinstance(arg, list) or not arg or not all(isinstance(p, list) and p for p in arg):
+            raise ValueError(f"compose needs a list of non-empty word lists, got {arg!r}")
+        return " ".join(str(rng.choice(part)) for part in arg)
     if kind == "ref":
         prefix, count = _resolve_ref(str(arg), catalog_lookup)
         if count < 1:
@@ -256,3 +265,78 @@ def person_rows(n: int, seed: int, clock: datetime.date | str) -> list[dict[str,
             "city": rng.choice(CITIES),
         })
     return rows
+
+
+# ---------------------------------------------------------------- fitting rows to the world
+def generate_distinct(gen: dict[str, Any], rng: random.Random, clock: datetime.date | str, seen: set[Any],
+                      lookup: RefLookup | None = None, tries: int = 25) -> Any:
+    """A value of `gen` not in `seen` when a few draws find one (then added to `seen`): names of a
+    catalogue's entries should rarely repeat, but a small pool still yields a value."""
+    value = generate(gen, rng, clock, lookup)
+    for _ in range(tries):
+        if value not in seen:
+            break
+        value = generate(gen, rng, clock, lookup)
+    seen.add(value)
+    return value
+
+
+def _timely(status: Any, day: str, past: list[str], future: list[str], today: str) -> bool:
+    return not ((status in past and day > today) or (status in future and day < today))
+
+
+def fit_timing(row: dict[str, Any], timing: dict[str, Any], fixed: set[str], rng: random.Random,
+               clock: datetime.date | str) -> None:
+    """Make the row's status agree with its date: a `past` status needs the date <= today, a
+    `future` one >= today. Moves the date within its generator's range (`range`, day offsets)
+    unless `fixed` holds it, else draws another status from `pool`; a row fixed in both stays."""
+    sf, df, past, future = timing["status"], timing["date"], timing["past"], timing["future"]
+    today = _as_date(clock)
+    status, day = row.get(sf), row.get(df)
+    if day is None or _timely(status, str(day)[:10], past, future, today.isoformat()):
+        return
+    if df not in fixed and timing.get("range"):
+        lo, hi = timing["range"]
+        lo, hi = (lo, min(hi, 0)) if status in past else (max(lo, 0), hi)
+        if lo <= hi:
+            row[df] = (today + datetime.timedelta(days=rng.randint(lo, hi))).isoformat()
+            return
+    if sf not in fixed:
+        options = [s for s in timing["pool"] if _timely(s, str(day)[:10], past, future, today.isoformat())]
+        if options:
+            row[sf] = rng.choice(options)
+
+
+def fit_match(row: dict[str, Any], match: dict[str, Any], target_key: str, targets: list[dict[str, Any]],
+              by_id: dict[Any, dict[str, Any]], fixed: set[str], rng: random.Random) -> None:
+    """Point the row at a target of an allowed category (`allowed[row[field]]`, or `allowed["*"]`):
+    another target when the row's target is free and one fits, else a value of `field` that fits
+    the target."""
+    field, tf, allowed = match.get("field"), match["target_field"], match["allowed"]
+    wanted = allowed.get("*" if field is None else str(row.get(field)))
+    target = by_id.get(row.get(target_key))
+    if wanted is None or target is None or target.get(tf) in wanted:
+        return
+    if target_key not in fixed:
+        fits = [t for t in targets if t.get(tf) in wanted]
+        if fits:
+            row[target_key] = rng.choice(fits)[target_key]
+            return
+    if field is not None and field not in fixed:
+        # a value the map admits this target for, or one it leaves free (`values`: the field's choices)
+        options = [v for v in match.get("values") or list(allowed)
+                   if v != "*" and (str(v) not in allowed or target.get(tf) in allowed[str(v)])]
+        if options:
+            row[field] = rng.choice(options)
+
+
+def fit_amount(row: dict[str, Any], pricing: dict[str, Any], target: dict[str, Any] | None, fixed: set[str]) -> None:
+    """Set the row's amount to the target's price x the row's quantity (+ the target's fixed charge)."""
+    amount, price, qty, extra = pricing["amount"], pricing["price"], pricing.get("quantity"), pricing.get("fixed")
+    if amount in fixed or target is None or target.get(price) is None:
+        return
+    quantity = row.get(qty) if qty else 1
+    if quantity is None:
+        return
+    charge = float(target.get(extra) or 0) if extra else 0.0
+    row[amount] = round(float(target[price]) * float(quantity) + charge, 2)

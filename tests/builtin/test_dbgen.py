@@ -7,11 +7,14 @@ from functools import lru_cache
 
 import pytest
 
-from skiller.catalog import load_catalog, values
+from servers.coherence import coherence_report
+from skiller.catalog import get_domain, load_catalog, values
 from skiller.catalog.model import CatalogDomain
+from skiller.config import Config
 from skiller.llm.builtin.codegen import id_column, snake
-from skiller.llm.builtin.dbgen import database_program
+from skiller.llm.builtin.dbgen import database_invariants, database_program
 from skiller.sandbox import Sandbox, SandboxLimits
+from steps.s06_database import check_database
 
 SEED, ROWS, PEOPLE, CLOCK = 7, 40, 30, "2026-03-02"
 DOMAINS = load_catalog()
@@ -87,3 +90,52 @@ def test_program_is_self_contained(domain: CatalogDomain) -> None:
             imported.add((node.module or "").split(".")[0])
     assert imported <= STDLIB, imported - STDLIB
     assert "skiller.catalog import" not in source.split("VALUES_SOURCE")[0]
+
+
+@lru_cache(maxsize=None)
+def default_size_db(name: str) -> bytes:
+    """The DB of a catalog domain at the pipeline's default size (config defaults: rows, people, clock)."""
+    cfg = Config()
+    args = ["--seed", str(cfg.seed), "--rows", str(cfg.steps.s06.rows_per_table), "--people", str(cfg.steps.s06.people),
+            "--clock", cfg.clock.isoformat(), "--out", "db.sqlite"]
+    result = SANDBOX.run_python({"gen_db.py": database_program(get_domain(name), DOMAINS)}, "gen_db.py", args,
+                                collect=["db.sqlite"])
+    assert result.ok, result.stderr[-3000:]
+    return result.outputs["db.sqlite"]
+
+
+@pytest.mark.parametrize("domain", DOMAINS, ids=lambda d: d.name)
+def test_generated_rows_obey_the_world_at_the_default_size(domain: CatalogDomain, tmp_path) -> None:
+    path = tmp_path / "db.sqlite"
+    path.write_bytes(default_size_db(domain.name))
+    invariants = database_invariants(domain)
+    report = coherence_report(path, invariants, Config().clock)
+    assert report.ok, report.problems()
+    assert report.violations == {}, report.examples
+    assert report.checked.get("status_date", 0) == 300 * len(invariants.status_dates)
+    assert report.checked.get("amount", 0) == 300 * len(invariants.amounts)
+    problems, summary = check_database(path.read_bytes(), invariants, Config().clock)
+    assert problems == [] and summary is not None
+
+
+def test_priced_records_charge_price_times_quantity_and_names_rarely_repeat() -> None:
+    db = open_bytes(default_size_db("CityTours"))
+    rows = db.execute("SELECT b.amount_due, t.price_per_person, b.participants FROM tour_booking b "
+                      "JOIN tour t USING (tour_id)").fetchall()
+    assert all(abs(amount - round(price * n, 2)) < 0.005 for amount, price, n in rows)
+    assert any(n > 1 for _, _, n in rows)
+    db = open_bytes(default_size_db("Banking"))
+    assert db.execute("SELECT COUNT(DISTINCT card_name) FROM card_product").fetchone()[0] == 300
+    assert {r[0] for r in db.execute("SELECT DISTINCT p.payee_category FROM transfer t JOIN payee p USING (payee_id)")} \
+        == {"utility"}  # every transfer settles an electricity bill
+
+
+def test_statuses_follow_dates_in_both_directions() -> None:
+    db = open_bytes(default_size_db("Hospital"))
+    today = Config().clock.isoformat()
+    late = db.execute("SELECT COUNT(*) FROM appointment WHERE status IN ('completed', 'checked_in') AND scheduled_date > ?",
+                      (today,)).fetchone()[0]
+    stale = db.execute("SELECT COUNT(*) FROM appointment WHERE status = 'scheduled' AND scheduled_date < ?",
+                       (today,)).fetchone()[0]
+    assert late == 0 and stale == 0
+    assert db.execute("SELECT COUNT(*) FROM appointment WHERE status = 'completed'").fetchone()[0] > 0

@@ -93,6 +93,10 @@ def _rule(data: dict[str, Any], rule_id: str) -> dict[str, Any]:
     return next(r for r in data["rules"] if r["id"] == rule_id)
 
 
+def _record(data: dict[str, Any], record: str) -> dict[str, Any]:
+    return next(r for r in data["records"] if r["name"] == record)
+
+
 def _record_attr(data: dict[str, Any], record: str, attr: str) -> dict[str, Any]:
     rec = next(r for r in data["records"] if r["name"] == record)
     return next(a for a in rec["attributes"] if a["name"] == attr)
@@ -148,6 +152,25 @@ BROKEN: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
     ("YAML boolean in a str choice", "Hospital",
      lambda d: _record_attr(d, "Appointment", "reason").update(gen={"choice": ["checkup", True]}), "do not fit type str"),
     ("name with underscore", "Hospital", lambda d: d.update(name="Hospital_Two"), "Hospital_Two: name: must be PascalCase"),
+    ("status timed against a non-date", "Hospital",
+     lambda d: _record(d, "Appointment").update(status_date="reason"), "status_date 'reason' is not a date attribute"),
+    ("timing of an unknown status", "Hospital",
+     lambda d: _record(d, "Appointment").update(status_timing={"lost": "past"}), "status_timing names 'lost'"),
+    ("pricing by a missing target price", "Pharmacy",
+     lambda d: _record(d, "PrescriptionFill").update(pricing={"amount": "amount_due", "price": "list_price", "quantity": "packs"}),
+     "pricing names 'list_price', not a int/float attribute of Medication"),
+    ("pricing by a non-integer quantity", "Pharmacy",
+     lambda d: _record(d, "PrescriptionFill").update(pricing={"amount": "amount_due", "price": "unit_price", "quantity": "pickup_date"}),
+     "pricing names 'pickup_date', not a int attribute"),
+    ("match key that is not a value", "Hospital",
+     lambda d: _record(d, "Appointment")["matches"][0]["allowed"].update({"broken arm": ["orthopedics"]}),
+     "match keys ['broken arm'] are not values of reason"),
+    ("match allowing an impossible category", "Hospital",
+     lambda d: _record(d, "Appointment")["matches"][0]["allowed"].update({"knee pain": ["podiatry"]}),
+     "match 'knee pain' allows ['podiatry']"),
+    ("compose without word lists", "Banking",
+     lambda d: next(e for e in d["entities"] if e["name"] == "CardProduct")["attributes"][0].update(gen={"compose": ["Gold"]}),
+     "compose needs a str attribute"),
     ("too few rules", "Hospital", lambda d: d.update(rules=d["rules"][:4]), "rules: needs at least 5 rules"),
 ]
 
@@ -224,6 +247,56 @@ def test_values_are_pinned_so_every_machine_builds_the_same_data() -> None:
             {"ref": "Hospital.Appointment"}, {"int": [1, 9]}, {"bool": 0.5}, {"choice": ["x", "y"]}]
     got = [values.generate(g, rng, CLOCK, {"Hospital.Appointment": 50}) for g in gens]
     assert got == [16.37, "2026-03-01", "AB-58A", "Summit Associates", "APT-0042", 1, False, "x"]
+
+
+def test_compose_names_come_from_a_large_pool_and_distinct_draws_avoid_repeats() -> None:
+    gen = {"compose": [["Gold", "Travel", "Eco"], ["Debit", "Card"], ["Visa", "Maestro"]]}
+    rng, seen = random.Random(3), set()
+    names = [values.generate_distinct(gen, rng, CLOCK, seen) for _ in range(12)]
+    assert sorted(names) == sorted(f"{a} {b} {c}" for a in ("Gold", "Travel", "Eco") for b in ("Debit", "Card")
+                                   for c in ("Visa", "Maestro"))
+    assert values.generate_distinct(gen, rng, CLOCK, seen) in names  # pool exhausted: still a value
+    with pytest.raises(ValueError, match="compose needs"):
+        values.generate({"compose": []}, rng, CLOCK)
+
+
+def test_row_fitting_moves_dates_to_statuses_prices_by_quantity_and_retargets_categories() -> None:
+    rng = random.Random(1)
+    timing = {"status": "status", "date": "day", "past": ["completed"], "future": ["scheduled"],
+              "range": [-30, 30], "pool": ["scheduled", "completed", "cancelled"]}
+    row = {"status": "completed", "day": "2026-03-20"}
+    values.fit_timing(row, timing, set(), rng, CLOCK)
+    assert row["status"] == "completed" and row["day"] <= CLOCK.isoformat()
+    row = {"status": "scheduled", "day": "2026-02-01"}
+    values.fit_timing(row, timing, {"day"}, rng, CLOCK)  # the date is fixed: the status moves
+    assert row == {"status": "completed", "day": "2026-02-01"} or row == {"status": "cancelled", "day": "2026-02-01"}
+    row = {"status": "scheduled", "day": "2026-02-01"}
+    values.fit_timing(row, timing, {"day", "status"}, rng, CLOCK)  # both fixed by a scenario: kept
+    assert row == {"status": "scheduled", "day": "2026-02-01"}
+    target = {"tour_id": "T-1", "price": 12.5, "fee": 2.0, "kind": "walk"}
+    row = {"tour_id": "T-1", "seats": 3, "amount": 1.0}
+    values.fit_amount(row, {"amount": "amount", "price": "price", "quantity": "seats", "fixed": "fee"}, target, set())
+    assert row["amount"] == 39.5
+    other = {"tour_id": "T-2", "price": 30.0, "kind": "tasting"}
+    row = {"tour_id": "T-1", "reason": "food"}
+    match = {"field": "reason", "target_field": "kind", "allowed": {"food": ["tasting"], "history": ["walk"]}}
+    values.fit_match(row, match, "tour_id", [target, other], {"T-1": target, "T-2": other}, set(), rng)
+    assert row["tour_id"] == "T-2"
+    row = {"tour_id": "T-1", "reason": "food"}
+    values.fit_match(row, match, "tour_id", [target, other], {"T-1": target, "T-2": other}, {"tour_id"}, rng)
+    assert row == {"tour_id": "T-1", "reason": "history"}  # the target is fixed: the reason follows it
+
+
+def test_status_timing_comes_from_the_lexicon_unless_the_catalog_overrides_it() -> None:
+    from skiller.catalog.coherence import status_timing
+
+    hospital = next(r for r in get_domain("Hospital").records if r.name == "Appointment")
+    assert status_timing(hospital) == ("scheduled_date", ["checked_in", "completed"], ["scheduled"])
+    registration = next(r for r in get_domain("MotorVehicles").records if r.name == "VehicleRegistration")
+    timing = status_timing(registration)
+    assert timing.date == "expiry_date" and "active" in timing.future and "expired" in timing.past
+    enrollment = next(r for r in get_domain("University").records if r.name == "Enrollment")
+    assert status_timing(enrollment) is None  # no date to time a status against
 
 
 def test_generate_is_deterministic_and_respects_ranges() -> None:

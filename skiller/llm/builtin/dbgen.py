@@ -9,7 +9,6 @@ from skiller.catalog import get_domain
 from skiller.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord
 from skiller.llm.builtin.codegen import (
     Check,
-    amount_source,
     attribute,
     block,
     checks,
@@ -19,8 +18,9 @@ from skiller.llm.builtin.codegen import (
     lit,
     snake,
 )
+from skiller.llm.builtin.dbrules import database_invariants, is_name, pricing, timing_spec
 
-__all__ = ["database_program", "data_scenarios", "solve", "schema_sql"]
+__all__ = ["database_invariants", "database_program", "data_scenarios", "solve", "schema_sql"]
 
 _SQL_TYPE = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "date": "TEXT"}
 PERSON_COLUMNS = ["person_id", "first_name", "last_name", "email", "phone", "date_of_birth", "city"]
@@ -236,23 +236,23 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
                     raise ValueError(f"{domain.name}.{a.name}: ref {a.gen['ref']} is not in the catalog")
                 refs[str(a.gen["ref"])] = rec.id_prefix
     records = []
+    pinned: dict[str, dict[str, Any]] = {}  # entity table -> {column: value} every forced row takes
     for rec in domain.records:
         target = find(domain, rec.target)
-        amounts = {}
-        for tool in domain.tools:
-            # only a create copies a price from its target; pay tools just read the stored amount
-            if tool.kind == "create" and tool.entity == rec.name and tool.amount_field \
-                    and tool.amount_field not in tool.fields and tool.amount_field not in amounts:
-                column, _ = amount_source(domain, rec, tool.amount_field)
-                if column and attribute(rec, tool.amount_field) is not None:
-                    amounts[tool.amount_field] = column
+        for m in rec.matches:
+            if m.field is None and m.allowed.get("*"):
+                pinned.setdefault(snake(target.name), {})[m.target_field] = m.allowed["*"][0]
+        price = pricing(domain, rec)
         key, tkey = id_column(rec.name), id_column(target.name)
         records.append({
             "table": snake(rec.name), "key": key, "prefix": rec.id_prefix,
             "target": snake(target.name), "target_key": tkey,
             "status_field": rec.status_field, "statuses": list(rec.statuses),
             "attributes": _attr_spec(rec.attributes, {key, "person_id", tkey}),
-            "amounts": amounts,
+            "pricing": price.model_dump() if price else None,
+            "timing": timing_spec(rec),
+            "matches": [m.model_dump() | {"values": choices(attribute(rec, m.field)) if m.field else None}
+                        for m in rec.matches],
             "scenarios": scen["records"][snake(rec.name)],
             "quotas": scen["quotas"][snake(rec.name)],
         })
@@ -262,6 +262,8 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
         "entities": [{
             "table": snake(e.name), "key": id_column(e.name), "prefix": e.id_prefix, "count": e.count,
             "attributes": _attr_spec(e.attributes, {id_column(e.name)}),
+            "distinct": [a.name for a in e.attributes if is_name(a)],
+            "pinned": pinned.get(snake(e.name), {}),
             "scenarios": scen["entities"][snake(e.name)],
         } for e in domain.entities],
         "records": records,
@@ -323,11 +325,31 @@ def stored(kind: str, value: Any, clock: str) -> Any:
     return value
 
 
-def make_rows(attrs: list[dict[str, Any]], count: int, rng: Any, clock: str, lookup: dict[str, Any]) -> list[dict[str, Any]]:
+def make_rows(attrs: list[dict[str, Any]], count: int, rng: Any, clock: str, lookup: dict[str, Any],
+              distinct: list[str] = ()) -> list[dict[str, Any]]:
+    """`count` rows of generated values; the `distinct` columns (names) avoid repeating a value."""
+    seen: dict[str, set[Any]] = {name: set() for name in distinct}
     rows = []
     for _ in range(count):
-        rows.append({a["name"]: stored(a["type"], values.generate(a["gen"], rng, clock, lookup), clock) for a in attrs})
+        rows.append({a["name"]: stored(a["type"], values.generate_distinct(a["gen"], rng, clock, seen[a["name"]], lookup)
+                                       if a["name"] in seen else values.generate(a["gen"], rng, clock, lookup), clock)
+                     for a in attrs})
     return rows
+
+
+def fit(rec: dict[str, Any], rows: list[dict[str, Any]], fixed: dict[int, set[str]], targets: list[dict[str, Any]],
+        rng: Any, clock: str) -> None:
+    """Make every row obey the world: its target of the category it needs, its amount the target's
+    price x its quantity, its status agreeing with its date. Columns in `fixed[i]` are kept."""
+    by_id = {t[rec["target_key"]]: t for t in targets}
+    for i, row in enumerate(rows):
+        keep = fixed.get(i, set())
+        for match in rec["matches"]:
+            values.fit_match(row, match, rec["target_key"], targets, by_id, keep, rng)
+        if rec["pricing"]:
+            values.fit_amount(row, rec["pricing"], by_id.get(row[rec["target_key"]]), keep)
+        if rec["timing"]:
+            values.fit_timing(row, rec["timing"], keep, rng, clock)
 
 
 def force(row: dict[str, Any], attrs: list[dict[str, Any]], overrides: dict[str, Any], clock: str) -> None:
@@ -400,9 +422,10 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
     for ent in SPEC["entities"]:
         rng = table_rng(seed, ent["table"])
         count = max(ent["count"] or rows, len(ent["scenarios"]))  # every forced row fits
-        generated = make_rows(ent["attributes"], count, rng, clock, lookup)
+        generated = make_rows(ent["attributes"], count, rng, clock, lookup, ent["distinct"])
         for i, overrides in enumerate(ent["scenarios"][: len(generated)]):
-            force(generated[i], ent["attributes"], overrides, clock)
+            # forced rows are what scenario records point at: give them the category records need
+            force(generated[i], ent["attributes"], {**ent["pinned"], **overrides}, clock)
         tables[ent["table"]] = [{ent["key"]: f"{ent['prefix']}-{i + 1:04d}", **r} for i, r in enumerate(generated)]
         insert(db, ent["table"], tables[ent["table"]])
 
@@ -416,8 +439,6 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
             target = rng.choice(targets)
             row = {rec["key"]: f"{rec['prefix']}-{i + 1:04d}", "person_id": rng.choice(person_ids),
                    rec["target_key"]: target[rec["target_key"]], **attrs}
-            for amount, column in rec["amounts"].items():
-                row[amount] = target[column]  # billed at the target's price, as the create tool does
             out_rows.append(row)
         # designated "full" people: one per limit rule, spread over the people by a stable hash
         taken: set[str] = set()
@@ -433,17 +454,23 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
         free = [p for p in reversed(person_ids) if p not in taken and p != room] \
             or [p for p in person_ids if p not in taken] or person_ids
         forced: set[int] = set()
+        fixed: dict[int, set[str]] = {}  # per row, the columns a scenario or a quota decided
         for i, scenario in enumerate(rec["scenarios"][: len(out_rows)]):
             row = out_rows[i]
             row["person_id"] = full.get(scenario["person"]) or free[i % len(free)]
+            fixed[i] = set(scenario["set"])
             if scenario.get("target") is not None and scenario["target"] < len(targets):
-                target = targets[scenario["target"]]
-                row[rec["target_key"]] = target[rec["target_key"]]
-                for amount, column in rec["amounts"].items():
-                    row[amount] = target[column]
+                row[rec["target_key"]] = targets[scenario["target"]][rec["target_key"]]
+                fixed[i].add(rec["target_key"])
             force(row, rec["attributes"], scenario["set"], clock)  # last: forced values win
             forced.add(i)
+        fit(rec, out_rows, fixed, targets, rng, clock)
+        before = [r[rec["status_field"]] for r in out_rows]
         apply_quotas(rec, out_rows, forced, person_ids)
+        for i, row in enumerate(out_rows):  # a status a quota set stays; its date follows it
+            if row[rec["status_field"]] != before[i]:
+                fixed.setdefault(i, set()).add(rec["status_field"])
+        fit(rec, out_rows, fixed, targets, rng, clock)
         insert(db, rec["table"], out_rows)
 
     db.commit()

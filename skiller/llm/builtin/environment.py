@@ -4,7 +4,7 @@ from __future__ import annotations
 from skiller.catalog import get_domain, load_catalog
 from skiller.catalog.model import CatalogRecord
 from skiller.llm.builtin.codegen import implementation_module
-from skiller.llm.builtin.dbgen import database_program
+from skiller.llm.builtin.dbgen import database_invariants, database_program
 from skiller.llm.builtin.policygen import policy_markdown
 from skiller.llm.builtin.registry import answers
 from skiller.llm.builtin.codegen import READ_KINDS, find, id_column, tool_parameters
@@ -15,7 +15,9 @@ from skiller.llm.interface import LLMRequest
 @answers("s06.database_code")
 @answers("s06.database_repair")
 def database_code(request: LLMRequest) -> dict:
-    return {"code": database_program(get_domain(request.context["domain"]), load_catalog())}
+    domain = get_domain(request.context["domain"])
+    return {"code": database_program(domain, load_catalog()),
+            "invariants": database_invariants(domain).model_dump(mode="json")}
 
 
 @answers("s07.policy")

@@ -1,0 +1,185 @@
+"""World rules a generated database must obey beyond its keys: statuses agree with dates, amounts follow
+prices and quantities, records point at targets of the right category. Declared as data, counted by SQL."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from servers.database import _connect, _q
+
+__all__ = ["AmountRule", "CategoryRule", "CoherenceReport", "DataInvariants", "StatusTiming", "coherence_report"]
+
+TOLERANCE = 0.01  # a database passes while at most 1% of the rows checked by a kind break it
+_EXAMPLES = 3
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusTiming(_Frozen):
+    """A status names where a row is in time: `past` statuses need `date_column` <= today (a visit
+    cannot be `completed` next week), `future` statuses need it no more than `grace_days` before
+    today (nor still `scheduled` last month; yesterday's booking may just not be updated yet)."""
+
+    table: str
+    status_column: str
+    date_column: str
+    past: list[str] = []
+    future: list[str] = []
+    grace_days: int = 0
+
+
+class AmountRule(_Frozen):
+    """`amount_column` = target's `price_column` x own `quantity_column` (1 if none) + target's `fixed_column`."""
+
+    table: str
+    amount_column: str
+    target_table: str
+    target_key: str  # the foreign-key column, named alike in both tables
+    price_column: str
+    quantity_column: str | None = None
+    fixed_column: str | None = None
+
+
+class CategoryRule(_Frozen):
+    """A row's target must have `target_column` in `allowed[row's column value]`; with no `column`,
+    `allowed["*"]` applies to every row (a bill payment goes to a utility payee)."""
+
+    table: str
+    target_table: str
+    target_key: str
+    target_column: str
+    column: str | None = None
+    allowed: dict[str, list[Any]]
+
+
+class DataInvariants(_Frozen):
+    """What a database generator promises about its rows; the integrity check verifies it."""
+
+    status_dates: list[StatusTiming] = []
+    amounts: list[AmountRule] = []
+    categories: list[CategoryRule] = []
+
+
+class CoherenceReport(_Frozen):
+    """Per kind (status_date, amount, category): rows checked and rows breaking the rule."""
+
+    checked: dict[str, int] = {}
+    violations: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+    unknown: list[str] = []  # invariants naming a table or column the database lacks
+    tolerance: float = TOLERANCE
+
+    def rate(self, kind: str) -> float:
+        return self.violations.get(kind, 0) / self.checked[kind] if self.checked.get(kind) else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ok(self) -> bool:
+        return not self.unknown and all(self.rate(k) <= self.tolerance for k in self.checked)
+
+    def problems(self) -> list[str]:
+        """One line per failing kind (with examples), for logs and repair prompts."""
+        lines = [f"invariant names {u}, which the database lacks" for u in self.unknown]
+        for kind in sorted(self.checked):
+            if self.rate(kind) > self.tolerance:
+                lines.append(f"{self.violations[kind]} of {self.checked[kind]} rows ({self.rate(kind):.1%}) break "
+                             f"the {kind.replace('_', '/')} rule (at most {self.tolerance:.0%}), e.g. "
+                             + "; ".join(self.examples.get(kind, [])))
+        return lines
+
+
+def _columns(conn: Any, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({_q(table)})")}
+
+
+def _missing(conn: Any, needs: dict[str, list[str | None]]) -> list[str]:
+    out = []
+    for table, cols in needs.items():
+        have = _columns(conn, table)
+        if not have:
+            out.append(f"table {table}")
+        out += [f"column {table}.{c}" for c in cols if c and have and c not in have]
+    return out
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.checked: dict[str, int] = {}
+        self.violations: dict[str, int] = {}
+        self.examples: dict[str, list[str]] = {}
+
+    def add(self, kind: str, bad: str | None) -> None:
+        self.checked[kind] = self.checked.get(kind, 0) + 1
+        if bad is not None:
+            self.violations[kind] = self.violations.get(kind, 0) + 1
+            if len(self.examples.setdefault(kind, [])) < _EXAMPLES:
+                self.examples[kind].append(bad)
+
+
+def _status_dates(conn: Any, rule: StatusTiming, today: str, tally: _Tally) -> None:
+    sql = (f"SELECT rowid, {_q(rule.status_column)}, {_q(rule.date_column)} FROM {_q(rule.table)} "
+           f"WHERE {_q(rule.date_column)} IS NOT NULL ORDER BY rowid")
+    past, future = set(rule.past), set(rule.future)
+    earliest = (dt.date.fromisoformat(today) - dt.timedelta(days=rule.grace_days)).isoformat()
+    for rowid, status, day in conn.execute(sql):
+        day = str(day)[:10]
+        bad = (status in past and day > today) or (status in future and day < earliest)
+        tally.add("status_date", f"{rule.table} rowid {rowid} is {status} on {day} (today {today})" if bad else None)
+
+
+def _amounts(conn: Any, rule: AmountRule, tally: _Tally) -> None:
+    qty = f"r.{_q(rule.quantity_column)}" if rule.quantity_column else "1"
+    fixed = f"t.{_q(rule.fixed_column)}" if rule.fixed_column else "0"
+    sql = (f"SELECT r.rowid, r.{_q(rule.amount_column)}, t.{_q(rule.price_column)}, {qty}, {fixed} "
+           f"FROM {_q(rule.table)} r JOIN {_q(rule.target_table)} t ON r.{_q(rule.target_key)} = t.{_q(rule.target_key)} "
+           f"WHERE r.{_q(rule.amount_column)} IS NOT NULL ORDER BY r.rowid")
+    for rowid, amount, price, quantity, extra in conn.execute(sql):
+        try:
+            expected = round(float(price) * float(quantity) + float(extra or 0), 2)
+            bad = abs(float(amount) - expected) > 0.005
+        except (TypeError, ValueError):
+            bad, expected = True, None
+        tally.add("amount", f"{rule.table} rowid {rowid} charges {amount}, expected {expected}" if bad else None)
+
+
+def _categories(conn: Any, rule: CategoryRule, tally: _Tally) -> None:
+    own = f"r.{_q(rule.column)}" if rule.column else "'*'"
+    sql = (f"SELECT r.rowid, {own}, t.{_q(rule.target_column)} FROM {_q(rule.table)} r "
+           f"JOIN {_q(rule.target_table)} t ON r.{_q(rule.target_key)} = t.{_q(rule.target_key)} ORDER BY r.rowid")
+    for rowid, value, category in conn.execute(sql):
+        allowed = rule.allowed.get(str(value))
+        if allowed is None:
+            continue  # the rule says nothing about this value
+        bad = category not in allowed
+        tally.add("category", f"{rule.table} rowid {rowid} ({value}) points at a {category} {rule.target_table}" if bad else None)
+
+
+def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.date | str) -> CoherenceReport:
+    """Count the rows breaking each declared invariant, relative to the simulation date `today`."""
+    day = today.isoformat() if isinstance(today, dt.date) else str(today)[:10]
+    tally = _Tally()
+    unknown: list[str] = []
+    with _connect(path) as conn:
+        for s in invariants.status_dates:
+            missing = _missing(conn, {s.table: [s.status_column, s.date_column]})
+            unknown += missing
+            if not missing:
+                _status_dates(conn, s, day, tally)
+        for a in invariants.amounts:
+            missing = _missing(conn, {a.table: [a.amount_column, a.target_key, a.quantity_column],
+                                      a.target_table: [a.target_key, a.price_column, a.fixed_column]})
+            unknown += missing
+            if not missing:
+                _amounts(conn, a, tally)
+        for c in invariants.categories:
+            missing = _missing(conn, {c.table: [c.target_key, c.column], c.target_table: [c.target_key, c.target_column]})
+            unknown += missing
+            if not missing:
+                _categories(conn, c, tally)
+    return CoherenceReport(checked=tally.checked, violations=tally.violations, examples=tally.examples,
+                           unknown=sorted(set(unknown)))
