@@ -1,9 +1,11 @@
 """s17: instantiation: a persona, the user scenario, the first query and the evaluation criteria of a validated task."""
 from __future__ import annotations
 
+import json
 import re
 
 from servers.dialogue import value_text
+from servers.fusion import BridgeRule, namespace_of
 from servers.query import QueryError, select, snapshot
 from servers.task import (
     EnvironmentBundle,
@@ -21,6 +23,7 @@ from skiller.llm.interface import LLMRequest, Message
 from steps.base import Frozen, StepContext, StepOutput, step
 from steps.placeholders import resolve
 from steps.s07_policy import parse_rules
+from steps.s13_policy_merge import BRIDGE_MARKER
 from steps.s14_task_templates import ScoredTemplate
 from steps.s15_instances import Instance
 from steps.s16_validation import ValidatedTask
@@ -112,8 +115,14 @@ def _rule(environment: EnvironmentBundle | None, rule_id: str | None) -> RuleSta
     if environment is None or rule_id is None:
         return None
     found = next((r for r in parse_rules(environment.policy) if r.id == rule_id), None)
-    return RuleStatement(id=found.id, tool=found.tool, kind=found.kind, statement=found.statement,
-                         field=found.field) if found else None
+    if found:
+        return RuleStatement(id=found.id, tool=found.tool, kind=found.kind, statement=found.statement,
+                             field=found.field)
+    # A fused refusal breaks a bridge rule of the merged policy; its tool is the target member's, prefixed.
+    bridges = (BridgeRule.model_validate(json.loads(raw)) for raw in BRIDGE_MARKER.findall(environment.policy))
+    bridge = next((b for b in bridges if b.id == rule_id), None)
+    return RuleStatement(id=bridge.id, tool=namespace_of(bridge.target) + (bridge.tool or ""), kind=bridge.kind,
+                         statement=bridge.statement, field=bridge.field) if bridge else None
 
 
 def _misread(value: str) -> str | None:
