@@ -77,7 +77,11 @@ class FakeModel:
         if pattern:
             context["domain"] = re.search(pattern, prompt).group(1)
         if purpose == "s01.domains":
-            context |= {"count": int(re.search(r"Propose (\d+)", prompt).group(1)), "min_sectors": 3}
+            context |= {"count": int(re.search(r"Propose (\d+)", prompt).group(1)),
+                        "min_sectors": int(re.search(r"at least\s+(\d+)\s+sectors", prompt).group(1))}
+            named = re.search(r"Include these domains, named exactly so: (.*)\.", prompt)
+            if named:
+                context["required"] = named.group(1).split(", ")
         if purpose == "s14.templates":
             lo, hi = re.search(r"between (\d+) and (\d+) calls", prompt).groups()
             first, last, count = map(int, re.search(r"give templates (\d+) to (\d+) of (\d+)", prompt).groups())
