@@ -57,7 +57,7 @@ def test_gold_end_states_have_no_amount_price_mismatch(done):
                     assert env.state_hash() == v.gold_state_hash, m.stream
                     with tempfile.TemporaryDirectory() as tmp:  # a copy: the report must not touch the live file
                         copy = Path(tmp) / "gold.sqlite"
-                        copy.write_bytes(env.db_path().read_bytes())
+                        copy.write_bytes(env.db_path.read_bytes())
                         report = coherence_report(copy, invariants, ws.config.clock)
                     assert not report.unknown, report.unknown
                     assert report.violations.get("amount", 0) == 0, (m.stream, report.examples.get("amount"))
