@@ -11,14 +11,15 @@ from skiller.catalog.model import (
     CatalogAttribute,
     CatalogDomain,
     CatalogEntity,
+    CatalogPricing,
     CatalogRecord,
     CatalogRule,
     CatalogTool,
 )
 
 __all__ = [
-    "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "checks", "choices", "find",
-    "id_column", "implementation_module", "label", "pay_field", "snake", "tool_parameters", "words",
+    "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "charged", "checks", "choices", "find", "formula",
+    "id_column", "implementation_module", "label", "pay_field", "pricing", "snake", "tool_parameters", "words",
 ]
 
 PAYMENT_METHODS = ["credit_card", "debit_card", "bank_transfer"]
@@ -162,6 +163,36 @@ def amount_source(domain: CatalogDomain, record: CatalogRecord, amount_field: st
         if isinstance(rng, list) and len(rng) == 2:
             fallback = round((float(rng[0]) + float(rng[1])) / 2, 2)
     return column, fallback
+
+
+def pricing(domain: CatalogDomain, rec: CatalogRecord) -> CatalogPricing | None:
+    """How the record's amount follows its target's price: the catalog's `pricing`, else what its
+    create tool does (copy the target's price; pay tools just read the stored amount)."""
+    if rec.pricing is not None:
+        return rec.pricing
+    for tool in domain.tools:
+        if tool.kind == "create" and tool.entity == rec.name and tool.amount_field \
+                and tool.amount_field not in tool.fields and attribute(rec, tool.amount_field) is not None:
+            column, _ = amount_source(domain, rec, tool.amount_field)
+            if column:
+                return CatalogPricing(amount=tool.amount_field, price=column)
+    return None
+
+
+def charged(domain: CatalogDomain, tool: CatalogTool) -> CatalogPricing | None:
+    """The pricing a write tool applies to the amount it sets: a create whose amount is priced by
+    quantity or a fixed charge, or an update that changes the quantity (the amount follows it)."""
+    item = find(domain, tool.entity) if tool.entity else None
+    if not isinstance(item, CatalogRecord) or item.pricing is None or tool.kind not in ("create", "update"):
+        return None
+    price = item.pricing
+    if price.amount in tool.fields or price.amount in tool.defaults:
+        return None  # the caller (or the catalog) names the amount itself
+    if tool.kind == "create":
+        if tool.amount_field != price.amount or (price.quantity and price.quantity not in tool.fields):
+            return None
+        return price if price.quantity or price.fixed else None
+    return price if price.quantity and price.quantity in tool.fields else None
 
 
 def pay_field(tool: CatalogTool) -> str:
@@ -555,7 +586,11 @@ class _Compiler:
             row.setdefault(f, lit(v))
         row.setdefault(rec.status_field, lit(rec.statuses[0]))
         amount_note: list[str] = []
-        if tool.amount_field and tool.amount_field not in row:
+        price = charged(self.domain, tool)
+        if price is not None:
+            amount_note = [f"# the amount is {formula(price, words(target.name))} at booking time"]
+            row[price.amount] = self._charge(price, "target", f"a[{lit(price.quantity)}]" if price.quantity else "1")
+        elif tool.amount_field and tool.amount_field not in row:
             column, fallback = amount_source(self.domain, rec, tool.amount_field)
             if column:
                 amount_note = [f"# the amount is the {words(target.name)}'s {column.replace('_', ' ')} at booking time"]
@@ -571,6 +606,11 @@ class _Compiler:
         lines.append(f"_insert(db, {lit(table)}, row)")
         lines.append(f"return _require(db, {lit(table)}, {lit(key)}, new_id, {lit(label(rec.name))})")
         return lines
+
+    @staticmethod
+    def _charge(price: CatalogPricing, target: str, quantity: str) -> str:
+        fixed = f", {target}[{lit(price.fixed)}]" if price.fixed else ""
+        return f"_charge({target}[{lit(price.price)}], {quantity}{fixed})"
 
     def _load_row(self, item: CatalogEntity | CatalogRecord) -> list[str]:
         key = id_column(item.name)
@@ -601,6 +641,17 @@ class _Compiler:
         else:
             lines.append(f"changes = {{{lit(tool.fields[0])}: a[{lit(tool.fields[0])}]}}")
         lines += self._checks(tool, item)
+        price = charged(self.domain, tool)
+        if price is not None:
+            assert isinstance(item, CatalogRecord) and price.quantity
+            target = find(self.domain, item.target)
+            tkey, qty = id_column(target.name), lit(price.quantity)
+            step = [f"# the amount follows the new {words(price.quantity)}: {formula(price, words(target.name))}"]
+            if not any(c.subject == "target" for c in checks(self.domain, tool)):
+                step.append(f"target = _require(db, {lit(snake(target.name))}, {lit(tkey)}, row[{lit(tkey)}], "
+                            f"{lit(label(target.name))})")
+            step.append(f"changes[{lit(price.amount)}] = {self._charge(price, 'target', f'changes[{qty}]')}")
+            lines += [f"if {qty} in changes:", *["    " + x for x in step]] if len(tool.fields) > 1 else step
         lines += [
             f"_update(db, {lit(table)}, {lit(key)}, row[{lit(key)}], changes)",
             f"return _require(db, {lit(table)}, {lit(key)}, row[{lit(key)}], {lit(label(item.name))})",
@@ -695,6 +746,22 @@ class _Compiler:
         return cond
 
 
+def formula(price: CatalogPricing, whose: str) -> str:
+    """price x quantity (+ fixed) in words, for comments and the policy."""
+    text = f"the {whose}'s `{price.price}`" + (f" x `{price.quantity}`" if price.quantity else "")
+    return text + (f" + the {whose}'s `{price.fixed}`" if price.fixed else "") + ", rounded to cents"
+
+
+_CHARGE = '''
+
+def _charge(price: Any, quantity: Any, fixed: Any = None) -> float | None:
+    """price x quantity + a fixed charge, rounded to cents (the data rule every stored amount obeys)."""
+    if price is None or quantity is None:
+        return None
+    return round(float(price) * float(quantity) + float(fixed or 0), 2)
+'''
+
+
 def _num(x: float) -> str:
     return repr(int(x)) if float(x).is_integer() else repr(x)
 
@@ -724,7 +791,8 @@ def implementation_module(domain: CatalogDomain, clock: str) -> str:
     prelude = (_PRELUDE.replace("__SERVER__", domain.name).replace("__CLOCK__", clock)
                .replace("__DESCRIPTION__", "\n".join(textwrap.wrap(_doc(domain.description), 95))).replace("__BOOLS__", bool_src)
                .replace("__FILE__", f"{domain.name}.py"))
-    parts = [prelude, "\n# ---------------------------------------------------------------- tools\n"]
+    priced = any(charged(domain, tool) is not None for tool in domain.tools)
+    parts = [prelude, _CHARGE if priced else "", "\n# ---------------------------------------------------------------- tools\n"]
     for tool in domain.tools:
         parts.append("\n" + compiler.function(tool) + "\n")
     parts.append("\nTOOLS: dict[str, dict[str, Any]] = {\n")

@@ -6,8 +6,8 @@ from typing import Any
 
 from servers.coherence import AmountRule, CategoryRule, DataInvariants, StatusTiming
 from skiller.catalog.coherence import status_timing
-from skiller.catalog.model import CatalogAttribute, CatalogDomain, CatalogPricing, CatalogRecord
-from skiller.llm.builtin.codegen import amount_source, attribute, choices, find, id_column, snake
+from skiller.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
+from skiller.llm.builtin.codegen import attribute, choices, find, id_column, pricing, snake
 
 __all__ = ["GRACE_DAYS", "database_invariants", "is_name", "pricing", "timing_spec"]
 
@@ -15,20 +15,6 @@ __all__ = ["GRACE_DAYS", "database_invariants", "is_name", "pricing", "timing_sp
 # has just passed (a reservation "cannot be cancelled once its day is over"): the world tolerates
 # a planned status for this many days after its date, not "well before today".
 GRACE_DAYS = 3
-
-
-def pricing(domain: CatalogDomain, rec: CatalogRecord) -> CatalogPricing | None:
-    """How the record's amount follows its target's price: the catalog's `pricing`, else what its
-    create tool does (copy the target's price; pay tools just read the stored amount)."""
-    if rec.pricing is not None:
-        return rec.pricing
-    for tool in domain.tools:
-        if tool.kind == "create" and tool.entity == rec.name and tool.amount_field \
-                and tool.amount_field not in tool.fields and attribute(rec, tool.amount_field) is not None:
-            column, _ = amount_source(domain, rec, tool.amount_field)
-            if column:
-                return CatalogPricing(amount=tool.amount_field, price=column)
-    return None
 
 
 def timing_spec(rec: CatalogRecord) -> dict[str, Any] | None:

@@ -10,7 +10,9 @@ from skiller.llm.builtin.codegen import (
     READ_KINDS,
     SEARCH_LIMIT,
     amount_source,
+    charged,
     checks,
+    formula,
     find,
     id_column,
     pay_field,
@@ -165,7 +167,10 @@ class _Writer:
             out = [f"- Creates a new {words(item.name)} for the person with the next free id "
                    f"({item.id_prefix}-NNNN, one above the highest in use) and returns it.",
                    "- Sets " + ", ".join(f"`{k}` = {v}" for k, v in fixed.items()) + "."]
-            if tool.amount_field and tool.amount_field not in tool.fields and tool.amount_field not in fixed:
+            price = charged(self.d, tool)
+            if price is not None:
+                out.append(f"- `{price.amount}` is {formula(price, words(item.target))}.")
+            elif tool.amount_field and tool.amount_field not in tool.fields and tool.amount_field not in fixed:
                 column, fallback = amount_source(self.d, item, tool.amount_field)
                 source = (f"the {words(item.target)}'s `{column}`" if column else f"a fixed {fallback:.2f}")
                 out.append(f"- `{tool.amount_field}` is {source}.")
@@ -175,6 +180,11 @@ class _Writer:
             return [f"- Sets the {words(item.name)}'s `{sf}` to {tool.to}; nothing else changes. Returns the updated row."]
         if tool.kind == "update":
             fields = ", ".join(f"`{f}`" for f in tool.fields)
+            price = charged(self.d, tool)
+            if price is not None and isinstance(item, CatalogRecord):
+                return [f"- Changes {fields} of the {words(item.name)} (`{key}`) to the given values and recomputes "
+                        f"`{price.amount}` as {formula(price, words(item.target))}; nothing else changes. "
+                        "Returns the updated row."]
             return [f"- Changes {fields} of the {words(item.name)} (`{key}`) to the given values; nothing else "
                     "changes. Returns the updated row."]
         amount = f" of `{tool.amount_field}`" if tool.amount_field else ""

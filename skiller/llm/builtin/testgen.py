@@ -8,9 +8,10 @@ from skiller.catalog import values
 from skiller.catalog.model import CatalogDomain, CatalogEntity, CatalogRecord, CatalogTool
 from skiller.llm.builtin.codegen import (
     Check,
-    bool_columns,
     amount_source,
     attribute,
+    bool_columns,
+    charged,
     checks,
     find,
     id_column,
@@ -378,7 +379,11 @@ class _Writer:
         for f, v in fixed.items():
             if f not in args:
                 lines.append(f"    assert row[{lit(f)}] == {lit(v)}")
-        if tool.amount_field and tool.amount_field not in args and tool.amount_field not in fixed:
+        price = charged(self.domain, tool)
+        if price is not None:
+            lines += [f"    t = fetch(db, {lit(ttable)}, {lit(tkey)}, target)",
+                      f"    assert row[{lit(price.amount)}] == {_charge_src(price, 't', 'args')}"]
+        elif tool.amount_field and tool.amount_field not in args and tool.amount_field not in fixed:
             column, fallback = amount_source(self.domain, rec, tool.amount_field)
             if column:
                 lines.append(f"    assert row[{lit(tool.amount_field)}] == fetch(db, {lit(ttable)}, {lit(tkey)}, target)[{lit(column)}]")
@@ -482,9 +487,20 @@ class _Writer:
 
     def _t_update(self, tool: CatalogTool) -> list[str]:
         fields = list(tool.fields)
+        price = charged(self.domain, tool)
+        recharge: list[str] = []
+        if price is not None and price.quantity in self.good_args(tool, find(self.domain, tool.entity or "")):
+            rec = find(self.domain, tool.entity or "")
+            assert isinstance(rec, CatalogRecord)
+            target = find(self.domain, rec.target)
+            tkey = id_column(target.name)
+            fields.append(price.amount)  # the amount follows the new quantity
+            recharge = [f"    t = fetch(db, {lit(snake(target.name))}, {lit(tkey)}, before[{lit(tkey)}])",
+                        f"    assert after[{lit(price.amount)}] == {_charge_src(price, 't', 'args')}"]
         return self._row_tool(tool, [
             "    assert out == after",
-            *[f"    assert after[{lit(f)}] == args[{lit(f)}]" for f in fields],
+            *[f"    assert after[{lit(f)}] == args[{lit(f)}]" for f in tool.fields],
+            *recharge,
             f"    assert {{k: v for k, v in after.items() if k not in {lit(fields)}}} == {{k: v for k, v in before.items() if k not in {lit(fields)}}}",
         ])
 
@@ -498,6 +514,14 @@ class _Writer:
         if tool.amount_field:
             lines.append(f'    assert out["amount_paid"] == before[{lit(tool.amount_field)}]')
         return self._row_tool(tool, lines)
+
+
+def _charge_src(price: Any, target: str, args: str) -> str:
+    """The expected amount in a generated test: the target's price x the quantity argument (+ fixed),
+    computed the way the data rule states it (servers.coherence), not by calling the implementation."""
+    qty = f"{args}[{lit(price.quantity)}]" if price.quantity else "1"
+    fixed = f" + float({target}[{lit(price.fixed)}] or 0)" if price.fixed else ""
+    return f"round(float({target}[{lit(price.price)}]) * {qty}{fixed}, 2)"
 
 
 def _ident(text: str) -> str:
