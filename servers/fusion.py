@@ -48,6 +48,9 @@ def fuse_databases(members: list[tuple[str, bytes]]) -> bytes:
             paths.append(path)
         fused = Path(tmp) / "fused.sqlite"
         conn = sqlite3.connect(fused, isolation_level=None)
+        # A scratch file: no on-disk journal, no fsync per statement (same bytes, several times faster).
+        conn.execute("PRAGMA journal_mode = MEMORY")
+        conn.execute("PRAGMA synchronous = OFF")
         conn.execute("PRAGMA foreign_keys = OFF")  # rows arrive parents-last per member; checked at the end
         people: list | None = None
         for i, ((namespace, _), path) in enumerate(zip(members, paths)):

@@ -30,8 +30,8 @@ def _ws(args, write: bool = False) -> Workspace:
 
 
 def cmd_init(args) -> int:
-    root = Workspace.init(Path(args.dir))
-    console.print(f"initialised workspace {root}")
+    root = Workspace.init(Path(args.dir), args.preset)
+    console.print(f"initialised workspace {root}" + (f" (preset {args.preset})" if args.preset != "default" else ""))
     return 0
 
 
@@ -352,6 +352,8 @@ def parser() -> argparse.ArgumentParser:
 
     sp = add("init", cmd_init, "create a workspace")
     sp.add_argument("dir", nargs="?", default=".")
+    sp.add_argument("--preset", choices=["default", "volume"], default="default",
+                    help="volume: 124 environments (catalog + seeded variants), most tasks cross-domain")
     sp = add("run", cmd_run, "advance every machine as far as the config says")
     sp.add_argument("--no-export", dest="export", action="store_false", help="do not write outputs/")
     sp = add("advance", cmd_advance, "advance one domain (and only what it needs)")

@@ -33,6 +33,9 @@ class S01Config(_Section):
     domains: list[str] = []
     """Domains that must be among them, e.g. [Hospital, Pharmacy]: catalog names on the builtin provider,
     matched ignoring case and separators (`hospital`, `health_insurance`); checked before any work."""
+    variants_per_domain: int = Field(0, ge=0, le=26)
+    """Seeded variants of each domain (the same kind of service under another name, with its own
+    vocabulary, rule parameters, tool subset and data), each a further environment."""
     min_sectors: int = Field(5, ge=1)
     """Diversity check: at least this many distinct sectors (capped by num_domains)."""
     max_similarity: float = Field(0.5, gt=0, le=1)

@@ -41,6 +41,22 @@ rollout: {agent: oracle, user: builtin, trials: 1, in_run: true}
 evaluation: {judge: rules, max_k: 4}
 """
 
+VOLUME_YAML = """\
+# Skiller workspace configuration, preset `volume` (skiller init --preset volume): the catalog's 31
+# domains plus 3 seeded variants of each (124 environments), 40 templates each, half-size databases,
+# and enough fusions (s10 spreads them over all domains) that most tasks are cross-domain. Every other key
+# keeps its default; see `skiller config --schema`.
+seed: 7
+clock: 2026-03-02
+provider: {name: builtin}
+steps:
+  s01: {num_domains: 31, variants_per_domain: 3}
+  s06: {rows_per_table: 150, people: 100}
+  s14: {templates_per_domain: 40}
+fusion: {enabled: true, num_combinations: 700, templates_per_fusion: 16, max_domains: 3}
+rollout: {agent: oracle, user: builtin, trials: 1, in_run: true}
+"""
+PRESETS = {"default": DEFAULT_YAML, "volume": VOLUME_YAML}
 
 _MODEL_PROVIDERS = ("anthropic", "openai")
 
@@ -60,7 +76,9 @@ class Workspace:
     _lock: WriterLock | None = None
 
     @classmethod
-    def init(cls, root: Path) -> Path:
+    def init(cls, root: Path, preset: str = "default") -> Path:
+        if preset not in PRESETS:
+            raise WorkspaceError(f"unknown preset '{preset}' (known: {', '.join(PRESETS)})")
         if root.exists() and not root.is_dir():
             raise WorkspaceError(f"{root} is a file, not a folder; choose another path for the workspace")
         try:
@@ -69,7 +87,9 @@ class Workspace:
             raise WorkspaceError(f"cannot create workspace folder {root}: {exc.strerror or exc}") from None
         cfg = root / CONFIG_FILE
         if not cfg.exists():
-            cfg.write_text(DEFAULT_YAML)
+            cfg.write_text(PRESETS[preset])
+        elif preset != "default" and cfg.read_text() != PRESETS[preset]:
+            raise WorkspaceError(f"{cfg} exists; the {preset} preset would replace it (remove it first)")
         load_config(cfg)  # the default must always validate
         lock = _writer_lock(root, "init")
         try:

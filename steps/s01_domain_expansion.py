@@ -30,7 +30,12 @@ class S01Output(StepOutput):
 PROMPT = """Propose {count} distinct customer-facing service domains (each will become one MCP
 server that serves a person: a patient, a tenant, a policyholder...). Spread them over at least
 {min_sectors} sectors. Give each a PascalCase name without underscores, its sector and a
-one-sentence description of what the service lets a person do.{feedback}"""
+one-sentence description of what the service lets a person do.{variants}{feedback}"""
+
+VARIANTS = """
+After those, give {count} variant(s) of each, in the same order: the same kind of service run by
+another provider, named by a PascalCase qualifier before its name (HarborHospital), differing in its
+offers, limits and prices."""
 
 
 def _words(text: str) -> set[str]:
@@ -68,6 +73,21 @@ def diversity_problems(topics: DomainTopics, count: int, min_sectors: int, max_s
     return problems
 
 
+def variant_problems(topics: DomainTopics, count: int, variants: int) -> list[str]:
+    """Variants follow the `count` distinct domains; they resemble their base by design, so the
+    diversity check covers the distinct domains only."""
+    if not variants:
+        return []
+    names = [d.name for d in topics.domains]
+    problems = []
+    if len(names) != count * (1 + variants):
+        problems.append(f"expected {count} domains and {count * variants} variants, got {len(names)} in all")
+    dupes = sorted({n for n in names[count:] if names.count(n) > 1})
+    if dupes:
+        problems.append(f"duplicate names: {', '.join(dupes)}")
+    return problems
+
+
 @step("s01", machine="world", source="seeded", triggers={"expand_domains": "domains_expanded"})
 async def run(inputs: S01Input, ctx: StepContext) -> S01Output:
     cfg = ctx.config.steps.s01
@@ -76,18 +96,24 @@ async def run(inputs: S01Input, ctx: StepContext) -> S01Output:
     include = f"\nInclude these domains, named exactly so: {', '.join(required)}." if required else ""
     feedback = ""
     problems: list[str] = []
+    variants = VARIANTS.format(count=cfg.variants_per_domain) if cfg.variants_per_domain else ""
     for attempt in range(cfg.max_attempts):
         context = {"count": count, "min_sectors": cfg.min_sectors,
                    "seed": ctx.config.seed, "attempt": attempt, "problems": problems}
+        if required:
+            context["required"] = required
+        if cfg.variants_per_domain:  # only then: the request (and its cache key) stays as it was without
+            context["variants"] = cfg.variants_per_domain
         request = LLMRequest(
             purpose="s01.domains", role="text",
             messages=(Message(role="user", content=PROMPT.format(
-                count=count, min_sectors=cfg.min_sectors, feedback=include + feedback)),),
-            response_model=DomainTopics,
-            context={**context, "required": required} if required else context,
+                count=count, min_sectors=cfg.min_sectors, variants=variants, feedback=include + feedback)),),
+            response_model=DomainTopics, context=context,
         )
         topics: DomainTopics = await ctx.llm.ask(request)
-        problems = diversity_problems(topics, count, cfg.min_sectors, cfg.max_similarity, required)
+        distinct = DomainTopics(domains=topics.domains[:count]) if cfg.variants_per_domain else topics
+        problems = variant_problems(topics, count, cfg.variants_per_domain) + diversity_problems(
+            distinct, count, cfg.min_sectors, cfg.max_similarity, required)
         if not problems:
             # required domains first: s04's per-entity cap keeps the first blueprints in this order
             ordered = sorted(topics.domains, key=lambda d: d.name not in required)

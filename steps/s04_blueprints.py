@@ -120,11 +120,13 @@ async def run(inputs: S04Input, ctx: StepContext) -> S04Output:
     dropped = {t.name: problems[0] for t, (bp, problems) in zip(topics, designed) if bp is None}
     per_entity: Counter[str] = Counter()
     kept, capped = [], 0
+    # Seeded variants serve their base's core entity by design: each distinct domain brings its own.
+    cap = ctx.config.steps.s04.target_blueprints_per_entity * (1 + ctx.config.steps.s01.variants_per_domain)
     for blueprint, _ in designed:  # the cap keeps the first ones in domain order: deterministic
         if blueprint is None:
             continue
         per_entity[blueprint.core_entity] += 1
-        if per_entity[blueprint.core_entity] <= ctx.config.steps.s04.target_blueprints_per_entity:
+        if per_entity[blueprint.core_entity] <= cap:
             kept.append(blueprint)
         else:
             capped += 1

@@ -49,9 +49,10 @@ SECTORS = [
 def _load() -> tuple[CatalogDomain, ...]:
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same data, ~8x faster
     domains: list[CatalogDomain] = []
     for path in sorted(DOMAINS_DIR.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or []
         if not isinstance(data, list):
             raise ValueError(f"{path.name}: expected a list of domains")
         for item in data:
@@ -68,8 +69,17 @@ def load_catalog() -> list[CatalogDomain]:
     return list(_load())
 
 
+@lru_cache(maxsize=None)
+def _variant(name: str) -> CatalogDomain | None:
+    from skiller.catalog.variants import base_of, cached_variant
+
+    found = base_of(name, [d.name for d in _load()])
+    return cached_variant(*found) if found is not None else None
+
+
 def get_domain(name: str) -> CatalogDomain:
-    """The catalog domain called `name` (exact, else case-insensitive: `hospital` finds Hospital)."""
+    """The catalog domain called `name` (exact, else case-insensitive: `hospital` finds Hospital), or the
+    seeded variant of one (`HarborHospital`, see skiller.catalog.variants)."""
     domains = _load()
     for d in domains:
         if d.name == name:
@@ -78,4 +88,7 @@ def get_domain(name: str) -> CatalogDomain:
     for d in domains:
         if d.name.lower() == folded:
             return d
+    variant = _variant(name)
+    if variant is not None:  # a seeded variant (HarborHospital): rebuilt from its name, cached
+        return variant
     raise KeyError(f"no catalog domain named {name!r}; known: {', '.join(sorted(d.name for d in domains))}")

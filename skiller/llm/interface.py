@@ -1,6 +1,7 @@
 """The one LLM seam: typed requests, typed responses, one async `complete`."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any, Literal, Protocol
@@ -85,6 +86,13 @@ class Provider(Protocol):
     async def complete(self, request: LLMRequest) -> LLMResponse: ...
 
 
+@functools.lru_cache(maxsize=None)
+def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """A response model's JSON Schema, built once per class (pydantic rebuilds it on every call, which
+    cost more than the builtin answer itself); only request_key reads it, and never mutates it."""
+    return model.model_json_schema()
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -99,7 +107,7 @@ def request_key(request: LLMRequest, provider: str, model: str) -> str:
         "role": request.role,
         "system": request.system,
         "messages": [m.model_dump() for m in request.messages],
-        "schema": request.schema_json(),
+        "schema": _schema_of(request.response_model),
         "context": request.context,
         "temperature": request.temperature,
         "max_tokens": request.max_tokens,

@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from servers.fusion import namespace_of, rename_tables
-from skiller.catalog import get_domain
+from skiller.catalog import get_domain, load_catalog
+from skiller.catalog.variants import family
 from skiller.llm.builtin.codegen import find, id_column
 from skiller.llm.builtin.registry import answers
 from skiller.llm.interface import LLMRequest
@@ -26,6 +27,10 @@ def fit(request: LLMRequest) -> dict:
     """Rule-based fit from what the members share: records handed from one to the next make a journey (5);
     two services of one sector share a plausible storyline (2); only the person in common is unrelated (1)."""
     combo, sectors = request.context["combination"], request.context["sectors"]
+    bases = [d.name for d in load_catalog()]
+    families = [family(m, bases) for m in combo["members"]]
+    if len(set(families)) < len(families):  # a clinic and its own variant: two branches of one service
+        return {"score": 1, "rationale": f"two branches of the same {families[0]} service"}
     refs = [l for l in combo["links"] if l["kind"] == "reference"]
     if refs and len(refs) == len(combo["links"]):
         chain = "; ".join(f"{l['target']} takes a {l['record']} of {l['source']}" for l in refs)

@@ -5,6 +5,7 @@ import hashlib
 import random
 
 from skiller.catalog import get_domain, load_catalog
+from skiller.catalog.variants import variant_name
 from skiller.llm.builtin.registry import answers
 from skiller.llm.builtin.codegen import READ_KINDS, snake, tool_parameters
 from skiller.llm.builtin.fusion import journey_domains
@@ -21,7 +22,8 @@ def _rng(*parts: object) -> random.Random:
 
 @answers("s01.domains")
 def domains(request: LLMRequest) -> dict:
-    """Round-robin over shuffled sectors so any prefix of the answer is sector-diverse."""
+    """Round-robin over shuffled sectors so any prefix of the answer is sector-diverse; then, when asked,
+    `variants` seeded variants of each (variant 0 of every domain in the same order, then 1, …)."""
     ctx = request.context
     rng = _rng(ctx["seed"], "s01")
     picked = [get_domain(name) for name in ctx.get("required", [])]  # named in the config: always in
@@ -45,6 +47,8 @@ def domains(request: LLMRequest) -> dict:
         for s in sectors:
             if by_sector[s] and len(picked) < ctx["count"]:
                 picked.append(by_sector[s].pop())
+    picked += [get_domain(variant_name(base.name, ctx["seed"], index))
+               for index in range(int(ctx.get("variants", 0))) for base in list(picked)]
     return {"domains": [{"name": d.name, "sector": d.sector, "description": d.description} for d in picked]}
 
 
