@@ -14,13 +14,13 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from servers.coherence import coherence_report
-from skiller.catalog import get_domain, load_catalog
-from skiller.catalog.model import CatalogDomain
+from skiller.servers.coherence import coherence_report
+from skiller.world.catalog import get_domain, load_catalog
+from skiller.world.catalog.model import CatalogDomain
 from skiller.config import Config
-from skiller.llm.builtin.codegen import snake
-from skiller.llm.builtin.dbgen import database_invariants, database_program
-from skiller.sandbox import Sandbox, SandboxLimits
+from skiller.world.builtin.codegen import snake
+from skiller.world.builtin.dbgen import database_invariants, database_program
+from skiller.servers.sandbox import Sandbox, SandboxLimits
 
 KINDS = ("status_date", "amount", "category")
 

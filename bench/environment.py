@@ -12,10 +12,10 @@ from pathlib import Path
 import anyio
 from mcp import Client, StdioServerParameters
 
-from servers.environment import Environment
-from servers.task import EnvironmentBundle
+from skiller.servers.environment import Environment
+from skiller.servers.task import EnvironmentBundle
 from skiller.cli import main as skiller
-from store import Store
+from skiller.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 

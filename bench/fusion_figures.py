@@ -10,8 +10,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from servers.fusion import namespace_of
-from store import Store
+from skiller.servers.fusion import namespace_of
+from skiller.store import Store
 
 CITATION = re.compile(r"\bglobal rules? (\d+)", re.I)
 NUMBERED = re.compile(r"^\s*(\d+)\.\s", re.M)

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from events import LLMCalled, MachineCreated, TestsRan, Transitioned, fold
-from store import Artifact, Store
+from skiller.events import LLMCalled, MachineCreated, TestsRan, Transitioned, fold
+from skiller.store import Artifact, Store
 
 
 def build_log(store: Store, events: int) -> None:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import structlog
 
-from evaluator import RuleJudge, evaluate
-from rollout import BuiltinUser, OracleAgent, run_episode
-from servers import Environment, StateHasher, state_hash
-from servers.task import EnvironmentBundle, Task
+from skiller.evaluator import RuleJudge, evaluate
+from skiller.rollout import BuiltinUser, OracleAgent, run_episode
+from skiller.servers import Environment, StateHasher, state_hash
+from skiller.servers.task import EnvironmentBundle, Task
 from skiller.cli import main as skiller
-from store import Store
+from skiller.store import Store
 
 
 def cpu(env: Environment) -> float:

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from store import Store
+from skiller.store import Store
 
 
 def run(root: Path, domains: int, fusions: int) -> tuple[float, float, int]:

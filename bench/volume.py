@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from skiller.catalog import load_catalog
-from skiller.catalog.variants import base_of
+from skiller.world.catalog import load_catalog
+from skiller.world.catalog.variants import base_of
 from skiller.cli import main as skiller
-from store import Store
+from skiller.store import Store
 
 TARGET_TASKS = 11_500
 

@@ -1,5 +1,5 @@
 """Evaluator: component checks, reward combination, pass^k and reports over transcripts of tasks."""
-from evaluator.checks import (
+from skiller.evaluator.checks import (
     ComponentResult,
     EvaluationSetupError,
     check_action,
@@ -8,8 +8,8 @@ from evaluator.checks import (
     check_nl_assertions,
     check_output,
 )
-from evaluator.judge import JUDGE_PURPOSE, RuleJudge, Verdict, Verdicts, judge_request
-from evaluator.passk import (
+from skiller.evaluator.judge import JUDGE_PURPOSE, RuleJudge, Verdict, Verdicts, judge_request
+from skiller.evaluator.passk import (
     ALL,
     SummaryRow,
     format_summary,
@@ -18,8 +18,8 @@ from evaluator.passk import (
     summary_table,
     write_results,
 )
-from evaluator.quality import QualityReport, quality_report, report_json
-from evaluator.reward import EvaluationResult, evaluate
+from skiller.evaluator.quality import QualityReport, quality_report, report_json
+from skiller.evaluator.reward import EvaluationResult, evaluate
 
 __all__ = [
     "ALL",

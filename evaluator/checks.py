@@ -8,12 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from evaluator.judge import Verdicts, describe_verdicts, judge_request
-from evaluator.matching import args_match, assistant_text, compared_keys, max_matching, mentions, outputs_equal
-from servers.database import RowChange, state_diff
-from servers.environment import Environment
-from servers.episode import ToolCallRecord, Transcript
-from servers.task import GoldenAction, RewardBasis, Task
+from skiller.evaluator.judge import Verdicts, describe_verdicts, judge_request
+from skiller.evaluator.matching import args_match, assistant_text, compared_keys, max_matching, mentions, outputs_equal
+from skiller.servers.database import RowChange, state_diff
+from skiller.servers.environment import Environment
+from skiller.servers.episode import ToolCallRecord, Transcript
+from skiller.servers.task import GoldenAction, RewardBasis, Task
 from skiller.llm.interface import LLMError, Provider
 
 _MAX_DIFF_LINES = 6

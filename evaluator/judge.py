@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluator.matching import mentions, message_text
-from servers.episode import Transcript
+from skiller.evaluator.matching import mentions, message_text
+from skiller.servers.episode import Transcript
 from skiller.llm.interface import LLMError, LLMRequest, LLMResponse, Message, Role
 
 JUDGE_PURPOSE = "eval.nl_assertion"

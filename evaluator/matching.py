@@ -5,9 +5,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from servers.dialogue import spoken_forms
-from servers.episode import Transcript
-from servers.task import GoldenAction
+from skiller.contract.dialogue import spoken_forms
+from skiller.servers.episode import Transcript
+from skiller.servers.task import GoldenAction
 
 G = TypeVar("G")
 C = TypeVar("C")

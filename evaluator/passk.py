@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from evaluator.reward import EvaluationResult
+from skiller.evaluator.reward import EvaluationResult
 
 ALL = "all"  # the summary row over every environment (server names are PascalCase, so no clash)
 _EPS = 1e-9

@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from servers.dialogue import is_yes, said_value, value_text
-from servers.episode import Transcript
-from servers.task import Task
+from skiller.contract.dialogue import is_yes, said_value, value_text
+from skiller.servers.episode import Transcript
+from skiller.servers.task import Task
 
 __all__ = ["Figures", "QualityReport", "Share", "quality_report", "report_json", "template_text"]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from evaluator.checks import (
+from skiller.evaluator.checks import (
     ComponentResult,
     EvaluationSetupError,
     check_action,
@@ -12,10 +12,10 @@ from evaluator.checks import (
     check_nl_assertions,
     check_output,
 )
-from evaluator.judge import RuleJudge
-from servers.environment import Environment
-from servers.episode import Termination, Transcript
-from servers.task import Task
+from skiller.evaluator.judge import RuleJudge
+from skiller.servers.environment import Environment
+from skiller.servers.episode import Termination, Transcript
+from skiller.servers.task import Task
 from skiller.llm.interface import Provider
 
 

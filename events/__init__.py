@@ -1,6 +1,6 @@
 """Event models of the log and the pure fold that replays them into projections."""
-from events.fold import EventRow, MachineView, ModelUsage, Projection, apply, fold
-from events.types import (
+from skiller.events.fold import EventRow, MachineView, ModelUsage, Projection, apply, fold
+from skiller.events.types import (
     EVENT_ADAPTER, EVENT_TYPES, NOT_THE_MODELS_FAULT, RETRYABLE, Event, FailureKind, LLMCalled, MachineCreated,
     Repaired, RunStarted, StepFailed, TestsRan, Transitioned,
 )

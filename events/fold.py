@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, NamedTuple
 
-from events.types import RETRYABLE
+from skiller.events.types import RETRYABLE
 
 
 class EventRow(NamedTuple):

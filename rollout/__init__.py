@@ -1,6 +1,6 @@
 """Rollouts: simulated users, assistant agents, the half-duplex orchestrator and transcript output."""
-from rollout.agents import ChatAgent, NoopAgent, OracleAgent
-from rollout.base import (
+from skiller.rollout.agents import ChatAgent, NoopAgent, OracleAgent
+from skiller.rollout.base import (
     AGENT_STOP_TOKENS,
     STOP,
     USER_STOP_TOKENS,
@@ -12,10 +12,10 @@ from rollout.base import (
     User,
     UserTurn,
 )
-from rollout.orchestrator import PROVIDER_UNAVAILABLE, run_episode, run_many
-from rollout.prompts import agent_system_prompt
-from rollout.transcripts import read_jsonl, rollout_line, to_sft, write_jsonl
-from rollout.user import BuiltinUser, ChatUser, user_system_prompt
+from skiller.rollout.orchestrator import PROVIDER_UNAVAILABLE, run_episode, run_many
+from skiller.rollout.prompts import agent_system_prompt
+from skiller.rollout.transcripts import read_jsonl, rollout_line, to_sft, write_jsonl
+from skiller.rollout.user import BuiltinUser, ChatUser, user_system_prompt
 
 __all__ = [
     "AGENT_STOP_TOKENS",

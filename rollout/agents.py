@@ -6,10 +6,10 @@ import json
 import re
 from typing import Any
 
-from rollout.base import AgentToolCall, AgentTurn, ChatProvider, message_text
-from rollout.speech import Vocabulary, say_value
-from servers.dialogue import is_yes, label_phrase, said_value, value_text
-from servers.task import GoldenAction, Task
+from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider, message_text
+from skiller.rollout.speech import Vocabulary, say_value
+from skiller.contract.dialogue import is_yes, label_phrase, said_value, value_text
+from skiller.servers.task import GoldenAction, Task
 
 __all__ = ["ChatAgent", "NoopAgent", "OracleAgent"]
 

@@ -6,7 +6,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from servers.contract import ToolResult, ToolSpec
+from skiller.contract.environment import ToolResult, ToolSpec
 from skiller.llm.interface import ToolCall
 
 STOP = "###STOP###"

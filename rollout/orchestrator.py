@@ -24,10 +24,10 @@ from typing import Any
 
 import structlog
 
-from rollout.base import AGENT_STOP_TOKENS, Agent, AgentToolCall, EpisodeEnvironment, User
-from servers.contract import ToolResult
-from servers.episode import Termination, ToolCallRecord, Transcript
-from servers.task import Task, content_id
+from skiller.rollout.base import AGENT_STOP_TOKENS, Agent, AgentToolCall, EpisodeEnvironment, User
+from skiller.contract.environment import ToolResult
+from skiller.servers.episode import Termination, ToolCallRecord, Transcript
+from skiller.servers.task import Task, content_id
 from skiller.llm.interface import ProviderUnavailable
 
 __all__ = ["PROVIDER_UNAVAILABLE", "run_episode", "run_many"]

@@ -5,7 +5,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from servers.dialogue import ISO_DATE, human_date, value_text
+from skiller.contract.dialogue import ISO_DATE, human_date, value_text
 
 __all__ = ["Vocabulary", "say_value"]
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rollout.base import TRANSFER, USER_STOP_TOKENS, message_text
-from servers.episode import Transcript
+from skiller.rollout.base import TRANSFER, USER_STOP_TOKENS, message_text
+from skiller.servers.episode import Transcript
 
 __all__ = ["read_jsonl", "rollout_line", "to_sft", "write_jsonl"]
 

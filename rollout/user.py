@@ -6,9 +6,9 @@ import random
 import re
 from typing import Any
 
-from rollout.base import STOP, USER_STOP_TOKENS, ChatProvider, UserTurn, message_text
-from servers.dialogue import human_date, is_yes, label_phrase, said_value
-from servers.task import Persona, Task
+from skiller.rollout.base import STOP, USER_STOP_TOKENS, ChatProvider, UserTurn, message_text
+from skiller.contract.dialogue import human_date, is_yes, label_phrase, said_value
+from skiller.servers.task import Persona, Task
 
 __all__ = ["AGENT_GREETING", "BuiltinUser", "ChatUser", "user_system_prompt"]
 

@@ -1,6 +1,6 @@
 """Environment runtime: load a domain's implementation and database, execute calls, hash state, serve MCP."""
-from servers.contract import Mode, ToolResult, ToolSpec
-from servers.database import (
+from skiller.contract.environment import Mode, ToolResult, ToolSpec
+from skiller.servers.database import (
     ColumnSummary,
     DatabaseSummary,
     FKViolation,
@@ -13,9 +13,9 @@ from servers.database import (
     state_hash,
     summarize,
 )
-from servers.environment import Environment, EnvironmentLoadError, ModuleSource
-from servers.pool import EnvironmentPool
-from servers.statehash import StateHasher
+from skiller.servers.environment import Environment, EnvironmentLoadError, ModuleSource
+from skiller.servers.pool import EnvironmentPool
+from skiller.servers.statehash import StateHasher
 
 _MCP = ("build_mcp_server", "serve_http", "serve_stdio")
 
@@ -23,7 +23,7 @@ _MCP = ("build_mcp_server", "serve_http", "serve_stdio")
 def __getattr__(name: str) -> object:
     # The MCP SDK (starlette, uvicorn...) is heavy: import it only when the transport is asked for.
     if name in _MCP:
-        from servers import mcp_server
+        from skiller.servers import mcp_server
 
         return getattr(mcp_server, name)
     raise AttributeError(f"module 'servers' has no attribute {name!r}")

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import ValidationError
 
-from servers.contract import ModuleSource, ToolResult, ToolSpec
-from servers.statehash import StateHasher
+from skiller.contract.environment import ModuleSource, ToolResult, ToolSpec
+from skiller.servers.statehash import StateHasher
 
 if TYPE_CHECKING:
-    from skiller.sandbox import Sandbox
+    from skiller.servers.sandbox import Sandbox
 
 __all__ = ["Environment", "EnvironmentLoadError", "ModuleSource"]
 
@@ -105,7 +105,7 @@ class Environment:
         if not modules:
             raise EnvironmentLoadError("an environment needs at least one module")
         if sandbox is None:
-            from skiller.sandbox import Sandbox, SandboxLimits  # default limits; callers normally inject one
+            from skiller.servers.sandbox import Sandbox, SandboxLimits  # default limits; callers normally inject one
 
             sandbox = Sandbox(SandboxLimits())
         env = cls(modules, db_bytes, sandbox, call_timeout, load_timeout)

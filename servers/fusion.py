@@ -10,27 +10,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from servers.contract import ModuleSource, table_name
-
-SHARED = "person"
+from skiller.contract.environment import ModuleSource, table_name
+from skiller.contract.namespaces import SHARED, namespace_of, rename_tables
 
 
 class FusionError(Exception):
     """Members cannot be fused (their shared rows disagree, or a table name would collide)."""
-
-
-def namespace_of(server: str) -> str:
-    """`HealthInsurance` -> `health_insurance_`: the table and tool-name prefix inside a fusion."""
-    return table_name(server) + "_"
-
-
-def rename_tables(sql: str, tables: list[str], namespace: str) -> str:
-    """Prefix every whole-word mention of a member table (never the shared `person`)."""
-    names = sorted((t for t in tables if t != SHARED), key=len, reverse=True)
-    if not names:
-        return sql
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
-    return pattern.sub(lambda m: namespace + m.group(1), sql)
 
 
 def _tables(conn: sqlite3.Connection, schema: str = "main") -> list[str]:

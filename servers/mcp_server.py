@@ -20,7 +20,7 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
 
-from servers.environment import Environment, ModuleSource
+from skiller.servers.environment import Environment, ModuleSource
 
 __all__ = ["ServeError", "build_mcp_server", "listen", "main", "serve_http", "serve_stdio"]
 
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _configure_logging()
-    from skiller.sandbox import Sandbox, SandboxLimits
+    from skiller.servers.sandbox import Sandbox, SandboxLimits
 
     count = len(args.module)
     modules = [ModuleSource(server=path.stem, code=path.read_text(encoding="utf-8"), namespace=ns, prefix=px)

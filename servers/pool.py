@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from servers.contract import ModuleSource
-from servers.environment import Environment
+from skiller.contract.environment import ModuleSource
+from skiller.servers.environment import Environment
 
 if TYPE_CHECKING:
-    from skiller.sandbox import Sandbox
+    from skiller.servers.sandbox import Sandbox
 
 __all__ = ["EnvironmentPool"]
 

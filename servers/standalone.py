@@ -6,7 +6,7 @@ serves over stdio against `<Server>.sqlite` beside it, or the file given by `--d
 """
 from __future__ import annotations
 
-from servers.contract import ModuleSource
+from skiller.contract.environment import ModuleSource
 
 __all__ = ["fused_server", "standalone_server"]
 

@@ -5,7 +5,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import database, pages
+from skiller.servers import database, pages
 
 __all__ = ["StateHasher"]
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from servers.contract import ModuleSource
+from skiller.contract.environment import ModuleSource
 
 RewardBasis = Literal["DB", "ACTION", "COMMUNICATE", "NL_ASSERTION", "OUTPUT"]
 TaskKind = Literal["read", "write", "refusal"]

@@ -14,9 +14,9 @@ from functools import cache
 
 from pydantic import BaseModel
 
-from events import EVENT_TYPES, EventRow, Projection, apply
-from statemachine import STATES, transitions_of
-from store import Store, chain_drift
+from skiller.events import EVENT_TYPES, EventRow, Projection, apply
+from skiller.statemachine import STATES, transitions_of
+from skiller.store import Store, chain_drift
 
 
 @dataclass(frozen=True, order=True)
@@ -159,7 +159,7 @@ def _step_kinds(row: EventRow, proj: Projection) -> dict[str, set[str]]:
 @cache
 def _output_kinds(machine: str, source: str | None) -> dict[str, set[str]]:
     """The artifact kinds the step of (machine, source) writes, by name, read off its output model."""
-    from steps import StepOutput, load_all
+    from skiller.steps import StepOutput, load_all
     spec = load_all().get((machine, source))
     if spec is None:
         return {}

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from skiller.config import ConfigError, config_schema
 from skiller.workspace import Workspace, WorkspaceError
-from store import LockHeld, StoreError
+from skiller.store import LockHeld, StoreError
 
 # Piped output (logs, CI, tests) gets a wide console: long fused names must not wrap into unreadable cells.
 # No emoji codes: `domain:Hospital: implemented` must not print a hospital pictogram.
@@ -50,7 +50,7 @@ def cmd_run(args) -> int:
 def cmd_advance(args) -> int:
     from skiller import runner
     from skiller.targets import advance_target
-    from statemachine import STATES
+    from skiller.statemachine import STATES
     if args.to and args.to not in STATES["domain"]:
         raise ConfigError(f"--to: '{args.to}' is not a domain state ({', '.join(STATES['domain'])})")
     ws = _ws(args, write=True)
@@ -92,7 +92,7 @@ def cmd_rollout(args) -> int:
             and (args.domain is None or m.inputs.get("domain") == args.domain)]
     console.print(f"rolled out {len(done)} tasks with agent {ws.config.rollout.agent} "
                   f"({ws.config.rollout.trials} trial(s) each)")
-    from steps.s18_rollout import Transcripts
+    from skiller.steps.s18_rollout import Transcripts
     lost = sum(t.termination == "infrastructure_error" for m in done
                for t in Transcripts.model_validate_json(ws.store.artifact(m.artifacts["transcripts"])).items)
     if lost:
@@ -118,7 +118,7 @@ def cmd_evaluate(args) -> int:
 
 def _print_scores(ws) -> bool:
     """The pass^k table of the current campaign, when there is one."""
-    from evaluator import format_summary, summary_table
+    from skiller.evaluator import format_summary, summary_table
     from skiller.export import current_results
     results = current_results(ws.store, ws.store.projection())
     if results:
@@ -143,7 +143,7 @@ def _summary(proj) -> None:
 
 def _print_causes(machines) -> None:
     """Failed machines grouped by cause, one line each (details are in the log)."""
-    from events import Projection
+    from skiller.events import Projection
     from skiller.failures import causes, format_causes
     for line in format_causes(causes(Projection(machines={m.stream: m for m in machines}))):
         err.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -159,7 +159,7 @@ def cmd_status(args) -> int:
     table.add_column("kind")
     table.add_column("state")
     table.add_column("count", justify="right")
-    from statemachine import STATES
+    from skiller.statemachine import STATES
     for kind in STATES:
         for state in STATES[kind]:
             if by_kind[kind][state]:
@@ -182,7 +182,7 @@ def _task_status(ws, proj) -> None:
     tasks = proj.of_kind("task")
     if not tasks:
         return
-    from statemachine import STATES
+    from skiller.statemachine import STATES
     by_env: dict[str, Counter] = defaultdict(Counter)
     reasons: Counter = Counter()
     queries: dict[str, list[str]] = defaultdict(list)
@@ -284,10 +284,10 @@ def cmd_serve(args) -> int:
     """Serve a domain (or a fusion) as a real MCP server over its initial database."""
     import signal
 
-    from servers.environment import Environment
-    from servers.mcp_server import listen, serve_http, serve_stdio
-    from servers.task import EnvironmentBundle
-    from skiller.sandbox import Sandbox, SandboxLimits
+    from skiller.servers.environment import Environment
+    from skiller.servers.mcp_server import listen, serve_http, serve_stdio
+    from skiller.servers.task import EnvironmentBundle
+    from skiller.servers.sandbox import Sandbox, SandboxLimits
     from skiller.names import resolve, resolve_fusion
     ws = _ws(args)
     proj = ws.store.projection()
@@ -394,7 +394,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from servers.mcp_server import ServeError
+    from skiller.servers.mcp_server import ServeError
     from skiller.export import ExportError
     from skiller.system_errors import log_failure, one_line_failure
     args = parser().parse_args(argv)

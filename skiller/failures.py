@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from events import NOT_THE_MODELS_FAULT, RETRYABLE, MachineView, Projection
+from skiller.events import NOT_THE_MODELS_FAULT, RETRYABLE, MachineView, Projection
 
 __all__ = ["Cause", "causes", "failed_machines", "format_causes"]
 

@@ -73,7 +73,7 @@ def resolve_fusion(spec: str, fusions: dict[str, list[str]], domains: Iterable[s
 
 
 def catalog_names() -> list[str]:
-    from skiller.catalog import load_catalog
+    from skiller.world.catalog import load_catalog
     return [d.name for d in load_catalog()]
 
 

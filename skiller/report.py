@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evaluator import QualityReport, quality_report, report_json
-from servers.fusion import namespace_of
-from servers.task import Task
+from skiller.evaluator import QualityReport, quality_report, report_json
+from skiller.servers.fusion import namespace_of
+from skiller.servers.task import Task
 from skiller.export import current_transcripts
-from store import Store
+from skiller.store import Store
 
 REPORT_PATH = Path("report") / "quality.json"
 

@@ -10,12 +10,12 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from events import MachineView, Projection, RunStarted
-from servers import EnvironmentPool
+from skiller.events import MachineView, Projection, RunStarted
+from skiller.servers import EnvironmentPool
 from skiller.executors import open_executor
 from skiller.llm.client import LLMClient
 from skiller.workspace import Workspace, dump_config
-from statemachine import STATES, Scheduler
+from skiller.statemachine import STATES, Scheduler
 
 Allow = Callable[[MachineView, Projection], bool]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import structlog
 import yaml
 
-from events import MachineCreated
+from skiller.events import MachineCreated
 from skiller.config import Config, ConfigError, load_config
-from store import Store, WriterLock
+from skiller.store import Store, WriterLock
 
 CONFIG_FILE = "skiller.yaml"
 DB_FILE = "skiller.db"
@@ -132,7 +132,7 @@ class Workspace:
     def provider(self):
         name = self.config.provider.name
         if name == "builtin":
-            from skiller.llm.builtin import BuiltinProvider
+            from skiller.world.builtin import BuiltinProvider
             return BuiltinProvider()
         if name in _MODEL_PROVIDERS:
             return self._model_provider(name)
@@ -156,7 +156,7 @@ class Workspace:
         return self._model_providers[name]
 
     def sandbox(self):
-        from skiller.sandbox import Sandbox, SandboxLimits
+        from skiller.servers.sandbox import Sandbox, SandboxLimits
         s = self.config.sandbox
         return Sandbox(SandboxLimits(cpu_seconds=s.cpu_seconds, memory_mb=s.memory_mb, wall_seconds=s.wall_seconds))
 

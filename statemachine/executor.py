@@ -13,11 +13,11 @@ from typing import Any, Protocol
 import structlog
 from pydantic import BaseModel
 
-from events import StepFailed
+from skiller.events import StepFailed
 from skiller.llm.client import LLMClient, RecordingChat, StepLLM
 from skiller.llm.interface import LLMError, ProviderUnavailable
-from skiller.sandbox import SandboxUnavailable
-from steps import REGISTRY, StepContext, StepError, StepOutput, StepSpec, load_all, seeded_rng
+from skiller.servers.sandbox import SandboxUnavailable
+from skiller.steps import REGISTRY, StepContext, StepError, StepOutput, StepSpec, load_all, seeded_rng
 
 log = structlog.get_logger()
 

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from transitions.extensions.asyncio import AsyncMachine
 
-from steps import load_all
+from skiller.steps import load_all
 
 STATES: dict[str, list[str]] = {
     "world": ["seeded", "domains_expanded", "entities_extracted", "graph_built", "blueprinted", "combined"],

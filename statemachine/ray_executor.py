@@ -18,7 +18,7 @@ from typing import Any, Callable
 import structlog
 
 from skiller.llm.client import LLMClient
-from statemachine.executor import CachePut, Resources, StepJob, StepResult, failure, run_step, step_of
+from skiller.statemachine.executor import CachePut, Resources, StepJob, StepResult, failure, run_step, step_of
 
 log = structlog.get_logger()
 

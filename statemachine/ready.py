@@ -4,9 +4,9 @@ from __future__ import annotations
 import heapq
 from typing import Any, Callable, Iterable
 
-from events import MachineView, Projection
-from statemachine.machines import TERMINAL
-from steps import StepSpec
+from skiller.events import MachineView, Projection
+from skiller.statemachine.machines import TERMINAL
+from skiller.steps import StepSpec
 
 Allow = Callable[[MachineView, Projection], bool]
 

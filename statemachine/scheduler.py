@@ -8,12 +8,12 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from events import NOT_THE_MODELS_FAULT, MachineCreated, MachineView, Projection, StepFailed, Transitioned
-from statemachine.executor import CachePut, Executor, LocalExecutor, Resources, StepJob, failure
-from statemachine.machines import Unit
-from statemachine.ready import ReadySet
-from steps import MEMBERS_PREFIX, MachineIndex, MachineSummary, StepError, StepOutput, StepSpec, load_all
-from store import Artifact, Store
+from skiller.events import NOT_THE_MODELS_FAULT, MachineCreated, MachineView, Projection, StepFailed, Transitioned
+from skiller.statemachine.executor import CachePut, Executor, LocalExecutor, Resources, StepJob, failure
+from skiller.statemachine.machines import Unit
+from skiller.statemachine.ready import ReadySet
+from skiller.steps import MEMBERS_PREFIX, MachineIndex, MachineSummary, StepError, StepOutput, StepSpec, load_all
+from skiller.store import Artifact, Store
 
 
 @dataclass

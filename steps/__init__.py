@@ -2,14 +2,14 @@
 import importlib
 import pkgutil
 
-from steps.base import MEMBERS_PREFIX, REGISTRY, Frozen, MachineIndex, MachineSummary, Spawn, StepContext, StepError, StepOutput, StepSpec, seeded_rng, step
+from skiller.steps.base import MEMBERS_PREFIX, REGISTRY, Frozen, MachineIndex, MachineSummary, Spawn, StepContext, StepError, StepOutput, StepSpec, seeded_rng, step
 
 
 def load_all() -> dict:
     """Import every `sNN_*` module so its decorator records it; no hand-kept list."""
     for info in pkgutil.iter_modules(__path__):
         if info.name[0] == "s" and info.name[1:3].isdigit():
-            importlib.import_module(f"steps.{info.name}")
+            importlib.import_module(f"{__name__}.{info.name}")
     return REGISTRY
 
 

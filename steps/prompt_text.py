@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from servers.database import DatabaseSummary
+from skiller.servers.database import DatabaseSummary
 
 
 def _value(v: Any) -> str:

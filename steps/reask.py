@@ -7,7 +7,7 @@ from typing import Callable, TypeVar
 from pydantic import BaseModel
 
 from skiller.llm.interface import LLMError, LLMRequest, Message, ProviderUnavailable
-from steps.base import StepContext
+from skiller.steps.base import StepContext
 
 T = TypeVar("T", bound=BaseModel)
 Check = Callable[[T], tuple[T, list[str]]]

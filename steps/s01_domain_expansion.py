@@ -6,7 +6,7 @@ import re
 from pydantic import Field
 
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
 
 
 class DomainTopic(Frozen):

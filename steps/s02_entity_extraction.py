@@ -6,9 +6,9 @@ import re
 from typing import Literal
 
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.reask import ask_checked
-from steps.s01_domain_expansion import DomainTopic, DomainTopics
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.reask import ask_checked
+from skiller.steps.s01_domain_expansion import DomainTopic, DomainTopics
 
 
 class AttributeSpec(Frozen):

@@ -5,10 +5,10 @@ import asyncio
 import re
 
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.reask import ask_checked
-from steps.s01_domain_expansion import DomainTopic, DomainTopics
-from steps.s02_entity_extraction import EntityCatalog
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.reask import ask_checked
+from skiller.steps.s01_domain_expansion import DomainTopic, DomainTopics
+from skiller.steps.s02_entity_extraction import EntityCatalog
 
 
 class RelationAttribute(Frozen):

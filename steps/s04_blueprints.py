@@ -8,11 +8,11 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, Spawn, StepContext, StepError, StepOutput, step
-from steps.reask import ask_checked
-from steps.s01_domain_expansion import DomainTopic, DomainTopics
-from steps.s02_entity_extraction import EntityCatalog
-from steps.s03_entity_graph import EntityGraph, Relationship
+from skiller.steps.base import Frozen, Spawn, StepContext, StepError, StepOutput, step
+from skiller.steps.reask import ask_checked
+from skiller.steps.s01_domain_expansion import DomainTopic, DomainTopics
+from skiller.steps.s02_entity_extraction import EntityCatalog
+from skiller.steps.s03_entity_graph import EntityGraph, Relationship
 
 
 class Parameter(Frozen):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.s04_blueprints import Blueprint, Function
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.s04_blueprints import Blueprint, Function
 
 LEGAL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what chat APIs accept as a function name
 

@@ -5,12 +5,12 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-from events import Repaired, TestsRan
-from servers.coherence import DataInvariants, coherence_report
-from servers.database import DatabaseSummary, integrity_report, summarize
+from skiller.events import Repaired, TestsRan
+from skiller.servers.coherence import DataInvariants, coherence_report
+from skiller.servers.database import DatabaseSummary, integrity_report, summarize
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.s04_blueprints import Blueprint
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.s04_blueprints import Blueprint
 
 PROMPT = (Path(__file__).with_name("s06_database.txt")).read_text()
 

@@ -1,44 +1,12 @@
 """s07: the domain policy: markdown for the assistant, each rule also in machine-checkable form."""
 from __future__ import annotations
 
-import json
-import re
-from typing import Any, Literal
-
-from pydantic import ValidationError
-
-from servers.database import DatabaseSummary
+from skiller.servers.database import DatabaseSummary
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.prompt_text import database_text, tools_text
-from steps.s04_blueprints import Blueprint
-
-RULE_MARKER = re.compile(r"<!-- RULE (\{.*?\}) -->")
-RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status"]
-
-
-class PolicyRule(Frozen):
-    """The machine-checkable form of one rule; the implementation enforces it, s14 targets it.
-
-    max_active:      person holds < `limit` rows of `entity` in `statuses`
-    value_range:     argument `field` within [`min`, `max`]
-    date_window:     date argument `field` within clock + [`min`, `max`] days
-    target_flag:     the target entity row of a create has `field` == `equals`
-    lead_time:       the row's date `field` is at least `min` days after the clock
-    requires_status: the row's status is in `statuses` (guards set_status/update/pay)
-    """
-
-    id: str
-    tool: str
-    kind: RuleKind
-    statement: str
-    entity: str | None = None
-    field: str | None = None
-    statuses: list[str] = []
-    limit: int | None = None
-    min: float | None = None
-    max: float | None = None
-    equals: Any = None
+from skiller.contract.policy import PolicyRule, parse_rules
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.prompt_text import database_text, tools_text
+from skiller.steps.s04_blueprints import Blueprint
 
 
 class PolicyDoc(Frozen):
@@ -74,16 +42,6 @@ Tools:
 {tools}
 Database (tables, columns with types and values or ranges, sample ids):
 {database}"""
-
-def parse_rules(markdown: str) -> list[PolicyRule]:
-    rules = []
-    for raw in RULE_MARKER.findall(markdown):
-        try:
-            rules.append(PolicyRule.model_validate(json.loads(raw)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise ValueError(f"malformed rule marker {raw[:60]}: {str(exc).splitlines()[0]}") from None
-    return rules
-
 
 def policy_problems(markdown: str, blueprint: Blueprint) -> tuple[list[str], list[PolicyRule]]:
     problems = [f"missing marker {m}" for m in ("<!-- POLICY_START -->", "<!-- POLICY_END -->",

@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Literal
 
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.prompt_text import tools_text
-from steps.s04_blueprints import Blueprint
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.prompt_text import tools_text
+from skiller.steps.s04_blueprints import Blueprint
 
 
 class ToolLink(Frozen):

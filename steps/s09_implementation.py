@@ -4,16 +4,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from events import Repaired, TestsRan
-from servers.contract import ModuleSource
-from servers.database import DatabaseSummary
-from servers.task import EnvironmentBundle
+from skiller.events import Repaired, TestsRan
+from skiller.contract.environment import ModuleSource
+from skiller.servers.database import DatabaseSummary
+from skiller.servers.task import EnvironmentBundle
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepOutput, step
-from steps.prompt_text import database_text
-from steps.s05_tool_lists import ToolList
-from steps.s07_policy import Policy
-from steps.worker_probe import probe
+from skiller.steps.base import Frozen, StepContext, StepOutput, step
+from skiller.steps.prompt_text import database_text
+from skiller.steps.s05_tool_lists import ToolList
+from skiller.steps.s07_policy import Policy
+from skiller.steps.worker_probe import probe
 
 PROMPT = (Path(__file__).with_name("s09_implementation.txt")).read_text()
 CONTRACT_FAILED = ("Runtime contract failure: the tests pass, but called once each through the worker that serves "

@@ -9,9 +9,9 @@ from typing import Literal
 from pydantic import Field
 
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, MachineIndex, Spawn, StepContext, StepOutput, step
-from steps.s04_blueprints import Blueprint
-from steps.s14_task_templates import TaskTemplates
+from skiller.steps.base import Frozen, MachineIndex, Spawn, StepContext, StepOutput, step
+from skiller.steps.s04_blueprints import Blueprint
+from skiller.steps.s14_task_templates import TaskTemplates
 
 VALIDATED = {"validated", "instantiated", "rolled_out", "evaluated"}
 UNSETTLED = {"templated", "instances_selected"}  # task states s10 waits out

@@ -1,14 +1,14 @@
 """s11: trajectory fusion: interlock validated single-domain trajectories into one multi-hop storyline."""
 from __future__ import annotations
 
-from servers.database import DatabaseSummary
-from servers.fusion import namespace_of
+from skiller.servers.database import DatabaseSummary
+from skiller.servers.fusion import namespace_of
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, MachineIndex, StepContext, StepOutput, step
-from steps.placeholders import PLACEHOLDER
-from steps.s05_tool_lists import ToolList
-from steps.s10_combinations import VALIDATED, Combination
-from steps.s14_task_templates import TaskTemplate, TaskTemplates, TemplateBatch
+from skiller.steps.base import Frozen, MachineIndex, StepContext, StepOutput, step
+from skiller.contract.placeholders import PLACEHOLDER
+from skiller.steps.s05_tool_lists import ToolList
+from skiller.steps.s10_combinations import VALIDATED, Combination
+from skiller.steps.s14_task_templates import TaskTemplate, TaskTemplates, TemplateBatch
 
 
 class FusedTemplates(Frozen):

@@ -1,11 +1,11 @@
 """s12: database fusion: one SQLite file, each member's tables under its namespace, `person` unified."""
 from __future__ import annotations
 
-from servers.database import DatabaseSummary
-from servers.fusion import FusionError, fuse_databases, namespace_of
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.s06_database import check_database
-from steps.s10_combinations import Combination
+from skiller.servers.database import DatabaseSummary
+from skiller.servers.fusion import FusionError, fuse_databases, namespace_of
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.s06_database import check_database
+from skiller.steps.s10_combinations import Combination
 
 
 class S12Input(Frozen):

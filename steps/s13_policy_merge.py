@@ -4,14 +4,15 @@ from __future__ import annotations
 import json
 import re
 
-from servers.fusion import BridgeRule, CrossReference, namespace_of, with_bridges
-from servers.contract import ModuleSource
-from servers.task import EnvironmentBundle
+from skiller.servers.fusion import BridgeRule, CrossReference, namespace_of, with_bridges
+from skiller.contract.environment import ModuleSource
+from skiller.servers.task import EnvironmentBundle
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.s07_policy import Policy, PolicyDoc, parse_rules
-from steps.s09_implementation import Implementation
-from steps.s10_combinations import Combination
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.contract.policy import parse_rules
+from skiller.steps.s07_policy import Policy, PolicyDoc
+from skiller.steps.s09_implementation import Implementation
+from skiller.steps.s10_combinations import Combination
 
 BRIDGE_MARKER = re.compile(r"<!-- BRIDGE (\{.*?\}) -->")
 GLOBAL_RULE = re.compile(r"^\s*(\d+)\.\s", re.M)

@@ -1,9 +1,9 @@
 """s14 for fusions: cross-domain templates from s11, judged like single-domain ones, become Task machines."""
 from __future__ import annotations
 
-from steps.base import Frozen, StepContext, step
-from steps.s11_trajectory_fusion import FusedTemplates
-from steps.s14_task_templates import S14Output, TaskTemplates, keep_scored, spawn_tasks
+from skiller.steps.base import Frozen, StepContext, step
+from skiller.steps.s11_trajectory_fusion import FusedTemplates
+from skiller.steps.s14_task_templates import S14Output, TaskTemplates, keep_scored, spawn_tasks
 
 
 class FusionTemplatesInput(Frozen):

@@ -6,15 +6,15 @@ from typing import Any
 
 from pydantic import Field
 
-from servers.database import DatabaseSummary
-from servers.task import TaskKind, content_id
+from skiller.servers.database import DatabaseSummary
+from skiller.servers.task import TaskKind, content_id
 from skiller.llm.interface import LLMError, LLMRequest, Message, ProviderUnavailable
-from steps.placeholders import PLACEHOLDER
-from steps.base import Frozen, Spawn, StepContext, StepOutput, step
-from steps.prompt_text import database_text, rules_text, tools_text
-from steps.s04_blueprints import Blueprint
-from steps.s07_policy import Policy
-from steps.s08_tool_graph import ToolGraph
+from skiller.contract.placeholders import PLACEHOLDER
+from skiller.steps.base import Frozen, Spawn, StepContext, StepOutput, step
+from skiller.steps.prompt_text import database_text, rules_text, tools_text
+from skiller.steps.s04_blueprints import Blueprint
+from skiller.steps.s07_policy import Policy
+from skiller.steps.s08_tool_graph import ToolGraph
 
 
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from servers.database import DatabaseSummary
-from servers.query import QueryError, select, snapshot
+from skiller.servers.database import DatabaseSummary
+from skiller.servers.query import QueryError, select, snapshot
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepOutput, step
-from steps.placeholders import Unresolved, resolve_sql
-from steps.prompt_text import database_text
-from steps.s14_task_templates import ScoredTemplate, Selector
+from skiller.steps.base import Frozen, StepContext, StepOutput, step
+from skiller.contract.placeholders import Unresolved, resolve_sql
+from skiller.steps.prompt_text import database_text
+from skiller.steps.s14_task_templates import ScoredTemplate, Selector
 
 
 class Instance(Frozen):

@@ -4,13 +4,13 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any
 
-from servers.environment import Environment
-from servers.pool import EnvironmentPool
-from servers.task import EnvironmentBundle, GoldenAction
-from steps.base import Frozen, StepContext, StepOutput, step
-from steps.placeholders import Unresolved, resolve
-from steps.s14_task_templates import ScoredTemplate
-from steps.s15_instances import Instance
+from skiller.servers.environment import Environment
+from skiller.servers.pool import EnvironmentPool
+from skiller.servers.task import EnvironmentBundle, GoldenAction
+from skiller.steps.base import Frozen, StepContext, StepOutput, step
+from skiller.contract.placeholders import Unresolved, resolve
+from skiller.steps.s14_task_templates import ScoredTemplate
+from skiller.steps.s15_instances import Instance
 
 
 class ValidatedTask(Frozen):

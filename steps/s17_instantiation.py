@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import re
 
-from servers.dialogue import value_text
-from servers.fusion import BridgeRule, namespace_of
-from servers.query import QueryError, select, snapshot
-from servers.task import (
+from skiller.contract.dialogue import value_text
+from skiller.servers.fusion import BridgeRule, namespace_of
+from skiller.servers.query import QueryError, select, snapshot
+from skiller.servers.task import (
     EnvironmentBundle,
     EvaluationCriteria,
     GoldenAction,
@@ -20,13 +20,13 @@ from servers.task import (
     content_id,
 )
 from skiller.llm.interface import LLMRequest, Message
-from steps.base import Frozen, StepContext, StepOutput, step
-from steps.placeholders import resolve
-from steps.s07_policy import parse_rules
-from steps.s13_policy_merge import BRIDGE_MARKER
-from steps.s14_task_templates import ScoredTemplate
-from steps.s15_instances import Instance
-from steps.s16_validation import ValidatedTask
+from skiller.steps.base import Frozen, StepContext, StepOutput, step
+from skiller.contract.placeholders import resolve
+from skiller.contract.policy import parse_rules
+from skiller.steps.s13_policy_merge import BRIDGE_MARKER
+from skiller.steps.s14_task_templates import ScoredTemplate
+from skiller.steps.s15_instances import Instance
+from skiller.steps.s16_validation import ValidatedTask
 
 
 class Query(Frozen):

@@ -4,12 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 
-from rollout import (PROVIDER_UNAVAILABLE, BuiltinUser, ChatAgent, ChatUser, NoopAgent, OracleAgent,
+from skiller.rollout import (PROVIDER_UNAVAILABLE, BuiltinUser, ChatAgent, ChatUser, NoopAgent, OracleAgent,
                      agent_system_prompt, run_episode)
-from servers.episode import Transcript
-from servers.task import EnvironmentBundle, Task
-from steps.base import Frozen, StepContext, StepError, StepOutput, step
-from steps.s16_validation import open_environment
+from skiller.servers.episode import Transcript
+from skiller.servers.task import EnvironmentBundle, Task
+from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
+from skiller.steps.s16_validation import open_environment
 
 
 class Transcripts(Frozen):

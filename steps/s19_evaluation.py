@@ -1,11 +1,11 @@
 """s19: evaluate every transcript of the task's current campaign (database, actions, communication, assertions)."""
 from __future__ import annotations
 
-from evaluator import EvaluationResult, RuleJudge, evaluate
-from servers.task import EnvironmentBundle, Task
-from steps.base import Frozen, StepContext, StepOutput, step
-from steps.s16_validation import open_environment
-from steps.s18_rollout import Transcripts
+from skiller.evaluator import EvaluationResult, RuleJudge, evaluate
+from skiller.servers.task import EnvironmentBundle, Task
+from skiller.steps.base import Frozen, StepContext, StepOutput, step
+from skiller.steps.s16_validation import open_environment
+from skiller.steps.s18_rollout import Transcripts
 
 
 class Evaluations(Frozen):

@@ -7,9 +7,9 @@ import datetime as dt
 import json
 from typing import Any
 
-from servers.contract import ModuleSource
-from servers.database import DatabaseSummary
-from servers.environment import Environment, EnvironmentLoadError
+from skiller.contract.environment import ModuleSource
+from skiller.servers.database import DatabaseSummary
+from skiller.servers.environment import Environment, EnvironmentLoadError
 
 # Errors the worker gives for a broken contract, not for a refused call: an exception other than
 # ToolError (e.g. a refused BEGIN/PRAGMA, rows read by name without setting row_factory), a read tool

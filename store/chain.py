@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Sequence
 
-from events import EventRow
+from skiller.events import EventRow
 
 GENESIS = ""  # the "previous hash" of the first event
 

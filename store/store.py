@@ -11,8 +11,8 @@ from typing import Iterator
 import sqlite_utils
 from pydantic import BaseModel, ConfigDict
 
-from events import EVENT_ADAPTER, Event, EventRow, Projection, apply
-from store.chain import GENESIS, link
+from skiller.events import EVENT_ADAPTER, Event, EventRow, Projection, apply
+from skiller.store.chain import GENESIS, link
 
 _COLUMNS = ("stream", "type", "trigger", "source", "dest")
 _SELECT = "SELECT seq, stream, type, trigger, source, dest, payload, artifacts, run_id, at, {hash} FROM events"

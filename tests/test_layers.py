@@ -15,9 +15,9 @@ PROJECT = {"events", "store", "statemachine", "steps", "servers", "rollout", "ev
 ALLOWED = {
     "events": set(),
     "store": {"events"},
-    "statemachine": {"events", "store", "steps", "skiller.llm", "skiller.sandbox"},
+    "statemachine": {"events", "store", "steps", "skiller.llm", "skiller.servers.sandbox"},
     "steps": {"events", "servers", "skiller.llm.interface", "rollout", "evaluator"},
-    "servers": {"skiller.sandbox"},
+    "servers": {"skiller.servers.sandbox"},
     "rollout": {"servers", "skiller.llm.interface"},
     "evaluator": {"servers", "skiller.llm.interface"},
 }
@@ -47,5 +47,5 @@ def test_layer_imports_only_what_the_architecture_allows(layer):
 
 
 def test_the_rule_rejects_an_upward_import():
-    assert not allowed("events", "store") and not allowed("servers", "steps.s16_validation")
-    assert allowed("steps", "skiller.llm.interface") and not allowed("steps", "skiller.llm.builtin")
+    assert not allowed("events", "store") and not allowed("servers", "skiller.steps.s16_validation")
+    assert allowed("steps", "skiller.llm.interface") and not allowed("steps", "skiller.world.builtin")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from skiller.formats.common import ExportError
 
 if TYPE_CHECKING:
-    from store import Store
+    from skiller.store import Store
 
 __all__ = ["FORMATS", "ExportError", "export_format"]
 

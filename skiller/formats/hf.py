@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from events import Projection
-from servers.task import Task
+from skiller.events import Projection
+from skiller.servers.task import Task
 from skiller.export import current_results, current_transcripts
 from skiller.formats.common import ExportError, write_files
 from skiller.formats.hf_card import Config, dataset_card
-from store import Store
+from skiller.store import Store
 
 __all__ = ["CONFIGS", "export_hf", "render_hf"]
 
@@ -73,7 +73,7 @@ def _message(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def sft_rows(store: Store, proj: Projection) -> list[dict[str, Any]]:
-    from rollout import to_sft
+    from skiller.rollout import to_sft
     rewards = {r.transcript_id: r.reward for r in current_results(store, proj)}
     rows = []
     for _, items in sorted(current_transcripts(store, proj).items()):

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from events import Projection
+from skiller.events import Projection
 
 DESCRIPTIONS = {
     "sft": "one row per rolled-out episode: the conversation in OpenAI chat format (system, user, assistant "

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from servers.query import snapshot
+from skiller.servers.query import snapshot
 from skiller.formats.common import ExportError, pascal, py_literal
 
 # Names a generated module imports or BaseModel defines: a column or table with such a name gets a

@@ -5,7 +5,7 @@ import keyword
 import textwrap
 from typing import Any
 
-from servers.contract import ToolSpec
+from skiller.contract.environment import ToolSpec
 from skiller.formats.common import ExportError, py_literal
 
 # Attributes of τ²-bench's ToolKitBase (and of ours) a tool name must not replace.

@@ -5,12 +5,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluator import EvaluationResult
-from events import MachineView, Projection
-from servers import DatabaseSummary
-from servers.episode import Transcript
-from servers.task import EnvironmentBundle, Task
-from store import Store
+from skiller.evaluator import EvaluationResult
+from skiller.events import MachineView, Projection
+from skiller.servers import DatabaseSummary
+from skiller.servers.episode import Transcript
+from skiller.servers.task import EnvironmentBundle, Task
+from skiller.store import Store
 
 
 class _Frozen(BaseModel):
@@ -78,7 +78,7 @@ def _tool_list(store: Store, m: MachineView) -> list[ToolView]:
 
 def _fused_tools(store: Store, proj: Projection, m: MachineView) -> list[ToolView]:
     """A fusion exposes its members' tools under each member's prefix (as its environment bundle says)."""
-    from servers.fusion import namespace_of
+    from skiller.servers.fusion import namespace_of
     prefixes = {member: namespace_of(member) for member in m.inputs.get("members", [])}
     if "environment" in m.artifacts:
         bundle = EnvironmentBundle.model_validate_json(store.artifact(m.artifacts["environment"]))

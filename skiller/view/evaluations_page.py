@@ -1,7 +1,7 @@
 """Every evaluation of the current campaign: failed ones first, each component's verdict and why."""
 from __future__ import annotations
 
-from evaluator import EvaluationResult
+from skiller.evaluator import EvaluationResult
 from skiller.view import paths
 from skiller.view.markup import esc, link, page, table, verdict
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from evaluator import summary_table
+from skiller.evaluator import summary_table
 from skiller.view import paths
 from skiller.view.charts import bar_chart, percent
 from skiller.view.data import SiteData

@@ -11,7 +11,7 @@ from typing import Callable
 from skiller.view import environment_page, evaluations_page, index_page, task_page, transcript_page
 from skiller.view.data import SiteData, collect
 from skiller.view.markup import slug
-from store import Store
+from skiller.store import Store
 
 MANIFEST = ".skiller-view"  # the files the last build wrote, so a rebuild can remove pages that are gone
 

@@ -1,8 +1,8 @@
 """One page per task: scenario, persona, golden trajectory, evaluation criteria and its rollouts."""
 from __future__ import annotations
 
-from evaluator import EvaluationResult
-from servers.task import Task
+from skiller.evaluator import EvaluationResult
+from skiller.servers.task import Task
 from skiller.view import paths
 from skiller.view.markup import details, esc, kv, link, page, pretty, table, tag, verdict
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from evaluator import EvaluationResult
-from rollout.base import message_text
-from servers.episode import Transcript
+from skiller.evaluator import EvaluationResult
+from skiller.rollout.base import message_text
+from skiller.servers.episode import Transcript
 from skiller.view import paths
 from skiller.view.markup import details, esc, kv, link, page, pretty, table, tag, verdict
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from servers import Environment
-from servers.episode import Termination, ToolCallRecord, Transcript
-from servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, Task, UserScenario
+from skiller.servers import Environment
+from skiller.servers.episode import Termination, ToolCallRecord, Transcript
+from skiller.servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, Task, UserScenario
 
 _SCENARIO = UserScenario(
     persona=Persona(name="Ada", style="curt", patience="medium", verbosity="terse",

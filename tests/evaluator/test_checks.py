@@ -1,11 +1,11 @@
-"""evaluator.checks: each component passes the right transcript and fails the wrong one, with a useful detail."""
+"""skiller.evaluator.checks: each component passes the right transcript and fails the wrong one, with a useful detail."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from evaluator import (
+from skiller.evaluator import (
     EvaluationSetupError,
     RuleJudge,
     Verdicts,
@@ -16,8 +16,8 @@ from evaluator import (
     check_output,
     judge_request,
 )
-from evaluator.matching import args_match, max_matching, mentions, outputs_equal
-from servers.task import GoldenAction
+from skiller.evaluator.matching import args_match, max_matching, mentions, outputs_equal
+from skiller.servers.task import GoldenAction
 from skiller.llm.interface import request_key
 from skiller.llm.scripted import Fault, ScriptedProvider
 from tests.evaluator.builders import make_task, make_transcript, run_calls

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from evaluator import EvaluationResult, RuleJudge, evaluate, pass_hat_k
+from skiller.evaluator import EvaluationResult, RuleJudge, evaluate, pass_hat_k
 from skiller.llm.interface import Provider
 from skiller.llm.scripted import Fault, ScriptedProvider
 from tests.evaluator.builders import make_task, make_transcript, run_calls

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from evaluator import EvaluationResult, evaluate
+from skiller.evaluator import EvaluationResult, evaluate
 from tests.evaluator.builders import make_task, make_transcript, run_calls
 from tests.evaluator.library_tasks import SWAP
 

@@ -1,11 +1,11 @@
-"""evaluator.passk: pass^k against hand-computed values, the summary table and results.jsonl."""
+"""skiller.evaluator.passk: pass^k against hand-computed values, the summary table and results.jsonl."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from evaluator import ALL, EvaluationResult, format_summary, pass_hat_k, read_results, summary_table, write_results
+from skiller.evaluator import ALL, EvaluationResult, format_summary, pass_hat_k, read_results, summary_table, write_results
 
 
 def _r(task: str, trial: int, reward: float, env: str = "Library", infra: bool = False) -> EvaluationResult:

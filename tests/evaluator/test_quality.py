@@ -1,4 +1,4 @@
-"""evaluator.quality: every figure of the data-quality report against a small workspace counted by hand."""
+"""skiller.evaluator.quality: every figure of the data-quality report against a small workspace counted by hand."""
 from __future__ import annotations
 
 import json
@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from evaluator.quality import quality_report, template_text
-from servers.episode import ToolCallRecord, Transcript
-from servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, RuleStatement, Task, UserScenario
+from skiller.evaluator.quality import quality_report, template_text
+from skiller.servers.episode import ToolCallRecord, Transcript
+from skiller.servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, RuleStatement, Task, UserScenario
 
 PERSONA = Persona(name="Ann Lee", style="curt", patience="low", verbosity="terse", language_register="neutral")
 DATED = "Shop policy.\n\nToday's date is Monday, March 2, 2026 (2026-03-02)."

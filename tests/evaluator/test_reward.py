@@ -1,11 +1,11 @@
-"""evaluator.reward: the product over the basis, the premature-termination gate and infrastructure errors."""
+"""skiller.evaluator.reward: the product over the basis, the premature-termination gate and infrastructure errors."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from evaluator import EvaluationSetupError, evaluate
+from skiller.evaluator import EvaluationSetupError, evaluate
 from skiller.llm.scripted import ScriptedProvider
 from tests.evaluator.builders import make_task, make_transcript, run_calls
 from tests.evaluator.library_tasks import BORROW

@@ -3,7 +3,7 @@ import json
 import random
 from collections import Counter
 
-from events import EventRow, Projection, fold
+from skiller.events import EventRow, Projection, fold
 
 
 def row(seq, stream, type_, payload=None, artifacts=None, trigger=None, source=None, dest=None):

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from servers import Environment, ModuleSource
-from skiller.sandbox import Sandbox, SandboxLimits
+from skiller.servers import Environment, ModuleSource
+from skiller.servers.sandbox import Sandbox, SandboxLimits
 from tests.fixtures import library_db_bytes, library_module_source
 
 

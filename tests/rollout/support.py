@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout import AgentToolCall, AgentTurn, UserTurn
-from servers import Environment
-from servers.task import (
+from skiller.rollout import AgentToolCall, AgentTurn, UserTurn
+from skiller.servers import Environment
+from skiller.servers.task import (
     EvaluationCriteria,
     GoldenAction,
     Instructions,

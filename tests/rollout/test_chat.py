@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rollout import STOP, BuiltinUser, ChatAgent, ChatUser, run_episode, to_sft
-from servers import Environment
+from skiller.rollout import STOP, BuiltinUser, ChatAgent, ChatUser, run_episode, to_sft
+from skiller.servers import Environment
 from skiller.llm.anthropic_provider import AnthropicProvider, AnthropicSettings
 from tests.fakes import MessagesServer, messages_server, text_reply, tool_use_reply  # noqa: F401  (fixture)
 from tests.rollout.support import CHATTY, POLICY, borrow_task

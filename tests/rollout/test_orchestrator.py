@@ -1,4 +1,4 @@
-"""rollout.orchestrator: the oracle, the noop baseline, every termination reason and run_many's order."""
+"""skiller.rollout.orchestrator: the oracle, the noop baseline, every termination reason and run_many's order."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rollout import (
+from skiller.rollout import (
     STOP,
     AgentTurn,
     BuiltinUser,
@@ -19,10 +19,10 @@ from rollout import (
     run_many,
     write_jsonl,
 )
-from evaluator import check_action, check_communicate
-from servers import Environment
-from servers.dialogue import is_yes
-from servers.task import Mistake, Task
+from skiller.evaluator import check_action, check_communicate
+from skiller.servers import Environment
+from skiller.contract.dialogue import is_yes
+from skiller.servers.task import Mistake, Task
 from tests.rollout.conftest import start_library
 from tests.rollout.support import (
     POLICY,

@@ -1,13 +1,13 @@
-"""rollout.transcripts: rollout JSONL lines and SFT conversations."""
+"""skiller.rollout.transcripts: rollout JSONL lines and SFT conversations."""
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
 
-from rollout import STOP, BuiltinUser, OracleAgent, read_jsonl, rollout_line, run_episode, to_sft, write_jsonl
-from servers import Environment
-from servers.episode import Transcript
+from skiller.rollout import STOP, BuiltinUser, OracleAgent, read_jsonl, rollout_line, run_episode, to_sft, write_jsonl
+from skiller.servers import Environment
+from skiller.servers.episode import Transcript
 from tests.rollout.support import POLICY, borrow_task
 
 

@@ -6,15 +6,15 @@ import asyncio
 import socket
 from pathlib import Path
 
-from events import MachineCreated, Transitioned
-from evaluator import RuleJudge, evaluate
-from rollout import PROVIDER_UNAVAILABLE, BuiltinUser, ChatAgent, OracleAgent, run_episode
-from servers import Environment
-from servers.task import Task
+from skiller.events import MachineCreated, Transitioned
+from skiller.evaluator import RuleJudge, evaluate
+from skiller.rollout import PROVIDER_UNAVAILABLE, BuiltinUser, ChatAgent, OracleAgent, run_episode
+from skiller.servers import Environment
+from skiller.servers.task import Task
 from skiller.export import sft_files
 from skiller.llm.anthropic_provider import AnthropicProvider, AnthropicSettings
-from steps.s18_rollout import Transcripts
-from store import Artifact, Store
+from skiller.steps.s18_rollout import Transcripts
+from skiller.store import Artifact, Store
 from tests.rollout.support import POLICY, RaisingAgent, borrow_task
 
 

@@ -1,4 +1,4 @@
-"""rollout.user: the builtin customer discloses facts only when asked, slips once on a reference, confirms,
+"""skiller.rollout.user: the builtin customer discloses facts only when asked, slips once on a reference, confirms,
 pushes back once on a refusal, never invents a value; the LLM user's prompt asks for the same."""
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import asyncio
 import re
 from typing import Any
 
-from rollout import STOP, AgentTurn, BuiltinUser, run_episode, user_system_prompt
-from servers import Environment
-from servers.dialogue import is_yes, said_value
-from servers.task import Mistake, Task
+from skiller.rollout import STOP, AgentTurn, BuiltinUser, run_episode, user_system_prompt
+from skiller.servers import Environment
+from skiller.contract.dialogue import is_yes, said_value
+from skiller.servers.task import Mistake, Task
 from tests.rollout.support import CHATTY, CURT, FACTS, POLICY, ScriptedAgent, borrow_task, make_task, refusal_task
 
 

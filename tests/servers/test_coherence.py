@@ -1,11 +1,11 @@
-"""servers.coherence: the integrity check counts rows that contradict the world and fails above 1%."""
+"""skiller.servers.coherence: the integrity check counts rows that contradict the world and fails above 1%."""
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from servers.coherence import AmountRule, CategoryRule, DataInvariants, StatusTiming, coherence_report
-from steps.s06_database import check_database
+from skiller.servers.coherence import AmountRule, CategoryRule, DataInvariants, StatusTiming, coherence_report
+from skiller.steps.s06_database import check_database
 
 TODAY = "2026-03-02"
 INVARIANTS = DataInvariants(

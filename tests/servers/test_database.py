@@ -1,4 +1,4 @@
-"""servers.database: canonical state hash, diff, integrity report, summary and JSON dump."""
+"""skiller.servers.database: canonical state hash, diff, integrity report, summary and JSON dump."""
 from __future__ import annotations
 
 import sqlite3
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import dump_json, integrity_report, state_diff, state_hash, summarize
+from skiller.servers import dump_json, integrity_report, state_diff, state_hash, summarize
 from tests.fixtures import write_library_db
 
 

@@ -1,10 +1,10 @@
-"""servers.dialogue: the spoken forms of values and the yes/no both sides of a conversation and the report share."""
+"""skiller.contract.dialogue: the spoken forms of values and the yes/no both sides of a conversation and the report share."""
 from __future__ import annotations
 
 import pytest
 
-from evaluator.matching import mentions
-from servers.dialogue import human_date, is_yes, label_phrase, said_value, spoken_forms
+from skiller.evaluator.matching import mentions
+from skiller.contract.dialogue import human_date, is_yes, label_phrase, said_value, spoken_forms
 
 
 def test_a_date_is_said_with_its_year_in_three_forms() -> None:

@@ -1,4 +1,4 @@
-"""servers.environment: calls through the sandboxed worker, transactions, reset, fusion and runaway tools."""
+"""skiller.servers.environment: calls through the sandboxed worker, transactions, reset, fusion and runaway tools."""
 from __future__ import annotations
 
 import sqlite3
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from servers import Environment, EnvironmentLoadError, ModuleSource, state_hash
+from skiller.servers import Environment, EnvironmentLoadError, ModuleSource, state_hash
 from tests.fixtures import library_db_bytes, library_module_source
 
 

@@ -1,4 +1,4 @@
-"""servers.mcp_server: the official MCP client sees exactly the environment's tools, over stdio and HTTP."""
+"""skiller.servers.mcp_server: the official MCP client sees exactly the environment's tools, over stdio and HTTP."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from servers import build_mcp_server
+from skiller.servers import build_mcp_server
 from tests.fixtures import LIBRARY_PATH, write_library_db
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_in_process_client_lists_and_calls_the_environment_tools(env):
 
 
 def _server_args(db: Path, *extra: str) -> list[str]:
-    return ["-m", "servers.mcp_server", "--module", str(LIBRARY_PATH), "--db", str(db), "--name", "Library", *extra]
+    return ["-m", "skiller.servers.mcp_server", "--module", str(LIBRARY_PATH), "--db", str(db), "--name", "Library", *extra]
 
 
 def test_stdio_server_subprocess_serves_the_library(env, tmp_path):

@@ -1,13 +1,13 @@
-"""servers.pool: a warm worker, reset by swapping its database file, scores exactly as a fresh worker does."""
+"""skiller.servers.pool: a warm worker, reset by swapping its database file, scores exactly as a fresh worker does."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from evaluator import evaluate
-from servers import Environment, EnvironmentPool, ModuleSource
-from skiller.sandbox import Sandbox, SandboxLimits
+from skiller.evaluator import evaluate
+from skiller.servers import Environment, EnvironmentPool, ModuleSource
+from skiller.servers.sandbox import Sandbox, SandboxLimits
 from tests.evaluator.builders import make_task, make_transcript, run_calls
 from tests.evaluator.library_tasks import BORROW
 from tests.fixtures import library_db_bytes, library_module_source

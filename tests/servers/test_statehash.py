@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import StateHasher, state_hash
+from skiller.servers import StateHasher, state_hash
 from tests.fixtures import write_library_db
 
 

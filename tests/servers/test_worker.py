@@ -1,9 +1,9 @@
-"""servers.worker's argument checking (the JSON Schema subset every call goes through), tested in-process."""
+"""skiller.servers.worker's argument checking (the JSON Schema subset every call goes through), tested in-process."""
 from __future__ import annotations
 
 import pytest
 
-from servers.worker import ArgumentError, validate
+from skiller.servers.worker import ArgumentError, validate
 
 SCHEMA = {
     "type": "object",

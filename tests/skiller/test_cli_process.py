@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
+from skiller.store import Store
 from tests.conftest import make_workspace, small
 
 ONE = ["--set", "steps.s01.num_domains=1", "--set", "steps.s01.min_sectors=1", "--set", "scheduler.stop_after=implemented"]

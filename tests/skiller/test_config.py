@@ -5,7 +5,7 @@ import pytest
 
 from skiller.config import ConfigError, load_config
 from skiller.llm.interface import LLMRequest, Message, request_key
-from steps.s01_domain_expansion import DomainTopics
+from skiller.steps.s01_domain_expansion import DomainTopics
 
 
 def test_dotted_override_sets_a_nested_key(tmp_path):

@@ -10,7 +10,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from skiller.names import catalog_names
-from store import Store
+from skiller.store import Store
 from tests.conftest import REPO, cli, make_workspace
 
 CHEAP = ["--set", "steps.s06.rows_per_table=20", "--set", "steps.s06.people=10"]

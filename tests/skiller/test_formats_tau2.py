@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from servers.database import state_hash
-from servers.task import EnvironmentBundle, Task
+from skiller.servers.database import state_hash
+from skiller.servers.task import EnvironmentBundle, Task
 from skiller.formats.tau2 import package_name
-from skiller.sandbox import Sandbox, SandboxLimits
+from skiller.servers.sandbox import Sandbox, SandboxLimits
 from skiller.workspace import Workspace
 from tests.conftest import cli
 

@@ -6,11 +6,11 @@ import json
 import shutil
 import sqlite3
 
-from servers.contract import ModuleSource, ToolSpec
-from servers.database import state_hash
-from servers.task import EnvironmentBundle
+from skiller.contract.environment import ModuleSource, ToolSpec
+from skiller.servers.database import state_hash
+from skiller.servers.task import EnvironmentBundle
 from skiller.formats.tau2 import package_files
-from skiller.sandbox import Sandbox, SandboxLimits
+from skiller.servers.sandbox import Sandbox, SandboxLimits
 
 SCHEMA = """
 CREATE TABLE person (person_id TEXT PRIMARY KEY NOT NULL, first_name TEXT);

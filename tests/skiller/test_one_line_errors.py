@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
+from skiller.store import Store
 from tests.conftest import REPO, cli, make_workspace
 from tests.skiller.conftest import TINY, sets
 

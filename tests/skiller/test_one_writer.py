@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from store import WriterLock
+from skiller.store import WriterLock
 from tests.conftest import REPO, cli, cli_process, make_workspace, small
 
 FULL = small("steps.s01.num_domains=2", "steps.s01.min_sectors=2", "steps.s06.rows_per_table=40",

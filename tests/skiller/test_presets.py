@@ -1,7 +1,7 @@
 """Workspace presets: `skiller init --preset volume` writes a config for ≥100 environments, mostly fused tasks."""
 from __future__ import annotations
 
-from skiller.catalog import load_catalog
+from skiller.world.catalog import load_catalog
 from skiller.config import load_config
 from skiller.workspace import DEFAULT_YAML
 from tests.conftest import cli

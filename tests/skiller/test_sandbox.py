@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from skiller.sandbox import PytestResult, Sandbox, SandboxLimits, network_namespace_available
+from skiller.servers.sandbox import PytestResult, Sandbox, SandboxLimits, network_namespace_available
 
 LIMITS = SandboxLimits(cpu_seconds=2, memory_mb=256, wall_seconds=5)
 

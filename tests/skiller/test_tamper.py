@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from store import GENESIS, link
+from skiller.store import GENESIS, link
 from tests.conftest import cli, cli_process, make_workspace, small
 
 

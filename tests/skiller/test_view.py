@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rollout.base import message_text
+from skiller.rollout.base import message_text
 from skiller.view import build, collect, pages
 from skiller.workspace import Workspace
 from tests.conftest import REPO, cli, make_workspace

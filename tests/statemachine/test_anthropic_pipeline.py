@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from skiller.llm.builtin import BuiltinProvider
-from skiller.llm.builtin.registry import ANSWERS
+from skiller.world.builtin import BuiltinProvider
+from skiller.world.builtin.registry import ANSWERS
 from skiller.llm.interface import LLMRequest
-from store import Store
+from skiller.store import Store
 from tests.conftest import cli, make_workspace, small
 from tests.fakes import MessagesServer, rate_limited, server_error, tool_use_reply
 

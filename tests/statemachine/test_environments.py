@@ -10,7 +10,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from store import Store
+from skiller.store import Store
 from tests.conftest import REPO, cli, make_workspace, small
 
 IMPLEMENTED = ["--set", "scheduler.stop_after=implemented"]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from servers.environment import Environment, ModuleSource
-from servers.fusion import FusionError, fuse_databases, namespace_of
-from servers.task import EnvironmentBundle
-from store import Store
+from skiller.servers.environment import Environment, ModuleSource
+from skiller.servers.fusion import FusionError, fuse_databases, namespace_of
+from skiller.servers.task import EnvironmentBundle
+from skiller.store import Store
 from tests.conftest import cli, make_workspace
 from tests.fixtures import library_db_bytes
 
@@ -114,7 +114,7 @@ def test_fused_environment_rejects_dangling_references_and_broken_bridges_withou
 
 
 def test_every_merged_policy_states_the_global_rules_it_cites(fused):
-    from steps.s13_policy_merge import citation_problems
+    from skiller.steps.s13_policy_merge import citation_problems
 
     store, proj, fusions = _fusions(fused)
     for f in fusions:
@@ -188,13 +188,13 @@ def test_infeasible_combinations_are_pruned_without_llm_calls(fused):
     import random
 
     from skiller.config import load_config
-    from skiller.llm.builtin import BuiltinProvider
+    from skiller.world.builtin import BuiltinProvider
     from skiller.llm.client import LLMClient, StepLLM
     from skiller.llm.scripted import ScriptedProvider
-    from steps import MachineIndex, MachineSummary, StepContext
-    from steps.s04_blueprints import Blueprint
-    from steps.s10_combinations import S10Input, run
-    from steps.s14_task_templates import TaskTemplates
+    from skiller.steps import MachineIndex, MachineSummary, StepContext
+    from skiller.steps.s04_blueprints import Blueprint
+    from skiller.steps.s10_combinations import S10Input, run
+    from skiller.steps.s14_task_templates import TaskTemplates
 
     store, proj, _ = _fusions(fused)
     domains = sorted(m.inputs["domain"] for m in proj.of_kind("domain"))
@@ -238,11 +238,11 @@ def test_fusing_disagreeing_people_is_refused():
 def _default_selection(seed: int, count: int = 24, domains: list[str] | None = None):
     import random
 
-    from skiller.llm.builtin.fusion import fit
-    from skiller.llm.builtin.world import blueprint, domains as pick_domains
+    from skiller.world.builtin.fusion import fit
+    from skiller.world.builtin.world import blueprint, domains as pick_domains
     from skiller.llm.interface import LLMRequest, Message
-    from steps.s04_blueprints import Blueprint
-    from steps.s10_combinations import Fit, candidates, spread
+    from skiller.steps.s04_blueprints import Blueprint
+    from skiller.steps.s10_combinations import Fit, candidates, spread
 
     class _Ask:
         def __init__(self, **context):
@@ -281,15 +281,15 @@ def _merge(fused, tmp_path, rewrite, cache: str):
     import random
 
     from skiller.config import load_config
-    from skiller.llm.builtin import BuiltinProvider
-    from skiller.llm.builtin.fusion import merge_policies
+    from skiller.world.builtin import BuiltinProvider
+    from skiller.world.builtin.fusion import merge_policies
     from skiller.llm.client import LLMClient, StepLLM
     from skiller.llm.scripted import ScriptedProvider
-    from steps import StepContext
-    from steps.s07_policy import Policy
-    from steps.s09_implementation import Implementation
-    from steps.s10_combinations import Combination
-    from steps.s13_policy_merge import S13Input, run
+    from skiller.steps import StepContext
+    from skiller.steps.s07_policy import Policy
+    from skiller.steps.s09_implementation import Implementation
+    from skiller.steps.s10_combinations import Combination
+    from skiller.steps.s13_policy_merge import S13Input, run
 
     store, proj, fusions = _fusions(fused)
     f = next(f for f in fusions if f.inputs["name"] == "PropertyRental_MovingServices")
@@ -308,7 +308,7 @@ def _merge(fused, tmp_path, rewrite, cache: str):
 
 
 def test_a_merge_citing_a_missing_global_rule_or_an_unknown_bridge_fails(fused, tmp_path):
-    from steps.base import StepError
+    from skiller.steps.base import StepError
 
     merged = _merge(fused, tmp_path, lambda md: md, "a.db")
     code = next(m.code for m in merged.environment.modules if m.server == "MovingServices")

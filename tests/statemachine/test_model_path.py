@@ -11,10 +11,10 @@ import re
 
 from pydantic import BaseModel
 
-from skiller.llm.builtin.registry import ANSWERS
-from skiller.llm.builtin.tasks import judge_template
+from skiller.world.builtin.registry import ANSWERS
+from skiller.world.builtin.tasks import judge_template
 from skiller.llm.interface import LLMRequest
-from store import Store
+from skiller.store import Store
 from tests.conftest import cli, make_workspace, small
 from tests.fakes import sized_tool_use_reply, tokens_of
 from tests.fakes import MessagesServer

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
+from skiller.store import Store
 from tests.conftest import REPO, cli, cli_process, make_workspace, small
 
 STAGE = ["--set", "scheduler.stop_after=tools_listed"]

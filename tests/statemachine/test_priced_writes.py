@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from servers.coherence import coherence_report
-from servers.task import EnvironmentBundle
-from skiller.catalog import get_domain
-from skiller.llm.builtin.codegen import charged
-from skiller.llm.builtin.dbrules import database_invariants
+from skiller.servers.coherence import coherence_report
+from skiller.servers.task import EnvironmentBundle
+from skiller.world.catalog import get_domain
+from skiller.world.builtin.codegen import charged
+from skiller.world.builtin.dbrules import database_invariants
 from skiller.workspace import Workspace
-from steps.s16_validation import ValidatedTask, open_environment
+from skiller.steps.s16_validation import ValidatedTask, open_environment
 from tests.conftest import cli, make_workspace
 
 # Domains whose records declare `pricing` and whose tools create them or change their quantity.

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import ray
 
-from statemachine.ray_executor import HOLD_ENV
-from store import Store
+from skiller.statemachine.ray_executor import HOLD_ENV
+from skiller.store import Store
 from tests.conftest import cli, make_workspace, small
 from tests.statemachine.test_pipeline import assert_log_is_sound, tree
 

@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from events import EventRow, Projection, fold
+from skiller.events import EventRow, Projection, fold
 from skiller.config import Config
-from statemachine import STATES, TERMINAL
-from statemachine.ready import ReadySet
-from steps import load_all
-from steps.s18_rollout import campaign
+from skiller.statemachine import STATES, TERMINAL
+from skiller.statemachine.ready import ReadySet
+from skiller.steps import load_all
+from skiller.steps.s18_rollout import campaign
 
 CONFIG = Config()
 REGISTRY = load_all()

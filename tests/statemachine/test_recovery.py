@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
+from skiller.store import Store
 from tests.conftest import cli, make_workspace, small
 from tests.fakes import MessagesServer
 from tests.fixtures.hidden_pytest import python_without_pytest

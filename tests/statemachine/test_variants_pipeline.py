@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from skiller.catalog import load_catalog
-from skiller.catalog.variants import base_of, variant_name
-from store import Store
+from skiller.world.catalog import load_catalog
+from skiller.world.catalog.variants import base_of, variant_name
+from skiller.store import Store
 from tests.conftest import cli, make_workspace
 
 SMALL = ["--set", "steps.s01.num_domains=2", "--set", "steps.s01.min_sectors=2", "--set",

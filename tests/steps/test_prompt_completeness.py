@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from skiller.llm.builtin import BuiltinProvider
+from skiller.world.builtin import BuiltinProvider
 from skiller.llm.interface import LLMRequest, LLMResponse
 from skiller.workspace import Workspace
 from tests.conftest import cli, make_workspace, small

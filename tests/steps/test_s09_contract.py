@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from store import Store
+from skiller.store import Store
 from tests.conftest import cli, small
 from tests.fakes import MessagesServer
 from tests.statemachine.test_anthropic_pipeline import FakeModel, anthropic_workspace, key  # noqa: F401

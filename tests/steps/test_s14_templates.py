@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from steps.placeholders import resolve_sql
-from store import Store
+from skiller.contract.placeholders import resolve_sql
+from skiller.store import Store
 from tests.conftest import cli, small
 from tests.fakes import MessagesServer, tool_use_reply
 from tests.statemachine.test_anthropic_pipeline import FakeModel, anthropic_workspace, key  # noqa: F401

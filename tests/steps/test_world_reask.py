@@ -6,9 +6,9 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from skiller.llm.builtin.registry import ANSWERS
+from skiller.world.builtin.registry import ANSWERS
 from skiller.llm.interface import LLMRequest
-from store import Store
+from skiller.store import Store
 from tests.conftest import cli, small
 from tests.fakes import MessagesServer, tool_use_reply
 from tests.statemachine.test_anthropic_pipeline import ROUTES, FakeModel, anthropic_workspace, key  # noqa: F401

@@ -1,8 +1,8 @@
 """The hash chain: written with each append, and a local check that names the seq of every break."""
 import sqlite3
 
-from events import MachineCreated, Transitioned
-from store import Store, chain_drift, row_link
+from skiller.events import MachineCreated, Transitioned
+from skiller.store import Store, chain_drift, row_link
 
 
 def small_log(path, events: int = 8) -> Store:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from store import LockHeld, WriterLock
+from skiller.store import LockHeld, WriterLock
 from tests.conftest import REPO
 
 HOLD = "import sys; from pathlib import Path; from store import WriterLock; " \

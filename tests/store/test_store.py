@@ -3,8 +3,8 @@ import sqlite3
 
 import pytest
 
-from events import MachineCreated, Transitioned
-from store import Artifact, Store, StoreError
+from skiller.events import MachineCreated, Transitioned
+from skiller.store import Artifact, Store, StoreError
 
 
 def test_append_is_one_transaction_all_or_nothing(tmp_path):

@@ -1,0 +1,56 @@
+"""World rules a generated database promises beyond its keys, declared as data: the builtin generators
+state them, the integrity check (servers.coherence) counts the rows that break them."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusTiming(_Frozen):
+    """A status names where a row is in time: `past` statuses need `date_column` <= today (a visit
+    cannot be `completed` next week), `future` statuses need it no more than `grace_days` before
+    today (nor still `scheduled` last month; yesterday's booking may just not be updated yet)."""
+
+    table: str
+    status_column: str
+    date_column: str
+    past: list[str] = []
+    future: list[str] = []
+    grace_days: int = 0
+
+
+class AmountRule(_Frozen):
+    """`amount_column` = target's `price_column` x own `quantity_column` (1 if none) + target's `fixed_column`."""
+
+    table: str
+    amount_column: str
+    target_table: str
+    target_key: str  # the foreign-key column, named alike in both tables
+    price_column: str
+    quantity_column: str | None = None
+    fixed_column: str | None = None
+
+
+class CategoryRule(_Frozen):
+    """A row's target must have `target_column` in `allowed[row's column value]`; with no `column`,
+    `allowed["*"]` applies to every row (a bill payment goes to a utility payee)."""
+
+    table: str
+    target_table: str
+    target_key: str
+    target_column: str
+    column: str | None = None
+    allowed: dict[str, list[Any]]
+
+
+class DataInvariants(_Frozen):
+    """What a database generator promises about its rows; the integrity check verifies it."""
+
+    status_dates: list[StatusTiming] = []
+    amounts: list[AmountRule] = []
+    categories: list[CategoryRule] = []

@@ -1,0 +1,51 @@
+"""The policy rule grammar shared by s07 (which asks for it), the implementations that enforce it and
+the task generators that target it: a rule in words carries a `<!-- RULE {json} -->` marker."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+RULE_MARKER = re.compile(r"<!-- RULE (\{.*?\}) -->")
+RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status"]
+
+
+class PolicyRule(Frozen):
+    """The machine-checkable form of one rule; the implementation enforces it, s14 targets it.
+
+    max_active:      person holds < `limit` rows of `entity` in `statuses`
+    value_range:     argument `field` within [`min`, `max`]
+    date_window:     date argument `field` within clock + [`min`, `max`] days
+    target_flag:     the target entity row of a create has `field` == `equals`
+    lead_time:       the row's date `field` is at least `min` days after the clock
+    requires_status: the row's status is in `statuses` (guards set_status/update/pay)
+    """
+
+    id: str
+    tool: str
+    kind: RuleKind
+    statement: str
+    entity: str | None = None
+    field: str | None = None
+    statuses: list[str] = []
+    limit: int | None = None
+    min: float | None = None
+    max: float | None = None
+    equals: Any = None
+
+
+def parse_rules(markdown: str) -> list[PolicyRule]:
+    rules = []
+    for raw in RULE_MARKER.findall(markdown):
+        try:
+            rules.append(PolicyRule.model_validate(json.loads(raw)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise ValueError(f"malformed rule marker {raw[:60]}: {str(exc).splitlines()[0]}") from None
+    return rules

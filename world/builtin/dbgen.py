@@ -1,0 +1,511 @@
+"""Builtin database model: writes a self-contained script that generates a domain's SQLite database."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from skiller.world.catalog import get_domain
+from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord
+from skiller.world.builtin.codegen import (
+    Check,
+    attribute,
+    block,
+    checks,
+    choices,
+    find,
+    id_column,
+    lit,
+    snake,
+)
+from skiller.world.builtin.dbrules import database_invariants, is_name, pricing, timing_spec
+
+__all__ = ["database_invariants", "database_program", "data_scenarios", "solve", "schema_sql"]
+
+_SQL_TYPE = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "date": "TEXT"}
+PERSON_COLUMNS = ["person_id", "first_name", "last_name", "email", "phone", "date_of_birth", "city"]
+
+
+# ---------------------------------------------------------------- schema
+def _columns(attrs: list[CatalogAttribute], skip: set[str]) -> list[str]:
+    return [f"    {a.name} {_SQL_TYPE[a.type]}" for a in attrs if a.name not in skip]
+
+
+def schema_sql(domain: CatalogDomain) -> list[str]:
+    """CREATE TABLE statements: person, the role table, entities, then records (FK order)."""
+    person = ",\n".join(
+        ["    person_id TEXT PRIMARY KEY NOT NULL"] + [f"    {c} TEXT" for c in PERSON_COLUMNS[1:]])
+    out = [f"CREATE TABLE person (\n{person}\n)"]
+    role = snake(domain.role)
+    cols = ["    person_id TEXT PRIMARY KEY NOT NULL REFERENCES person(person_id)"]
+    cols += _columns(domain.role_attributes, {"person_id"})
+    out.append(f"CREATE TABLE {role} (\n" + ",\n".join(cols) + "\n)")
+    for ent in domain.entities:
+        key = id_column(ent.name)
+        cols = [f"    {key} TEXT PRIMARY KEY NOT NULL"] + _columns(ent.attributes, {key})
+        out.append(f"CREATE TABLE {snake(ent.name)} (\n" + ",\n".join(cols) + "\n)")
+    for rec in domain.records:
+        key, target = id_column(rec.name), find(domain, rec.target)
+        tkey = id_column(target.name)
+        cols = [f"    {key} TEXT PRIMARY KEY NOT NULL",
+                "    person_id TEXT NOT NULL REFERENCES person(person_id)",
+                f"    {tkey} TEXT NOT NULL REFERENCES {snake(target.name)}({tkey})"]
+        cols += _columns(rec.attributes, {key, "person_id", tkey})
+        out.append(f"CREATE TABLE {snake(rec.name)} (\n" + ",\n".join(cols) + "\n)")
+    return out
+
+
+# ---------------------------------------------------------------- forced rows (scenarios)
+def _domain_values(item: CatalogEntity | CatalogRecord, field: str) -> list[Any]:
+    if isinstance(item, CatalogRecord) and field == item.status_field:
+        return list(item.statuses)
+    attr = attribute(item, field)
+    if attr is None:
+        return []
+    if attr.type == "bool":
+        return [True, False]
+    return choices(attr) or []
+
+
+def solve(item: CatalogEntity | CatalogRecord, conds: list[tuple[Check, bool]]) -> dict[str, Any] | None:
+    """Column overrides making a row satisfy each (check, holds) pair, or None if impossible.
+
+    Dates are given as {"days": n} (offset from the clock), resolved by the script. A count
+    check is met by the person the row is given: "free" (below every limit) or "full:<rule>".
+    """
+    must_in: dict[str, list[Any]] = {}
+    must_not: dict[str, list[Any]] = {}
+    ranges: dict[str, list[float | None]] = {}
+    kinds: dict[str, str] = {}
+    person = "free"
+    for check, holds in conds:
+        f = check.field or ""
+        if check.kind == "count_lt":
+            person = "free" if holds else f"full:{check.label}"
+            continue
+        if check.kind in ("status_in", "eq", "ne"):
+            vals = list(check.values)
+            positive = holds if check.kind != "ne" else not holds
+            if positive:
+                must_in[f] = [v for v in must_in.get(f, vals) if v in vals]
+            else:
+                must_not[f] = must_not.get(f, []) + vals
+            continue
+        kinds[f] = check.kind
+        lo, hi = ranges.get(f, [None, None])
+        step = 1 if check.kind == "date_range" else 1.0
+        if holds:
+            lo = check.lo if lo is None else (max(lo, check.lo) if check.lo is not None else lo)
+            hi = check.hi if hi is None else (min(hi, check.hi) if check.hi is not None else hi)
+        elif check.hi is not None:  # break the rule on the late/high side
+            lo = check.hi + step if lo is None else max(lo, check.hi + step)
+        elif check.lo is not None:
+            hi = check.lo - step if hi is None else min(hi, check.lo - step)
+        ranges[f] = [lo, hi]
+    sets: dict[str, Any] = {}
+    for f in sorted(set(must_in) | set(must_not)):
+        pool = must_in.get(f, _domain_values(item, f))
+        pool = [v for v in pool if v not in must_not.get(f, [])]
+        if not pool:
+            return None
+        sets[f] = pool[0]
+    for f, (lo, hi) in sorted(ranges.items()):
+        if lo is not None and hi is not None and lo > hi:
+            return None
+        if kinds[f] == "date_range":
+            if lo is not None and hi is not None:
+                value = int((lo + hi) // 2)
+            elif lo is not None:
+                value = int(lo) + 7  # comfortably inside an open-ended window
+            elif hi is not None:
+                value = int(hi)
+            else:
+                continue
+            sets[f] = {"days": value}
+        else:
+            if lo is not None and hi is not None:
+                value = round((lo + hi) / 2, 2)
+            else:
+                value = lo if lo is not None else hi
+            if value is None:
+                continue
+            attr = attribute(item, f)
+            sets[f] = int(value) if attr is not None and attr.type == "int" else value
+    return {"set": sets, "person": person}
+
+
+def _row_cases(found: list[Check], subject: str) -> list[list[tuple[Check, bool]]]:
+    """The happy case (every check of `subject` holds) and one case per check that breaks it
+    while every earlier check of the same subject holds (so the error is that check's)."""
+    mine = [c for c in found if c.subject == subject]
+    cases = [[(c, True) for c in mine]]
+    for i, c in enumerate(mine):
+        cases.append([(p, True) for p in mine[:i]] + [(c, False)])
+    return cases
+
+
+def data_scenarios(domain: CatalogDomain) -> dict[str, Any]:
+    """Rows the database must contain so that every tool has a permitted case and every check a
+    rejected one: {"entities": {table: [overrides]}, "records": {table: [scenario]},
+    "quotas": {table: [{label, field, statuses, limit}]}}."""
+    ents: dict[str, list[dict[str, Any]]] = {snake(e.name): [] for e in domain.entities}
+    recs: dict[str, list[dict[str, Any]]] = {snake(r.name): [] for r in domain.records}
+    quotas: dict[str, list[dict[str, Any]]] = {snake(r.name): [] for r in domain.records}
+
+    def add(bucket: list[dict[str, Any]], scenario: dict[str, Any] | None) -> int | None:
+        if scenario is None:
+            return None
+        if scenario not in bucket:
+            bucket.append(scenario)
+        return bucket.index(scenario)
+
+    for tool in domain.tools:
+        if tool.kind not in ("create", "set_status", "update", "pay"):
+            continue
+        item = find(domain, tool.entity or "")
+        found = checks(domain, tool)
+        for c in found:
+            if c.kind == "count_lt":
+                q = {"label": c.label, "field": c.field, "statuses": list(c.values), "limit": c.limit}
+                if q not in quotas[c.table or ""]:
+                    quotas[c.table or ""].append(q)
+        target = find(domain, item.target) if isinstance(item, CatalogRecord) else None
+        if target is not None and any(c.subject == "target" for c in found):
+            for case in _row_cases(found, "target"):
+                add(ents[snake(target.name)], (solve(target, case) or {}).get("set"))
+        if tool.kind == "create":
+            continue
+        row_cases = _row_cases(found, "row")
+        happy_target = [(c, True) for c in found if c.subject == "target"]
+        for case in row_cases:
+            scenario = solve(item, case)
+            if scenario is None:
+                continue
+            if target is not None and happy_target:
+                # tie the row to a target row for which the target checks hold
+                scenario["target"] = add(ents[snake(target.name)], (solve(target, happy_target) or {}).get("set"))
+            add(recs[snake(item.name)] if isinstance(item, CatalogRecord) else ents[snake(item.name)],
+                scenario if isinstance(item, CatalogRecord) else scenario["set"])
+        for i, c in enumerate(t for t in found if t.subject == "target"):
+            # the row is fine, its target breaks check c
+            case = [(p, True) for p in found if p.subject == "target"][:i] + [(c, False)]
+            bad = add(ents[snake(target.name)], (solve(target, case) or {}).get("set")) if target else None
+            base = solve(item, [(p, True) for p in found if p.subject == "row"])
+            if bad is not None and base is not None and isinstance(item, CatalogRecord):
+                add(recs[snake(item.name)], {**base, "target": bad})
+    for rec in domain.records:  # every status appears at least once
+        for status in rec.statuses:
+            add(recs[snake(rec.name)], {"set": {rec.status_field: status}, "person": "free"})
+    return {"entities": ents, "records": recs, "quotas": quotas}
+
+
+# ---------------------------------------------------------------- the script
+def _values_source() -> str:
+    spec = importlib.util.find_spec("skiller.world.catalog.values")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("skiller.world.catalog.values is not importable")
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def _embed(source: str) -> str:
+    """A Python string literal holding `source`, kept readable as a raw triple-quoted block."""
+    if "'''" not in source and not source.endswith("\\"):
+        return "r'''" + source + "'''"
+    return repr(source)
+
+
+def _attr_spec(attrs: list[CatalogAttribute], skip: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    return [{"name": a.name, "type": a.type, "gen": a.gen} for a in attrs if a.name not in skip]
+
+
+def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]:
+    scen = data_scenarios(domain)
+    refs: dict[str, str] = {}
+    for attrs in [domain.role_attributes] + [e.attributes for e in domain.entities] + [r.attributes for r in domain.records]:
+        for a in attrs:
+            if "ref" in a.gen:
+                dom_name, _, rec_name = str(a.gen["ref"]).partition(".")
+                other = next((d for d in catalog if d.name == dom_name), None)
+                if other is None:  # a domain outside the given list: the builtin catalog's own
+                    try:
+                        other = get_domain(dom_name)
+                    except KeyError:
+                        other = None
+                rec = next((r for r in other.records if r.name == rec_name), None) if other else None
+                if rec is None:
+                    raise ValueError(f"{domain.name}.{a.name}: ref {a.gen['ref']} is not in the catalog")
+                refs[str(a.gen["ref"])] = rec.id_prefix
+    records = []
+    pinned: dict[str, dict[str, Any]] = {}  # entity table -> {column: value} every forced row takes
+    for rec in domain.records:
+        target = find(domain, rec.target)
+        for m in rec.matches:
+            if m.field is None and m.allowed.get("*"):
+                pinned.setdefault(snake(target.name), {})[m.target_field] = m.allowed["*"][0]
+        price = pricing(domain, rec)
+        key, tkey = id_column(rec.name), id_column(target.name)
+        records.append({
+            "table": snake(rec.name), "key": key, "prefix": rec.id_prefix,
+            "target": snake(target.name), "target_key": tkey,
+            "status_field": rec.status_field, "statuses": list(rec.statuses),
+            "attributes": _attr_spec(rec.attributes, {key, "person_id", tkey}),
+            "pricing": price.model_dump() if price else None,
+            "timing": timing_spec(rec),
+            "matches": [m.model_dump() | {"values": choices(attribute(rec, m.field)) if m.field else None}
+                        for m in rec.matches],
+            "scenarios": scen["records"][snake(rec.name)],
+            "quotas": scen["quotas"][snake(rec.name)],
+        })
+    return {
+        "domain": domain.name,
+        "role": {"table": snake(domain.role), "attributes": _attr_spec(domain.role_attributes, {"person_id"})},
+        "entities": [{
+            "table": snake(e.name), "key": id_column(e.name), "prefix": e.id_prefix, "count": e.count,
+            "attributes": _attr_spec(e.attributes, {id_column(e.name)}),
+            "distinct": [a.name for a in e.attributes if is_name(a)],
+            "pinned": pinned.get(snake(e.name), {}),
+            "scenarios": scen["entities"][snake(e.name)],
+        } for e in domain.entities],
+        "records": records,
+        "refs": refs,
+    }
+
+
+_SCRIPT = '''#!/usr/bin/env python3
+"""Generate the __NAME__ database (SQLite) for Skiller.
+
+    python gen_db.py --seed S --rows N --people P --clock YYYY-MM-DD --out db.sqlite
+
+Standard library only: the catalog's value generators are embedded below. The same arguments
+always give a byte-identical file (fixed insertion order, per-table generators seeded from
+(seed, table) through SHA-256, no timestamps).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sqlite3
+import sys
+import types
+from typing import Any
+
+# skiller/catalog/values.py, verbatim: generate(gen, rng, clock, lookup), person_rows, sub_rng.
+VALUES_SOURCE = __VALUES__
+values = types.ModuleType("skiller_catalog_values")
+sys.modules[values.__name__] = values
+exec(compile(VALUES_SOURCE, "skiller/catalog/values.py", "exec"), values.__dict__)
+
+SCHEMA = [
+__SCHEMA__
+]
+
+# The domain: tables, attribute generators, and forced rows ("scenarios") that make every
+# policy rule both satisfiable and violable; quotas keep per-person limits meaningful.
+SPEC: dict[str, Any] = __SPEC__
+
+
+def table_rng(seed: int, table: str) -> Any:
+    """One generator per table, seeded from (seed, table) by a stable hash."""
+    return values.sub_rng("table", seed, table)
+
+
+def stored(kind: str, value: Any, clock: str) -> Any:
+    """A generated or forced value as SQLite stores it (bool 0/1, 2-decimal floats, ISO dates)."""
+    if isinstance(value, dict) and "days" in value:
+        return (datetime.date.fromisoformat(clock) + datetime.timedelta(days=int(value["days"]))).isoformat()
+    if value is None:
+        return None
+    if kind == "bool":
+        return int(bool(value))
+    if kind == "float":
+        return round(float(value), 2)
+    if kind == "int":
+        return int(value)
+    return value
+
+
+def make_rows(attrs: list[dict[str, Any]], count: int, rng: Any, clock: str, lookup: dict[str, Any],
+              distinct: list[str] = ()) -> list[dict[str, Any]]:
+    """`count` rows of generated values; the `distinct` columns (names) avoid repeating a value."""
+    seen: dict[str, set[Any]] = {name: set() for name in distinct}
+    rows = []
+    for _ in range(count):
+        rows.append({a["name"]: stored(a["type"], values.generate_distinct(a["gen"], rng, clock, seen[a["name"]], lookup)
+                                       if a["name"] in seen else values.generate(a["gen"], rng, clock, lookup), clock)
+                     for a in attrs})
+    return rows
+
+
+def fit(rec: dict[str, Any], rows: list[dict[str, Any]], fixed: dict[int, set[str]], targets: list[dict[str, Any]],
+        rng: Any, clock: str) -> None:
+    """Make every row obey the world: its target of the category it needs, its amount the target's
+    price x its quantity, its status agreeing with its date. Columns in `fixed[i]` are kept."""
+    by_id = {t[rec["target_key"]]: t for t in targets}
+    for i, row in enumerate(rows):
+        keep = fixed.get(i, set())
+        for match in rec["matches"]:
+            values.fit_match(row, match, rec["target_key"], targets, by_id, keep, rng)
+        if rec["pricing"]:
+            values.fit_amount(row, rec["pricing"], by_id.get(row[rec["target_key"]]), keep)
+        if rec["timing"]:
+            values.fit_timing(row, rec["timing"], keep, rng, clock)
+
+
+def force(row: dict[str, Any], attrs: list[dict[str, Any]], overrides: dict[str, Any], clock: str) -> None:
+    kinds = {a["name"]: a["type"] for a in attrs}
+    for column, value in overrides.items():
+        row[column] = stored(kinds.get(column, "str"), value, clock)
+
+
+def apply_quotas(spec: dict[str, Any], rows: list[dict[str, Any]], forced: set[int], people: list[str]) -> None:
+    """Each limit rule gets one designated person holding exactly `limit` counted rows; everyone
+    else stays below the limit (so both outcomes of the rule exist). Forced rows are kept."""
+    sf = spec["status_field"]
+    counted_any = {s for q in spec["quotas"] for s in q["statuses"]}
+    spare = [s for s in spec["statuses"] if s not in counted_any]
+    fulls = {q["person"] for q in spec["quotas"]}
+    for quota in spec["quotas"]:
+        counted, limit, full = set(quota["statuses"]), quota["limit"], quota["person"]
+        mine = [i for i, r in enumerate(rows) if r["person_id"] == full and r[sf] in counted]
+        for i in reversed(mine):
+            if len(mine) <= limit:
+                break
+            if i not in forced and spare:
+                rows[i][sf] = spare[0]
+                mine.remove(i)
+        for i in reversed(range(len(rows))):
+            if len(mine) >= limit:
+                break
+            if i not in forced and i not in mine:
+                rows[i]["person_id"], rows[i][sf] = full, quota["statuses"][0]
+                mine.append(i)
+        for person in people:
+            if person in fulls or not spare:  # each designated person keeps what its own rule needs
+                continue
+            theirs = [i for i, r in enumerate(rows) if r["person_id"] == person and r[sf] in counted]
+            excess = len(theirs) - (limit - 1)
+            for i in reversed(theirs):
+                if excess <= 0:
+                    break
+                if i not in forced:
+                    rows[i][sf] = spare[0]
+                    excess -= 1
+
+
+def insert(db: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    db.executemany(sql, [tuple(r[c] for c in columns) for r in rows])
+
+
+def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
+    if os.path.exists(out):
+        os.remove(out)  # never append to an old file: the output must depend on the arguments only
+    lookup = {ref: (prefix, rows) for ref, prefix in SPEC["refs"].items()}  # other domains have `rows` rows too
+    db = sqlite3.connect(out)
+    for statement in SCHEMA:
+        db.execute(statement)
+
+    persons = values.person_rows(people, seed, clock)
+    person_ids = [p["person_id"] for p in persons]
+    insert(db, "person", persons)
+
+    role = SPEC["role"]
+    rng = table_rng(seed, role["table"])
+    members = make_rows(role["attributes"], people, rng, clock, lookup)
+    insert(db, role["table"], [{"person_id": pid, **m} for pid, m in zip(person_ids, members)])
+
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for ent in SPEC["entities"]:
+        rng = table_rng(seed, ent["table"])
+        count = max(ent["count"] or rows, len(ent["scenarios"]))  # every forced row fits
+        generated = make_rows(ent["attributes"], count, rng, clock, lookup, ent["distinct"])
+        for i, overrides in enumerate(ent["scenarios"][: len(generated)]):
+            # forced rows are what scenario records point at: give them the category records need
+            force(generated[i], ent["attributes"], {**ent["pinned"], **overrides}, clock)
+        tables[ent["table"]] = [{ent["key"]: f"{ent['prefix']}-{i + 1:04d}", **r} for i, r in enumerate(generated)]
+        insert(db, ent["table"], tables[ent["table"]])
+
+    for rec in SPEC["records"]:
+        rng = table_rng(seed, rec["table"])
+        targets = tables[rec["target"]]
+        out_rows = []
+        # room for the forced scenarios plus each limit reached once, however small --rows is
+        count = max(rows, len(rec["scenarios"]) + sum(q["limit"] for q in rec["quotas"]) + 1)
+        for i, attrs in enumerate(make_rows(rec["attributes"], count, rng, clock, lookup)):
+            target = rng.choice(targets)
+            row = {rec["key"]: f"{rec['prefix']}-{i + 1:04d}", "person_id": rng.choice(person_ids),
+                   rec["target_key"]: target[rec["target_key"]], **attrs}
+            out_rows.append(row)
+        # designated "full" people: one per limit rule, spread over the people by a stable hash
+        taken: set[str] = set()
+        for quota in rec["quotas"]:
+            n = values.sub_rng("quota", seed, rec["table"], quota["label"]).randrange(people)
+            while person_ids[n] in taken and len(taken) < people:
+                n = (n + 1) % people
+            quota["person"] = person_ids[n]
+            taken.add(person_ids[n])
+        full = {f"full:{q['label']}": q["person"] for q in rec["quotas"]}
+        # one person gets no forced rows and stays below every limit: a permitted create always exists
+        room = next((p for p in reversed(person_ids) if p not in taken), None)
+        free = [p for p in reversed(person_ids) if p not in taken and p != room] \
+            or [p for p in person_ids if p not in taken] or person_ids
+        forced: set[int] = set()
+        fixed: dict[int, set[str]] = {}  # per row, the columns a scenario or a quota decided
+        for i, scenario in enumerate(rec["scenarios"][: len(out_rows)]):
+            row = out_rows[i]
+            row["person_id"] = full.get(scenario["person"]) or free[i % len(free)]
+            fixed[i] = set(scenario["set"])
+            if scenario.get("target") is not None and scenario["target"] < len(targets):
+                row[rec["target_key"]] = targets[scenario["target"]][rec["target_key"]]
+                fixed[i].add(rec["target_key"])
+            force(row, rec["attributes"], scenario["set"], clock)  # last: forced values win
+            forced.add(i)
+        fit(rec, out_rows, fixed, targets, rng, clock)
+        before = [r[rec["status_field"]] for r in out_rows]
+        apply_quotas(rec, out_rows, forced, person_ids)
+        for i, row in enumerate(out_rows):  # a status a quota set stays; its date follows it
+            if row[rec["status_field"]] != before[i]:
+                fixed.setdefault(i, set()).add(rec["status_field"])
+        fit(rec, out_rows, fixed, targets, rng, clock)
+        insert(db, rec["table"], out_rows)
+
+    db.commit()
+    db.execute("VACUUM")
+    db.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Generate the __NAME__ database.")
+    parser.add_argument("--seed", type=int, required=True, help="seed of every generator")
+    parser.add_argument("--rows", type=int, required=True, help="rows per entity/record table (unless the catalog fixes a count)")
+    parser.add_argument("--people", type=int, required=True, help="rows of the shared person table")
+    parser.add_argument("--clock", required=True, help="simulation date, YYYY-MM-DD")
+    parser.add_argument("--out", required=True, help="SQLite file to write (replaced)")
+    args = parser.parse_args(argv)
+    datetime.date.fromisoformat(args.clock)
+    # one person at each limit, one with room below it, one to own the forced rows
+    needed = 2 + max([len(r["quotas"]) for r in SPEC["records"]], default=0)
+    if args.rows < 1 or args.people < needed:
+        parser.error(f"--rows must be positive and --people at least {needed}")
+    build(args.seed, args.rows, args.people, args.clock, args.out)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def database_program(domain: CatalogDomain, catalog: list[CatalogDomain]) -> str:
+    """The source of `gen_db.py` for `domain`: stdlib only, deterministic for the same arguments.
+    `catalog` resolves `{"ref": "Domain.Record"}` generators to that record's id prefix."""
+    schema = ",\n".join("    " + lit(s) for s in schema_sql(domain))
+    source = (_SCRIPT.replace("__NAME__", domain.name)
+              .replace("__SCHEMA__", schema)
+              .replace("__SPEC__", block(_spec(domain, catalog), 0, len("SPEC: dict[str, Any] = ")))
+              .replace("__VALUES__", _embed(_values_source())))
+    compile(source, "gen_db.py", "exec")
+    return source

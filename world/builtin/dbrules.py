@@ -1,0 +1,57 @@
+"""The world rules a builtin database obeys (status vs date, price x quantity, target categories,
+distinct names), as the generator script applies them and as s06's integrity check verifies them."""
+from __future__ import annotations
+
+from typing import Any
+
+from skiller.contract.invariants import AmountRule, CategoryRule, DataInvariants, StatusTiming
+from skiller.world.catalog.coherence import status_timing
+from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
+from skiller.world.builtin.codegen import attribute, choices, find, id_column, pricing, snake
+
+__all__ = ["GRACE_DAYS", "database_invariants", "is_name", "pricing", "timing_spec"]
+
+# Generated rows are fitted strictly, but a policy's refusal case may need an open booking whose day
+# has just passed (a reservation "cannot be cancelled once its day is over"): the world tolerates
+# a planned status for this many days after its date, not "well before today".
+GRACE_DAYS = 3
+
+
+def timing_spec(rec: CatalogRecord) -> dict[str, Any] | None:
+    """The status/date rule as the generator script fits rows to it (with the date's range and the
+    weighted status pool to draw from when a fixed date leaves the status to move)."""
+    timing = status_timing(rec)
+    if timing is None:
+        return None
+    date_gen, status = attribute(rec, timing.date).gen, attribute(rec, rec.status_field)
+    pool = [v for v in (choices(status) and status.gen["choice"]) or rec.statuses if v in rec.statuses] \
+        if status is not None else list(rec.statuses)
+    return {"status": rec.status_field, "date": timing.date, "past": timing.past, "future": timing.future,
+            "range": date_gen.get("date"), "pool": pool or list(rec.statuses)}
+
+
+def is_name(attr: CatalogAttribute) -> bool:
+    """A catalogue entry's name (a person or company pick): drawn distinct within its table."""
+    return attr.gen.get("pick") in ("person_name", "company") or "compose" in attr.gen
+
+
+def database_invariants(domain: CatalogDomain) -> DataInvariants:
+    """What the domain's generated rows obey, for the integrity check: status/date timing per record,
+    amount = price x quantity where the record is priced, and the target categories it must match."""
+    timings, amounts, categories = [], [], []
+    for rec in domain.records:
+        table, target = snake(rec.name), find(domain, rec.target)
+        tkey = id_column(target.name)
+        timing = status_timing(rec)
+        if timing is not None:
+            timings.append(StatusTiming(table=table, status_column=rec.status_field, date_column=timing.date,
+                                        past=timing.past, future=timing.future, grace_days=GRACE_DAYS))
+        price = pricing(domain, rec)
+        if price is not None:
+            amounts.append(AmountRule(table=table, amount_column=price.amount, target_table=snake(target.name),
+                                      target_key=tkey, price_column=price.price, quantity_column=price.quantity,
+                                      fixed_column=price.fixed))
+        categories += [CategoryRule(table=table, target_table=snake(target.name), target_key=tkey,
+                                    target_column=m.target_field, column=m.field, allowed=m.allowed)
+                       for m in rec.matches]
+    return DataInvariants(status_dates=timings, amounts=amounts, categories=categories)

@@ -1,0 +1,176 @@
+"""The builtin catalog's schema: curated service domains centred on the shared Person."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from skiller.contract.policy import PolicyRule
+
+AttrType = Literal["str", "int", "float", "bool", "date"]
+
+# Value generators understood by skiller.catalog.values (all seeded, no Faker drift):
+#   {"choice": [..]}            one of the values
+#   {"int": [lo, hi]}           integer in range
+#   {"money": [lo, hi]}         float with 2 decimals
+#   {"bool": p}                 True with probability p
+#   {"date": [lo, hi]}          ISO date, offset in days from the simulation clock
+#   {"code": "AB-####"}         '#' digit, '@' upper letter
+#   {"pick": "person_name" | "first_name" | "last_name" | "company" | "city" | "street"
+#            | "word" | "email" | "phone"}
+#   {"compose": [[..], [..]]}   one word from each list, joined by spaces: a name pool as large as
+#                               the product of the lists ("Gold" + "Travel Debit"), for catalogue names
+#   {"ref": "Domain.Record"}    an id of another domain's record rows (PREFIX-0001 … PREFIX-count);
+#                               a cross-domain link that a create tool takes as a field, so a fused
+#                               task can pass a value produced in one domain into another
+# The catalog's sanity checks (skiller.catalog.check) validate every spec.
+Gen = dict[str, Any]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatalogAttribute(_Strict):
+    name: str
+    type: AttrType
+    description: str
+    gen: Gen
+
+
+class CatalogEntity(_Strict):
+    """A peripheral entity of a service (e.g. Doctor). Its id column is `<snake>_id`."""
+
+    name: str  # PascalCase
+    description: str
+    id_prefix: str  # e.g. "DOC"
+    count: int | None = None  # rows; default from config
+    attributes: list[CatalogAttribute]
+
+
+class CatalogPricing(_Strict):
+    """How a record's amount follows its target's price: `amount` = target's `price` x the record's
+    `quantity` (1 without) + target's `fixed` (a standing charge). Generated rows obey it."""
+
+    amount: str  # a numeric attribute of the record
+    price: str  # a numeric attribute of the target
+    quantity: str | None = None  # an int attribute of the record: nights, seats, packs...
+    fixed: str | None = None  # a numeric attribute of the target added once
+
+
+class CatalogMatch(_Strict):
+    """The category a record's target must have: `allowed[value of field]` lists the target's
+    `target_field` values; without `field`, `allowed["*"]` holds for every row."""
+
+    target_field: str
+    field: str | None = None
+    allowed: dict[str, list[Any]]
+
+
+class CatalogRecord(_Strict):
+    """A relationship between the person and a peripheral entity, with a lifecycle
+    (e.g. Appointment: person -> Doctor). Has `<snake>_id`, `person_id`, `<target>_id`."""
+
+    name: str
+    description: str
+    id_prefix: str
+    target: str  # a CatalogEntity name
+    count: int | None = None  # rows; default from config (refs to this record use it too)
+    status_field: str = "status"
+    statuses: list[str]
+    attributes: list[CatalogAttribute]  # the status field is one of them
+    # Coherent data (all optional). A status is timed against `status_date` (default: the first
+    # date attribute): "past" statuses need that date <= today, "future" ones >= today. The
+    # defaults come from skiller.catalog.coherence's lexicon; `status_timing` overrides it.
+    status_date: str | None = None
+    status_timing: dict[str, Literal["past", "future", "any"]] = Field(default_factory=dict)
+    pricing: CatalogPricing | None = None  # default: the create tool's amount copies the target's price
+    matches: list[CatalogMatch] = Field(default_factory=list)
+
+
+ToolKind = Literal["get_profile", "get", "search", "list_records", "create", "set_status", "update", "pay"]
+
+
+class CatalogTool(_Strict):
+    """One tool pattern; the builtin compiler turns it into a function.
+
+    get_profile:  person profile (person row + role row) by person_id           read
+    get:          one row of `entity` (entity or record) by its id              read
+    search:       rows of `entity` filtered by optional `fields` (exact match)   read
+    list_records: a person's rows of `entity` (a record), optional status       read
+    create:       new `entity` row for person_id and target id; `fields` given  write
+                  by the caller, `defaults` fixed (status first in `statuses`)
+    set_status:   move `entity` row from a status in `from_statuses` to `to`     write
+    update:       change `fields` of an `entity` row (allowed in `from_statuses`) write
+    pay:          set `fields[0]` (payment status) to `to` for an `entity` row    write
+                  whose amount is `amount_field`; takes a payment_method
+    """
+
+    name: str  # snake_case, legal function name
+    kind: ToolKind
+    description: str
+    entity: str | None = None  # None for get_profile
+    fields: list[str] = Field(default_factory=list)
+    from_statuses: list[str] = Field(default_factory=list)
+    to: str | None = None
+    amount_field: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+
+
+class CatalogRule(PolicyRule):
+    """A policy rule as the catalog states it: exactly the machine-checkable form of s07 (see there)."""
+
+
+class CatalogBridge(_Strict):
+    """A rule on a cross-domain reference (`ref`, an argument of `tool` naming another domain's record),
+    checked by a fused environment that holds both domains (never by the domain alone).
+
+    source_status: the referenced row's `source_field` (default its status) is in `statuses`
+    source_window: the referenced row's date `source_field` is within clock + [`min`, `max`] days
+    not_above:     argument `field` is at most the referenced row's `source_field` (e.g. claim <= billed)
+    date_after:    date argument `field` minus the referenced row's date `source_field` is within [`min`, `max`] days
+    """
+
+    id: str
+    tool: str
+    ref: str
+    kind: Literal["source_status", "source_window", "not_above", "date_after"]
+    statement: str
+    statuses: list[str] = Field(default_factory=list)
+    source_field: str = "status"
+    field: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class CatalogDomain(_Strict):
+    name: str  # PascalCase, no underscore (the reference's convention)
+    sector: str
+    description: str
+    role: str  # the person-type core entity, e.g. Patient
+    role_attributes: list[CatalogAttribute]
+    entities: list[CatalogEntity]  # at most 3 peripheral entities incl. records' targets
+    records: list[CatalogRecord]
+    tools: list[CatalogTool]
+    rules: list[CatalogRule]
+    personas_hint: list[str] = Field(default_factory=list)  # reasons people contact this service
+    bridges: list[CatalogBridge] = Field(default_factory=list)  # rules on references into other domains
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CatalogDomain":
+        names = {e.name for e in self.entities} | {r.name for r in self.records}
+        for r in self.records:
+            if r.target not in {e.name for e in self.entities}:
+                raise ValueError(f"{self.name}: record {r.name} targets unknown entity {r.target}")
+        tools = {t.name for t in self.tools}
+        for t in self.tools:
+            if t.kind != "get_profile" and t.entity not in names:
+                raise ValueError(f"{self.name}: tool {t.name} names unknown entity {t.entity}")
+        for rule in self.rules:
+            if rule.tool not in tools:
+                raise ValueError(f"{self.name}: rule {rule.id} names unknown tool {rule.tool}")
+        for bridge in self.bridges:
+            tool = next((t for t in self.tools if t.name == bridge.tool), None)
+            if tool is None or tool.kind != "create" or bridge.ref not in tool.fields:
+                raise ValueError(f"{self.name}: bridge {bridge.id} needs a create tool taking {bridge.ref}")
+        return self
