@@ -254,3 +254,9 @@ def quality_report(tasks: Iterable[Task], transcripts: Iterable[Transcript],
 
 def report_json(report: QualityReport) -> str:
     return json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def bigram_diversity(texts: list[str]) -> float:
+    """Distinct word bigrams over all bigrams: 1.0 when no two queries share a phrase."""
+    grams = [tuple(w[i:i + 2]) for t in texts for w in [t.lower().split()] for i in range(len(w) - 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0

@@ -7,7 +7,7 @@ from typing import Callable, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from skiller.events import LLMCalled
-from skiller.llm.interface import LLMError, LLMRequest, Provider, request_key
+from skiller.llm.interface import LLMError, LLMRequest, LLMResponse, Provider, request_key
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -95,7 +95,6 @@ class JudgeProvider:
         return self.name
 
     async def complete(self, request):
-        from skiller.llm.interface import LLMResponse
         return LLMResponse(output=await self._llm.ask(request), model=self.name)
 
 

@@ -23,7 +23,7 @@ _MCP = ("build_mcp_server", "serve_http", "serve_stdio")
 def __getattr__(name: str) -> object:
     # The MCP SDK (starlette, uvicorn...) is heavy: import it only when the transport is asked for.
     if name in _MCP:
-        from skiller.servers import mcp_server
+        from skiller.servers import mcp_server  # deferred: start-up time (see above)
 
         return getattr(mcp_server, name)
     raise AttributeError(f"module 'servers' has no attribute {name!r}")

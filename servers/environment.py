@@ -16,16 +16,14 @@ import weakref
 from collections import deque
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
 from skiller.contract.environment import ModuleSource, ToolResult, ToolSpec
+from skiller.servers.sandbox import Sandbox, SandboxLimits
 from skiller.servers.statehash import StateHasher
-
-if TYPE_CHECKING:
-    from skiller.servers.sandbox import Sandbox
 
 __all__ = ["Environment", "EnvironmentLoadError", "ModuleSource"]
 
@@ -104,9 +102,7 @@ class Environment:
         """Write the modules and DB into a temp dir, spawn the worker in the sandbox and load the tools."""
         if not modules:
             raise EnvironmentLoadError("an environment needs at least one module")
-        if sandbox is None:
-            from skiller.servers.sandbox import Sandbox, SandboxLimits  # default limits; callers normally inject one
-
+        if sandbox is None:  # default limits; callers normally inject one
             sandbox = Sandbox(SandboxLimits())
         env = cls(modules, db_bytes, sandbox, call_timeout, load_timeout)
         try:

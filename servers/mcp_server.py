@@ -21,6 +21,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
 
 from skiller.servers.environment import Environment, ModuleSource
+from skiller.servers.sandbox import Sandbox, SandboxLimits
 
 __all__ = ["ServeError", "build_mcp_server", "listen", "main", "serve_http", "serve_stdio"]
 
@@ -103,7 +104,7 @@ def serve_http(env: Environment, name: str, host: str = "127.0.0.1", port: int =
     a free port; the URL names the real one). A caller may bind it first with `listen`, so a bad host or
     port is reported before the environment starts.
     """
-    import uvicorn
+    import uvicorn  # deferred: start-up time; only the HTTP transport needs the ASGI server
 
     server = build_mcp_server(env, name)
     app = server.streamable_http_app(host=host, streamable_http_path="/mcp")
@@ -163,8 +164,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _configure_logging()
-    from skiller.servers.sandbox import Sandbox, SandboxLimits
-
     count = len(args.module)
     modules = [ModuleSource(server=path.stem, code=path.read_text(encoding="utf-8"), namespace=ns, prefix=px)
                for path, ns, px in zip(args.module, _per_module(parser, args.namespace, count, "--namespace"),

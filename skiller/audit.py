@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from skiller.events import EVENT_TYPES, EventRow, Projection, apply
 from skiller.statemachine import STATES, transitions_of
+from skiller.steps import StepOutput, load_all
 from skiller.store import Store, chain_drift
 
 
@@ -159,7 +160,6 @@ def _step_kinds(row: EventRow, proj: Projection) -> dict[str, set[str]]:
 @cache
 def _output_kinds(machine: str, source: str | None) -> dict[str, set[str]]:
     """The artifact kinds the step of (machine, source) writes, by name, read off its output model."""
-    from skiller.steps import StepOutput, load_all
     spec = load_all().get((machine, source))
     if spec is None:
         return {}

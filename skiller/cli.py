@@ -3,18 +3,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sqlite3
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import structlog
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from skiller import report, runner
 from skiller.config import ConfigError, config_schema
-from skiller.workspace import Workspace, WorkspaceError
+from skiller.evaluator import format_summary, summary_table
+from skiller.evaluator.quality import bigram_diversity
+from skiller.events import Projection
+from skiller.export import ExportError, current_results, export
+from skiller.failures import causes, format_causes
+from skiller.formats import ExportError as FormatError
+from skiller.formats import export_format
+from skiller.names import resolve, resolve_fusion
+from skiller.servers.environment import Environment
+from skiller.servers.mcp_server import ServeError, listen, serve_http, serve_stdio
+from skiller.servers.sandbox import Sandbox, SandboxLimits
+from skiller.servers.task import EnvironmentBundle
+from skiller.statemachine import STATES
+from skiller.steps.s18_rollout import Transcripts
 from skiller.store import LockHeld, StoreError
+from skiller.system_errors import log_failure, one_line_failure
+from skiller.targets import advance_target
+from skiller.verify import verify
+from skiller.view import build, serve
+from skiller.workspace import Workspace, WorkspaceError
 
 # Piped output (logs, CI, tests) gets a wide console: long fused names must not wrap into unreadable cells.
 # No emoji codes: `domain:Hospital: implemented` must not print a hospital pictogram.
@@ -36,11 +57,9 @@ def cmd_init(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from skiller import runner
     ws = _ws(args, write=True)
     proj = runner.advance(ws, "run", runner.stop_after(ws.config))
     if args.export:
-        from skiller.export import export
         export(ws.store, ws.root / "outputs")
     _summary(proj)
     _print_scores(ws)
@@ -48,9 +67,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_advance(args) -> int:
-    from skiller import runner
-    from skiller.targets import advance_target
-    from skiller.statemachine import STATES
     if args.to and args.to not in STATES["domain"]:
         raise ConfigError(f"--to: '{args.to}' is not a domain state ({', '.join(STATES['domain'])})")
     ws = _ws(args, write=True)
@@ -79,20 +95,17 @@ def _check_environment(ws, name: str | None) -> None:
 
 
 def cmd_rollout(args) -> int:
-    from skiller import runner
     overrides = [f"rollout.agent={args.agent}"] if args.agent else []
     overrides += [f"rollout.trials={args.trials}"] if args.trials else []
     args.set = [*args.set, *overrides]
     ws = _ws(args, write=True)
     _check_environment(ws, args.domain)
     proj = runner.advance(ws, "rollout", runner.tasks_in({"instantiated", "evaluated"}, args.domain))
-    from skiller.export import export
     export(ws.store, ws.root / "outputs")
     done = [m for m in proj.of_kind("task") if m.state == "rolled_out"
             and (args.domain is None or m.inputs.get("domain") == args.domain)]
     console.print(f"rolled out {len(done)} tasks with agent {ws.config.rollout.agent} "
                   f"({ws.config.rollout.trials} trial(s) each)")
-    from skiller.steps.s18_rollout import Transcripts
     lost = sum(t.termination == "infrastructure_error" for m in done
                for t in Transcripts.model_validate_json(ws.store.artifact(m.artifacts["transcripts"])).items)
     if lost:
@@ -104,8 +117,6 @@ def cmd_rollout(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from skiller import runner
-    from skiller.export import export
     ws = _ws(args, write=True)
     _check_environment(ws, args.domain)
     runner.advance(ws, "evaluate", runner.tasks_in({"rolled_out"}, args.domain))
@@ -118,8 +129,6 @@ def cmd_evaluate(args) -> int:
 
 def _print_scores(ws) -> bool:
     """The pass^k table of the current campaign, when there is one."""
-    from skiller.evaluator import format_summary, summary_table
-    from skiller.export import current_results
     results = current_results(ws.store, ws.store.projection())
     if results:
         console.print(format_summary(summary_table(results, ws.config.evaluation.max_k)), highlight=False,
@@ -143,8 +152,6 @@ def _summary(proj) -> None:
 
 def _print_causes(machines) -> None:
     """Failed machines grouped by cause, one line each (details are in the log)."""
-    from skiller.events import Projection
-    from skiller.failures import causes, format_causes
     for line in format_causes(causes(Projection(machines={m.stream: m for m in machines}))):
         err.print(line, highlight=False, markup=False, soft_wrap=True)
 
@@ -159,7 +166,6 @@ def cmd_status(args) -> int:
     table.add_column("kind")
     table.add_column("state")
     table.add_column("count", justify="right")
-    from skiller.statemachine import STATES
     for kind in STATES:
         for state in STATES[kind]:
             if by_kind[kind][state]:
@@ -182,7 +188,6 @@ def _task_status(ws, proj) -> None:
     tasks = proj.of_kind("task")
     if not tasks:
         return
-    from skiller.statemachine import STATES
     by_env: dict[str, Counter] = defaultdict(Counter)
     reasons: Counter = Counter()
     queries: dict[str, list[str]] = defaultdict(list)
@@ -206,17 +211,10 @@ def _task_status(ws, proj) -> None:
         console.print("rejected by reason: " + ", ".join(f"{r}={n}" for r, n in reasons.most_common()))
 
 
-def bigram_diversity(texts: list[str]) -> float:
-    """Distinct word bigrams over all bigrams: 1.0 when no two queries share a phrase."""
-    grams = [tuple(w[i:i + 2]) for t in texts for w in [t.lower().split()] for i in range(len(w) - 1)]
-    return len(set(grams)) / len(grams) if grams else 0.0
-
-
 def cmd_log(args) -> int:
     ws = _ws(args)
     stream = args.stream
     if args.domain:
-        from skiller.names import resolve
         stream = "domain:" + resolve(args.domain, [m.inputs["domain"] for m in ws.store.projection().of_kind("domain")])
     for row in ws.store.rows(stream=stream):
         if row.type == "Transitioned":
@@ -231,7 +229,6 @@ def cmd_log(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from skiller.verify import verify
     ws = _ws(args)
     report = verify(ws.store, ws.sandbox(), deep=args.verify)
     rate = report.events / report.seconds if report.seconds else float("inf")
@@ -246,16 +243,14 @@ def cmd_replay(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from skiller.export import export
     ws = _ws(args)
     if not args.out and ws.store.readonly == "immutable":
         raise WorkspaceError(f"workspace {ws.root} is read-only; export elsewhere with --out DIR")
     if args.format in ("tau2", "hf"):
-        from skiller.formats import ExportError, export_format
         out = Path(args.out) if args.out else ws.root / "outputs" / args.format
         try:
             written = export_format(args.format, ws.store, out)
-        except ExportError as exc:
+        except FormatError as exc:
             err.print(f"skiller: export --format {args.format}: {exc}", markup=False, highlight=False, soft_wrap=True)
             return 1
         console.print(f"wrote {len(written)} files to {out}")
@@ -267,7 +262,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_view(args) -> int:
-    from skiller.view import build, serve
     ws = _ws(args)
     out = Path(args.out) if args.out else ws.root / "site"
     written = build(ws.store, out, ws.config.evaluation.max_k)
@@ -282,13 +276,6 @@ def cmd_view(args) -> int:
 
 def cmd_serve(args) -> int:
     """Serve a domain (or a fusion) as a real MCP server over its initial database."""
-    import signal
-
-    from skiller.servers.environment import Environment
-    from skiller.servers.mcp_server import listen, serve_http, serve_stdio
-    from skiller.servers.task import EnvironmentBundle
-    from skiller.servers.sandbox import Sandbox, SandboxLimits
-    from skiller.names import resolve, resolve_fusion
     ws = _ws(args)
     proj = ws.store.projection()
     domains = [m.inputs["domain"] for m in proj.of_kind("domain")]
@@ -322,7 +309,6 @@ def cmd_serve(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from skiller import report
     ws = _ws(args)
     built = report.build(ws.store, ws.config.clock.isoformat())
     if not built.environments:
@@ -394,9 +380,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from skiller.servers.mcp_server import ServeError
-    from skiller.export import ExportError
-    from skiller.system_errors import log_failure, one_line_failure
     args = parser().parse_args(argv)
     args.opened = []
     try:
@@ -418,7 +401,6 @@ def main(argv: list[str] | None = None) -> int:
         if line is not None:
             err.print(f"skiller: {line}", highlight=False, soft_wrap=True, markup=False)
             return 1
-        import structlog
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         hint = ""
         if args.opened:  # a workspace was open: its event log may be at fault, its log file has the traceback

@@ -7,12 +7,16 @@ import json
 from functools import partial
 from pathlib import Path
 
-from skiller.servers import EnvironmentPool
 from skiller.config import Config, ConfigError
 from skiller.llm.client import LLMClient
-from skiller.workspace import DB_FILE, Workspace, dump_config
+from skiller.servers import EnvironmentPool
 from skiller.statemachine.executor import Executor, LocalExecutor, Resources
+from skiller.statemachine.ray_executor import (  # imports ray itself only when used
+    RayExecutor,
+    RayUnavailable,
+)
 from skiller.store import Store
+from skiller.workspace import DB_FILE, Workspace, dump_config
 
 
 def open_executor(ws: Workspace, llm: LLMClient, sandbox, environments: EnvironmentPool) -> Executor:
@@ -20,7 +24,6 @@ def open_executor(ws: Workspace, llm: LLMClient, sandbox, environments: Environm
     config = ws.config
     if config.scheduler.executor == "local":
         return LocalExecutor(Resources(config, llm, sandbox, ws.chat_provider(), environments))
-    from skiller.statemachine.ray_executor import RayExecutor, RayUnavailable
     root = str(ws.root.resolve())
     key = hashlib.sha256(json.dumps([root, dump_config(config)], sort_keys=True, default=str).encode()).hexdigest()
     try:

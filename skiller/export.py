@@ -7,8 +7,18 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from skiller.events import Projection
 from skiller.contract.environment import table_name
+from skiller.events import Projection
+from skiller.rollout import rollout_line, to_sft
+from skiller.servers.database import dump_json
+from skiller.servers.fusion import namespace_of
+from skiller.servers.query import snapshot
+from skiller.servers.standalone import fused_server, standalone_server
+from skiller.servers.task import EnvironmentBundle, content_id
+from skiller.steps.s03_entity_graph import EntityGraph
+from skiller.steps.s08_tool_graph import ToolGraph
+from skiller.steps.s18_rollout import Transcripts
+from skiller.steps.s19_evaluation import Evaluations
 from skiller.store import Store
 
 Files = Iterator[tuple[str, bytes]]
@@ -46,7 +56,6 @@ def world_files(store: Store, proj: Projection) -> Files:
         yield "entities.json", as_json(entities)
     graph = _world(store, proj, "graph")
     if graph is not None:
-        from skiller.steps.s03_entity_graph import EntityGraph
         yield "entity_graph.json", as_json(EntityGraph.model_validate(graph).node_link())
     listed = domains(proj, "tool_list")
     if listed:
@@ -115,10 +124,6 @@ def _pascal(table: str) -> str:
 @writer
 def environment_files(store: Store, proj: Projection) -> Files:
     """Databases as JSON views, summaries, policies, tool graphs and runnable MCP servers."""
-    from skiller.servers.database import dump_json
-    from skiller.servers.query import snapshot
-    from skiller.servers.standalone import standalone_server
-
     people_written = False
     for m in domains(proj, "database"):
         server = m.inputs["domain"]
@@ -139,7 +144,6 @@ def environment_files(store: Store, proj: Projection) -> Files:
     for m in domains(proj, "policy"):
         yield f"policies/{m.inputs['domain']}.md", store.artifact_json(m.artifacts["policy"])["markdown"].encode()
     for m in domains(proj, "tool_graph"):
-        from skiller.steps.s08_tool_graph import ToolGraph
         graph = ToolGraph.model_validate(store.artifact_json(m.artifacts["tool_graph"]))
         yield f"tool_graphs/{m.inputs['domain']}.json", as_json(graph.node_link())
     for m in sorted(proj.of_kind("domain"), key=lambda m: m.stream):
@@ -153,8 +157,6 @@ def environment_files(store: Store, proj: Projection) -> Files:
 @writer
 def fusion_files(store: Store, proj: Projection) -> Files:
     """Combinations, fused trajectories, fused databases (namespaced tables) and merged policies."""
-    from skiller.servers.database import dump_json
-    from skiller.servers.query import snapshot
     combos = _world(store, proj, "combinations")
     if combos is not None:
         yield "cross_domain_templates/_combinations.json", as_json(combos)
@@ -178,8 +180,6 @@ def fusion_files(store: Store, proj: Projection) -> Files:
 
 def _fused_server(store: Store, proj: Projection, name: str, artifacts: dict[str, str]) -> Files:
     """A fusion's runnable server, its fused database beside it, and its tool list (prefixed names)."""
-    from skiller.servers.standalone import fused_server
-    from skiller.servers.task import EnvironmentBundle
     bundle = EnvironmentBundle.model_validate_json(store.artifact(artifacts["environment"]))
     yield f"mcp_servers/{name}.py", fused_server(name, list(bundle.modules)).encode()
     yield f"mcp_servers/{name}.sqlite", store.artifact(artifacts["database"])
@@ -191,7 +191,6 @@ def _fused_server(store: Store, proj: Projection, name: str, artifacts: dict[str
 
 
 def _namespace(server: str) -> str:
-    from skiller.servers.fusion import namespace_of
     return namespace_of(server)
 
 
@@ -230,7 +229,6 @@ def query_line(task: dict) -> dict:
     trajectory = [{"name": a["name"], "arguments": a["arguments"]} for a in task["evaluation_criteria"]["actions"]]
     user_prompt = (f"{instr['task_instructions']}\nReason for call: {instr['reason_for_call']}\n"
                    f"Known info: {instr['known_info']}\nUnknown info: {instr['unknown_info']}")
-    from skiller.servers.task import content_id
     return {
         "id": task["id"], "messages": [{"role": "user", "content": task["first_query"]}],
         "user_system_prompt": user_prompt,
@@ -250,7 +248,6 @@ def _jsonl(items: list[dict]) -> bytes:
 
 def current_transcripts(store: Store, proj: Projection) -> dict[str, list]:
     """Each task's transcripts of its latest campaign, by environment."""
-    from skiller.steps.s18_rollout import Transcripts
     out: dict[str, list] = {}
     for m in sorted(proj.of_kind("task"), key=lambda m: m.stream):
         if "transcripts" in m.artifacts and m.state in ("rolled_out", "evaluated"):
@@ -261,7 +258,6 @@ def current_transcripts(store: Store, proj: Projection) -> dict[str, list]:
 
 def current_results(store: Store, proj: Projection) -> list:
     """Evaluation results of the tasks evaluated under their latest campaign."""
-    from skiller.steps.s19_evaluation import Evaluations
     results = []
     for m in sorted(proj.of_kind("task"), key=lambda m: m.stream):
         if m.state == "evaluated":
@@ -271,7 +267,6 @@ def current_results(store: Store, proj: Projection) -> list:
 
 @writer
 def rollout_files(store: Store, proj: Projection) -> Files:
-    from skiller.rollout import rollout_line
     for env, items in sorted(current_transcripts(store, proj).items()):
         yield f"rollouts/{env}.jsonl", _jsonl([rollout_line(t) for t in items])
     results = current_results(store, proj)
@@ -282,7 +277,6 @@ def rollout_files(store: Store, proj: Projection) -> Files:
 def sft_files(store: Store, proj: Projection) -> Files:
     """One row per episode that ran (an infrastructure_error is not one): id, task id, environment,
     reward (None until evaluated), messages, tools."""
-    from skiller.rollout import to_sft
     rewards = {r.transcript_id: r.reward for r in current_results(store, proj)}
     for env, items in sorted(current_transcripts(store, proj).items()):
         ran = [t for t in items if t.termination != "infrastructure_error"]

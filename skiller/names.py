@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from skiller.config import ConfigError
+from skiller.world.catalog import load_catalog
 
 __all__ = ["DOMAIN_NAME", "UnknownName", "canonical_domains", "catalog_names", "find", "fold", "resolve",
            "resolve_fusion"]
@@ -73,7 +74,6 @@ def resolve_fusion(spec: str, fusions: dict[str, list[str]], domains: Iterable[s
 
 
 def catalog_names() -> list[str]:
-    from skiller.world.catalog import load_catalog
     return [d.name for d in load_catalog()]
 
 

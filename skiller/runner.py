@@ -8,14 +8,22 @@ from collections import Counter
 from typing import Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
+from skiller.config_change import config_changes
 from skiller.events import MachineView, Projection, RunStarted
-from skiller.servers import EnvironmentPool
 from skiller.executors import open_executor
 from skiller.llm.client import LLMClient
-from skiller.workspace import Workspace, dump_config
+from skiller.names import canonical_domains
+from skiller.servers import EnvironmentPool
 from skiller.statemachine import STATES, Scheduler
+from skiller.workspace import Workspace, dump_config
 
 Allow = Callable[[MachineView, Projection], bool]
 
@@ -64,8 +72,6 @@ def only_domain(name: str, to: str | None) -> Allow:
 def preflight(ws: Workspace) -> list[str]:
     """Checks before any work: named domains exist (spelled canonically from here on) and the config file
     did not change under the workspace. Returns the file keys changed explicitly with `--set`."""
-    from skiller.config_change import config_changes
-    from skiller.names import canonical_domains
     s01 = ws.config.steps.s01
     s01.domains = canonical_domains(s01.domains, ws.config.provider.name)
     return config_changes(ws)

@@ -8,8 +8,12 @@ from typing import Any, Callable
 
 import structlog
 
-from skiller.events import Projection
 from skiller.audit import audit_log, prepare
+from skiller.events import Projection
+from skiller.servers.task import EnvironmentBundle
+from skiller.steps.s05_tool_lists import ToolList
+from skiller.steps.s09_implementation import Implementation, contract_tests
+from skiller.steps.s16_validation import ValidatedTask, open_environment
 from skiller.store import Store
 
 log = structlog.get_logger()
@@ -92,8 +96,6 @@ def _first_line(exc: Exception) -> str:
 @check("implementations")
 def implementation_tests(store: Store, proj: Projection, sandbox: Any) -> list[str]:
     """Re-run every implemented domain's tests (theirs and our contract tests) in the sandbox."""
-    from skiller.steps.s05_tool_lists import ToolList
-    from skiller.steps.s09_implementation import Implementation, contract_tests
     problems = []
     for m in sorted(proj.of_kind("domain"), key=lambda m: m.stream):
         if m.state not in ("implemented", "templated"):
@@ -112,8 +114,6 @@ def implementation_tests(store: Store, proj: Projection, sandbox: Any) -> list[s
 @check("golden trajectories")
 def golden_trajectories(store: Store, proj: Projection, sandbox: Any) -> list[str]:
     """Re-execute every validated golden trajectory on a fresh database; it must reach its recorded hash."""
-    from skiller.servers.task import EnvironmentBundle
-    from skiller.steps.s16_validation import ValidatedTask, open_environment
     problems = []
     by_parent: dict[str, list] = {}
     for m in proj.of_kind("task"):

@@ -8,9 +8,11 @@ from pathlib import Path
 import structlog
 import yaml
 
-from skiller.events import MachineCreated
 from skiller.config import Config, ConfigError, load_config
+from skiller.events import MachineCreated
+from skiller.servers.sandbox import Sandbox, SandboxLimits
 from skiller.store import Store, WriterLock
+from skiller.world.builtin import BuiltinProvider
 
 CONFIG_FILE = "skiller.yaml"
 DB_FILE = "skiller.db"
@@ -132,7 +134,6 @@ class Workspace:
     def provider(self):
         name = self.config.provider.name
         if name == "builtin":
-            from skiller.world.builtin import BuiltinProvider
             return BuiltinProvider()
         if name in _MODEL_PROVIDERS:
             return self._model_provider(name)
@@ -148,15 +149,14 @@ class Workspace:
         concurrency limits. Imported only when chosen."""
         if name not in self._model_providers:
             if name == "anthropic":
-                from skiller.llm.anthropic_provider import AnthropicProvider
+                from skiller.llm.anthropic_provider import AnthropicProvider  # deferred: start-up time (the SDK)
                 self._model_providers[name] = AnthropicProvider(self.config.provider.anthropic)
             else:
-                from skiller.llm.openai_provider import OpenAIProvider
+                from skiller.llm.openai_provider import OpenAIProvider  # deferred: start-up time (the SDK)
                 self._model_providers[name] = OpenAIProvider(self.config.provider.openai)
         return self._model_providers[name]
 
     def sandbox(self):
-        from skiller.servers.sandbox import Sandbox, SandboxLimits
         s = self.config.sandbox
         return Sandbox(SandboxLimits(cpu_seconds=s.cpu_seconds, memory_mb=s.memory_mb, wall_seconds=s.wall_seconds))
 

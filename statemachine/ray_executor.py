@@ -99,7 +99,7 @@ class RayExecutor:
     def __init__(self, key: str, build: Callable[[], Resources], address: str | None = None,
                  max_retries: int = MAX_RETRIES) -> None:
         try:
-            import ray
+            import ray  # deferred: an optional extra (`pip install -e '.[ray]'`), absent from a plain install
         except ImportError:
             raise RayUnavailable(_MISSING) from None
         self._ray = ray

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import os
 import re
 import resource
-import select
 import shutil
 import signal
 import stat
@@ -15,12 +12,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "PytestResult",
@@ -31,15 +27,28 @@ __all__ = [
     "network_namespace_available",
 ]
 
+from skiller.servers.sandbox.models import PytestResult, SandboxLimits, SandboxResult, SandboxUnavailable
+from skiller.servers.sandbox.process import (
+    _CLONE_NEWNET,
+    _GUARD_FLAGS,
+    _SECRET_NAME,
+    _guarded_python_argv,
+    _is_python,
+    _killpg,
+    _libc_unshare,
+    _read_head,
+    _relative,
+    _secret_values,
+    _wait,
+    network_namespace_available,
+)
+
 log = structlog.get_logger()
 
-_CLONE_NEWNET = 0x40000000
 _KEEP_ENV = ("PATH", "LANG")
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL", re.IGNORECASE)
 _PYTEST_CONFIGS = ("pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
 _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?)\b")
 _PYTEST_SUMMARY = re.compile(r"\bin \d+(?:\.\d+)?s\b")
-_PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?$")
 _MISSING = re.compile(r"^skiller-missing-module: (\S+)$", re.M)
 # Asked of the sandbox's own interpreter, under its limits and guard, before blaming generated code.
 _PROBE = """
@@ -52,413 +61,6 @@ for name in sys.argv[1:]:
         sys.exit(3)
 """
 _HEALTHY: set[tuple[str, tuple[str, ...]]] = set()  # (interpreter, modules) probed fine in this process
-
-
-class SandboxUnavailable(Exception):
-    """The sandbox itself cannot run (its interpreter, a harness module such as pytest, its limits):
-    infrastructure, not a failure of the code it was asked to run. One line naming cause and fix."""
-
-# Runs inside the child before any untrusted code: installs an audit hook that cannot be removed,
-# then runs the target. argv: -c, this source, root, mode (path|module|code), target, args...
-# Everything the hook calls is bound at install time so the child cannot monkeypatch it away.
-# Compiled as "<sandbox>" so denials read clearly in the child's tracebacks.
-_BOOTSTRAP = r'''
-import sys, posix
-
-def _install(root):
-    import stat, _socket, _posixsubprocess
-    lstat, readlink, getcwd, fspath = posix.lstat, posix.readlink, posix.getcwd, posix.fspath
-    getpid, getpgrp, is_link = posix.getpid, posix.getpgrp, stat.S_ISLNK
-    enc, unix, inside_prefix = sys.getfilesystemencoding(), _socket.AF_UNIX, root + "/"
-    write_flags = posix.O_WRONLY | posix.O_RDWR | posix.O_CREAT | posix.O_TRUNC | posix.O_APPEND
-    std_streams = ("/dev/null", "/dev/stdout", "/dev/stderr")
-
-    def deny(what, detail=""):
-        detail = ": " + detail if detail else ""
-        raise PermissionError("sandbox: " + what + " is not allowed" + detail)
-
-    def absolute(p, dir_fd=None):
-        if type(p) not in (str, bytes, int):
-            try:
-                p = fspath(p)  # sqlite3.connect reports path-like objects unconverted
-            except Exception:
-                return None
-        if type(p) is int:
-            try:
-                p = readlink("/proc/self/fd/%d" % p)
-            except OSError:
-                return None
-        elif type(p) is bytes:
-            p = p.decode(enc, "surrogateescape")
-        elif type(p) is not str:
-            return None
-        if p.startswith("/"):
-            return p
-        try:
-            base = getcwd() if dir_fd is None or dir_fd < 0 else readlink(
-                "/proc/self/fd/%d" % dir_fd)
-        except OSError:
-            return None
-        return base + "/" + p
-
-    def resolve(p):
-        out, pending, links = [], p.split("/")[::-1], 0
-        while pending:
-            name = pending.pop()
-            if name in ("", "."):
-                continue
-            if name == "..":
-                if out:
-                    out.pop()
-                continue
-            candidate = "/" + "/".join(out + [name])
-            try:
-                mode = lstat(candidate).st_mode
-            except OSError:
-                out.append(name)
-                continue
-            if not is_link(mode):
-                out.append(name)
-                continue
-            links += 1
-            if links > 40:
-                return None
-            target = readlink(candidate)
-            if target.startswith("/"):
-                out = []
-            pending.extend(target.split("/")[::-1])
-        return "/" + "/".join(out)
-
-    def check_write(what, p, dir_fd=None):
-        a = absolute(p, dir_fd)
-        if a in std_streams:
-            return
-        r = a and resolve(a)
-        if not r or not (r == root or r.startswith(inside_prefix)):
-            deny(what + " outside the sandbox directory", a or type(p).__name__)
-
-    def check_read(p):
-        a = absolute(p)
-        if a is None or "/proc" not in a:
-            return
-        r = resolve(a) or a
-        if r.startswith("/proc/"):
-            pid = r[6:].split("/", 1)[0]
-            if pid.isdigit() and int(pid) != getpid():
-                deny("reading another process's /proc entry", r)
-
-    def on_open(a):
-        path, mode, flags = a
-        if type(path) is int:
-            return
-        if (flags or 0) & write_flags or (mode and any(c in mode for c in "wax+")):
-            check_write("writing", path)
-        else:
-            check_read(path)
-
-    def on_symlink(a):
-        check_write("creating a link", a[1], a[2])
-        target = a[0].decode(enc, "surrogateescape") if type(a[0]) is bytes else a[0]
-        if type(target) is not str:
-            deny("creating a link", type(target).__name__)
-        if not target.startswith("/"):
-            target = (absolute(a[1], a[2]) or "/").rpartition("/")[0] + "/" + target
-        check_read(target)
-
-    def on_sqlite(a):
-        db = a[0]
-        if type(db) is bytes:
-            db = db.decode(enc, "surrogateescape")
-        if type(db) is not str:
-            return check_write("opening a database", db)
-        if db in ("", ":memory:") or db.startswith("file::memory:") or "mode=memory" in db:
-            return
-        if db.startswith("file:"):
-            db = db[5:].split("?", 1)[0]
-            if db.startswith("//"):
-                db = "/" + db[2:].split("/", 1)[-1]
-        check_write("opening a database", db)
-
-    def on_address(a):
-        address = a[1]
-        if address is None:
-            return
-        if type(address) not in (str, bytes) or address[:1] in ("\0", b"\0"):
-            deny("network access", repr(address) if type(address) in (tuple, str, bytes) else "")
-        check_write("using a unix socket", address)
-
-    def on_kill(a):
-        if a[0] not in (0, getpid(), -getpgrp()) and a[1] != 0:
-            deny("signalling other processes", str(a[0]))
-
-    def on_killpg(a):
-        if a[0] not in (0, getpgrp()):
-            deny("signalling other process groups", str(a[0]))
-
-    def forbid(what):
-        return lambda a: deny(what)
-
-    processes = forbid("starting processes")
-    handlers = {
-        "open": on_open,
-        "os.remove": lambda a: check_write("removing", a[0], a[1]),
-        "os.rmdir": lambda a: check_write("removing", a[0], a[1]),
-        "shutil.rmtree": lambda a: check_write("removing", a[0], a[1]),
-        "os.mkdir": lambda a: check_write("creating a directory", a[0], a[2]),
-        "os.chmod": lambda a: check_write("changing permissions", a[0], a[2]),
-        "os.chown": lambda a: check_write("changing ownership", a[0], a[3]),
-        "os.utime": lambda a: check_write("changing times", a[0], a[3]),
-        "os.truncate": lambda a: check_write("truncating", a[0]),
-        "os.setxattr": lambda a: check_write("changing attributes", a[0]),
-        "os.removexattr": lambda a: check_write("changing attributes", a[0]),
-        "os.rename": lambda a: (check_write("renaming", a[0], a[2]),
-                                check_write("renaming", a[1], a[3])),
-        "os.link": lambda a: (check_write("linking", a[0], a[2]),
-                              check_write("linking", a[1], a[3])),
-        "os.symlink": on_symlink,
-        "sqlite3.connect": on_sqlite,
-        "sqlite3.load_extension": forbid("loading sqlite extensions"),
-        "sqlite3.enable_load_extension": lambda a: a[1] and deny("loading sqlite extensions"),
-        "socket.__new__": lambda a: a[1] != unix and deny("network access", "family %s" % a[1]),
-        "socket.connect": on_address,
-        "socket.bind": on_address,
-        "socket.sendto": on_address,
-        "socket.sendmsg": on_address,
-        "os.kill": on_kill,
-        "os.killpg": on_killpg,
-        # A fresh copy of these modules would bring back the originals replaced below.
-        "import": lambda a: a[0] in ("posix", "_posixsubprocess") and deny("re-importing " + a[0]),
-    }
-    for event in ("getaddrinfo", "gethostbyname", "gethostbyaddr", "getnameinfo", "sethostname"):
-        handlers["socket." + event] = forbid("network access")
-    for event in ("os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system",
-                  "subprocess.Popen"):
-        handlers[event] = processes
-    for event in ("resource.setrlimit", "resource.prlimit"):
-        handlers[event] = forbid("changing resource limits")
-    for event in ("ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.call_function", "ctypes.cdata",
-                  "gc.get_objects", "gc.get_referrers", "gc.get_referents"):
-        handlers[event] = forbid(event)
-    get = handlers.get
-
-    def hook(event, args):
-        handler = get(event)
-        if handler is not None:
-            handler(args)
-
-    real_open = posix.open
-
-    def guarded_open(path, flags, mode=0o777, *, dir_fd=None):
-        # The "open" audit event does not carry dir_fd, so check dir_fd-relative writes here.
-        if dir_fd is not None and flags & write_flags:
-            check_write("writing", path, dir_fd)
-        return real_open(path, flags, mode, dir_fd=dir_fd)
-
-    posix.open = sys.modules["os"].open = guarded_open
-    _posixsubprocess.fork_exec = lambda *a: processes(a)
-    sys.addaudithook(hook)
-
-def _run(mode, target, args):
-    import runpy
-    if mode == "path":
-        sys.argv = [target, *args]
-        folder = target.rpartition("/")[0]
-        if not target.startswith("/"):
-            folder = (posix.getcwd() + "/" + folder).rstrip("/")
-        sys.path.insert(0, folder)
-        runpy.run_path(target, run_name="__main__")
-    elif mode == "module":
-        sys.argv = [target, *args]
-        sys.path.insert(0, posix.getcwd())
-        runpy.run_module(target, run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = ["-c", *args]
-        sys.path.insert(0, "")
-        code = compile(target, "<code>", "exec")
-        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
-
-_install(sys.argv[2])
-del _install
-try:
-    _run(sys.argv[3], sys.argv[4], sys.argv[5:])
-except (SystemExit, KeyboardInterrupt):
-    raise
-except BaseException as _exc:
-    import runpy, traceback
-    _tb, _ours = _exc.__traceback__, ("<string>", "<sandbox>", "<frozen runpy>", runpy.__file__)
-    while _tb is not None and _tb.tb_frame.f_code.co_filename in _ours:
-        _tb = _tb.tb_next
-    traceback.print_exception(type(_exc), _exc, _tb or _exc.__traceback__)
-    sys.exit(1)
-'''
-
-
-class SandboxLimits(BaseModel):
-    """Resource limits applied to every sandboxed process."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    cpu_seconds: int = Field(default=20, gt=0)
-    """CPU time (user + system); SIGXCPU at the limit, SIGKILL one second later."""
-    memory_mb: int = Field(default=1024, gt=0)
-    """Address-space limit (RLIMIT_AS); also caps the size of any file the child writes."""
-    wall_seconds: float = Field(default=60, gt=0)
-    """Wall-clock limit for run_python / run_pytest; not applied to spawn."""
-    max_output_bytes: int = Field(default=200_000, ge=0)
-    """Bytes kept from each of stdout and stderr."""
-
-
-class SandboxResult(BaseModel):
-    """What a sandboxed run did; the child's misbehaviour is described here, never raised."""
-
-    model_config = ConfigDict(frozen=True)
-
-    exit_code: int
-    """Process exit status; negative signal number when killed by a signal."""
-    stdout: str
-    stderr: str
-    timed_out: bool
-    """True when the wall-clock or CPU-time limit ended the run."""
-    killed: str | None = None
-    """Why the run ended abnormally: "wall timeout", "cpu limit", "memory limit", "signal N"."""
-    outputs: dict[str, bytes] = Field(default_factory=dict)
-    """Requested files collected from the temp dir after the run (absent when not produced)."""
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and self.killed is None
-
-
-class PytestResult(SandboxResult):
-    """A sandboxed pytest run with its counts parsed from the summary line."""
-
-    passed: int = 0
-    failed: int = 0
-    errors: int = 0
-    summary: str = ""
-    """pytest's final line, e.g. "1 failed, 2 passed in 0.05s"; empty if none was printed."""
-
-
-def _libc_unshare() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True).unshare  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
-
-
-@functools.cache
-def network_namespace_available() -> bool:
-    """Whether a child can be put in a fresh network namespace here (probed once per process)."""
-    unshare = _libc_unshare()
-    if unshare is None:
-        return False
-
-    def probe() -> None:
-        if unshare(_CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
-
-    try:
-        subprocess.run([sys.executable, "-I", "-S", "-c", ""], preexec_fn=probe, check=True,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=30)
-        available = True
-    except (OSError, subprocess.SubprocessError):
-        available = False
-    log.info("sandbox.network_namespace", available=available)
-    return available
-
-
-def _relative(name: str, what: str) -> str:
-    """Validate a path the caller names inside the temp dir (our misuse raises)."""
-    norm = os.path.normpath(name) if name else ""
-    if not norm or norm == "." or os.path.isabs(norm) or norm.split(os.sep)[0] == "..":
-        raise ValueError(f"sandbox: {what} must be a relative path inside the temp dir: {name!r}")
-    return norm
-
-
-def _secret_values() -> list[str]:
-    return [v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 8]
-
-
-def _read_head(stream: IO[bytes], limit: int, secrets: Sequence[str]) -> str:
-    stream.seek(0)
-    data = stream.read(limit + 1)
-    text = data[:limit].decode("utf-8", errors="replace")
-    for secret in secrets:
-        text = text.replace(secret, "[REDACTED]")
-    if len(data) > limit:
-        text += f"\n[sandbox: output truncated at {limit} bytes]"
-    return text
-
-
-def _killpg(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _wait(proc: subprocess.Popen[bytes], wall: float) -> tuple[bool, float | None]:
-    """Wait for exit or the wall limit, kill the process group, reap; returns (timed_out, cpu)."""
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    if pidfd is not None:
-        try:
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            timed_out = not poller.poll(wall * 1000)
-        finally:
-            os.close(pidfd)
-    else:
-        try:
-            proc.wait(wall)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-    # The exited leader stays a zombie until reaped, so its pgid cannot be reused yet.
-    _killpg(proc.pid)
-    if proc.returncode is not None:
-        return timed_out, None
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    except ChildProcessError:  # someone else reaped it (e.g. a waitpid(-1) child watcher)
-        log.warning("sandbox.exit_status_lost", pid=proc.pid)
-        proc.returncode = 255
-        return timed_out, None
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return timed_out, usage.ru_utime + usage.ru_stime
-
-
-def _is_python(executable: str) -> bool:
-    if _PYTHON_NAME.match(os.path.basename(executable)):
-        return True
-    return os.path.realpath(executable) == os.path.realpath(sys.executable)
-
-
-def _guarded_python_argv(argv: Sequence[str], root: str) -> list[str]:
-    """Rewrite `python [opts] (-m mod | -c code | script) args` to run through the bootstrap."""
-    opts: list[str] = []
-    i = 1
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-m", "-c") and i + 1 < len(argv):
-            mode = "module" if arg == "-m" else "code"
-            return [argv[0], *opts, *_GUARD_FLAGS, root, mode, argv[i + 1], *argv[i + 2:]]
-        if arg in ("-X", "-W") and i + 1 < len(argv):
-            opts += argv[i:i + 2]
-            i += 2
-        elif arg.startswith("-") and arg not in ("-", "-m", "-c"):
-            opts.append(arg)
-            i += 1
-        else:
-            return [argv[0], *opts, *_GUARD_FLAGS, root, "path", arg, *argv[i + 1:]]
-    raise ValueError(f"sandbox: cannot find what to run in python argv {list(argv)!r}")
-
-
-_GUARD_FLAGS = ("-I", "-B", "-X", "utf8", "-c",
-                "import sys; exec(compile(sys.argv[1], '<sandbox>', 'exec'))", _BOOTSTRAP)
 
 
 class Sandbox:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from skiller.events import Projection
-from skiller.servers.task import Task
 from skiller.export import current_results, current_transcripts
 from skiller.formats.common import ExportError, write_files
 from skiller.formats.hf_card import Config, dataset_card
+from skiller.rollout import to_sft
+from skiller.servers.task import Task
 from skiller.store import Store
 
 __all__ = ["CONFIGS", "export_hf", "render_hf"]
@@ -24,8 +25,8 @@ CONFIGS = ("sft", "tasks", "evaluations")
 
 def _pyarrow() -> Any:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # deferred: optional extra: pyarrow comes with `.[hf]` only
+        import pyarrow.parquet as pq  # deferred: optional extra: pyarrow comes with `.[hf]` only
     except ImportError:
         raise ExportError("writing parquet needs pyarrow: pip install -e '.[hf]'") from None
     return pa, pq
@@ -73,7 +74,6 @@ def _message(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def sft_rows(store: Store, proj: Projection) -> list[dict[str, Any]]:
-    from skiller.rollout import to_sft
     rewards = {r.transcript_id: r.reward for r in current_results(store, proj)}
     rows = []
     for _, items in sorted(current_transcripts(store, proj).items()):

@@ -12,14 +12,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from skiller.events import MachineView, Projection
 from skiller.contract.environment import ToolSpec, table_name
-from skiller.servers.environment import WORKER_SOURCE
-from skiller.servers.task import EnvironmentBundle, Task
+from skiller.events import MachineView, Projection
 from skiller.formats.common import ExportError, pascal, py_literal, write_files
 from skiller.formats.tau2_model import data_model_module, db_json, read_database
 from skiller.formats.tau2_readme import domain_readme, index_readme, launcher
 from skiller.formats.tau2_tools import tools_module
+from skiller.servers.environment import WORKER_SOURCE
+from skiller.servers.task import EnvironmentBundle, Task
 from skiller.store import Store
 
 __all__ = ["export_tau2", "package_files", "package_name", "render_tau2", "tau2_task"]

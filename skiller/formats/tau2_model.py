@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from skiller.servers.query import snapshot
 from skiller.formats.common import ExportError, pascal, py_literal
+from skiller.servers.query import snapshot
 
 # Names a generated module imports or BaseModel defines: a column or table with such a name gets a
 # safe field name and keeps its own as the alias.

@@ -7,8 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from skiller.evaluator import EvaluationResult
 from skiller.events import MachineView, Projection
+from skiller.export import current_results, current_transcripts
 from skiller.servers import DatabaseSummary
 from skiller.servers.episode import Transcript
+from skiller.servers.fusion import namespace_of
 from skiller.servers.task import EnvironmentBundle, Task
 from skiller.store import Store
 
@@ -78,7 +80,6 @@ def _tool_list(store: Store, m: MachineView) -> list[ToolView]:
 
 def _fused_tools(store: Store, proj: Projection, m: MachineView) -> list[ToolView]:
     """A fusion exposes its members' tools under each member's prefix (as its environment bundle says)."""
-    from skiller.servers.fusion import namespace_of
     prefixes = {member: namespace_of(member) for member in m.inputs.get("members", [])}
     if "environment" in m.artifacts:
         bundle = EnvironmentBundle.model_validate_json(store.artifact(m.artifacts["environment"]))
@@ -129,7 +130,6 @@ def _find_kind(template: Any) -> str | None:
 
 def collect(store: Store, max_k: int = 4) -> SiteData:
     """Everything the site shows, in a stable order (environments and tasks by stream)."""
-    from skiller.export import current_results, current_transcripts
     proj = store.projection()
     machines = sorted((m for m in proj.machines.values() if m.kind in ("domain", "fusion")), key=lambda m: m.stream)
     transcripts = [t for _, items in sorted(current_transcripts(store, proj).items()) for t in items]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from skiller.evaluator import summary_table
+from skiller.evaluator.quality import bigram_diversity
 from skiller.view import paths
 from skiller.view.charts import bar_chart, percent
 from skiller.view.data import SiteData
@@ -35,7 +36,6 @@ def _environments(data: SiteData) -> str:
 
 
 def _figures(data: SiteData) -> str:
-    from skiller.cli import bigram_diversity
     ready = [t for t in data.tasks if t.task]
     per_env = Counter(t.environment for t in ready)
     reasons = Counter(t.reason or "unknown" for t in data.tasks if t.state == "rejected")

@@ -1,26 +1,15 @@
 """The builtin provider: a deterministic offline generator answering every step from the catalog."""
 from __future__ import annotations
 
-import importlib
-
 from pydantic import BaseModel, ValidationError
 
+# Importing the answer modules registers their answers (their `@answers` decorators fill ANSWERS).
+from skiller.world.builtin import environment, fusion, tasks, world  # noqa: F401
 from skiller.world.builtin.registry import ANSWERS
 from skiller.llm.interface import LLMError, LLMRequest, LLMResponse, Role, Usage
 
-_ANSWER_MODULES = ("world", "environment", "tasks", "fusion")
-
-
 class BuiltinProvider:
     name = "builtin"
-
-    def __init__(self) -> None:
-        for module in _ANSWER_MODULES:  # registers the answers by their decorators
-            try:
-                importlib.import_module(f"skiller.world.builtin.{module}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"skiller.world.builtin.{module}":
-                    raise
 
     def model_for(self, role: Role) -> str:
         return f"builtin-{role}"

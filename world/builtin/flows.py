@@ -11,6 +11,7 @@ from skiller.contract.namespaces import namespace_of, rename_tables
 from skiller.world.catalog import get_domain
 from skiller.world.catalog.model import CatalogBridge, CatalogDomain, CatalogRecord, CatalogTool
 from skiller.world.builtin import phrasing
+from skiller.world.builtin.seeding import rng as _rng
 from skiller.world.builtin.codegen import Check, checks, find, id_column, snake, words
 from skiller.world.builtin.tasks import _Builder, _cond, _lower
 
@@ -293,8 +294,6 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
 def flow_templates(combo: dict, tables: dict[str, list[str]], seed: int, count: int, clock: str) -> list[dict[str, Any]]:
     """Up to `count` templates: storylines passing the root record on (read, or moved by a write first, with
     and without the target's profile lookup), then refusals of the first hand-over's bridge rules."""
-    from skiller.world.builtin.fusion import _rng
-
     rng = _rng(seed, combo["name"], "flows")
     first = combo["links"][0]
     bridges = [b for b in get_domain(first["target"]).bridges if b.tool == first["tool"] and b.ref == first["field"]]

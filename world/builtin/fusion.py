@@ -1,7 +1,6 @@
 """Builtin answers for cross-domain fusion (s10 fit, s11 trajectory fusion, s13 policy merge)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -11,15 +10,14 @@ from skiller.contract.namespaces import namespace_of, rename_tables
 from skiller.world.catalog import get_domain, load_catalog
 from skiller.world.catalog.variants import family
 from skiller.world.builtin.codegen import find, id_column
+from skiller.world.builtin.flows import flow_templates  # storylines where records flow between members
+from skiller.world.builtin.policygen import policy_markdown
 from skiller.world.builtin.registry import answers
+from skiller.world.builtin.seeding import rng as _rng
 from skiller.llm.interface import LLMRequest
 from skiller.contract.placeholders import PLACEHOLDER
 
 _PERSON_OUTPUT_KINDS = {"get_profile", "list_records", "create", "set_status", "update", "pay"}
-
-
-def _rng(*parts: object) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big"))
 
 
 @answers("s10.fit")
@@ -172,8 +170,6 @@ def fuse(request: LLMRequest) -> dict:
     combo, segments, tables = ctx["combination"], ctx["segments"], ctx["tables"]
     members, links = combo["members"], combo["links"]
     if links and all(l["kind"] == "reference" for l in links):
-        from skiller.world.builtin.flows import flow_templates  # a storyline where records flow between members
-
         flowing = flow_templates(combo, tables, ctx["seed"], ctx["count"], ctx.get("clock", "2026-03-02"))
         if flowing:
             return {"templates": flowing}
@@ -247,7 +243,6 @@ def merge_policies(request: LLMRequest) -> dict:
     """Members' rules kept verbatim under prefixed tool names; global rules merged once under the members'
     own numbers (so every "(global rule N)" still resolves); bridge rules for each hand-over."""
     combo = request.context["combination"]
-    from skiller.world.builtin.policygen import policy_markdown
     merged: dict[int, list[tuple[str, str, str]]] = {}
     sections = []
     for m in combo["members"]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from skiller.contract.environment import table_name
+from skiller.world.catalog.load import SECTORS, load_catalog
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord, CatalogRule, CatalogTool
 from skiller.world.catalog.values import GEN_KINDS, PICKS, generate
 
@@ -102,8 +103,6 @@ class _DomainChecker:
 
     # ------------------------------------------------------------ structure
     def run(self) -> list[str]:
-        from skiller.world.catalog import SECTORS
-
         d = self.d
         if not _PASCAL.match(d.name):
             self.err("name", "must be PascalCase letters/digits without underscores or acronyms")
@@ -612,8 +611,6 @@ class _DomainChecker:
 def check_domain(domain: CatalogDomain, catalog: list[CatalogDomain] | None = None) -> list[str]:
     """Problems of one domain; `catalog` (default: the builtin one) resolves cross-domain refs."""
     if catalog is None:
-        from skiller.world.catalog import load_catalog
-
         catalog = load_catalog()
     return _DomainChecker(domain, [*catalog, domain] if domain.name not in {c.name for c in catalog} else catalog).run()
 

@@ -173,7 +173,9 @@ def _resolve_ref(ref: str, catalog_lookup: RefLookup | None) -> tuple[str, int]:
     if isinstance(found, tuple):
         prefix, count = found
         return str(prefix), int(count)
-    from skiller.world.catalog import get_domain  # lazy: the package imports this module
+    # deferred: this file also runs alone, embedded verbatim in generated database scripts that always
+    # pass a lookup; only an in-process caller without one reaches the catalog here.
+    from skiller.world.catalog import get_domain
 
     record = next((r for r in get_domain(domain_name).records if r.name == record_name), None)
     if record is None:

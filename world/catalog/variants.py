@@ -13,6 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRule
+from skiller.world.catalog.check import check_domain
+from skiller.world.catalog.load import load_catalog
 from skiller.world.catalog.values import CITIES, sub_rng
 
 __all__ = ["MAX_VARIANTS", "QUALIFIERS", "base_of", "build_variant", "cached_variant", "family", "variant_name",
@@ -165,8 +167,6 @@ def _renamed(base: CatalogDomain, qualifier: str) -> CatalogDomain:
 def build_variant(base: CatalogDomain, qualifier: str, catalog: list[CatalogDomain]) -> CatalogDomain:
     """Variant `qualifier` of `base`. Each change is kept only if the domain still passes every catalog
     check, so a variant is always as valid as its base."""
-    from skiller.world.catalog.check import check_domain  # the checker imports the package that imports this
-
     rng = sub_rng("variant", base.name, qualifier)
     d = _renamed(base, qualifier)
     if check_domain(d, catalog):
@@ -204,8 +204,6 @@ def build_variant(base: CatalogDomain, qualifier: str, catalog: list[CatalogDoma
 
 @lru_cache(maxsize=None)
 def cached_variant(base_name: str, qualifier: str) -> CatalogDomain:
-    from skiller.world.catalog import load_catalog
-
     catalog = load_catalog()
     base = next(d for d in catalog if d.name == base_name)
     return build_variant(base, qualifier, catalog)
