@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
 
 
 class Frozen(BaseModel):
@@ -14,7 +14,10 @@ class Frozen(BaseModel):
 
 
 RULE_MARKER = re.compile(r"<!-- RULE (\{.*?\}) -->")
-RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status"]
+RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status",
+                   "member_attr", "tier_limit", "no_outstanding"]
+# Rule kinds whose outcome depends on who asks (a customer attribute) or on an amount.
+ATTRIBUTE_KINDS = frozenset({"member_attr", "tier_limit"})
 
 
 class PolicyRule(Frozen):
@@ -26,6 +29,9 @@ class PolicyRule(Frozen):
     target_flag:     the target entity row of a create has `field` == `equals`
     lead_time:       the row's date `field` is at least `min` days after the clock
     requires_status: the row's status is in `statuses` (guards set_status/update/pay)
+    member_attr:     the acting person's profile attribute `field` is in `statuses` or within [`min`, `max`]
+    tier_limit:      argument `field` at most `limits[v]`, v the person's profile attribute `attribute`
+    no_outstanding:  the person holds no row of `entity` in `statuses` (e.g. an unpaid bill) to create
     """
 
     id: str
@@ -39,6 +45,17 @@ class PolicyRule(Frozen):
     min: float | None = None
     max: float | None = None
     equals: Any = None
+    attribute: str | None = None
+    limits: dict[str, float] = {}
+
+    @model_serializer(mode="wrap")
+    def _lean(self, handler: Any) -> dict[str, Any]:
+        # the tier fields appear only on tier rules, so policies without them keep their bytes
+        out = handler(self)
+        for key in ("attribute", "limits"):
+            if not out.get(key):
+                out.pop(key, None)
+        return out
 
 
 def parse_rules(markdown: str) -> list[PolicyRule]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from skiller.contract.environment import table_name
@@ -202,10 +202,15 @@ def pay_field(tool: CatalogTool) -> str:
 def rule_subject(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> str:
     """Whose value a rule reads: 'arg' (a tool argument), 'row' (the row the tool acts on),
     'target' (the target entity row: the create's target, or the acted-on record's target),
-    'person' (the person's other records, for max_active on a create)."""
+    'person' (the person's other records, for max_active on a create), 'member' (the acting person's
+    profile row: the role table, for attribute rules)."""
     item = find(domain, tool.entity or "") if tool.entity else None
-    if rule.kind == "max_active":
+    if rule.kind in ("max_active", "no_outstanding"):
         return "person" if tool.kind == "create" else "row"
+    if rule.kind == "member_attr":
+        return "member"
+    if rule.kind == "tier_limit":
+        return "arg"
     if rule.kind in ("value_range", "date_window", "lead_time") and rule.field in tool_parameters(domain, tool)["properties"]:
         return "arg"
     if tool.kind == "create":
@@ -226,6 +231,8 @@ class Check:
     kind: status_in (field in values) | eq (field == values[0]) | ne (field != values[0]) |
           date_range (field within clock + [lo, hi] days) | num_range (field within [lo, hi]) |
           count_lt (the person's rows of `table` with status in values number < limit)
+    A check with `when` holds trivially for a person whose profile attribute differs: a tier rule
+    becomes one check per tier, tightest limit first.
     """
 
     label: str  # rule id, or "guard" (allowed from-statuses) / "paid" (already paid)
@@ -240,10 +247,21 @@ class Check:
     key: str | None = None  # count_lt: its id column
     statement: str = ""
     optional: bool = False  # an optional argument: absent means nothing to check
+    when: tuple[str, Any] | None = None  # (profile attribute, value): the check applies to that tier only
 
     @property
     def is_rule(self) -> bool:
         return self.label not in ("guard", "paid")
+
+
+def _rule_checks(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> list[Check]:
+    """The checks of one rule: one, or one per tier for a tier_limit (tightest first)."""
+    if rule.kind != "tier_limit":
+        return [_rule_check(domain, tool, rule)]
+    optional = rule.field not in tool_parameters(domain, tool)["required"]
+    tiers = sorted(rule.limits.items(), key=lambda kv: (kv[1], kv[0]))
+    return [Check(rule.id, "arg", "num_range", rule.field, hi=limit, statement=rule.statement, optional=optional,
+                  when=(rule.attribute or "", tier)) for tier, limit in tiers]
 
 
 def _rule_check(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> Check:
@@ -251,11 +269,18 @@ def _rule_check(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> 
     params = tool_parameters(domain, tool)
     optional = subject == "arg" and rule.field not in params["required"]
     common = {"label": rule.id, "subject": subject, "statement": rule.statement, "field": rule.field, "optional": optional}
-    if rule.kind == "max_active":
+    if rule.kind in ("max_active", "no_outstanding"):
         rec = find(domain, rule.entity or tool.entity or "")
-        assert isinstance(rec, CatalogRecord), f"{rule.id}: max_active needs a record"
+        assert isinstance(rec, CatalogRecord), f"{rule.id}: {rule.kind} needs a record"
+        limit = rule.limit if rule.kind == "max_active" else 1
         return Check(**{**common, "field": rec.status_field}, kind="count_lt", values=tuple(rule.statuses),
-                     limit=rule.limit, table=snake(rec.name), key=id_column(rec.name))
+                     limit=limit, table=snake(rec.name), key=id_column(rec.name))
+    if rule.kind == "member_attr":
+        attr = next((a for a in domain.role_attributes if a.name == rule.field), None)
+        assert attr is not None, f"{rule.id}: {rule.field} is not a profile attribute"
+        if rule.statuses:
+            return Check(**common, kind="status_in", values=tuple(rule.statuses))
+        return Check(**common, kind="date_range" if attr.type == "date" else "num_range", lo=rule.min, hi=rule.max)
     if rule.kind == "value_range":
         return Check(**common, kind="num_range", lo=rule.min, hi=rule.max)
     if rule.kind == "date_window":
@@ -277,7 +302,7 @@ def checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
     requires_status rules, the generic guards, then the other rules in catalog order."""
     rules = [r for r in domain.rules if r.tool == tool.name]
     first = [_rule_check(domain, tool, r) for r in rules if r.kind == "requires_status"]
-    rest = [_rule_check(domain, tool, r) for r in rules if r.kind != "requires_status"]
+    rest = [c for r in rules if r.kind != "requires_status" for c in _rule_checks(domain, tool, r)]
     guards: list[Check] = []
     item = find(domain, tool.entity) if tool.entity else None
     if tool.kind in ("set_status", "update", "pay") and isinstance(item, CatalogRecord):
@@ -685,6 +710,9 @@ class _Compiler:
             target = find(self.domain, item.target)
             tkey = id_column(target.name)
             lines.append(f"target = _require(db, {lit(snake(target.name))}, {lit(tkey)}, row[{lit(tkey)}], {lit(label(target.name))})")
+        if any(c.subject == "member" or c.when for c in found):  # a rule on who asks: their profile row
+            person = 'a["person_id"]' if tool.kind == "create" else 'row["person_id"]'
+            lines.append(f'member = _require(db, {lit(self.role_table)}, "person_id", {person}, {lit(label(self.domain.role))})')
         for check in found:
             if check.is_rule:
                 lines.append(f"# {check.label}: {check.statement}")
@@ -709,12 +737,15 @@ class _Compiler:
 
     def _failed(self, tool: CatalogTool, item: CatalogEntity | CatalogRecord, check: Check) -> str:
         """The Python condition under which `check` fails."""
+        if check.when is not None:  # a tier's check: only for people of that tier
+            tier = f"member[{lit(check.when[0])}] == {lit(check.when[1])}"
+            return f"{tier} and {self._failed(tool, item, replace(check, when=None))}"
         if check.kind == "count_lt":
             person = 'a["person_id"]' if check.subject == "person" else 'row["person_id"]'
             exclude = f", exclude=row[{lit(id_column(item.name))}]" if check.subject == "row" else ""
             return (f"_count(db, {lit(check.table)}, {person}, {lit(check.field)}, {lit(list(check.values))}, "
                     f"{lit(check.key)}{exclude}) >= {check.limit}")
-        ref = {"arg": "a", "row": "row", "target": "target"}[check.subject]
+        ref = {"arg": "a", "row": "row", "target": "target", "member": "member"}[check.subject]
         x = f"{ref}[{lit(check.field)}]"
         if check.kind == "status_in":
             return f"{x} not in {lit(list(check.values))}"

@@ -136,8 +136,12 @@ class _Writer:
         found = checks(self.d, tool)
         item = find(self.d, tool.entity or "")
         out = ["- Permitted: when every condition below is met."]
+        stated: set[str] = set()
         for c in found:
+            if c.is_rule and c.label in stated:  # a tier rule is one check per tier, stated once
+                continue
             if c.is_rule:
+                stated.add(c.label)
                 out.append(f"- Rejected [{c.label}]: {c.statement}")
             elif c.label == "guard" and c.kind == "status_in":
                 allowed = ", ".join(str(v) for v in c.values)

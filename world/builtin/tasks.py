@@ -193,7 +193,8 @@ class _Builder:
         if c.kind == "date_range":
             return _day(c.hi + self.rng.choice([25, 60, 150, 400]) if c.hi is not None else c.lo - self.rng.randint(1, 5))
         if attr is not None and attr.type == "int":
-            return int(c.hi) + self.rng.randint(1, 4) if c.hi is not None else int(c.lo) - 1
+            over = 1 if c.when else self.rng.randint(1, 4)  # a tier's limit: just above it, within the others
+            return int(c.hi) + over if c.hi is not None else int(c.lo) - 1
         return float(round(c.hi * 1.5) + self.rng.randint(1, 9) * 10) if c.hi is not None else float(c.lo - 1)
 
     def free(self, attr: CatalogAttribute) -> Any:
@@ -243,13 +244,22 @@ class _Builder:
         target: list[str] = []
         person: list[str] = []
         for c in checks(self.d, tool):
-            fails = bad is not None and c.label == bad.label
-            if c.subject != "arg":
+            fails = bad is not None and c.label == bad.label and c.when == bad.when
+            if c.subject == "member" or (fails and c.when):  # who asks: their profile row
+                self.member(tool, row, person, _cond(c, not fails, "m") if c.subject == "member"
+                            else f"m.{c.when[0]} = {sql_literal(c.when[1])}")
+            elif c.subject != "arg":
                 bucket = {"row": row, "target": target, "person": person}[c.subject]
                 bucket.append(_cond(c, not fails, {"row": "r", "target": "t", "person": "p"}[c.subject]))
             if fails:
                 break
         return row, target, person
+
+    def member(self, tool: CatalogTool, row: list[str], person: list[str], cond: str) -> None:
+        """A condition on the acting person's profile (alias m), reached from the person (p) or the record (r)."""
+        whose = "p" if tool.kind == "create" else "r"
+        (person if tool.kind == "create" else row).append(
+            f"EXISTS (SELECT 1 FROM {snake(self.d.role)} m WHERE m.person_id = {whose}.person_id AND {cond})")
 
     # ---------------------------------------------------------------- shared pieces of record templates
     def key_of(self, item: Item) -> str:
@@ -543,7 +553,8 @@ class _Builder:
     def refusal(self, rule_id: str) -> _T | None:
         rule = next(r for r in self.d.rules if r.id == rule_id)
         tool = self.d_tool(rule.tool)
-        bad = next((c for c in checks(self.d, tool) if c.label == rule.id), None)
+        tiers = [c for c in checks(self.d, tool) if c.label == rule.id]  # a tier rule: one check per tier
+        bad = self.rng.choice(tiers) if len(tiers) > 1 else next(iter(tiers), None)
         if bad is None:
             return None
         try:

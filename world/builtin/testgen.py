@@ -152,12 +152,21 @@ class _Writer:
 
     # ------------------------------------------------------------ SQL for checks
     def _expr(self, check: Check, item: CatalogEntity | CatalogRecord, alias: str) -> str:
+        if check.subject == "member" and alias != "p":  # the acting person's profile row, by subquery
+            return f"(SELECT mm.{check.field} FROM {self.role} mm WHERE mm.person_id = {alias}.person_id)"
         if check.subject == "target" and alias == "r":  # the acted-on record's target, by subquery
             assert isinstance(item, CatalogRecord)
             target = find(self.domain, item.target)
             tkey = id_column(target.name)
             return f"(SELECT tt.{check.field} FROM {snake(target.name)} tt WHERE tt.{tkey} = r.{tkey})"
         return f"{alias}.{check.field}"
+
+    def tier(self, check: Check, alias: str) -> str:
+        """SQL: the person of `alias` (the role table as p, else a row with person_id) is in the check's tier."""
+        assert check.when is not None
+        column = f"p.{check.when[0]}" if alias == "p" else \
+            f"(SELECT mm.{check.when[0]} FROM {self.role} mm WHERE mm.person_id = {alias}.person_id)"
+        return f"{column} = {_q(check.when[1])}"
 
     def sql(self, check: Check, holds: bool, item: CatalogEntity | CatalogRecord, alias: str) -> str:
         """An SQL condition on `alias` that is true when `check` holds (or fails)."""
@@ -189,8 +198,8 @@ class _Writer:
         return "(" + " OR ".join(parts) + ")"
 
     def select(self, table: str, key: str, conds: list[tuple[Check, bool]], item: CatalogEntity | CatalogRecord,
-               alias: str) -> str:
-        where = " AND ".join(self.sql(c, h, item, alias) for c, h in conds)
+               alias: str, extra: tuple[str, ...] = ()) -> str:
+        where = " AND ".join([self.sql(c, h, item, alias) for c, h in conds] + list(extra))
         return f"SELECT {alias}.{key} FROM {table} {alias}" + (f" WHERE {where}" if where else "") + f" ORDER BY {alias}.{key}"
 
     # ------------------------------------------------------------ argument values
@@ -241,7 +250,8 @@ class _Writer:
         """Argument values that break `check` but pass the earlier checks on the same field
         (and, for a listed field, are listed: else the enum error would come first)."""
         found = checks(self.domain, tool)
-        earlier = [c for c in found[: found.index(check)] if c.subject == "arg" and c.field == check.field]
+        earlier = [c for c in found[: found.index(check)] if c.subject == "arg" and c.field == check.field
+                   and c.when in (None, check.when)]  # another tier's limit does not apply to this person
         schema = tool_parameters(self.domain, tool)["properties"][check.field or ""]
         if "enum" in schema:
             candidates = list(schema["enum"])
@@ -350,7 +360,7 @@ class _Writer:
         table, key, n = snake(rec.name), id_column(rec.name), tool.name
         ttable, tkey = snake(target.name), id_column(target.name)
         found = checks(self.domain, tool)
-        person_ok = [(c, True) for c in found if c.subject == "person"]
+        person_ok = [(c, True) for c in found if c.subject in ("person", "member")]
         target_ok = [(c, True) for c in found if c.subject == "target"]
         args = self.good_args(tool, rec)
         find_person = self.select(self.role, "person_id", person_ok, rec, "p")
@@ -407,13 +417,19 @@ class _Writer:
             bad = self.bad_values(tool, check)
             if not bad:
                 return [f"# {check.label} cannot be broken without breaking an earlier rule first"]
+            if check.when is not None:  # a tier's limit: act as a person of that tier
+                head = f"def test_{tool.name}_enforces_{_ident(check.label)}_for_{_ident(str(check.when[1]))}(db):"
+                person_ok = [(c, True) for c in found if c.subject in ("person", "member")]
+                tiered = self.select(self.role, "person_id", person_ok, rec, "p", (self.tier(check, "p"),))
+                setup = [*setup, f"    args[\"person_id\"] = pick(db, {lit(tiered)})"]
             return [head, *setup, f"    for bad in {lit(bad)}:",
                     f"        rejected(db, {lit(tool.name)}, {{**args, {lit(check.field)}: bad}}, {needle})"]
         same = [(c, True) for c in found[:i] if c.subject == check.subject] + [(check, False)]
-        subject = rec if check.subject == "person" else target
+        subject = rec if check.subject in ("person", "member") else target
         if check.subject == "target" and solve(target, same) is None:
             return [f"# {check.label} cannot be broken without breaking an earlier rule first"]
-        if check.subject == "person":
+        if check.subject in ("person", "member"):
+            same = [(c, True) for c in found[:i] if c.subject in ("person", "member")] + [(check, False)]
             sql = self.select(self.role, "person_id", same, rec, "p")
             swap = [f"    args[\"person_id\"] = pick(db, {lit(sql)})"]
         else:
@@ -427,7 +443,7 @@ class _Writer:
         item = find(self.domain, tool.entity or "")
         table, key, n = snake(item.name), id_column(item.name), tool.name
         found = checks(self.domain, tool)
-        row_ok = [(c, True) for c in found if c.subject in ("row", "target")]
+        row_ok = [(c, True) for c in found if c.subject in ("row", "target", "member")]
         extra = self.good_args(tool, item)
         if tool.kind == "pay":
             extra["payment_method"] = tool_parameters(self.domain, tool)["properties"]["payment_method"]["enum"][0]
@@ -461,13 +477,17 @@ class _Writer:
                 if not bad:
                     lines[-2:] = []
                     continue
+                tier = (self.tier(check, "r"),) if check.when is not None else ()
+                chosen = self.select(table, key, row_ok, item, 'r', tier)
+                if tier:  # a tier's limit: a row of a person of that tier
+                    name = name.replace("(db):", f"_for_{_ident(str(check.when[1]))}(db):")
                 lines += [name,
-                          f"    key = pick(db, {lit(self.select(table, key, row_ok, item, 'r'))})",
+                          f"    key = pick(db, {lit(chosen)})",
                           f"    args = {{{lit(key)}: key{', ' + extra_src if extra_src else ''}}}",
                           f"    for bad in {lit(bad)}:",
                           f"        rejected(db, {lit(n)}, {{**args, {lit(check.field)}: bad}}, {needle})"]
                 continue
-            case = [(c, True) for c in found[:i] if c.subject in ("row", "target")] + [(check, False)]
+            case = [(c, True) for c in found[:i] if c.subject in ("row", "target", "member")] + [(check, False)]
             solvable = solve(item, [(c, h) for c, h in case if c.subject == "row"])
             if solvable is None:
                 lines[-2:] = []

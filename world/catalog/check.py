@@ -15,6 +15,7 @@ from skiller.contract.environment import table_name
 from skiller.world.catalog.load import SECTORS, load_catalog
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord, CatalogRule, CatalogTool
 from skiller.world.catalog.values import GEN_KINDS, PICKS, generate
+from skiller.world.catalog.tiers import tier_rule_problems
 
 __all__ = ["CatalogCheckError", "assert_valid", "check_catalog", "check_domain", "gen_values", "snake"]
 
@@ -457,12 +458,18 @@ class _DomainChecker:
                 self.err(where, f"names unknown tool {rule.tool}")
                 continue
             for attr, used_by in (("limit", {"max_active"}), ("equals", {"target_flag"}),
-                                  ("statuses", {"max_active", "requires_status"}),
-                                  ("field", {"value_range", "date_window", "target_flag", "lead_time"}),
-                                  ("min", {"value_range", "date_window", "lead_time"}),
-                                  ("max", {"value_range", "date_window"})):
-                if rule.kind not in used_by and getattr(rule, attr) not in (None, []):
+                                  ("statuses", {"max_active", "requires_status", "member_attr", "no_outstanding"}),
+                                  ("field", {"value_range", "date_window", "target_flag", "lead_time", "member_attr",
+                                             "tier_limit"}),
+                                  ("min", {"value_range", "date_window", "lead_time", "member_attr"}),
+                                  ("max", {"value_range", "date_window", "member_attr"}),
+                                  ("attribute", {"tier_limit"}), ("limits", {"tier_limit"})):
+                if rule.kind not in used_by and getattr(rule, attr) not in (None, [], {}):
                     self.err(where, f"a {rule.kind} rule takes no {attr}")
+            if rule.kind in ("member_attr", "tier_limit", "no_outstanding"):  # rules on who asks: skiller.catalog.tiers
+                for problem in tier_rule_problems(d, rule, tool):
+                    self.err(where, problem)
+                continue
             getattr(self, f"rule_{rule.kind}")(rule, tool, where)
             self.statement_problems(rule, where)
 

@@ -18,7 +18,7 @@ from skiller.world.catalog import get_domain
 from skiller.world.catalog.model import CatalogDomain
 from skiller.world.builtin.codegen import implementation_module
 from skiller.world.builtin.testgen import implementation_tests
-from tests.builtin.test_dbgen import CLOCK, DOMAINS, SANDBOX, built_db
+from tests.world.builtin.test_dbgen import CLOCK, DOMAINS, SANDBOX, built_db
 
 MODULE_IMPORTS = {"__future__", "datetime", "math", "sqlite3", "typing"}
 

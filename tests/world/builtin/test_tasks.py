@@ -33,7 +33,7 @@ from skiller.steps.s04_blueprints import Blueprint
 from skiller.steps.s07_policy import Policy, policy_problems
 from skiller.steps.s08_tool_graph import ToolGraph
 from skiller.steps.s15_instances import Replan
-from tests.builtin.test_dbgen import CLOCK, DOMAINS, SANDBOX, built_db
+from tests.world.builtin.test_dbgen import CLOCK, DOMAINS, SANDBOX, built_db
 
 SEED = 7
 COUNT = 24  # the pipeline default steps.s14.templates_per_domain

@@ -11,7 +11,7 @@ from skiller.world.builtin.codegen import implementation_module
 from skiller.world.builtin.dbgen import database_program
 from skiller.world.builtin.policygen import parse_rules, policy_markdown
 from skiller.world.builtin.testgen import implementation_tests
-from tests.builtin.test_dbgen import CLOCK, SANDBOX
+from tests.world.builtin.test_dbgen import CLOCK, SANDBOX
 
 
 def unusual_clinic() -> CatalogDomain:
