@@ -5,7 +5,7 @@ model of the tests (answers sized realistically, cut at each request's `max_toke
 builtin's, the requests, truncations and re-asks, the largest answer per request kind, wall and CPU
 seconds. Exits 1 when the model path validates fewer than `--floor` of the builtin's tasks.
 
-    python bench/model_path.py [--floor 0.9] [--keep DIR]
+    python bench/model_path.py [--floor 0.9] [--keep DIR] [--tight]
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))  # the loopback model lives with the tests
 
 from skiller.cli import main as skiller  # noqa: E402
 from tests.fakes import MessagesServer  # noqa: E402
-from tests.statemachine.test_model_path import FaithfulModel, kind_of, validated  # noqa: E402
+from tests.statemachine.test_model_path import TIGHT, FaithfulModel, kind_of, validated  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -41,6 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--floor", type=float, default=0.9, help="least share of the builtin's validated tasks")
     parser.add_argument("--keep", type=Path, help="keep both workspaces under this folder")
+    parser.add_argument("--tight", action="store_true",
+                        help="caps below the largest answers (the model-path test's), so cut answers are asked again larger")
     args = parser.parse_args()
     os.environ.setdefault("ANTHROPIC_API_KEY", "loopback-not-a-key")
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,7 +57,7 @@ def main() -> None:
             sets = ["--set", "provider.name=anthropic", "--set", f"provider.anthropic.base_url={server.base_url}",
                     "--set", "provider.anthropic.text_model=fake-text", "--set", "provider.anthropic.code_model=fake-code",
                     "--set", "provider.anthropic.backoff_base=0.0"]
-            mcode, mwall, mcpu = timed(["run", "-w", str(model_ws), *sets])
+            mcode, mwall, mcpu = timed(["run", "-w", str(model_ws), *sets, *(TIGHT if args.tight else [])])
             requests = list(server.requests)
         print(f"anthropic-loopback run: exit {mcode}, {mwall:.0f} s wall, {mcpu:.0f} s CPU (server included)")
         expected, got = validated(builtin), validated(model_ws)
