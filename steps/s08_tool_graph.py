@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from servers.contract import table_name
 from skiller.llm.interface import LLMRequest, Message
 from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
 from skiller.steps.prompt_text import tools_text
@@ -45,8 +46,23 @@ A -> B (type: state dependency, information flow or storyline flow) names the fi
 that B takes as input. Add tool_preconditions (tools that must run before a tool) and
 valid_trajectories: realistic tool sequences of 2 to 5 calls. A link's fields must be parameters
 of its target tool.
+Records the service keeps (a record row carries its own id, the person's person_id and its target's id):
+{records}
 Tools:
 {tools}"""
+
+
+def _id(entity: str) -> str:
+    """The id column of an entity or record (RepairOrder -> repair_order_id)."""
+    return table_name(entity) + "_id"
+
+
+def prompt(domain: str, blueprint: Blueprint) -> str:
+    """The request's text: the tools with their parameters and returns, and each record's target (what a
+    record tool's output carries besides its own id)."""
+    records = "\n".join(f"- {r.name} ({_id(r.name)}): {r.source_entity} -> {r.target_entity} ({_id(r.target_entity)})"
+                        for r in blueprint.relationships if r.target_entity != "Person") or "none"
+    return PROMPT.format(name=domain, records=records, tools=tools_text(blueprint.functions))
 
 
 def graph_problems(graph: ToolGraph, blueprint: Blueprint) -> list[str]:
@@ -64,9 +80,8 @@ def graph_problems(graph: ToolGraph, blueprint: Blueprint) -> list[str]:
 
 @step("s08", machine="domain", source="policy_written", triggers={"build_tool_graph": "tool_graph_built"})
 async def run(inputs: S08Input, ctx: StepContext) -> S08Output:
-    tools = tools_text(inputs.blueprint.functions)
     request = LLMRequest(purpose="s08.tool_graph", role="text", response_model=ToolGraph,
-                         messages=(Message(role="user", content=PROMPT.format(name=inputs.domain, tools=tools)),),
+                         messages=(Message(role="user", content=prompt(inputs.domain, inputs.blueprint)),),
                          context={"domain": inputs.domain})
     graph: ToolGraph = await ctx.llm.ask(request)
     problems = graph_problems(graph, inputs.blueprint)

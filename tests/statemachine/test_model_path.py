@@ -1,13 +1,17 @@
-"""The model path holds: a whole run on the anthropic provider against a loopback Messages server whose
-model answers as the builtin would but only from the request text, with realistic answer sizes cut at
-each request's max_tokens, validates (nearly) as many tasks as a builtin run, fused tasks included: the
-fusion requests (s10 fit, s11 fuse, s13 policy merge) are answered from the members, hand-overs, tables,
-segments and date their prompts state."""
+"""The model path holds: a whole run on the anthropic provider against a loopback Messages server, with
+realistic answer sizes cut at each request's max_tokens, validates (nearly) as many tasks as a builtin run,
+fused tasks included. Tool graphs, personas and queries are read from the prompt text alone
+(tests/fakes/reading_model.py); the fusion requests (s10 fit, s11 fuse, s13 policy merge) take their
+members, hand-overs, tables, segments and date from the prompt. Still borrowed from the builtin by the domain
+name the prompt states (so a gap in those prompts goes unseen here): s01-s04 (the world a model would
+invent), s06 database program, s07 policy, s09 implementation, s14 templates, and the member details the
+builtin's fusion answers look up. The whole default run is bench/model_path.py."""
 from __future__ import annotations
 
 import ast
 import json
 import re
+from collections import Counter
 
 from pydantic import BaseModel
 
@@ -18,12 +22,14 @@ from skiller.store import Store
 from tests.conftest import cli, make_workspace, small
 from tests.fakes import sized_tool_use_reply, tokens_of
 from tests.fakes import MessagesServer
+from tests.fakes.reading_model import READERS
 from tests.statemachine.test_anthropic_pipeline import FakeModel, anthropic_workspace, key  # noqa: F401
 
 AFTER_VALIDATION = {"validated", "instantiated", "rolled_out", "evaluated"}
-# Three domains whose records pass between them (a vet visit is claimed at the insurer and shown at the
-# boarding kennel), so fusion forms two reference pairs and a triple.
-RUN = [*small(), "--set", "steps.s01.num_domains=3", "--set", "steps.s01.min_sectors=2",
+# Four domains, three of whose records pass between them (a vet visit is claimed at the insurer and shown
+# at the boarding kennel), so fusion forms two reference pairs and a triple. The whole default run (10
+# domains) is bench/model_path.py.
+RUN = [*small(), "--set", "steps.s01.num_domains=4", "--set", "steps.s01.min_sectors=2",
        "--set", "steps.s01.domains=[VetClinic,PetInsurance,PetBoarding]",
        "--set", "rollout.in_run=false", "--set", "steps.s14.templates_per_domain=18"]
 # Caps below the answers' sizes, so the cut-and-ask-larger path runs inside a whole run.
@@ -99,9 +105,19 @@ class FaithfulModel(FakeModel):
     def __init__(self) -> None:
         super().__init__()
         self.fusion_purposes: set[str] = set()
+        self.read_purposes: set[str] = set()  # schemas answered by the text readers
         self.largest: dict[str, int] = {}  # the largest whole answer (tokens) of each kind of request
+        self.truncated_by_kind: Counter[str] = Counter()  # replies cut at the request's max_tokens
+        self.reasked = 0  # requests that carry a rejected answer and its problems (a re-ask by a step)
+
+    @property
+    def truncated(self) -> int:
+        return sum(self.truncated_by_kind.values())
 
     def own_answer(self, title: str, prompt: str) -> dict | None:
+        if title in READERS:  # answered from the prompt alone (tests/fakes/reading_model.py)
+            self.read_purposes.add(title)
+            return READERS[title](prompt)
         if title == "TemplateScores":
             return judge_template(json.loads(prompt.split("Template: ", 1)[1]))
         for (schema, opening), (purpose, read) in FUSION.items():
@@ -116,7 +132,10 @@ class FaithfulModel(FakeModel):
         answer = reply["content"][-1]["input"]
         kind = kind_of(body)
         self.largest[kind] = max(self.largest.get(kind, 0), tokens_of(answer))
-        return sized_tool_use_reply("respond", answer, body["max_tokens"])
+        self.reasked += "was rejected" in json.dumps(body["messages"][-1])
+        sized = sized_tool_use_reply("respond", answer, body["max_tokens"])
+        self.truncated_by_kind[kind] += sized["stop_reason"] == "max_tokens"
+        return sized
 
 
 def kind_of(body: dict) -> str:
@@ -148,6 +167,7 @@ def test_a_whole_run_on_the_messages_api_validates_as_many_tasks_as_the_builtin(
         for r in server.requests:
             caps.setdefault(kind_of(r), set()).add(r["max_tokens"])
     assert model.fusion_purposes == {"s10.fit", "s11.fuse", "s13.policy_merge"}
+    assert model.read_purposes == set(READERS)  # tool graphs, personas and queries read from the text alone
     # answers were cut at their caps and asked again with doubled caps (never at the same cap)
     assert {4096, 8192}.issubset(caps["Implementation"]) and {1024, 2048}.issubset(caps["TemplateBatch"])
     assert {1024, 2048}.issubset(caps["s11.fuse"]) and {1024, 2048}.issubset(caps["s13.policy_merge"])
