@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from servers.contract import table_name
+from skiller.contract.environment import table_name
 from skiller.llm.interface import LLMRequest, Message
 from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
 from skiller.steps.prompt_text import tools_text

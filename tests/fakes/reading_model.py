@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from skiller.llm.builtin import tasks as builtin_tasks
+from skiller.world.builtin import tasks as builtin_tasks
 from skiller.llm.interface import LLMRequest
 from pydantic import BaseModel
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from skiller.catalog import load_catalog
-from skiller.llm.builtin import BuiltinProvider
-from skiller.llm.builtin.registry import ANSWERS
+from skiller.world.catalog import load_catalog
+from skiller.world.builtin import BuiltinProvider
+from skiller.world.builtin.registry import ANSWERS
 from skiller.llm.interface import LLMRequest
-from steps import s08_tool_graph
-from steps.s04_blueprints import Blueprint
+from skiller.steps import s08_tool_graph
+from skiller.steps.s04_blueprints import Blueprint
 from tests.fakes.reading_model import Unreadable, tool_graph
 
 BuiltinProvider()  # registers the builtin answers compared against
