@@ -22,7 +22,7 @@ CONTRACT_TESTS = (Path(__file__).with_name("s09_contract_tests.py.txt")).read_te
 
 
 class Implementation(Frozen):
-    module: str  # impl.py: the tool functions (see servers/contract.py)
+    module: str  # impl.py: the tool functions (see contract/environment.py)
     tests: str  # test_impl.py: pytest file exercising every tool, policy violations included
 
 
