@@ -1,6 +1,7 @@
-"""Answers a model would give having read only the request text: each reader parses what the prompt states
-and computes the builtin-like answer from it, with no catalog lookup, no workspace and no shared state.
-A fact the prompt does not state makes the reader fail, so a gap in a prompt shows as a failed answer."""
+"""Answers a model would give having read only the request text (s08 tool graph, s09 implementation, s17
+persona and query): each reader parses what the prompt states and computes the builtin-like answer from it,
+with no catalog lookup, no workspace and no shared state. A fact the prompt does not state makes the reader
+fail, so a gap in a prompt shows as a failed answer."""
 from __future__ import annotations
 
 import ast
@@ -9,13 +10,13 @@ import json
 import re
 from typing import Any
 
-from skiller.world.builtin import tasks as builtin_tasks
-from skiller.llm.interface import LLMRequest
 from pydantic import BaseModel
 
-
-class Unreadable(AssertionError):
-    """The prompt does not state a fact the answer needs."""
+from skiller.llm.interface import LLMRequest
+from skiller.world.builtin import tasks as builtin_tasks
+from skiller.world.builtin.codegen import implementation_module
+from skiller.world.builtin.testgen import implementation_tests
+from tests.fakes.reading_domain import Unreadable, domain_of_implementation_prompt
 
 
 def _search(pattern: str, text: str, what: str, flags: int = 0) -> re.Match:
@@ -113,5 +114,13 @@ def query(prompt: str) -> dict[str, Any]:
     return builtin_tasks.query(LLMRequest(purpose="s17.query", response_model=BaseModel, context=context))
 
 
-READERS = {"ToolGraph": tool_graph, "Persona": persona, "Query": query}
+# ------------------------------------------------------------------ s09: the module and its tests
+def implementation(prompt: str) -> dict[str, Any]:
+    """The builtin's code and tests for the domain the request describes (tools, database, policy), rebuilt
+    from the request text (tests/fakes/reading_domain.py); a repair request is answered the same way."""
+    domain, clock = domain_of_implementation_prompt(prompt)
+    return {"module": implementation_module(domain, clock), "tests": implementation_tests(domain, clock)}
+
+
+READERS = {"ToolGraph": tool_graph, "Persona": persona, "Query": query, "Implementation": implementation}
 """Response-schema title -> the reader that answers it from the prompt alone."""

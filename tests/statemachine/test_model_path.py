@@ -1,11 +1,11 @@
 """The model path holds: a whole run on the anthropic provider against a loopback Messages server, with
 realistic answer sizes cut at each request's max_tokens, validates (nearly) as many tasks as a builtin run,
-fused tasks included. Tool graphs, personas and queries are read from the prompt text alone
-(tests/fakes/reading_model.py); the fusion requests (s10 fit, s11 fuse, s13 policy merge) take their
-members, hand-overs, tables, segments and date from the prompt. Still borrowed from the builtin by the domain
-name the prompt states (so a gap in those prompts goes unseen here): s01-s04 (the world a model would
-invent), s06 database program, s07 policy, s09 implementation, s14 templates, and the member details the
-builtin's fusion answers look up. The whole default run is bench/model_path.py."""
+fused tasks included. Tool graphs, implementations (module and tests), personas and queries are read from
+the prompt text alone (tests/fakes/reading_model.py, reading_domain.py); the fusion requests (s10 fit, s11
+fuse, s13 policy merge) take their members, hand-overs, tables, segments and date from the prompt. Still
+borrowed from the builtin by the domain name the prompt states (so a gap in those prompts goes unseen here):
+s01-s04 (the world a model would invent), s06 database program, s07 policy, s14 templates, and the member
+details the builtin's fusion answers look up. The whole default run is bench/model_path.py."""
 from __future__ import annotations
 
 import ast
