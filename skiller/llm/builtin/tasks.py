@@ -8,7 +8,8 @@ from typing import Any
 from skiller.catalog import get_domain
 from skiller.catalog.model import CatalogDomain, CatalogRecord
 from skiller.llm.builtin import phrasing
-from skiller.llm.builtin.codegen import find
+from skiller.llm.builtin import taskchains as chains
+from skiller.llm.builtin.codegen import checks, find
 from skiller.llm.builtin.registry import answers
 from skiller.llm.builtin.taskjudge import judge_template
 from skiller.llm.builtin.taskparts import _cond, _lower, _rng, _T
@@ -31,7 +32,8 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
         by_kind.setdefault(r.kind, []).append(r.id)
     for ids in by_kind.values():
         first = rng.choice(ids)
-        core.append(b.refusal(first))
+        mixed = _with_compliant_part(b, first) if rng.random() < 0.5 else None
+        core.append(mixed or b.refusal(first))
         extra += [b.refusal(i) for i in ids if i != first]
     pays = {t.entity: t for t in reversed(d.tools) if t.kind == "pay"}  # the first pay tool of each record
     core.append(b.read_profile())
@@ -56,7 +58,45 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
     lists = [t for t in d.tools if t.kind == "list_records"]
     if lists:  # at least one multi-step read among the core
         core.append(b.read_chain(rng.choice(lists)))
-    return core, extra
+    chained = _chains(b)
+    return core + chained[:CHAINS], extra + chained[CHAINS:]
+
+
+def _with_compliant_part(b: _Builder, rule_id: str) -> _T | None:
+    """The refusal of `rule_id` after a compliant write in the same conversation (None when it cannot be)."""
+    rule = next(r for r in b.d.rules if r.id == rule_id)
+    tool = b.d_tool(rule.tool)
+    bad = next((c for c in checks(b.d, tool) if c.label == rule.id), None)
+    payable = [t for t in b.d.tools if t.kind in ("pay", "update")]
+    if tool.kind != "create" or bad is None or bad.subject not in ("arg", "target") or not payable:
+        return None
+    return chains.compliant_and_refused(b, b.rng.choice(payable), tool, bad)
+
+
+CHAINS = 9  # chained templates among the core of a domain's batch (the rest add variety)
+
+
+def _chains(b: _Builder) -> list[_T]:
+    """Every chained template of the domain, round-robin over their kinds (replacements, double bookings,
+    two acts on one record, compliant writes followed by a refused request), each kind shuffled."""
+    d, rng = b.d, b.rng
+    writes = [t for t in d.tools if t.kind in ("set_status", "update", "pay")]
+    creates = [t for t in d.tools if t.kind == "create"]
+    kinds: list[list[_T | None]] = [
+        [chains.replace(b, t, c, by_list=rng.random() < 0.5) for c in creates for t in writes
+         if t.kind == "set_status" and t.entity == c.entity],
+        [chains.book_two(b, c) for c in creates],
+        [chains.act_twice(b, x, y, by_list=rng.random() < 0.4) for x in writes for y in writes if x.entity == y.entity],
+        [],
+    ]
+    kinds[3] += [_with_compliant_part(b, rule.id) for rule in d.rules]
+    pools = [[t for t in ts if t] for ts in kinds]
+    for p in pools:
+        rng.shuffle(p)
+    out: list[_T] = []
+    while any(pools):
+        out += [p.pop(0) for p in pools if p]
+    return out
 
 
 def _interleave(items: list[_T]) -> list[_T]:
@@ -66,7 +106,7 @@ def _interleave(items: list[_T]) -> list[_T]:
         groups.setdefault(t.group, []).append(t)
     out: list[_T] = []
     while any(groups.values()):
-        for g in ("refusal", "multi", "write", "read"):
+        for g in ("refusal", "chain", "multi", "write", "chain", "read"):
             if groups.get(g):
                 out.append(groups[g].pop(0))
     return out

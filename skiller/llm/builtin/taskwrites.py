@@ -151,6 +151,8 @@ class _Builder(_Reads):
             if bad.subject == "person":
                 lst = self.tool("list_records", rec.name)
                 calls = self.profile_call("person") + ([(lst.name, {"person_id": "<person.person_id>"})] if lst else [])
+                if get_target is not None and not via_search:  # the provider looked up before trying
+                    calls.append((get_target.name, {tkey: f"<target.{tkey}>"}))
             elif bad.subject == "arg":
                 calls = self.profile_call("person") or calls
             return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
@@ -180,6 +182,9 @@ class _Builder(_Reads):
         if bad is None:
             return None
         try:
-            return self.create(tool, bad) if tool.kind == "create" else self.on_record(tool, bad)
+            if tool.kind == "create":
+                return self.create(tool, bad)
+            by_list = self.rng.random() < 0.35  # found by its id, or as the customer's only one in a status
+            return (by_list and self.on_record(tool, bad, by_list=True)) or self.on_record(tool, bad)
         except _Impossible:
             return None
