@@ -66,7 +66,8 @@ def _person_conds(b: _Builder, create: CatalogTool, room: int) -> list[str]:
     return out
 
 
-def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool = False) -> _T | None:
+def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool = False,
+            provider: bool = True) -> _T | None:
     """profile -> the record -> cancel it -> its provider -> a new record with that provider (the id read back)."""
     rec = find(b.d, cancel.entity or "")
     if not isinstance(rec, CatalogRecord) or create.entity != rec.name or b.profile is None:
@@ -82,7 +83,7 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     calls, rid, ident, facts, extra = found
     row += extra
     ref = f"<out{len(calls)}.{tkey}>"  # the provider, as the old record names it
-    calls += [(cancel.name, {key: rid})] + _target_read(b, rec, ref)
+    calls += [(cancel.name, {key: rid})] + (_target_read(b, rec, ref) if provider else [])
     own, text, known = _new_record(b, create, rec, "rec", ref)
     calls.append(own)
     instruction = (f"You want to {_desc(cancel)}: {ident}. "
@@ -189,7 +190,8 @@ def act_twice(b: _Builder, first: CatalogTool, second: CatalogTool, by_list: boo
               [("rec", b.rec_sql(rec, row, tconds))], comm, group="chain")
 
 
-def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, bad: Check) -> _T | None:
+def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, bad: Check,
+                          by_list: bool = False) -> _T | None:
     """A write the rules allow on one record (done, confirmed), then a new record the rules forbid (refused):
     a refusal whose golden calls also change the database."""
     rec, new = find(b.d, write.entity or ""), find(b.d, create.entity or "")
@@ -197,7 +199,7 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
         return None
     if write.kind not in ("pay", "update"):  # a status change could move the person's counts under the refused rule
         return None
-    key, what, nwhat = b.key_of(rec), words(rec.name), words(new.name)
+    key, nwhat = b.key_of(rec), words(new.name)
     target = find(b.d, new.target)
     tkey, twhat = b.key_of(target), words(target.name)
     row, tconds_w, _ = b.conds(write)
@@ -212,15 +214,20 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     except _Impossible:
         return None
     text, facts = b.arg_text(new, a2)
-    calls = b.profile_call("rec") + b.lookup(rec, f"<rec.{key}>") + [(write.name, {key: f"<rec.{key}>", **a1})]
+    found = _find(b, rec, by_list)
+    if found is None:
+        return None
+    calls, rid, ident, facts_rec, extra = found
+    row += extra
+    calls += [(write.name, {key: rid, **a1})]
     calls += _target_read(b, new, f"<target.{tkey}>")
     forbidden = (create.name, {"person_id": "<rec.person_id>", tkey: f"<target.{tkey}>", **a2})
-    known = b.who("rec") | {f"{what} id": f"<rec.{key}>"} | b.arg_text(rec, a1)[1] | {f"{twhat} id": f"<target.{tkey}>"}
+    known = b.who("rec") | facts_rec | b.arg_text(rec, a1)[1] | {f"{twhat} id": f"<target.{tkey}>"}
     known |= facts
     if "payment_method" in a1:
         known["payment method"] = a1["payment_method"]
     lab = _label_attr(target)
-    instruction = (f"You want to {_desc(write)}: your {what} <rec.{key}>{b.dated(rec)}" + (f", {c1}" if c1 else "")
+    instruction = (f"You want to {_desc(write)}: {ident}" + (f", {c1}" if c1 else "")
                    + f". Then you want to {_desc(create)}: {twhat} <target.{tkey}>"
                    + (f" (<target.{lab.name}>)" if lab else "") + f"; {text}.")
     comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if c[0] == write.name

@@ -32,7 +32,7 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
         by_kind.setdefault(r.kind, []).append(r.id)
     for ids in by_kind.values():
         first = rng.choice(ids)
-        mixed = _with_compliant_part(b, first) if rng.random() < 0.5 else None
+        mixed = _with_compliant_part(b, first) if rng.random() < 0.7 else None
         core.append(mixed or b.refusal(first))
         extra += [b.refusal(i) for i in ids if i != first]
     pays = {t.entity: t for t in reversed(d.tools) if t.kind == "pay"}  # the first pay tool of each record
@@ -70,10 +70,10 @@ def _with_compliant_part(b: _Builder, rule_id: str) -> _T | None:
     payable = [t for t in b.d.tools if t.kind in ("pay", "update")]
     if tool.kind != "create" or bad is None or bad.subject not in ("arg", "target") or not payable:
         return None
-    return chains.compliant_and_refused(b, b.rng.choice(payable), tool, bad)
+    return chains.compliant_and_refused(b, b.rng.choice(payable), tool, bad, by_list=b.rng.random() < 0.4)
 
 
-CHAINS = 9  # chained templates among the core of a domain's batch (the rest add variety)
+CHAINS = 10  # chained templates among the core of a domain's batch (the rest add variety)
 
 
 def _chains(b: _Builder) -> list[_T]:
@@ -83,7 +83,7 @@ def _chains(b: _Builder) -> list[_T]:
     writes = [t for t in d.tools if t.kind in ("set_status", "update", "pay")]
     creates = [t for t in d.tools if t.kind == "create"]
     kinds: list[list[_T | None]] = [
-        [chains.replace(b, t, c, by_list=rng.random() < 0.5) for c in creates for t in writes
+        [chains.replace(b, t, c, by_list=rng.random() < 0.4, provider=rng.random() < 0.6) for c in creates for t in writes
          if t.kind == "set_status" and t.entity == c.entity],
         [chains.book_two(b, c) for c in creates],
         [chains.act_twice(b, x, y, by_list=rng.random() < 0.4) for x in writes for y in writes if x.entity == y.entity],
