@@ -32,7 +32,9 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
         by_kind.setdefault(r.kind, []).append(r.id)
     for ids in by_kind.values():
         first = rng.choice(ids)
-        mixed = _with_compliant_part(b, first) if rng.random() < 0.7 else None
+        mixed = _with_compliant_part(b, first) if rng.random() < 0.85 else None
+        if mixed is not None:
+            mixed.group = "refusal"  # it stands for its rule kind among the core refusals
         core.append(mixed or b.refusal(first))
         extra += [b.refusal(i) for i in ids if i != first]
     pays = {t.entity: t for t in reversed(d.tools) if t.kind == "pay"}  # the first pay tool of each record
@@ -106,7 +108,7 @@ def _interleave(items: list[_T]) -> list[_T]:
         groups.setdefault(t.group, []).append(t)
     out: list[_T] = []
     while any(groups.values()):
-        for g in ("refusal", "chain", "multi", "write", "chain", "read"):
+        for g in ("refusal", "chain", "multi", "refusal", "write", "chain", "read"):
             if groups.get(g):
                 out.append(groups[g].pop(0))
     return out

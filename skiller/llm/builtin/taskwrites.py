@@ -184,7 +184,8 @@ class _Builder(_Reads):
         try:
             if tool.kind == "create":
                 return self.create(tool, bad)
-            by_list = self.rng.random() < 0.35  # found by its id, or as the customer's only one in a status
+            # found by its id, or (when the rule is about the request, not the row's status) as the only one in a status
+            by_list = self.rng.random() < 0.35 and bad.subject == "arg"
             return (by_list and self.on_record(tool, bad, by_list=True)) or self.on_record(tool, bad)
         except _Impossible:
             return None
