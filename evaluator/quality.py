@@ -63,6 +63,12 @@ class Figures(BaseModel):
     task_patterns: dict[str, int]  # "write: R R W" (task kind and the read/write sequence of its golden calls)
     golden_calls_per_task: float | None
     writes_per_task: float | None
+    # Harder tasks: kind x tool-kind sequence ("write: get_profile get set_status", a tool's mode R/W when
+    # its kind is unknown), how many there are and the largest one's share; long and multi-write tasks.
+    kind_patterns: dict[str, int] = {}
+    largest_pattern: Share = Share(count=0, total=0, share=None)
+    tasks_with_4_calls: Share = Share(count=0, total=0, share=None)
+    tasks_with_2_writes: Share = Share(count=0, total=0, share=None)
     user_turns_per_rollout: float | None
     needed_values_in_first_message: Share
     writes_confirmed: Share
@@ -82,6 +88,7 @@ class QualityReport(BaseModel):
     model_config = ConfigDict(frozen=True)
     environments: dict[str, Figures]
     overall: Figures
+    single_domain: Figures | None = None  # the tasks of one domain each (cross-domain fusions left out)
 
 
 def _text(message: Mapping[str, Any]) -> str:
@@ -173,7 +180,13 @@ def _distinct_3grams(texts: list[str]) -> float | None:
     return round(len(set(grams)) / len(grams), 4) if grams else None
 
 
-def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str], today: str | None) -> Figures:
+def _pattern(task: Task, actions: list, kinds: Mapping[str, str]) -> str:
+    seq = [kinds.get(a.name) or ("W" if a.mode == "write" else "R") for a in actions]
+    return f"{task.kind}: " + " ".join(seq)
+
+
+def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str], today: str | None,
+             kinds: Mapping[str, str] | None = None) -> Figures:
     by_id = {t.id: t for t in tasks}
     actions = {t.id: [a for a in t.golden_actions if a.requestor == "assistant"] for t in tasks}
     needed = given = 0
@@ -208,6 +221,7 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         available |= {t.get("function", t).get("name", "") for t in tr.tools}
         called |= {c.name for c in tr.tool_calls if c.ok}
     firsts = [t.first_query for t in tasks]
+    patterns = Counter(_pattern(t, actions[t.id], kinds or {}) for t in tasks)
     return Figures(
         tasks=len(tasks), rollouts=len(transcripts),
         task_kinds=dict(sorted(Counter(t.kind for t in tasks).items())),
@@ -228,28 +242,41 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         assistant_distinct_3grams=_distinct_3grams(assistant_texts),
         tool_coverage=Share.of(len(called & available), len(available)),
         tools_never_called=sorted(available - called),
+        kind_patterns=dict(sorted(patterns.items())),
+        largest_pattern=Share.of(max(patterns.values(), default=0), len(tasks)),
+        tasks_with_4_calls=Share.of(sum(len(actions[t.id]) >= 4 for t in tasks), len(tasks)),
+        tasks_with_2_writes=Share.of(sum(sum(a.mode == "write" for a in actions[t.id]) >= 2 for t in tasks), len(tasks)),
     )
 
 
 def quality_report(tasks: Iterable[Task], transcripts: Iterable[Transcript],
-                   write_tools: Mapping[str, Iterable[str]], today: str | None = None) -> QualityReport:
-    """Figures per environment and overall. `write_tools`: environment -> names of its write tools;
-    `today`: the simulation date (ISO) a system prompt must state (None: any ISO date next to "today")."""
+                   write_tools: Mapping[str, Iterable[str]], today: str | None = None,
+                   tool_kinds: Mapping[str, Mapping[str, str]] | None = None) -> QualityReport:
+    """Figures per environment, overall and over single-domain tasks. `write_tools`: environment -> names of
+    its write tools; `today`: the simulation date (ISO) a system prompt must state (None: any ISO date next
+    to "today"); `tool_kinds`: environment -> tool -> its kind (get, create, pay...) for the task patterns."""
+    tool_kinds = tool_kinds or {}
     tasks, transcripts = list(tasks), list(transcripts)
     envs = sorted({t.environment for t in tasks} | {tr.environment for tr in transcripts})
     per_env = {}
     for env in envs:
         writes = set(write_tools.get(env, ()))
         per_env[env] = _figures([t for t in tasks if t.environment == env],
-                                [tr for tr in transcripts if tr.environment == env], writes, today)
+                                [tr for tr in transcripts if tr.environment == env], writes, today,
+                                tool_kinds.get(env))
     every_write = {name for names in write_tools.values() for name in names}
-    overall = _figures(tasks, transcripts, every_write, today)
+    every_kind = {name: kind for kinds in tool_kinds.values() for name, kind in kinds.items()}
+    overall = _figures(tasks, transcripts, every_write, today, every_kind)
+    single = [t for t in tasks if len(t.domains) == 1]
+    ids = {t.id for t in single}
+    single_figures = _figures(single, [tr for tr in transcripts if tr.task_id in ids], every_write, today,
+                              every_kind) if single else None
     # Tool coverage overall counts each environment's tools apart (two fusions share names, not tools).
     used = sum(f.tool_coverage.count for f in per_env.values())
     offered = sum(f.tool_coverage.total for f in per_env.values())
     never = sorted(f"{env}.{name}" for env, f in per_env.items() for name in f.tools_never_called)
     overall = overall.model_copy(update={"tool_coverage": Share.of(used, offered), "tools_never_called": never})
-    return QualityReport(environments=per_env, overall=overall)
+    return QualityReport(environments=per_env, overall=overall, single_domain=single_figures)
 
 
 def report_json(report: QualityReport) -> str:

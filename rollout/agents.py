@@ -218,10 +218,10 @@ class OracleAgent:
     def _final(self, talk: _Conversation, words: Vocabulary, lead: str) -> str:
         """Results in plain sentences, every fact the customer must be told included, then the closing."""
         writes = {a.name for a in self._actions if a.mode == "write"}
-        if self.task.kind == "refusal":
-            parts = [lead, self._refusal(words)]
+        done = [words.outcome(out, args) for name, args, ok, out in talk.calls if ok and name in writes]
+        if self.task.kind == "refusal":  # what was done first (a compliant part), then what cannot be
+            parts = [lead, *([self._pick(_DONE, "done", talk), *done] if done else []), self._refusal(words)]
         elif writes:
-            done = [words.outcome(out, args) for name, args, ok, out in talk.calls if ok and name in writes]
             parts = [self._pick(_DONE, "done", talk), *done]
         else:
             parts = []

@@ -7,6 +7,7 @@ from pathlib import Path
 from skiller.evaluator import QualityReport, quality_report, report_json
 from skiller.servers.fusion import namespace_of
 from skiller.servers.task import Task
+from skiller.world.catalog import get_domain
 from skiller.export import current_transcripts
 from skiller.store import Store
 
@@ -38,12 +39,28 @@ def _write_tools(store: Store) -> dict[str, set[str]]:
     return out
 
 
+def _tool_kinds(store: Store) -> dict[str, dict[str, str]]:
+    """Each environment's tool kinds (get, create, pay...) where its domains come from the builtin catalog."""
+    proj = store.projection()
+    kinds: dict[str, dict[str, str]] = {}
+    for m in proj.of_kind("domain"):
+        try:
+            kinds[m.inputs["domain"]] = {t.name: t.kind for t in get_domain(m.inputs["domain"]).tools}
+        except KeyError:  # a domain the model wrote: its patterns fall back to read/write
+            continue
+    out = dict(kinds)
+    for m in proj.of_kind("fusion"):
+        out[m.inputs["name"]] = {namespace_of(member) + name: kind for member in m.inputs["members"]
+                                 for name, kind in kinds.get(member, {}).items()}
+    return out
+
+
 def build(store: Store, today: str | None) -> QualityReport:
     proj = store.projection()
     tasks = [Task.model_validate_json(store.artifact(m.artifacts["task"]))
              for m in sorted(proj.of_kind("task"), key=lambda m: m.stream) if "task" in m.artifacts]
     transcripts = [t for items in current_transcripts(store, proj).values() for t in items]
-    return quality_report(tasks, transcripts, _write_tools(store), today)
+    return quality_report(tasks, transcripts, _write_tools(store), today, _tool_kinds(store))
 
 
 def write(report: QualityReport, outputs: Path) -> Path:
@@ -75,4 +92,9 @@ def table(report: QualityReport) -> str:
     lines.append(f"task kinds: {kinds}; {patterns} patterns; golden calls per task "
                  f"{_cell(report.overall.golden_calls_per_task, 'f')}, writes per task "
                  f"{_cell(report.overall.writes_per_task, 'f')}")
+    one = report.single_domain
+    if one is not None:
+        lines.append(f"single-domain tasks: {one.tasks}; with >= 4 golden calls {_cell(one.tasks_with_4_calls, '%')}%, "
+                     f"with >= 2 writes {_cell(one.tasks_with_2_writes, '%')}%; {len(one.kind_patterns)} patterns "
+                     f"(kind x tool kinds), the largest {_cell(one.largest_pattern, '%')}%")
     return "\n".join(lines)

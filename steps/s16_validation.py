@@ -70,7 +70,10 @@ async def run(inputs: S16Input, ctx: StepContext) -> S16Output:
         gold = env.state_hash()
         if template.kind == "write" and gold == initial:
             return _reject("no_state_change", error="the golden trajectory leaves the database as it was")
-        if template.kind != "write" and gold != initial:
+        wrote = any(a.mode == "write" for a in actions)  # a refusal may follow a compliant write
+        if template.kind == "refusal" and wrote and gold == initial:
+            return _reject("no_state_change", error="the compliant writes before the refusal leave the database as it was")
+        if template.kind != "write" and gold != initial and not (template.kind == "refusal" and wrote):
             return _reject("read_changed_state", error=f"a {template.kind} task changed the database")
         refusal_error = None
         if template.kind == "refusal":

@@ -88,6 +88,8 @@ async def run(inputs: S17Input, ctx: StepContext) -> S17Output:
                  "stream": ctx.stream, "seed": ctx.config.seed, "mistake": mistake.fact if mistake else None}))
     v = inputs.validated
     basis = {"write": ["DB", "ACTION"], "read": ["ACTION"], "refusal": ["ACTION", "NL_ASSERTION"]}[t.kind]
+    if t.kind == "refusal" and v.gold_state_hash != v.initial_state_hash:
+        basis.insert(0, "DB")  # the compliant part of the conversation wrote
     if v.communicate_info:
         basis.append("COMMUNICATE")
     rule = _rule(inputs.environment, t.violated_rule) if t.kind == "refusal" else None

@@ -151,3 +151,22 @@ def test_ngram_diversity_is_distinct_over_all_word_trigrams() -> None:
 ])
 def test_template_text_is_told_from_a_customer_message(text: str, leaks: bool) -> None:
     assert template_text(text) is leaks
+
+
+def test_harder_task_figures_count_long_multi_write_tasks_and_kind_patterns_of_single_domain_tasks() -> None:
+    get = ("get_order", "read", {"order_id": "O-1"}, {})
+    cancel, refund = ("cancel_order", "write", {"order_id": "O-1"}, {}), ("refund_order", "write", {"order_id": "O-1"}, {})
+    long = task("L", "Shop", "write", "x", [get, get, cancel, refund])  # 4 calls, 2 writes
+    short = task("S", "Shop", "write", "y", [get, cancel])
+    also = task("T", "Shop", "write", "z", [get, cancel])
+    fused = task("F", "Shop_Bank", "write", "w", [get, cancel, get, refund, get]).model_copy(
+        update={"domains": ["Shop", "Bank"]})
+    kinds = {"Shop": {"get_order": "get", "cancel_order": "set_status"}}  # refund_order's kind is unknown: W
+    report = quality_report([long, short, also, fused], [], WRITES, tool_kinds=kinds)
+    one = report.single_domain
+    assert one is not None and one.tasks == 3  # the fused task is left out
+    assert (one.tasks_with_4_calls.count, one.tasks_with_2_writes.count) == (1, 1)
+    assert one.kind_patterns == {"write: get get set_status W": 1, "write: get set_status": 2}
+    assert (one.largest_pattern.count, one.largest_pattern.total) == (2, 3)
+    assert report.environments["Shop"].kind_patterns == one.kind_patterns
+    assert report.overall.tasks_with_4_calls.count == 2  # the fused task counts overall

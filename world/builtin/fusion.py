@@ -163,6 +163,12 @@ def _renamed_known(seg: _Segment) -> dict[str, str]:
     return {label: _rename(v, seg.slots, seg.offset) for label, v in seg.t["known_info"].items()}
 
 
+def _short(template: dict) -> bool:
+    """A segment short enough to chain with others (no chained template: a fused task stays within max turns)."""
+    tools = [c["tool"] for c in template["trajectory"]]
+    return len(tools) <= 4 and len(set(tools)) == len(tools)
+
+
 @answers("s11.fuse")
 def fuse(request: LLMRequest) -> dict:
     """Chain validated segments along the combination's links; try seeded pairings until `count` fuse."""
@@ -176,7 +182,7 @@ def fuse(request: LLMRequest) -> dict:
     rng = _rng(ctx["seed"], combo["name"], "s11")
     pools = []
     for i, m in enumerate(members):
-        pool = list(segments[m])
+        pool = [t for t in segments[m] if _short(t)]
         if i > 0 and links[i - 1]["kind"] == "reference":
             pool = [t for t in pool if any(c["tool"] == links[i - 1]["tool"] for c in t["trajectory"])]
         rng.shuffle(pool)

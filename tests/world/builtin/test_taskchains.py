@@ -1,0 +1,83 @@
+"""skiller.world.builtin.taskchains: chained templates validate by execution through the real s14-s17 steps, roll out
+with the oracle and the builtin user to reward 1.0, and a do-nothing agent scores 0 on them."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from skiller.evaluator.reward import evaluate
+from skiller.rollout import BuiltinUser, NoopAgent, OracleAgent, run_episode
+from skiller.contract.environment import ModuleSource
+from skiller.servers.environment import Environment
+from skiller.servers.task import Task
+from skiller.world.catalog import get_domain
+from skiller.world.builtin import taskchains as chains
+from skiller.world.builtin.codegen import checks, implementation_module
+from skiller.world.builtin.tasks import _Builder, _rng, templates_for
+from tests.world.builtin.test_dbgen import CLOCK, SANDBOX
+from tests.world.builtin.test_tasks import SEED, database, pipeline, policy
+
+NAMES = ["Hospital", "SelfStorage"]
+
+
+def _kinds(name: str) -> dict[str, str]:
+    return {t.name: t.kind for t in get_domain(name).tools}
+
+
+def _roll(task: Task, name: str, agent) -> float:
+    code = implementation_module(get_domain(name), CLOCK)
+    with Environment.start([ModuleSource(server=name, code=code)], database(name), sandbox=SANDBOX) as env:
+        transcript = asyncio.run(run_episode(task, env, agent, BuiltinUser(task), system_prompt=policy(name).markdown))
+        return asyncio.run(evaluate(task, transcript, env)).reward
+
+
+def test_every_chain_kind_is_written_for_a_domain_that_has_the_tools() -> None:
+    d = get_domain("Hospital")
+    b = _Builder(d, _rng(SEED, "chains"), CLOCK)
+    tool = {t.name: t for t in d.tools}
+    book, cancel, pay, move = (tool[n] for n in ("book_appointment", "cancel_appointment", "pay_appointment",
+                                                 "reschedule_appointment"))
+    replaced = chains.replace(b, cancel, book)
+    assert [c[0] for c in replaced.calls] == ["get_patient_profile", "get_appointment", "cancel_appointment",
+                                              "get_doctor", "book_appointment"]
+    assert replaced.calls[-1][1]["doctor_id"] == "<out2.doctor_id>"  # the old record's provider, passed on
+    two = chains.book_two(b, book)
+    assert sum(c[0] == "book_appointment" for c in two.calls) == 2 and len(two.communicate) == 2
+    twice = chains.act_twice(b, move, pay)
+    assert [c[0] for c in twice.calls][-2:] == ["reschedule_appointment", "pay_appointment"]
+    assert twice.communicate == ["<out4.amount_paid>"]  # the computed figure is told back
+    date_rule = next(c for c in checks(d, book) if c.subject == "arg" and c.kind == "date_range")
+    mixed = chains.compliant_and_refused(b, pay, book, date_rule)
+    assert mixed.kind == "refusal" and mixed.forbidden[0] == "book_appointment" and mixed.rule == date_rule.label
+    assert any(c[0] == "pay_appointment" for c in mixed.calls)  # a write the rules allow comes first
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chained_tasks_validate_and_the_oracle_scores_one_and_noop_zero(name: str) -> None:
+    kinds = _kinds(name)
+    outcome = pipeline(name)
+    writes = {n for n, k in kinds.items() if k in ("create", "set_status", "update", "pay")}
+    long = [t for t in outcome.tasks if len(t.golden_actions) >= 4]
+    double = [t for t in long if sum(a.name in writes for a in t.golden_actions) >= 2]
+    mixed = [t for t in outcome.tasks if t.kind == "refusal" and any(a.mode == "write" for a in t.golden_actions)]
+    assert len(long) >= 6 and len(double) >= 4, (len(long), len(double))
+    assert all("DB" in t.evaluation_criteria.reward_basis for t in [*double, *mixed])
+    for task in [*double, *mixed][:6]:
+        assert _roll(task, name, OracleAgent(task)) == 1.0, task.description
+        assert _roll(task, name, NoopAgent()) == 0.0, task.description
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 must-hold 2 not met yet: refusals found by their id (profile, get) "
+                                       "are about 10% of a batch")
+def test_a_domain_batch_mixes_many_patterns_none_dominant() -> None:
+    patterns: dict[str, int] = {}
+    total = 0
+    for name in ["Hospital", "SelfStorage", "PropertyRental", "PowerUtility", "PetBoarding", "Pharmacy"]:
+        kinds = _kinds(name)
+        for t in templates_for(get_domain(name), 24, 0):
+            key = t["kind"] + ": " + " ".join(kinds[c["tool"]] for c in t["trajectory"])
+            patterns[key] = patterns.get(key, 0) + 1
+            total += 1
+    assert len(patterns) >= 30
+    assert max(patterns.values()) / total <= 0.05

@@ -1,0 +1,238 @@
+"""Builtin chained templates: several reads and writes where a later call takes a value an earlier one
+returned (cancel a record and book a replacement with the same provider; book two things; two actions on
+one record, then read it back for the amount paid), and a compliant write with a refused request in one
+conversation (the refusal kind whose golden calls also write)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from skiller.world.catalog.model import CatalogRecord, CatalogTool
+from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, words
+from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _lower, _static, _T, _the
+from skiller.world.builtin.taskwrites import _Builder
+
+__all__ = ["act_twice", "book_two", "compliant_and_refused", "replace"]
+
+Call = tuple[str, dict[str, Any]]
+
+
+def _desc(tool: CatalogTool) -> str:
+    return _lower(tool.description.rstrip("."))
+
+
+def _target_read(b: _Builder, rec: CatalogRecord, ref: str) -> list[Call]:
+    get = b.tool("get", rec.target)
+    return [(get.name, {b.key_of(find(b.d, rec.target)): ref})] if get else []
+
+
+def _new_record(b: _Builder, create: CatalogTool, rec: CatalogRecord, slot: str, tref: str) -> tuple[Call, str, dict]:
+    """The create call for the person in `slot` on target `tref`, its wording and the facts it needs."""
+    args = b.args(create, rec, list(create.fields), None)
+    text, known = b.arg_text(rec, args)
+    tkey = b.key_of(find(b.d, rec.target))
+    return (create.name, {"person_id": f"<{slot}.person_id>", tkey: tref, **args}), text, known
+
+
+def _find(b: _Builder, rec: CatalogRecord, by_list: bool) -> tuple[list[Call], str, str, dict[str, str], list[str]] | None:
+    """How the assistant finds the customer's record: by its id (get), or as their only one in a status (list).
+    Returns (profile and read calls, the record's id as later calls name it, its wording, facts, row conditions)."""
+    key, what = b.key_of(rec), words(rec.name)
+    if by_list:
+        found = b.listed(rec)
+        if found is None or b.profile is None:
+            return None
+        calls = b.profile_call("rec") + [found]
+        facts = {f"{what} status": "<rec.status>"}
+        date = b.date_attr(rec)
+        if date:
+            facts[_lower(date.description)] = f"<rec.{date.name}>"
+        return (calls, f"<out{len(calls)}.{key}>", f"your only {what} in status <rec.status>{b.dated(rec)}", facts,
+                [b.unique_status(rec)])
+    get = b.tool("get", rec.name)
+    if get is None:
+        return None
+    return (b.profile_call("rec") + [(get.name, {key: f"<rec.{key}>"})], f"<rec.{key}>",
+            f"your {what} <rec.{key}>{b.dated(rec)}", {f"{what} id": f"<rec.{key}>"}, [])
+
+
+def _person_conds(b: _Builder, create: CatalogTool, room: int) -> list[str]:
+    """The create's person checks (alias p), with `room` new rows still under every count limit."""
+    out = []
+    for c in checks(b.d, create):
+        if c.subject == "person":
+            c = dataclasses.replace(c, limit=c.limit - room + 1) if c.kind == "count_lt" and c.limit else c
+            out.append(_cond(c, True, "p"))
+    return out
+
+
+def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool = False,
+            provider: bool = True) -> _T | None:
+    """profile -> the record -> cancel it -> its provider -> a new record with that provider (the id read back)."""
+    rec = find(b.d, cancel.entity or "")
+    if not isinstance(rec, CatalogRecord) or create.entity != rec.name or b.profile is None:
+        return None
+    target = find(b.d, rec.target)
+    key, tkey, what, twhat = b.key_of(rec), b.key_of(target), words(rec.name), words(target.name)
+    row, _, _ = b.conds(cancel)
+    _, tconds, _ = b.conds(create)
+    row += _person_conds(b, create, 1)
+    found = _find(b, rec, by_list)
+    if found is None:
+        return None
+    calls, rid, ident, facts, extra = found
+    row += extra
+    ref = f"<out{len(calls)}.{tkey}>"  # the provider, as the old record names it
+    calls += [(cancel.name, {key: rid})] + (_target_read(b, rec, ref) if provider else [])
+    own, text, known = _new_record(b, create, rec, "rec", ref)
+    calls.append(own)
+    instruction = (f"You want to {_desc(cancel)}: {ident}. "
+                   f"Then you want to {_desc(create)} with the same {twhat} instead: {text}.")
+    return _T("write", calls, instruction, b.reason("update", what=what), b.who("rec") | facts | known, f"You do not know the new {what}'s id; the assistant finds the {twhat} from the old {what}.",
+              [("rec", b.rec_sql(rec, row, tconds))], [f"<out{len(calls)}.{key}>"], group="chain")
+
+
+def book_two(b: _Builder, create: CatalogTool) -> _T | None:
+    """profile -> first provider -> create -> second provider -> create: two new records, both ids told."""
+    rec = find(b.d, create.entity or "")
+    if not isinstance(rec, CatalogRecord):
+        return None
+    target = find(b.d, rec.target)
+    tkey, key, what, twhat = b.key_of(target), b.key_of(rec), words(rec.name), words(target.name)
+    _, tconds, _ = b.conds(create)
+    calls = b.profile_call("person")
+    lab = _label_attr(target)
+    known = b.who("person")
+    says = []
+    comm = []
+    skip = b.rng.random() < 0.5  # the second provider taken on the customer's word, or looked up first
+    for slot in ("target", "second"):
+        calls += [] if skip and slot == "second" else _target_read(b, rec, f"<{slot}.{tkey}>")
+        own, text, facts = _new_record(b, create, rec, "person", f"<{slot}.{tkey}>")
+        calls.append(own)
+        comm.append(f"<out{len(calls)}.{key}>")
+        n = "first" if slot == "target" else "second"
+        known |= {f"{n} {twhat} id": f"<{slot}.{tkey}>"} | {f"{k} of the {n} {what}": v for k, v in facts.items()}
+        who = f"{twhat} <{slot}.{tkey}>" + (f" (<{slot}.{lab.name}>)" if lab else "")
+        says.append(f"{who}; {text}")
+    instruction = (f"You want to {_desc(create)} for a first {twhat}: {says[0]}. "
+                   f"Then you want to do the same for a second {twhat}: {says[1]}.")
+    second = b.ent_sql(target, [*tconds, f"t.{tkey} <> '<target.{tkey}>'"])
+    return _T("write", calls, instruction, b.reason("create", what=what, target=twhat), known,
+              f"You do not know the new {what} ids.",
+              [("person", b.person_sql(_person_conds(b, create, 2))), ("target", b.ent_sql(target, tconds)),
+               ("second", second)], comm, group="chain")
+
+
+def _effect(tool: CatalogTool, rec: CatalogRecord, args: dict[str, Any]) -> dict[str, Any]:
+    """Column values a write leaves on its row (as far as known statically)."""
+    if tool.kind == "set_status":
+        return {rec.status_field: tool.to}
+    if tool.kind == "pay":
+        return {pay_field(tool): tool.to}
+    return dict(args)
+
+
+def _step_args(b: _Builder, tool: CatalogTool, rec: CatalogRecord) -> tuple[dict[str, Any], str]:
+    if tool.kind == "update":
+        args = b.args(tool, rec, [b.rng.choice(tool.fields)], None)
+        return args, ", ".join(f"changing {_the(k)} to {v}" for k, v in b.arg_text(rec, args)[1].items())
+    if tool.kind == "pay":
+        method = b.rng.choice(PAYMENT_METHODS)
+        return {"payment_method": method}, f"paying by {method.replace('_', ' ')}"
+    return {}, ""
+
+
+def act_twice(b: _Builder, first: CatalogTool, second: CatalogTool, by_list: bool = False) -> _T | None:
+    """profile -> the record -> `first` -> `second` (-> the record again): two writes on one row, the amount
+    paid (or the final state) told back."""
+    rec = find(b.d, first.entity or "")
+    if not isinstance(rec, CatalogRecord) or second.entity != rec.name or first.name == second.name:
+        return None
+    key, what = b.key_of(rec), words(rec.name)
+    row, tconds, _ = b.conds(first)
+    a1, c1 = _step_args(b, first, rec)
+    if first.kind == "update":
+        row += [f"(r.{n} IS NULL OR r.{n} <> {b._sqlv(v)})" for n, v in a1.items()]
+    state = _effect(first, rec, a1)
+    for c in checks(b.d, second):  # the second write's checks, on the row as the first left it
+        known = _static(c, state)
+        if known is False or (known is None and (c.subject not in ("row", "target") or c.field in state)):
+            return None
+        if known is None:
+            (tconds if c.subject == "target" else row).append(_cond(c, True, c.subject[0]))
+    a2, c2 = _step_args(b, second, rec)
+    if second.kind == "update" and set(a2) & set(a1):
+        return None
+    for tool in (first, second):
+        if tool.kind == "pay" and tool.amount_field:
+            row.append(f"r.{tool.amount_field} > 0")
+    found = _find(b, rec, by_list)
+    if found is None:
+        return None
+    calls, rid, ident, facts, extra = found
+    row += extra
+    calls += [(first.name, {key: rid, **a1}), (second.name, {key: rid, **a2})]
+    comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if c[0] in (first.name, second.name)
+            and b.d_tool(c[0]).kind == "pay" and b.d_tool(c[0]).amount_field]
+    get = b.tool("get", rec.name)
+    if not comm and get is not None and by_list and len(calls) < 5:  # read it back and tell its new state
+        calls.append((get.name, {key: rid}))
+        comm.append(f"<out{len(calls)}.{rec.status_field}>")
+    known = b.who("rec") | facts | b.arg_text(rec, a1)[1] | b.arg_text(rec, a2)[1]
+    for args in (a1, a2):
+        if "payment_method" in args:
+            known["payment method"] = args["payment_method"]
+    instruction = (f"You want to {_desc(first)}: {ident}" + (f", {c1}" if c1 else "")
+                   + f". Then you want to {_desc(second)}" + (f", {c2}" if c2 else "") + ".")
+    return _T("write", calls, instruction, b.reason(first.kind, what=what), known,
+              f"You do not know the {what}'s current details" + (" or the amount due." if comm else "."),
+              [("rec", b.rec_sql(rec, row, tconds))], comm, group="chain")
+
+
+def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, bad: Check,
+                          by_list: bool = False) -> _T | None:
+    """A write the rules allow on one record (done, confirmed), then a new record the rules forbid (refused):
+    a refusal whose golden calls also change the database."""
+    rec, new = find(b.d, write.entity or ""), find(b.d, create.entity or "")
+    if not isinstance(rec, CatalogRecord) or not isinstance(new, CatalogRecord) or bad.subject not in ("arg", "target"):
+        return None
+    if write.kind not in ("pay", "update"):  # a status change could move the person's counts under the refused rule
+        return None
+    key, nwhat = b.key_of(rec), words(new.name)
+    target = find(b.d, new.target)
+    tkey, twhat = b.key_of(target), words(target.name)
+    row, tconds_w, _ = b.conds(write)
+    _, tconds, pconds = b.conds(create, bad)
+    a1, c1 = _step_args(b, write, rec)
+    if write.kind == "update":
+        row += [f"(r.{n} IS NULL OR r.{n} <> {b._sqlv(v)})" for n, v in a1.items()]
+    if write.kind == "pay" and write.amount_field:
+        row.append(f"r.{write.amount_field} > 0")
+    try:
+        a2 = b.args(create, new, list(create.fields), bad)
+    except _Impossible:
+        return None
+    text, facts = b.arg_text(new, a2)
+    found = _find(b, rec, by_list)
+    if found is None:
+        return None
+    calls, rid, ident, facts_rec, extra = found
+    row += extra
+    calls += [(write.name, {key: rid, **a1})]
+    calls += _target_read(b, new, f"<target.{tkey}>")
+    forbidden = (create.name, {"person_id": "<rec.person_id>", tkey: f"<target.{tkey}>", **a2})
+    known = b.who("rec") | facts_rec | b.arg_text(rec, a1)[1] | {f"{twhat} id": f"<target.{tkey}>"}
+    known |= facts
+    if "payment_method" in a1:
+        known["payment method"] = a1["payment_method"]
+    lab = _label_attr(target)
+    instruction = (f"You want to {_desc(write)}: {ident}" + (f", {c1}" if c1 else "")
+                   + f". Then you want to {_desc(create)}: {twhat} <target.{tkey}>"
+                   + (f" (<target.{lab.name}>)" if lab else "") + f"; {text}.")
+    comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if c[0] == write.name
+            and write.kind == "pay" and write.amount_field]
+    return _T("refusal", calls, instruction, b.reason("refusal", what=nwhat), known,
+              f"You do not know whether {b.d.name}'s rules allow the new {nwhat}.",
+              [("rec", b.rec_sql(rec, row + pconds, tconds_w)), ("target", b.ent_sql(target, tconds))], comm,
+              forbidden=forbidden, rule=bad.label, group="chain")

@@ -1,0 +1,120 @@
+"""Pieces every builtin task template is made of: seeded RNG, SQL conditions of policy checks, wording helpers
+and the template under construction (`_T`)."""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from skiller.world.catalog.model import CatalogAttribute, CatalogEntity, CatalogRecord
+from skiller.world.builtin.codegen import Check, words
+from skiller.contract.placeholders import sql_literal
+
+Item = CatalogEntity | CatalogRecord
+
+
+def _rng(*parts: object) -> random.Random:
+    return random.Random(int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big"))
+
+
+def _day(n: float) -> str:
+    return f"<clock{int(n):+d}>"
+
+
+def _cond(c: Check, holds: bool, alias: str) -> str:
+    """The SQL condition under which check `c` holds (or fails) for the row aliased `alias`."""
+    x = f"{alias}.{c.field}"
+    if c.kind == "count_lt":
+        marks = ", ".join(sql_literal(v) for v in c.values)
+        other = f" AND o.{c.key} <> {alias}.{c.key}" if c.subject == "row" else ""
+        n = f"(SELECT COUNT(*) FROM {c.table} o WHERE o.person_id = {alias}.person_id AND o.{c.field} IN ({marks}){other})"
+        return f"{n} {'<' if holds else '>='} {c.limit}"
+    if c.kind == "status_in":
+        return f"{x} {'IN' if holds else 'NOT IN'} ({', '.join(sql_literal(v) for v in c.values)})"
+    if c.kind == "eq":
+        return f"{x} {'=' if holds else '<>'} {sql_literal(c.values[0])}"
+    if c.kind == "ne":
+        return f"({x} IS NULL OR {x} <> {sql_literal(c.values[0])})" if holds else f"{x} = {sql_literal(c.values[0])}"
+    bound = _day if c.kind == "date_range" else (lambda v: repr(int(v)) if float(v).is_integer() else repr(v))
+    inside = " AND ".join(([f"{x} >= {bound(c.lo)}"] if c.lo is not None else [])
+                          + ([f"{x} <= {bound(c.hi)}"] if c.hi is not None else []))
+    return f"({x} IS NOT NULL AND {'' if holds else 'NOT '}({inside or '1 = 1'}))"
+
+
+def _static(c: Check, state: dict[str, Any]) -> bool | None:
+    """Whether a row check holds for known column values (None: not decidable from `state`)."""
+    if c.subject != "row" or c.field not in state:
+        return None
+    x = state[c.field]
+    if c.kind == "status_in":
+        return x in c.values
+    if c.kind == "eq":
+        return x == c.values[0]
+    if c.kind == "ne":
+        return x != c.values[0]
+    return None
+
+
+def _label_attr(item: Item) -> CatalogAttribute | None:
+    """The attribute a person would name a row by (a name, else a descriptive choice or code)."""
+    strs = [a for a in item.attributes if a.type == "str" and "ref" not in a.gen and a.name != "status"]
+    named = [a for a in strs if a.gen.get("pick") in ("person_name", "company")]
+    return (named or strs or [None])[0]
+
+
+def _info_attrs(item: Item, skip: set[str] = frozenset()) -> list[CatalogAttribute]:  # type: ignore[assignment]
+    return [a for a in item.attributes if a.type != "bool" and "ref" not in a.gen and a.name not in skip]
+
+
+def _flag_phrase(attr: CatalogAttribute) -> str:
+    text = attr.description
+    return text[8:] if text.lower().startswith("whether ") else f"{words(attr.name)} is true"
+
+
+_WH = ("how ", "what ", "which ", "who ", "where ", "when ", "whether ")
+
+
+def _the(label: str) -> str:
+    """'the day of the visit', but 'how the course is graded' (a clause takes no article)."""
+    return label if label.lower().startswith(_WH) else f"the {label}"
+
+
+def _about(label: str, subject: str) -> str:
+    """' the fee of doctor X' or ', for payee X, what the payee is paid for' (follows 'You want to know')."""
+    return f", for {subject}, {label}" if label.lower().startswith(_WH) else f" the {label} of {subject}"
+
+
+def _lower(text: str) -> str:
+    """Sentence case to mid-sentence ('Day of the visit' -> 'day of the visit'; 'ABO group' stays)."""
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+
+
+@dataclass
+class _T:
+    """A template under construction (becomes a TaskTemplate dict)."""
+
+    kind: str
+    calls: list[tuple[str, dict[str, Any]]]
+    instruction: str
+    reason: str
+    known: dict[str, str]
+    unknown: str
+    selectors: list[tuple[str, str]]
+    communicate: list[str] = field(default_factory=list)
+    forbidden: tuple[str, dict[str, Any]] | None = None
+    rule: str | None = None
+    group: str = "read"  # read | write | refusal | multi (ordering of the batch)
+
+    def dump(self, domain: str) -> dict[str, Any]:
+        call = lambda c: {"tool": c[0], "arguments": c[1]}  # noqa: E731
+        return {"kind": self.kind, "trajectory": [call(c) for c in self.calls],
+                "forbidden": call(self.forbidden) if self.forbidden else None, "violated_rule": self.rule,
+                "instruction": self.instruction, "reason_for_call": self.reason, "known_info": self.known,
+                "unknown_info": self.unknown, "selectors": [{"slot": s, "sql": q} for s, q in self.selectors],
+                "communicate": self.communicate, "domains": [domain], "is_cross_domain": False}
+
+
+class _Impossible(Exception):
+    """A template cannot be written for this domain (e.g. no value breaks a rule within the schema)."""
+

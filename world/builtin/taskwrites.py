@@ -1,0 +1,192 @@
+"""Builtin write and refusal templates: act on an existing record (status, update, pay, then pay) and create
+one (by id or via a search, then pay); a refusal is the same story whose final call breaks one rule."""
+from __future__ import annotations
+
+from typing import Any
+
+from skiller.world.catalog.model import CatalogRecord, CatalogTool
+from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, words
+from skiller.world.builtin.taskparts import _cond, _flag_phrase, _Impossible, _label_attr, _lower, _static, _T, _the
+from skiller.world.builtin.taskreads import _Reads
+from skiller.contract.placeholders import PLACEHOLDER, sql_literal
+
+__all__ = ["_Builder"]
+
+
+class _Builder(_Reads):
+    """Writes every kind of single-domain template for one catalog domain, seeded."""
+
+    # ---------------------------------------------------------------- writes on an existing record
+    def _sqlv(self, value: Any) -> str:
+        return value if isinstance(value, str) and PLACEHOLDER.fullmatch(value) else sql_literal(value)
+
+    def on_record(self, tool: CatalogTool, bad: Check | None = None, by_list: bool = False,
+                  then: CatalogTool | None = None) -> _T | None:
+        """profile -> look the record up -> `tool` (-> `then`, e.g. pay after checking in); or a refusal
+        of `tool` when `bad` is given (the golden calls are the reads, `tool` is the forbidden call)."""
+        rec = find(self.d, tool.entity or "")
+        if not isinstance(rec, CatalogRecord):
+            return None
+        key, what = self.key_of(rec), words(rec.name)
+        row, tconds, _ = self.conds(tool, bad)
+        args: dict[str, Any] = {}
+        change = ""
+        if tool.kind == "update":
+            names = [bad.field] if bad is not None and bad.subject == "arg" else [self.rng.choice(tool.fields)]
+            args = self.args(tool, rec, names, bad)
+            if bad is None:
+                row += [f"({'r.' + n} IS NULL OR r.{n} <> {self._sqlv(v)})" for n, v in args.items()]
+            change = ", ".join(f"changing {_the(k)} to {v}" for k, v in self.arg_text(rec, args)[1].items())
+        elif tool.kind == "pay":
+            args = {"payment_method": self.rng.choice(PAYMENT_METHODS)}
+            change = f"paying by {args['payment_method'].replace('_', ' ')}"
+            if tool.amount_field and bad is None:
+                row.append(f"r.{tool.amount_field} > 0")
+        chained: list[tuple[str, dict[str, Any]]] = []
+        if then is not None:  # `then` runs on the row after `tool` moved it to tool.to
+            state = {rec.status_field: tool.to}
+            for c in checks(self.d, then):
+                known = _static(c, state)
+                if known is False:
+                    return None
+                if known is None and c.subject not in ("row", "target"):
+                    return None
+                if known is None:
+                    (tconds if c.subject == "target" else row).append(_cond(c, True, c.subject[0]))
+            pay_args = {"payment_method": self.rng.choice(PAYMENT_METHODS)} if then.kind == "pay" else {}
+            if then.kind == "pay" and then.amount_field:
+                row.append(f"r.{then.amount_field} > 0")
+            chained = [(then.name, {key: f"<rec.{key}>", **pay_args})]
+        if by_list:
+            row.append(self.unique_status(rec))
+            found = self.listed(rec)
+            if found is None or self.profile is None:
+                return None
+            reads, ref = [found], f"<out2.{key}>"
+        else:
+            reads, ref = self.lookup(rec, f"<rec.{key}>"), f"<rec.{key}>"
+        calls = self.profile_call("rec") + reads
+        own = (tool.name, {key: ref, **args})
+        desc = _lower(tool.description.rstrip("."))
+        known = self.who("rec") | self.arg_text(rec, args)[1]
+        if by_list:
+            ident = f"your only {what} in status <rec.status>{self.dated(rec)}"
+            known |= {f"{what} status": "<rec.status>"}
+            if self.date_attr(rec):
+                known[_lower(self.date_attr(rec).description)] = f"<rec.{self.date_attr(rec).name}>"
+        else:
+            ident = f"your {what} <rec.{key}>{self.dated(rec)}"
+            known[f"{what} id"] = f"<rec.{key}>"
+        instruction = f"You want to {desc}: {ident}" + (f", {change}" if change else "") + "."
+        if then is not None:
+            method = chained[0][1].get("payment_method")
+            instruction += f" Then you want to {_lower(then.description.rstrip('.'))}" + (
+                f", paying by {method.replace('_', ' ')}." if method else ".")
+            if method:
+                known["payment method"] = method
+        if tool.kind == "pay":
+            known["payment method"] = args["payment_method"]
+        # too soon rather than long past: a lead-time refusal prefers a row dated today or just after
+        soon = bad is not None and bad.subject == "row" and bad.kind == "date_range" and bad.hi is None and (bad.lo or 0) > 0
+        selectors = [("rec", self.rec_sql(rec, row, tconds, [f"r.{bad.field} >= <clock+0>"] if soon else None))]
+        if bad is not None:
+            comm = [f"<rec.{bad.field}>"] if bad.subject == "row" and bad.kind in ("date_range", "status_in") else []
+            return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
+                      f"You do not know whether {self.d.name}'s rules allow this.", selectors, comm,
+                      forbidden=own, rule=bad.label, group="refusal")
+        calls += [own, *chained]
+        comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if self.d_tool(c[0]).kind == "pay"
+                and self.d_tool(c[0]).amount_field]
+        return _T("write", calls, instruction, self.reason(tool.kind, what=what), known,
+                  f"You do not know the {what}'s current details.", selectors, comm,
+                  group="multi" if len(calls) >= 3 else "write")
+
+    def d_tool(self, name: str) -> CatalogTool:
+        return next(t for t in self.d.tools if t.name == name)
+
+    # ---------------------------------------------------------------- creates
+    def create(self, tool: CatalogTool, bad: Check | None = None, via_search: bool = False,
+               then: CatalogTool | None = None) -> _T | None:
+        rec = find(self.d, tool.entity or "")
+        if not isinstance(rec, CatalogRecord):
+            return None
+        target = find(self.d, rec.target)
+        tkey, key, what, twhat = self.key_of(target), self.key_of(rec), words(rec.name), words(target.name)
+        _, tconds, pconds = self.conds(tool, bad)
+        args = self.args(tool, rec, list(tool.fields), bad)
+        text, known = self.arg_text(rec, args)
+        lab = _label_attr(target)
+        calls = self.profile_call("person")
+        get_target = self.tool("get", target.name)
+        if via_search:
+            search = self.tool("search", target.name)
+            flags = [c for c in checks(self.d, tool) if c.subject == "target"]
+            if search is None or any(c.kind != "eq" or c.field not in search.fields for c in flags):
+                return None
+            plain = [f for f in search.fields if all(a.type != "bool" for a in target.attributes if a.name == f)]
+            if not plain:
+                return None
+            f = self.rng.choice(plain)
+            sargs = {f: f"<target.{f}>"} | {c.field: c.values[0] for c in flags}
+            calls.append((search.name, sargs))
+            tref = f"<out{len(calls)}.{tkey}>"
+            fdesc = _lower(next(a.description for a in target.attributes if a.name == f))
+            whom = f"the first {twhat} the system lists with {fdesc}: <target.{f}>"
+            for c in flags:  # the search filters on the flags the policy requires
+                attr = next(a for a in target.attributes if a.name == c.field)
+                whom += f" {'among' if c.values[0] else 'excluding'} those where {_flag_phrase(attr)}"
+            known = {fdesc: f"<target.{f}>"} | known
+        else:
+            if get_target is not None:
+                calls.append((get_target.name, {tkey: f"<target.{tkey}>"}))
+            tref = f"<target.{tkey}>"
+            whom = f"{twhat} <target.{tkey}>" + (f" (<target.{lab.name}>)" if lab else "")
+            known = {f"{twhat} id": f"<target.{tkey}>"} | known
+        known = self.who("person") | known
+        own = (tool.name, {"person_id": "<person.person_id>", tkey: tref, **args})
+        desc = _lower(tool.description.rstrip("."))
+        instruction = f"You want to {desc}: {whom}; {text}."
+        selectors = [("person", self.person_sql(pconds)), ("target", self.ent_sql(target, tconds))]
+        if bad is not None:
+            if bad.subject == "person":
+                lst = self.tool("list_records", rec.name)
+                calls = self.profile_call("person") + ([(lst.name, {"person_id": "<person.person_id>"})] if lst else [])
+                if get_target is not None and not via_search:  # the provider looked up before trying
+                    calls.append((get_target.name, {tkey: f"<target.{tkey}>"}))
+            elif bad.subject == "arg":
+                calls = self.profile_call("person") or calls
+            return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
+                      f"You do not know whether {self.d.name}'s rules allow this.", selectors,
+                      forbidden=own, rule=bad.label, group="refusal")
+        calls.append(own)
+        comm = [f"<out{len(calls)}.{key}>"]
+        if then is not None:
+            state = {rec.status_field: tool.defaults.get(rec.status_field, rec.statuses[0]),
+                     pay_field(then): tool.defaults.get(pay_field(then))}
+            if then.amount_field and then.amount_field != tool.amount_field or pay_field(then) in tool.fields \
+                    or any(_static(c, state) is not True for c in checks(self.d, then)):
+                return None
+            method = self.rng.choice(PAYMENT_METHODS)
+            calls.append((then.name, {key: f"<out{len(calls)}.{key}>", "payment_method": method}))
+            instruction += f" Then you want to pay for it right away by {method.replace('_', ' ')}."
+            known["payment method"] = method
+            comm.append(f"<out{len(calls)}.amount_paid>" if then.amount_field else comm[0])
+        return _T("write", calls, instruction, self.reason("create", what=what, target=twhat), known,
+                  f"You do not know the new {what}'s id" + (" or the amount due." if then else "."), selectors,
+                  list(dict.fromkeys(comm)), group="multi" if len(calls) >= 3 else "write")
+
+    def refusal(self, rule_id: str) -> _T | None:
+        rule = next(r for r in self.d.rules if r.id == rule_id)
+        tool = self.d_tool(rule.tool)
+        tiers = [c for c in checks(self.d, tool) if c.label == rule.id]  # a tier rule: one check per tier
+        bad = self.rng.choice(tiers) if len(tiers) > 1 else next(iter(tiers), None)
+        if bad is None:
+            return None
+        try:
+            if tool.kind == "create":
+                return self.create(tool, bad)
+            # found by its id, or (when the rule is about the request, not the row's status) as the only one in a status
+            by_list = self.rng.random() < 0.35 and bad.subject == "arg"
+            return (by_list and self.on_record(tool, bad, by_list=True)) or self.on_record(tool, bad)
+        except _Impossible:
+            return None
