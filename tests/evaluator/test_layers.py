@@ -5,9 +5,9 @@ import ast
 import sys
 from pathlib import Path
 
-import evaluator
+import skiller.evaluator as evaluator
 
-ALLOWED = {"evaluator", "servers", "skiller.llm.interface", "pydantic"}
+ALLOWED = {"skiller.evaluator", "skiller.servers", "skiller.contract", "skiller.llm.interface", "pydantic"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -2,6 +2,7 @@
 check, and the pieces record templates share. Reads, writes and chains build on it."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from typing import Any
@@ -14,6 +15,15 @@ from skiller.contract.placeholders import sql_literal
 from skiller.world.builtin.taskparts import Item, _cond, _day, _Impossible, _lower
 
 __all__ = ["_Base"]
+
+
+def _tightest(found: list[Check]) -> Check:
+    """One range every check on an argument accepts (a tier rule's tightest limit is safe whoever asks)."""
+    same = [c for c in found if c.kind == found[0].kind and c.kind in ("num_range", "date_range")]
+    if len(same) < 2:
+        return found[0]
+    los, his = [c.lo for c in same if c.lo is not None], [c.hi for c in same if c.hi is not None]
+    return dataclasses.replace(found[0], lo=max(los) if los else None, hi=min(his) if his else None)
 
 
 class _Base:
@@ -109,7 +119,7 @@ class _Base:
                 if out[name] is None:
                     raise _Impossible(f"{bad.label} cannot be broken within the schema of {name}")
             elif mine:
-                out[name] = self.good(mine[0], attr)
+                out[name] = self.good(_tightest(mine), attr)
             else:
                 out[name] = self.free(attr) if attr else "n/a"
         return out
