@@ -15,6 +15,7 @@ from skiller.contract.environment import table_name
 from skiller.world.catalog.load import SECTORS, load_catalog
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord, CatalogRule, CatalogTool
 from skiller.world.catalog.values import GEN_KINDS, PICKS, generate
+from skiller.world.catalog.shapes import shape_problems
 from skiller.world.catalog.tiers import tier_rule_problems
 
 __all__ = ["CatalogCheckError", "assert_valid", "check_catalog", "check_domain", "gen_values", "snake"]
@@ -623,7 +624,7 @@ def check_domain(domain: CatalogDomain, catalog: list[CatalogDomain] | None = No
 
 
 def check_catalog(domains: list[CatalogDomain]) -> list[str]:
-    """Problems of every domain plus catalog-wide ones (unique names, rule ids and id prefixes)."""
+    """Problems of every domain plus catalog-wide ones (unique names, rule ids, id prefixes and shapes)."""
     problems: list[str] = []
     seen: dict[str, str] = {}
     rule_ids: dict[str, str] = {}
@@ -642,7 +643,7 @@ def check_catalog(domains: list[CatalogDomain]) -> list[str]:
                 problems.append(f"{d.name}: {item.name}: id_prefix {item.id_prefix} also used by {prefixes[item.id_prefix]}")
             prefixes.setdefault(item.id_prefix, d.name)
         problems += check_domain(d, domains) + _bridge_problems(d, domains)
-    return problems
+    return problems + shape_problems(domains)
 
 
 def _bridge_problems(d: CatalogDomain, domains: list[CatalogDomain]) -> list[str]:
