@@ -10,7 +10,7 @@ from typing import Any
 
 from skiller.world.catalog import get_domain, values
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord, CatalogTool
-from skiller.world.builtin import phrasing
+from skiller.world.builtin import phrasing, shaped_tasks
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, choices, find, id_column, pay_field, snake, words
 from skiller.world.builtin.registry import answers
 from skiller.llm.interface import LLMRequest
@@ -490,6 +490,7 @@ class _Builder:
         target = find(self.d, rec.target)
         tkey, key, what, twhat = self.key_of(target), self.key_of(rec), words(rec.name), words(target.name)
         _, tconds, pconds = self.conds(tool, bad)
+        shaped_tasks.linked_conds(self, tool, pconds, tconds)  # a refund names one of the person's payments
         args = self.args(tool, rec, list(tool.fields), bad)
         text, known = self.arg_text(rec, args)
         lab = _label_attr(target)
@@ -596,6 +597,7 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
             extra.append(b.on_record(t, by_list=not by_list))
             if t.kind == "set_status" and t.entity in pays:
                 extra.append(b.on_record(t, then=pays[t.entity]))
+    core += shaped_tasks.shaped_templates(b, _T)  # summary and browse tools (skiller.world.builtin.shaped_tasks)
     lists = [t for t in d.tools if t.kind == "list_records"]
     if lists:  # at least one multi-step read among the core
         core.append(b.read_chain(rng.choice(lists)))

@@ -106,4 +106,6 @@ def _returns(tool) -> str:
     return {"get_profile": "the person's profile", "get": f"the {subject}",
             "search": f"matching {subject} rows (at most 20)", "list_records": f"the person's {subject} rows",
             "create": f"the new {subject}", "set_status": f"the updated {subject}",
-            "update": f"the updated {subject}", "pay": "the payment receipt"}[tool.kind]
+            "update": f"the updated {subject}", "pay": "the payment receipt",
+            "summary": f"the count, total and count per status of the person's {subject} rows",
+            "browse": f"matching {subject} rows, cheapest first (at most 20)"}[tool.kind]

@@ -22,6 +22,7 @@ SECTORS = [
     "leisure",
     "logistics",
     "pets",
+    "services",
     "travel",
     "utilities",
 ]
