@@ -46,15 +46,23 @@ def unlike(domains: list[CatalogDomain]) -> list[str]:
     return [d.name for d in domains if seen[structure(d)] == 1]
 
 
+def _family(name: str, names: set[str]) -> str:
+    """The base a seeded variant is named after (LakesideHospital -> Hospital), else the name itself."""
+    return min((n for n in names if name.endswith(n) and name[: len(name) - len(n)][:1].isupper()), key=len, default=name)
+
+
 def shape_problems(domains: list[CatalogDomain]) -> list[str]:
-    """One line per domain whose schema shape an earlier domain already has."""
-    first: dict[Shape, str] = {}
+    """One line per domain whose schema shape an earlier domain of another family already has (a seeded
+    variant is the same kind of service as its base by design, skiller.world.catalog.variants)."""
+    names = {d.name for d in domains}
+    first: dict[Shape, CatalogDomain] = {}
     out = []
     for d in domains:
         shape = schema_shape(d)
-        if shape in first:
-            out.append(f"{d.name}: shape: same tables, column types and tool kinds as {first[shape]}")
-        first.setdefault(shape, d.name)
+        other = first.get(shape)
+        if other is not None and _family(other.name, names) != _family(d.name, names):
+            out.append(f"{d.name}: shape: same tables, column types and tool kinds as {other.name}")
+        first.setdefault(shape, d)
     return out
 
 

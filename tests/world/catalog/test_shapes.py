@@ -38,3 +38,12 @@ def test_catalog_has_40_domains_and_at_least_8_unlike_any_other() -> None:
     assert summary["domains"] >= 40 and summary["distinct_shapes"] == summary["domains"]
     assert len(unlike(DOMAINS)) >= 8, summary
     assert len(summary["tool_kind_sets"]) >= 4, summary
+
+
+def test_a_seeded_variant_may_share_its_bases_shape_but_not_another_domains() -> None:
+    base = DOMAINS[0]
+    variant = base.model_copy(update={"name": f"Lakeside{base.name}"})
+    assert shape_problems([base, variant]) == []
+    stranger = base.model_copy(update={"name": f"{base.name}Annex"})
+    assert shape_problems([base, variant, stranger]) == [
+        f"{stranger.name}: shape: same tables, column types and tool kinds as {base.name}"]
