@@ -19,11 +19,11 @@ from skiller.world.catalog.model import (
 
 __all__ = [
     "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "charged", "checks", "choices", "find", "formula",
-    "id_column", "implementation_module", "label", "pay_field", "pricing", "snake", "tool_parameters", "words",
+    "browse_ceiling", "id_column", "implementation_module", "linked", "label", "pay_field", "pricing", "snake", "tool_parameters", "words",
 ]
 
 PAYMENT_METHODS = ["credit_card", "debit_card", "bank_transfer"]
-READ_KINDS = {"get_profile", "get", "search", "list_records"}
+READ_KINDS = {"get_profile", "get", "search", "list_records", "summary", "browse"}
 SEARCH_LIMIT = 20
 # Words that mark a target attribute as the price a record is billed at.
 _MONEY_WORDS = ("fee", "price", "cost", "amount", "premium", "fare", "rate", "charge", "tuition", "rent", "total")
@@ -112,7 +112,7 @@ def tool_parameters(domain: CatalogDomain, tool: CatalogTool) -> dict[str, Any]:
         assert item is not None
         props[id_column(item.name)] = _id_schema(item.name, item.id_prefix)
         required.append(id_column(item.name))
-    elif tool.kind == "list_records":
+    elif tool.kind in ("list_records", "summary"):
         assert isinstance(item, CatalogRecord)
         props["person_id"] = _person_schema(domain)
         required.append("person_id")
@@ -125,14 +125,19 @@ def tool_parameters(domain: CatalogDomain, tool: CatalogTool) -> dict[str, Any]:
         props["person_id"] = _person_schema(domain)
         props[id_column(target.name)] = _id_schema(target.name, target.id_prefix)
         required += ["person_id", id_column(target.name)]
-    if tool.kind in ("search", "create", "update"):
+    if tool.kind == "browse":
+        assert item is not None and tool.amount_field
+        ceiling = attribute_schema(item, attribute(item, tool.amount_field))  # type: ignore[arg-type]
+        ceiling.pop("enum", None)
+        props[browse_ceiling(tool)] = {**ceiling, "description": f"At most this {words(tool.amount_field)} (optional filter)"}
+    if tool.kind in ("search", "create", "update", "browse"):
         assert item is not None
         for name in tool.fields:
             attr = attribute(item, name)
             if attr is None:
                 raise ValueError(f"{domain.name}: tool {tool.name} names unknown field {name}")
             props[name] = attribute_schema(item, attr)
-            if tool.kind == "search":
+            if tool.kind in ("search", "browse"):
                 props[name]["description"] += " (optional filter)"
         if tool.kind == "create" or (tool.kind == "update" and len(tool.fields) == 1):
             required += list(tool.fields)
@@ -193,6 +198,16 @@ def charged(domain: CatalogDomain, tool: CatalogTool) -> CatalogPricing | None:
             return None
         return price if price.quantity or price.fixed else None
     return price if price.quantity and price.quantity in tool.fields else None
+
+
+def browse_ceiling(tool: CatalogTool) -> str:
+    """The optional ceiling argument of a browse tool: `max_<amount_field>`."""
+    return f"max_{tool.amount_field}"
+
+
+def linked(domain: CatalogDomain, rec: CatalogRecord) -> bool:
+    """Whether `rec` names another record (a refund naming a payment) rather than a catalogue entity."""
+    return any(r.name == rec.target for r in domain.records)
 
 
 def pay_field(tool: CatalogTool) -> str:
@@ -555,7 +570,7 @@ class _Compiler:
     def function(self, tool: CatalogTool) -> str:
         body = getattr(self, f"_{tool.kind}")(tool)
         head = [
-            f"def {tool.name}(db: sqlite3.Connection, **args: Any) -> {'list[dict[str, Any]]' if tool.kind in ('search', 'list_records') else 'dict[str, Any]'}:",
+            f"def {tool.name}(db: sqlite3.Connection, **args: Any) -> {'list[dict[str, Any]]' if tool.kind in ('search', 'list_records', 'browse') else 'dict[str, Any]'}:",
             f'    """{_doc(tool.description)}"""',
             f"    a = _check_args({lit(tool.name)}, args)",
         ]
@@ -593,6 +608,34 @@ class _Compiler:
             f"order_by={lit(id_column(item.name))})",
         ]
 
+    def _summary(self, tool: CatalogTool) -> list[str]:
+        item = find(self.domain, tool.entity or "")
+        assert isinstance(item, CatalogRecord) and tool.amount_field
+        sf, amount = item.status_field, tool.amount_field
+        return [
+            f'_require(db, {lit(self.role_table)}, "person_id", a["person_id"], {lit(label(self.domain.role))})',
+            f'rows = _select(db, {lit(snake(item.name))}, {{"person_id": a["person_id"], {lit(sf)}: a[{lit(sf)}]}})',
+            "by_status: dict[str, int] = {}",
+            "for r in rows:",
+            f"    by_status[r[{lit(sf)}]] = by_status.get(r[{lit(sf)}], 0) + 1",
+            f"# the total adds the stored {words(amount)} of every counted row (missing counts as 0), rounded to cents",
+            f'return {{"person_id": a["person_id"], {lit(sf)}: a[{lit(sf)}], "count": len(rows),',
+            f'        "total_{amount}": round(sum(float(r[{lit(amount)}] or 0) for r in rows), 2),',
+            '        "by_status": dict(sorted(by_status.items()))}',
+        ]
+
+    def _browse(self, tool: CatalogTool) -> list[str]:
+        item = find(self.domain, tool.entity or "")
+        key, amount, ceiling = id_column(item.name), tool.amount_field or "", browse_ceiling(tool)
+        filters = ", ".join(f"{lit(f)}: a[{lit(f)}]" for f in tool.fields)
+        return [
+            f"# exact match on every filter given, {words(amount)} at most the ceiling; cheapest first, then by id",
+            f"rows = _select(db, {lit(snake(item.name))}, {{{filters}}})",
+            f"rows = [r for r in rows if r[{lit(amount)}] is not None and (a[{lit(ceiling)}] is None or r[{lit(amount)}] <= a[{lit(ceiling)}])]",
+            f"rows.sort(key=lambda r: (r[{lit(amount)}], r[{lit(key)}]))",
+            f"return rows[:{SEARCH_LIMIT}]",
+        ]
+
     # -- writes
     def _create(self, tool: CatalogTool) -> list[str]:
         rec = find(self.domain, tool.entity or "")
@@ -603,6 +646,9 @@ class _Compiler:
             f'_require(db, {lit(self.role_table)}, "person_id", a["person_id"], {lit(label(self.domain.role))})',
             f"target = _require(db, {lit(snake(target.name))}, {lit(tkey)}, a[{lit(tkey)}], {lit(label(target.name))})",
         ]
+        if linked(self.domain, rec):  # a record naming another record: only that record's person may
+            lines += ['if target["person_id"] != a["person_id"]:',
+                      f'    raise ToolError(f"{label(target.name)} {{target[{tkey!r}]}} belongs to another person")']
         lines += self._checks(tool, rec)
         row: dict[str, str] = {key: "new_id", "person_id": 'a["person_id"]', tkey: f"a[{lit(tkey)}]"}
         for f in tool.fields:

@@ -159,6 +159,12 @@ def data_scenarios(domain: CatalogDomain) -> dict[str, Any]:
             bucket.append(scenario)
         return bucket.index(scenario)
 
+    def add_target(target: CatalogEntity | CatalogRecord, overrides: dict[str, Any] | None) -> int | None:
+        """A forced row of a target: an entity's overrides, or a (free person's) row of a target record."""
+        if isinstance(target, CatalogRecord):
+            return add(recs[snake(target.name)], None if overrides is None else {"set": overrides, "person": "free"})
+        return add(ents[snake(target.name)], overrides)
+
     for tool in domain.tools:
         if tool.kind not in ("create", "set_status", "update", "pay"):
             continue
@@ -172,7 +178,7 @@ def data_scenarios(domain: CatalogDomain) -> dict[str, Any]:
         target = find(domain, item.target) if isinstance(item, CatalogRecord) else None
         if target is not None and any(c.subject == "target" for c in found):
             for case in _row_cases(found, "target"):
-                add(ents[snake(target.name)], (solve(target, case) or {}).get("set"))
+                add_target(target, (solve(target, case) or {}).get("set"))
         if tool.kind == "create":
             continue
         row_cases = _row_cases(found, "row")
@@ -183,13 +189,13 @@ def data_scenarios(domain: CatalogDomain) -> dict[str, Any]:
                 continue
             if target is not None and happy_target:
                 # tie the row to a target row for which the target checks hold
-                scenario["target"] = add(ents[snake(target.name)], (solve(target, happy_target) or {}).get("set"))
+                scenario["target"] = add_target(target, (solve(target, happy_target) or {}).get("set"))
             add(recs[snake(item.name)] if isinstance(item, CatalogRecord) else ents[snake(item.name)],
                 scenario if isinstance(item, CatalogRecord) else scenario["set"])
         for i, c in enumerate(t for t in found if t.subject == "target"):
             # the row is fine, its target breaks check c
             case = [(p, True) for p in found if p.subject == "target"][:i] + [(c, False)]
-            bad = add(ents[snake(target.name)], (solve(target, case) or {}).get("set")) if target else None
+            bad = add_target(target, (solve(target, case) or {}).get("set")) if target else None
             base = solve(item, [(p, True) for p in found if p.subject == "row"])
             if bad is not None and base is not None and isinstance(item, CatalogRecord):
                 add(recs[snake(item.name)], {**base, "target": bad})
@@ -246,7 +252,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
         key, tkey = id_column(rec.name), id_column(target.name)
         records.append({
             "table": snake(rec.name), "key": key, "prefix": rec.id_prefix,
-            "target": snake(target.name), "target_key": tkey,
+            "target": snake(target.name), "target_key": tkey, "linked": isinstance(target, CatalogRecord),
             "status_field": rec.status_field, "statuses": list(rec.statuses),
             "attributes": _attr_spec(rec.attributes, {key, "person_id", tkey}),
             "pricing": price.model_dump() if price else None,
@@ -464,6 +470,10 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
                 fixed[i].add(rec["target_key"])
             force(row, rec["attributes"], scenario["set"], clock)  # last: forced values win
             forced.add(i)
+        if rec["linked"]:  # a record naming another record belongs to that record's person
+            owner = {t[rec["target_key"]]: t["person_id"] for t in targets}
+            for row in out_rows:
+                row["person_id"] = owner[row[rec["target_key"]]]
         fit(rec, out_rows, fixed, targets, rng, clock)
         before = [r[rec["status_field"]] for r in out_rows]
         apply_quotas(rec, out_rows, forced, person_ids)
@@ -472,6 +482,7 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
                 fixed.setdefault(i, set()).add(rec["status_field"])
         fit(rec, out_rows, fixed, targets, rng, clock)
         insert(db, rec["table"], out_rows)
+        tables[rec["table"]] = out_rows  # a later record may name these rows
 
     db.commit()
     db.execute("VACUUM")

@@ -8,6 +8,8 @@ from skiller.contract.policy import parse_rules as parse_rule_markers
 from skiller.world.catalog.model import CatalogDomain, CatalogRecord, CatalogRule, CatalogTool
 from skiller.world.builtin.codegen import (
     READ_KINDS,
+    browse_ceiling,
+    linked,
     SEARCH_LIMIT,
     amount_source,
     charged,
@@ -115,15 +117,17 @@ class _Writer:
     def preconditions(self, tool: CatalogTool) -> list[str]:
         item = find(self.d, tool.entity) if tool.entity else None
         out = []
-        if tool.kind in ("get_profile", "list_records", "create"):
+        if tool.kind in ("get_profile", "list_records", "create", "summary"):
             out.append(f"- The person's id is confirmed (global rule 1) and they are a {self.role} of {self.d.name}.")
         if tool.kind in ("get", "set_status", "update", "pay") and item is not None:
             what = words(item.name)
             out.append(f"- The {what} id (`{id_column(item.name)}`) comes from a lookup for the confirmed person"
                        + (", not from guesswork." if isinstance(item, CatalogRecord) else "."))
         if tool.kind == "create" and isinstance(item, CatalogRecord):
-            out.append(f"- The {words(item.target)} (`{id_column(item.target)}`) exists; find it with a search or lookup tool.")
-        if tool.kind == "search":
+            out.append(f"- The {words(item.target)} (`{id_column(item.target)}`) exists; find it with a search or lookup tool."
+                       if not linked(self.d, item) else
+                       f"- The {words(item.target)} (`{id_column(item.target)}`) is one of the person's own; find it with a lookup.")
+        if tool.kind in ("search", "browse"):
             out.append("- None: anyone may search; filters are optional and match exactly.")
         if tool.kind not in READ_KINDS:
             out.append("- The user explicitly confirmed this action and its arguments (global rule 3).")
@@ -136,6 +140,8 @@ class _Writer:
         found = checks(self.d, tool)
         item = find(self.d, tool.entity or "")
         out = ["- Permitted: when every condition below is met."]
+        if tool.kind == "create" and isinstance(item, CatalogRecord) and linked(self.d, item):
+            out.append(f"- Rejected: the {words(item.target)} belongs to another person.")
         stated: set[str] = set()
         for c in found:
             if c.is_rule and c.label in stated:  # a tier rule is one check per tier, stated once
@@ -162,6 +168,13 @@ class _Writer:
             return [f"- None. Returns at most {SEARCH_LIMIT} matching rows, ordered by id."]
         if tool.kind == "list_records":
             return [f"- None. Returns the person's {words(item.name)}s ordered by id."]  # type: ignore[union-attr]
+        if tool.kind == "summary":
+            return [f"- None. Returns how many {words(item.name)}s the person has (in the given status, if any): "  # type: ignore[union-attr]
+                    f"`count`, `total_{tool.amount_field}` (the sum of their `{tool.amount_field}`, rounded to cents) "
+                    "and `by_status` (the count per status)."]
+        if tool.kind == "browse":
+            return [f"- None. Returns at most {SEARCH_LIMIT} matching rows whose `{tool.amount_field}` is at most "
+                    f"`{browse_ceiling(tool)}` (when given), lowest `{tool.amount_field}` first, then by id."]
         assert item is not None
         key = id_column(item.name)
         if tool.kind == "create":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
+from skiller.world.builtin import shaped_tasks
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, words
 from skiller.world.builtin.taskparts import _cond, _flag_phrase, _Impossible, _label_attr, _lower, _static, _T, _the
 from skiller.world.builtin.taskreads import _Reads
@@ -113,6 +114,7 @@ class _Builder(_Reads):
         target = find(self.d, rec.target)
         tkey, key, what, twhat = self.key_of(target), self.key_of(rec), words(rec.name), words(target.name)
         _, tconds, pconds = self.conds(tool, bad)
+        shaped_tasks.linked_conds(self, tool, pconds, tconds)  # a refund names one of the person's payments
         args = self.args(tool, rec, list(tool.fields), bad)
         text, known = self.arg_text(rec, args)
         lab = _label_attr(target)

@@ -11,11 +11,13 @@ from skiller.world.builtin.codegen import (
     amount_source,
     attribute,
     bool_columns,
+    browse_ceiling,
     charged,
     checks,
     find,
     id_column,
     label,
+    linked,
     lit,
     pay_field,
     snake,
@@ -353,6 +355,67 @@ class _Writer:
             f"    rejected(db, {lit(n)}, {{**args, {lit(sf)}: \"not a listed value\"}}, {lit(sf)})",
         ]
 
+    def _t_summary(self, tool: CatalogTool) -> list[str]:
+        rec = find(self.domain, tool.entity or "")
+        assert isinstance(rec, CatalogRecord)
+        table, key, n, sf, amount = snake(rec.name), id_column(rec.name), tool.name, rec.status_field, tool.amount_field
+        total = f"round(sum(float(v or 0) for v in ids(db, \"SELECT {amount} FROM {table} WHERE person_id = ?{{}}\", {{}})), 2)"
+        return [
+            f"def test_{n}_counts_and_totals_the_persons_records(db):",
+            f'    pid = pick(db, "SELECT person_id FROM {table} GROUP BY person_id ORDER BY COUNT(*) DESC, person_id")',
+            f"    out = call(db, {lit(n)}, person_id=pid)",
+            f'    statuses = ids(db, "SELECT {sf} FROM {table} WHERE person_id = ?", pid)',
+            f'    assert out["count"] == len(statuses) >= 1 and out["person_id"] == pid',
+            f'    assert out["by_status"] == {{s: statuses.count(s) for s in sorted(set(statuses))}}',
+            f'    assert out[{lit("total_" + amount)}] == ' + total.format("", "pid"),
+            f'    status = pick(db, "SELECT {sf} FROM {table} WHERE person_id = ? ORDER BY {key}", pid)',
+            f"    out = call(db, {lit(n)}, person_id=pid, {sf}=status)",
+            f'    assert out["count"] == statuses.count(status) and out["by_status"] == {{status: statuses.count(status)}}',
+            f'    assert out[{lit("total_" + amount)}] == ' + total.format(f" AND {sf} = ?", "pid, status"),
+            f'    empty = pick(db, "SELECT person_id FROM {self.role} WHERE person_id NOT IN (SELECT person_id FROM {table}) '
+            f'UNION SELECT \'\' ORDER BY 1 DESC")',
+            "    if empty:  # a person without any: zero, not an error",
+            f'        assert call(db, {lit(n)}, person_id=empty) == {{"person_id": empty, {lit(sf)}: None, "count": 0, '
+            f'{lit("total_" + amount)}: 0, "by_status": {{}}}}',
+            "",
+            "",
+            f"def test_{n}_rejects_bad_arguments(db):",
+            f'    args = {{"person_id": pick(db, "SELECT person_id FROM {table} ORDER BY {key}")}}',
+            *self._bad_id_tests(tool, "person_id", "args", label(self.domain.role), "P-9999"),
+            f"    rejected(db, {lit(n)}, {{**args, {lit(sf)}: \"not a listed value\"}}, {lit(sf)})",
+        ]
+
+    def _t_browse(self, tool: CatalogTool) -> list[str]:
+        item = find(self.domain, tool.entity or "")
+        table, key, n, amount = snake(item.name), id_column(item.name), tool.name, tool.amount_field
+        ceiling = browse_ceiling(tool)
+        params = tool_parameters(self.domain, tool)["properties"]
+        order = f"ORDER BY {amount}, {key} LIMIT 20"
+        lines = [
+            f"def test_{n}_filters_caps_and_sorts_cheapest_first(db):",
+            f"    everything = call(db, {lit(n)})",
+            f'    assert [r[{lit(key)}] for r in everything] == ids(db, "SELECT {key} FROM {table} WHERE {amount} IS NOT NULL {order}")',
+            f"    assert all(r == fetch(db, {lit(table)}, {lit(key)}, r[{lit(key)}]) for r in everything)",
+            f'    cap = pick(db, "SELECT MAX({amount}) FROM (SELECT {amount} FROM {table} WHERE {amount} IS NOT NULL ORDER BY {amount} LIMIT 4)")',
+            f"    rows = call(db, {lit(n)}, {ceiling}=cap)",
+            f'    assert rows and [r[{lit(key)}] for r in rows] == ids(db, "SELECT {key} FROM {table} WHERE {amount} <= ? {order}", cap)',
+        ]
+        for f in tool.fields:
+            conv = "bool" if params[f]["type"] == "boolean" else ""
+            lines += [
+                f'    value = {conv}(pick(db, "SELECT {f} FROM {table} WHERE {amount} IS NOT NULL ORDER BY {key}"))',
+                f"    rows = call(db, {lit(n)}, {f}=value, {ceiling}=cap)",
+                f"    assert all(r[{lit(f)}] == value and r[{lit(amount)}] <= cap for r in rows)",
+                f'    assert [r[{lit(key)}] for r in rows] == ids(db, "SELECT {key} FROM {table} WHERE {f} = ? AND {amount} <= ? {order}", value, cap)',
+            ]
+        lines += ["", "", f"def test_{n}_rejects_bad_arguments(db):"]
+        for f in [*tool.fields, ceiling]:
+            lines.append(f"    rejected(db, {lit(n)}, {{{lit(f)}: {lit(_wrong_type(params[f]))}}}, {lit(f)})")
+            if "enum" in params[f]:
+                lines.append(f"    rejected(db, {lit(n)}, {{{lit(f)}: \"not a listed value\"}}, {lit(f)})")
+        lines.append(f"    rejected(db, {lit(n)}, {{\"no_such_parameter\": 1}}, \"no_such_parameter\")")
+        return lines
+
     def _t_create(self, tool: CatalogTool) -> list[str]:
         rec = find(self.domain, tool.entity or "")
         assert isinstance(rec, CatalogRecord)
@@ -365,11 +428,14 @@ class _Writer:
         args = self.good_args(tool, rec)
         find_person = self.select(self.role, "person_id", person_ok, rec, "p")
         find_target = self.select(ttable, tkey, target_ok, target, "t")
+        rest = ", ".join(f"{lit(k)}: {lit(v)}" for k, v in args.items())
         setup = [
             f"    person = pick(db, {lit(find_person)})",
             f"    target = pick(db, {lit(find_target)})",
-            f"    args = {{\"person_id\": person, {lit(tkey)}: target, " + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in args.items()) + "}",
+            f"    args = {{\"person_id\": person, {lit(tkey)}: target, " + rest + "}",
         ]
+        if linked(self.domain, rec):  # the target is a record: one of the person's own
+            setup = [f"    args = {{{rest}}}", *self.owned(rec, target_ok, person_ok)]
         lines = [
             f"def test_{n}_creates_the_{table}(db):",
             *setup,
@@ -404,15 +470,33 @@ class _Writer:
                   *self._bad_id_tests(tool, tkey, "args", label(target.name), f"{target.id_prefix}-9999")[:1]]
         params = tool_parameters(self.domain, tool)["properties"]
         lines += _field_rejections(n, params, list(args))
+        if linked(self.domain, rec):
+            lines += ["", "", f"def test_{n}_refuses_another_persons_{snake(target.name)}(db):", *setup,
+                      f'    other = pick(db, "SELECT person_id FROM {self.role} WHERE person_id <> ? ORDER BY person_id", person)',
+                      f'    rejected(db, {lit(n)}, {{**args, "person_id": other}}, "belongs to another person")']
         for i, check in enumerate(found):
             lines += ["", ""] + self._create_violation(tool, rec, target, found, i, setup, find_person, find_target)
         return lines
+
+    def owned(self, rec: CatalogRecord, target_conds: list[tuple[Check, bool]], person_conds: list[tuple[Check, bool]],
+              extra: tuple[str, ...] = ()) -> list[str]:
+        """Lines choosing a target record meeting `target_conds` whose own person meets `person_conds`,
+        and acting as that person (a record naming another record must name one of the person's own)."""
+        target = find(self.domain, rec.target)
+        ttable, tkey = snake(target.name), id_column(target.name)
+        where = [self.sql(c, h, target, "t") for c, h in target_conds] + [self.sql(c, h, rec, "p") for c, h in person_conds]
+        sql = (f"SELECT t.{tkey} FROM {ttable} t JOIN {self.role} p ON p.person_id = t.person_id"
+               + (" WHERE " + " AND ".join([*where, *extra]) if where or extra else "") + f" ORDER BY t.{tkey}")
+        return [f"    args[{lit(tkey)}] = target = pick(db, {lit(sql)})",
+                f'    args["person_id"] = person = pick(db, "SELECT person_id FROM {ttable} WHERE {tkey} = ?", target)']
 
     def _create_violation(self, tool: CatalogTool, rec: CatalogRecord, target: CatalogEntity | CatalogRecord,
                           found: list[Check], i: int, setup: list[str], find_person: str, find_target: str) -> list[str]:
         check = found[i]
         head = f"def test_{tool.name}_enforces_{_ident(check.label)}(db):"
         needle = lit(check.label)
+        if linked(self.domain, rec) and check.subject != "arg":
+            return self._linked_violation(tool, rec, found, i, head, setup)
         if check.subject == "arg":
             bad = self.bad_values(tool, check)
             if not bad:
@@ -421,7 +505,11 @@ class _Writer:
                 head = f"def test_{tool.name}_enforces_{_ident(check.label)}_for_{_ident(str(check.when[1]))}(db):"
                 person_ok = [(c, True) for c in found if c.subject in ("person", "member")]
                 tiered = self.select(self.role, "person_id", person_ok, rec, "p", (self.tier(check, "p"),))
-                setup = [*setup, f"    args[\"person_id\"] = pick(db, {lit(tiered)})"]
+                if linked(self.domain, rec):
+                    target_ok = [(c, True) for c in found if c.subject == "target"]
+                    setup = [*setup, *self.owned(rec, target_ok, person_ok, (self.tier(check, "p"),))]
+                else:
+                    setup = [*setup, f"    args[\"person_id\"] = pick(db, {lit(tiered)})"]
             return [head, *setup, f"    for bad in {lit(bad)}:",
                     f"        rejected(db, {lit(tool.name)}, {{**args, {lit(check.field)}: bad}}, {needle})"]
         same = [(c, True) for c in found[:i] if c.subject == check.subject] + [(check, False)]
@@ -437,6 +525,21 @@ class _Writer:
             sql = self.select(snake(subject.name), tkey, same, subject, "t")
             swap = [f"    args[{lit(tkey)}] = pick(db, {lit(sql)})"]
         return [head, *setup, *swap, f"    rejected(db, {lit(tool.name)}, args, {needle})"]
+
+    def _linked_violation(self, tool: CatalogTool, rec: CatalogRecord, found: list[Check], i: int, head: str,
+                          setup: list[str]) -> list[str]:
+        """A create naming one of the person's own records, where the person or that record breaks check i."""
+        check, people = found[i], ("person", "member")
+        target_conds = [(c, True) for c in found if c.subject == "target"]
+        person_conds = [(c, True) for c in found if c.subject in people]
+        if check.subject == "target":
+            target_conds = [(c, True) for c in found[:i] if c.subject == "target"] + [(check, False)]
+            if solve(find(self.domain, rec.target), target_conds) is None:
+                return [f"# {check.label} cannot be broken without breaking an earlier rule first"]
+        else:
+            person_conds = [(c, True) for c in found[:i] if c.subject in people] + [(check, False)]
+        return [head, *setup, *self.owned(rec, target_conds, person_conds),
+                f"    rejected(db, {lit(tool.name)}, args, {lit(check.label)})"]
 
     def _row_tool(self, tool: CatalogTool, effect: list[str]) -> list[str]:
         """Tests shared by set_status / update / pay: permitted case, each check's rejection, bad ids."""

@@ -80,8 +80,13 @@ def relationships(request: LLMRequest) -> dict:
             attrs.append({"name": a.name, "type": a.type, "description": a.description,
                           "value_from_entity": ref,
                           "range": f"{lo_hi[0]}..{lo_hi[1]}" if lo_hi else None})
-        rels.append({"name": r.name, "description": r.description, "source_entity": d.role,
-                     "target_entity": r.target, "domain": d.name, "attributes": attrs})
+        # a record naming another record (a refund naming a payment) is an edge to that record's entity
+        target, names = r.target, ""
+        while target not in {e.name for e in d.entities}:
+            parent = next(x for x in d.records if x.name == target)
+            names, target = names or f" It names one of the person's {snake(parent.name).replace('_', ' ')}s.", parent.target
+        rels.append({"name": r.name, "description": r.description + names, "source_entity": d.role,
+                     "target_entity": target, "domain": d.name, "attributes": attrs})
     return {"role": d.role, "relationships": rels}
 
 
@@ -106,4 +111,6 @@ def _returns(tool) -> str:
     return {"get_profile": "the person's profile", "get": f"the {subject}",
             "search": f"matching {subject} rows (at most 20)", "list_records": f"the person's {subject} rows",
             "create": f"the new {subject}", "set_status": f"the updated {subject}",
-            "update": f"the updated {subject}", "pay": "the payment receipt"}[tool.kind]
+            "update": f"the updated {subject}", "pay": "the payment receipt",
+            "summary": f"the count, total and count per status of the person's {subject} rows",
+            "browse": f"matching {subject} rows, cheapest first (at most 20)"}[tool.kind]

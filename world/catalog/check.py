@@ -15,13 +15,14 @@ from skiller.contract.environment import table_name
 from skiller.world.catalog.load import SECTORS, load_catalog
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord, CatalogRule, CatalogTool
 from skiller.world.catalog.values import GEN_KINDS, PICKS, generate
+from skiller.world.catalog.shapes import shape_problems
 from skiller.world.catalog.tiers import tier_rule_problems
 
 __all__ = ["CatalogCheckError", "assert_valid", "check_catalog", "check_domain", "gen_values", "snake"]
 
 MIN_TOOLS = 10
 MIN_RULES = 5
-READ_KINDS = frozenset({"get_profile", "get", "search", "list_records"})
+READ_KINDS = frozenset({"get_profile", "get", "search", "list_records", "summary", "browse"})
 PERSON_COLUMNS = frozenset({"person_id", "first_name", "last_name", "email", "phone", "date_of_birth", "city"})
 
 _PASCAL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)*$")  # no acronyms: every snake() agrees
@@ -117,8 +118,8 @@ class _DomainChecker:
             self.err(f"role {d.role}", "must be PascalCase without acronyms")
         if not 1 <= len(d.entities) <= 3:
             self.err("entities", f"needs 1 to 3 peripheral entities, has {len(d.entities)}")
-        if not 1 <= len(d.records) <= 2:
-            self.err("records", f"needs 1 or 2 records, has {len(d.records)}")
+        if not 1 <= len(d.records) <= 3:
+            self.err("records", f"needs 1 to 3 records, has {len(d.records)}")
         tables = [snake(d.role), *(snake(i.name) for i in self.items.values())]
         for name in {t for t in tables if tables.count(t) > 1 or t == "person" or t in _SQL_KEYWORDS}:
             self.err(f"table {name}", "is duplicated, reserved or an SQL keyword")
@@ -243,6 +244,21 @@ class _DomainChecker:
         if len(values) < 2:
             self.err(where, "status generator must produce at least 2 statuses")
         self.check_coherence(rec)
+        if self.record(rec.target) is not None:
+            self.check_linked(rec)
+
+    def check_linked(self, rec: CatalogRecord) -> None:
+        """A record naming another record takes that record's person: nothing may reassign its rows
+        (no per-person limit counts it, no category match retargets it, no rule reads its target later)."""
+        where = f"record {rec.name}"
+        if rec.matches:
+            self.err(where, f"a record naming the record {rec.target} takes no matches")
+        for rule in self.d.rules:
+            tool = next((t for t in self.d.tools if t.name == rule.tool), None)
+            if rule.kind in ("max_active", "no_outstanding") and rule.entity == rec.name:
+                self.err(f"rule {rule.id}", f"{rec.name} rows follow their {rec.target}'s person: no limit counts them")
+            if tool is not None and tool.entity == rec.name and tool.kind != "create" and rule.entity == rec.target:
+                self.err(f"rule {rule.id}", f"only the create tool of {rec.name} may check its {rec.target}")
 
     def check_coherence(self, rec: CatalogRecord) -> None:
         """The coherent-data hints name real attributes: the timed date, priced columns, categories."""
@@ -351,6 +367,22 @@ class _DomainChecker:
     def tool_list_records(self, t: CatalogTool, where: str) -> None:
         self._unused(t, where)
         self._needs_record(t, where)
+
+    def tool_summary(self, t: CatalogTool, where: str) -> None:
+        self._unused(t, where, "amount_field")
+        rec = self._needs_record(t, where)
+        a = self.attrs(t.entity).get(t.amount_field or "")
+        if rec is not None and (a is None or a.type not in ("int", "float")):
+            self.err(where, f"amount_field {t.amount_field!r} is not a numeric attribute of {rec.name}")
+
+    def tool_browse(self, t: CatalogTool, where: str) -> None:
+        self._unused(t, where, "fields", "amount_field")
+        attrs = self._fields_exist(t, where)
+        a = attrs.get(t.amount_field or "")
+        if a is None or a.type not in ("int", "float"):
+            self.err(where, f"amount_field {t.amount_field!r} (the sort key and ceiling) is not a numeric attribute of {t.entity}")
+        elif t.amount_field in t.fields:
+            self.err(where, f"amount_field {t.amount_field} is also an exact filter")
 
     def tool_create(self, t: CatalogTool, where: str) -> None:
         self._unused(t, where, "fields", "defaults", "amount_field")
@@ -623,7 +655,7 @@ def check_domain(domain: CatalogDomain, catalog: list[CatalogDomain] | None = No
 
 
 def check_catalog(domains: list[CatalogDomain]) -> list[str]:
-    """Problems of every domain plus catalog-wide ones (unique names, rule ids and id prefixes)."""
+    """Problems of every domain plus catalog-wide ones (unique names, rule ids, id prefixes and shapes)."""
     problems: list[str] = []
     seen: dict[str, str] = {}
     rule_ids: dict[str, str] = {}
@@ -642,7 +674,7 @@ def check_catalog(domains: list[CatalogDomain]) -> list[str]:
                 problems.append(f"{d.name}: {item.name}: id_prefix {item.id_prefix} also used by {prefixes[item.id_prefix]}")
             prefixes.setdefault(item.id_prefix, d.name)
         problems += check_domain(d, domains) + _bridge_problems(d, domains)
-    return problems
+    return problems + shape_problems(domains)
 
 
 def _bridge_problems(d: CatalogDomain, domains: list[CatalogDomain]) -> list[str]:

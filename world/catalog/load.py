@@ -13,6 +13,7 @@ DOMAINS_DIR = Path(__file__).parent / "domains"
 #: Every sector of the catalog, one `domains/<sector>.yaml` file each (checked by the tests).
 SECTORS = [
     "automotive",
+    "culture",
     "education",
     "finance",
     "government",
@@ -22,6 +23,7 @@ SECTORS = [
     "leisure",
     "logistics",
     "pets",
+    "services",
     "travel",
     "utilities",
 ]

@@ -74,7 +74,9 @@ class CatalogRecord(_Strict):
     name: str
     description: str
     id_prefix: str
-    target: str  # a CatalogEntity name
+    # a CatalogEntity name, or an earlier CatalogRecord of the domain: a record naming another record
+    # (a refund naming a payment) belongs to that record's person, and its create tool checks so
+    target: str
     count: int | None = None  # rows; default from config (refs to this record use it too)
     status_field: str = "status"
     statuses: list[str]
@@ -88,7 +90,8 @@ class CatalogRecord(_Strict):
     matches: list[CatalogMatch] = Field(default_factory=list)
 
 
-ToolKind = Literal["get_profile", "get", "search", "list_records", "create", "set_status", "update", "pay"]
+ToolKind = Literal["get_profile", "get", "search", "list_records", "create", "set_status", "update", "pay",
+                   "summary", "browse"]
 
 
 class CatalogTool(_Strict):
@@ -104,6 +107,10 @@ class CatalogTool(_Strict):
     update:       change `fields` of an `entity` row (allowed in `from_statuses`) write
     pay:          set `fields[0]` (payment status) to `to` for an `entity` row    write
                   whose amount is `amount_field`; takes a payment_method
+    summary:      a person's rows of `entity` (a record), optional status: their   read
+                  count, the total of `amount_field` and the count per status
+    browse:       rows of `entity` filtered by optional exact `fields` and an      read
+                  optional ceiling `max_<amount_field>`, cheapest first (then id)
     """
 
     name: str  # snake_case, legal function name
@@ -159,9 +166,9 @@ class CatalogDomain(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> "CatalogDomain":
         names = {e.name for e in self.entities} | {r.name for r in self.records}
-        for r in self.records:
-            if r.target not in {e.name for e in self.entities}:
-                raise ValueError(f"{self.name}: record {r.name} targets unknown entity {r.target}")
+        for i, r in enumerate(self.records):
+            if r.target not in {e.name for e in self.entities} | {x.name for x in self.records[:i]}:
+                raise ValueError(f"{self.name}: record {r.name} targets unknown entity or earlier record {r.target}")
         tools = {t.name for t in self.tools}
         for t in self.tools:
             if t.kind != "get_profile" and t.entity not in names:

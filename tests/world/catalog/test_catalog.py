@@ -44,7 +44,7 @@ def test_catalog_avoids_benchmark_domains() -> None:
 def test_domain_has_the_required_shape(domain: CatalogDomain) -> None:
     assert "_" not in domain.name
     assert 1 + len(domain.entities) + len(domain.records) >= 3
-    assert 1 <= len(domain.entities) <= 3 and 1 <= len(domain.records) <= 2
+    assert 1 <= len(domain.entities) <= 3 and 1 <= len(domain.records) <= 3
     assert len(domain.tools) >= 10
     assert len(domain.rules) >= 5
     kinds = {t.kind for t in domain.tools}
