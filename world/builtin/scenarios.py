@@ -2,6 +2,7 @@
 every policy rule of a domain both keepable and breakable on the generated data, whatever the seed."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from skiller.world.catalog.model import CatalogDomain, CatalogEntity, CatalogRecord
@@ -117,8 +118,9 @@ def _profiles(domain: CatalogDomain, found: list[Check]) -> tuple[dict[str, Any]
     cases += [[(c, True) for c in member[:i]] + [(c, False)] for i, c in enumerate(member)]
     sets = [s["set"] for s in (solve(role, case) for case in cases) if s is not None and s["set"]]
     first = solve(role, happy)
-    return (first["set"] or None) if first else None, [dict(x) for x in dict.fromkeys(
-        tuple(sorted(x.items())) for x in sets)]
+    unique = {json.dumps(x, sort_keys=True): x for x in reversed(sets)}  # first occurrence wins, order kept
+    return (first["set"] or None) if first else None, [unique[k] for k in dict.fromkeys(
+        json.dumps(x, sort_keys=True) for x in sets)]
 
 
 def data_scenarios(domain: CatalogDomain) -> dict[str, Any]:

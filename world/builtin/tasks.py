@@ -11,7 +11,9 @@ from typing import Any
 from skiller.world.catalog import get_domain, values
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord, CatalogTool
 from skiller.world.builtin import phrasing
-from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, choices, find, id_column, pay_field, snake, words
+from skiller.world.builtin.codegen import (
+    PAYMENT_METHODS, Check, checks, choices, fee_check, find, id_column, owned, pay_field, snake, words,
+)
 from skiller.world.builtin.registry import answers
 from skiller.llm.interface import LLMRequest
 from skiller.contract.placeholders import PLACEHOLDER, sql_literal
@@ -248,7 +250,7 @@ class _Builder:
             if c.subject == "member" or (fails and c.when):  # who asks: their profile row
                 self.member(tool, row, person, _cond(c, not fails, "m") if c.subject == "member"
                             else f"m.{c.when[0]} = {sql_literal(c.when[1])}")
-            elif c.subject != "arg":
+            elif c.subject not in ("arg", "owner"):  # the owner is who asks: the task's person, not a row condition
                 bucket = {"row": row, "target": target, "person": person}[c.subject]
                 bucket.append(_cond(c, not fails, {"row": "r", "target": "t", "person": "p"}[c.subject]))
             if fails:
@@ -405,7 +407,7 @@ class _Builder:
         if not isinstance(rec, CatalogRecord):
             return None
         key, what = self.key_of(rec), words(rec.name)
-        row, tconds, _ = self.conds(tool, bad)
+        row, tconds, _ = self.conds(tool, None if bad is not None and bad.kind == "owner" else bad)
         args: dict[str, Any] = {}
         change = ""
         if tool.kind == "update":
@@ -443,7 +445,9 @@ class _Builder:
         else:
             reads, ref = self.lookup(rec, f"<rec.{key}>"), f"<rec.{key}>"
         calls = self.profile_call("rec") + reads
-        own = (tool.name, {key: ref, **args})
+        own = (tool.name, {key: ref, **({"person_id": "<rec.person_id>"} if owned(self.d, tool) else {}), **args})
+        if bad is not None and bad.kind == "owner":
+            return self.not_owner(tool, rec, row, tconds, {key: f"<rec.{key}>", "person_id": "<person.person_id>", **args})
         desc = _lower(tool.description.rstrip("."))
         known = self.who("rec") | self.arg_text(rec, args)[1]
         if by_list:
@@ -474,9 +478,30 @@ class _Builder:
         calls += [own, *chained]
         comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if self.d_tool(c[0]).kind == "pay"
                 and self.d_tool(c[0]).amount_field]
+        if fee_check(self.d, tool) is not None and fee_check(self.d, tool).field in args:  # a computed fee to tell
+            comm.append(f"<out{calls.index(own) + 1}.fee>")
+            instruction += " You also want to know the fee it costs."
         return _T("write", calls, instruction, self.reason(tool.kind, what=what), known,
                   f"You do not know the {what}'s current details.", selectors, comm,
                   group="multi" if len(calls) >= 3 else "write")
+
+    def not_owner(self, tool: CatalogTool, rec: CatalogRecord, row: list[str], tconds: list[str],
+                  forbidden: dict[str, Any]) -> _T:
+        """A person asks to act on someone else's record (a relative's, say): the golden calls read it, the
+        write is refused by the ownership rule."""
+        key, what = self.key_of(rec), words(rec.name)
+        get = self.tool("get", rec.name)  # the record by its id (a list would need the owner's id)
+        calls = self.profile_call("person") + ([(get.name, {key: f"<rec.{key}>"})] if get else [])
+        owner = "<rec.first_name> <rec.last_name>"
+        instruction = (f"You want to {_lower(tool.description.rstrip('.'))} for {owner}: their {what} <rec.{key}>"
+                       f"{self.dated(rec)}. You are doing it on their behalf with your own person id.")
+        known = self.who("person") | {f"{what} id": f"<rec.{key}>", "whose it is": owner}
+        selectors = [("rec", self.rec_sql(rec, row, tconds)),
+                     ("person", self.person_sql(["p.person_id <> <rec.person_id>"]))]
+        return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
+                  f"You do not know whether {self.d.name}'s rules allow this.", selectors,
+                  forbidden=(tool.name, forbidden), rule=next(c.label for c in checks(self.d, tool) if c.kind == "owner"),
+                  group="refusal")
 
     def d_tool(self, name: str) -> CatalogTool:
         return next(t for t in self.d.tools if t.name == name)
@@ -535,6 +560,9 @@ class _Builder:
                       forbidden=own, rule=bad.label, group="refusal")
         calls.append(own)
         comm = [f"<out{len(calls)}.{key}>"]
+        if fee_check(self.d, tool) is not None:  # a computed fee to tell
+            comm.append(f"<out{len(calls)}.fee>")
+            instruction += " You also want to know the fee it costs."
         if then is not None:
             state = {rec.status_field: tool.defaults.get(rec.status_field, rec.statuses[0]),
                      pay_field(then): tool.defaults.get(pay_field(then))}
