@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from skiller.contract.policy import PolicyRule
 from skiller.evaluator.quality import quality_report, template_text
 from skiller.servers.episode import ToolCallRecord, Transcript
 from skiller.servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, RuleStatement, Task, UserScenario
@@ -151,3 +152,17 @@ def test_ngram_diversity_is_distinct_over_all_word_trigrams() -> None:
 ])
 def test_template_text_is_told_from_a_customer_message(text: str, leaks: bool) -> None:
     assert template_text(text) is leaks
+
+
+def test_rule_kinds_count_compliant_writes_and_refusals_and_fusions_repeat_no_rule() -> None:
+    cancel = PolicyRule(id="SHP-2", tool="cancel_order", kind="lead_time", statement="Within 14 days.")
+    owner = PolicyRule(id="SHP-3", tool="cancel_order", kind="ownership", statement="Own orders only.")
+    fee = PolicyRule(id="BNK-1", tool="transfer", kind="computed_fee", field="amount", percent=1, max=20,
+                     statement="A fee of 1%, at most $20.")
+    rules = {"Shop": [cancel, owner], "Bank": [fee], "Shop_Bank": [cancel, owner, fee]}
+    figures = quality_report([A, B, C], [], WRITES, rules=rules).rules
+    assert figures is not None
+    assert {k: (v.rules, v.compliant_tasks, v.refusal_tasks) for k, v in figures.kinds.items()} == {
+        "computed_fee": (1, 0, 0), "lead_time": (1, 1, 1), "ownership": (1, 1, 0)}  # A writes cancel_order; B refuses SHP-2
+    assert figures.kinds_not_exercised == ["computed_fee", "ownership"]
+    assert quality_report([A], [], WRITES).rules is None

@@ -79,9 +79,9 @@ def test_exported_module_serves_its_tools_over_mcp_stdio(tmp_path: Path) -> None
     server.write_text(standalone_server(implementation_module(domain, CLOCK)))
     db_path = tmp_path / "db.sqlite"
     db_path.write_bytes(built_db("Hospital"))
-    target = sqlite3.connect(db_path).execute(
-        "SELECT appointment_id FROM appointment WHERE status = 'scheduled' AND scheduled_date > ? "
-        "ORDER BY appointment_id LIMIT 1", (CLOCK,)).fetchone()[0]
+    target, owner = sqlite3.connect(db_path).execute(
+        "SELECT appointment_id, person_id FROM appointment WHERE status = 'scheduled' AND scheduled_date > ? "
+        "ORDER BY appointment_id LIMIT 1", (CLOCK,)).fetchone()
     params = StdioServerParameters(command=sys.executable, args=[str(server), "--db", str(db_path)], cwd=str(tmp_path))
 
     async def run() -> None:
@@ -93,9 +93,9 @@ def test_exported_module_serves_its_tools_over_mcp_stdio(tmp_path: Path) -> None
             assert not got.is_error and json.loads(got.content[0].text)["status"] == "scheduled"
             missing = await client.call_tool("get_doctor", {"doctor_id": "DOC-9999"})
             assert missing.is_error and missing.content[0].text == "Doctor DOC-9999 not found"
-            done = await client.call_tool("cancel_appointment", {"appointment_id": target})
+            done = await client.call_tool("cancel_appointment", {"appointment_id": target, "person_id": owner})
             assert not done.is_error and done.structured_content["status"] == "cancelled"
-            again = await client.call_tool("cancel_appointment", {"appointment_id": target})
+            again = await client.call_tool("cancel_appointment", {"appointment_id": target, "person_id": owner})
             assert again.is_error and "in status cancelled" in again.content[0].text
 
     anyio.run(run)
