@@ -221,8 +221,11 @@ class _Builder:
                 out[name] = self.bad(bad, attr)
                 if out[name] is None:
                     raise _Impossible(f"{bad.label} cannot be broken within the schema of {name}")
-            elif mine:
-                out[name] = self.good(mine[0], attr)
+            elif mine:  # within every check on the field, each tier's limit included: valid for anyone
+                his = [c.hi for c in mine if c.hi is not None and c.kind == mine[0].kind]
+                los = [c.lo for c in mine if c.lo is not None and c.kind == mine[0].kind]
+                out[name] = self.good(Check(mine[0].label, "arg", mine[0].kind, name, lo=max(los, default=None),
+                                            hi=min(his, default=None)), attr)
             else:
                 out[name] = self.free(attr) if attr else "n/a"
         return out
