@@ -15,9 +15,9 @@ class Frozen(BaseModel):
 
 RULE_MARKER = re.compile(r"<!-- RULE (\{.*?\}) -->")
 RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status",
-                   "member_attr", "tier_limit", "no_outstanding"]
-# Rule kinds whose outcome depends on who asks (a customer attribute) or on an amount.
-ATTRIBUTE_KINDS = frozenset({"member_attr", "tier_limit"})
+                   "member_attr", "tier_limit", "no_outstanding", "ownership", "computed_fee"]
+# Rule kinds whose outcome depends on who asks (a customer attribute) or on a computed amount.
+ATTRIBUTE_KINDS = frozenset({"member_attr", "tier_limit", "computed_fee"})
 
 
 class PolicyRule(Frozen):
@@ -32,6 +32,9 @@ class PolicyRule(Frozen):
     member_attr:     the acting person's profile attribute `field` is in `statuses` or within [`min`, `max`]
     tier_limit:      argument `field` at most `limits[v]`, v the person's profile attribute `attribute`
     no_outstanding:  the person holds no row of `entity` in `statuses` (e.g. an unpaid bill) to create
+    ownership:       the acting person (the tool's `person_id` argument) owns the record the tool acts on
+    computed_fee:    fee = `percent`% of `field` (an argument, else the row's column), rounded to cents,
+                     computed by the tool and returned as `fee`; the fee must lie within [`min`, `max`]
     """
 
     id: str
@@ -47,12 +50,13 @@ class PolicyRule(Frozen):
     equals: Any = None
     attribute: str | None = None
     limits: dict[str, float] = {}
+    percent: float | None = None
 
     @model_serializer(mode="wrap")
     def _lean(self, handler: Any) -> dict[str, Any]:
-        # the tier fields appear only on tier rules, so policies without them keep their bytes
+        # the tier and fee fields appear only on their rules, so policies without them keep their bytes
         out = handler(self)
-        for key in ("attribute", "limits"):
+        for key in ("attribute", "limits", "percent"):
             if not out.get(key):
                 out.pop(key, None)
         return out

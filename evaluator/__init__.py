@@ -18,7 +18,7 @@ from skiller.evaluator.passk import (
     summary_table,
     write_results,
 )
-from skiller.evaluator.quality import QualityReport, quality_report, report_json
+from skiller.evaluator.quality import QualityReport, RuleFigures, Share, quality_report, report_json
 from skiller.evaluator.reward import EvaluationResult, evaluate
 
 __all__ = [
@@ -28,7 +28,9 @@ __all__ = [
     "EvaluationResult",
     "EvaluationSetupError",
     "QualityReport",
+    "RuleFigures",
     "RuleJudge",
+    "Share",
     "SummaryRow",
     "Verdict",
     "Verdicts",

@@ -13,7 +13,9 @@ Every figure is defined in one function below and counted per environment and ov
   rollout that ended normally (user or agent stop);
 - template text: instruction or template residue in a first message (second-person goals, placeholders,
   stop tokens, tool names);
-- n-gram diversity: distinct word 3-grams over all 3-grams of the user (resp. assistant) messages.
+- n-gram diversity: distinct word 3-grams over all 3-grams of the user (resp. assistant) messages;
+- a rule kind is exercised by a refusal task that breaks a rule of that kind, and by a compliant (non-refusal)
+  task one of whose golden writes calls a tool a rule of that kind guards (the rule was checked and kept).
 """
 from __future__ import annotations
 
@@ -26,10 +28,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from skiller.contract.dialogue import is_yes, said_value, value_text
+from skiller.contract.policy import PolicyRule
 from skiller.servers.episode import Transcript
 from skiller.servers.task import Task
 
-__all__ = ["Figures", "QualityReport", "Share", "quality_report", "report_json", "template_text"]
+__all__ = ["Figures", "KindTasks", "QualityReport", "RuleFigures", "Share", "quality_report", "report_json",
+           "rule_figures", "template_text"]
 
 _RAW_JSON = re.compile(r'[{\[]\s*"[^"\n]{1,80}"\s*:|"\w+"\s*:\s*(?:"|-?\d|\[|\{|true\b|false\b|null\b)')
 _TEMPLATE = re.compile(r"I need help with this:|\bYou (?:want|are|need|know|do not)\b|\bYour goal\b|<[\w.+-]+>|###|"
@@ -84,11 +88,52 @@ class Figures(BaseModel):
     tools_never_called: list[str]
 
 
+class KindTasks(BaseModel):
+    """One rule kind: its rules in the run's policies and the tasks that exercise it."""
+
+    model_config = ConfigDict(frozen=True)
+    rules: int
+    compliant_tasks: int
+    refusal_tasks: int
+
+
+class RuleFigures(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kinds: dict[str, KindTasks]
+    kinds_not_exercised: list[str]  # kinds lacking a compliant or a refusal task
+    # rules depending on a customer attribute or a computed amount (the shell fills these from the catalog)
+    attribute_or_amount_rules: Share | None = None
+    catalog_attribute_or_amount_rules: Share | None = None
+
+
 class QualityReport(BaseModel):
     model_config = ConfigDict(frozen=True)
     environments: dict[str, Figures]
     overall: Figures
     single_domain: Figures | None = None  # the tasks of one domain each (cross-domain fusions left out)
+    rules: RuleFigures | None = None
+
+
+def rule_figures(tasks: Iterable[Task], rules: Mapping[str, Iterable[PolicyRule]]) -> RuleFigures:
+    """Per rule kind of the environments' policies (`rules`: environment -> rules, tool names as the
+    environment exposes them), the tasks exercising it compliantly and by a refusal."""
+    by_env = {env: list(rs) for env, rs in rules.items()}
+    counts = Counter(kind for _, kind in {(r.id, r.kind) for rs in by_env.values() for r in rs})  # a fusion repeats its members' rules
+    compliant: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    for t in tasks:
+        if t.kind == "refusal":
+            kind = t.rule.kind if t.rule else next((r.kind for r in by_env.get(t.environment, [])
+                                                    if r.id == t.violated_rule), None)
+            refused[kind or "?"] += 1
+            continue
+        written = {a.name for a in t.golden_actions if a.requestor == "assistant" and a.mode == "write"}
+        for kind in {r.kind for r in by_env.get(t.environment, []) if r.tool in written}:
+            compliant[kind] += 1
+    kinds = {k: KindTasks(rules=counts[k], compliant_tasks=compliant[k], refusal_tasks=refused[k])
+             for k in sorted(counts)}
+    return RuleFigures(kinds=kinds, kinds_not_exercised=[k for k, v in kinds.items()
+                                                         if not (v.compliant_tasks and v.refusal_tasks)])
 
 
 def _text(message: Mapping[str, Any]) -> str:
@@ -251,10 +296,12 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
 
 def quality_report(tasks: Iterable[Task], transcripts: Iterable[Transcript],
                    write_tools: Mapping[str, Iterable[str]], today: str | None = None,
-                   tool_kinds: Mapping[str, Mapping[str, str]] | None = None) -> QualityReport:
+                   tool_kinds: Mapping[str, Mapping[str, str]] | None = None,
+                   rules: Mapping[str, Iterable[PolicyRule]] | None = None) -> QualityReport:
     """Figures per environment, overall and over single-domain tasks. `write_tools`: environment -> names of
     its write tools; `today`: the simulation date (ISO) a system prompt must state (None: any ISO date next
-    to "today"); `tool_kinds`: environment -> tool -> its kind (get, create, pay...) for the task patterns."""
+    to "today"); `tool_kinds`: environment -> tool -> its kind (get, create, pay...) for the task patterns;
+    `rules`: environment -> its policy rules, for the rule-kind figures (None: left out)."""
     tool_kinds = tool_kinds or {}
     tasks, transcripts = list(tasks), list(transcripts)
     envs = sorted({t.environment for t in tasks} | {tr.environment for tr in transcripts})
@@ -276,7 +323,8 @@ def quality_report(tasks: Iterable[Task], transcripts: Iterable[Transcript],
     offered = sum(f.tool_coverage.total for f in per_env.values())
     never = sorted(f"{env}.{name}" for env, f in per_env.items() for name in f.tools_never_called)
     overall = overall.model_copy(update={"tool_coverage": Share.of(used, offered), "tools_never_called": never})
-    return QualityReport(environments=per_env, overall=overall, single_domain=single_figures)
+    return QualityReport(environments=per_env, overall=overall, single_domain=single_figures,
+                         rules=rule_figures(tasks, rules) if rules is not None else None)
 
 
 def report_json(report: QualityReport) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from skiller.evaluator import QualityReport, quality_report, report_json
+from skiller.contract.policy import PolicyRule, parse_rules
+from skiller.evaluator import QualityReport, Share, quality_report, report_json
+from skiller.export import current_transcripts
 from skiller.servers.fusion import namespace_of
 from skiller.servers.task import Task
-from skiller.world.catalog import get_domain
-from skiller.export import current_transcripts
 from skiller.store import Store
+from skiller.world.catalog import get_domain, load_catalog
+from skiller.world.catalog.tiers import attribute_share
 
 REPORT_PATH = Path("report") / "quality.json"
 
@@ -55,12 +57,41 @@ def _tool_kinds(store: Store) -> dict[str, dict[str, str]]:
     return out
 
 
+def _rules(store: Store) -> dict[str, list[PolicyRule]]:
+    """Each environment's policy rules, tool names as it exposes them (prefixed inside a fusion)."""
+    proj = store.projection()
+    own = {m.inputs["domain"]: parse_rules(store.artifact_json(m.artifacts["policy"])["markdown"])
+           for m in proj.of_kind("domain") if "policy" in m.artifacts}
+    out = dict(own)
+    for m in proj.of_kind("fusion"):
+        out[m.inputs["name"]] = [r.model_copy(update={"tool": namespace_of(member) + r.tool})
+                                 for member in m.inputs["members"] for r in own.get(member, [])]
+    return out
+
+
+def _share(names: list[str]) -> Share:
+    """Rules depending on a customer attribute or a computed amount, over the named catalog domains."""
+    domains = []
+    for name in names:
+        try:
+            domains.append(get_domain(name))
+        except KeyError:  # a domain the model wrote, not in the catalog
+            continue
+    return Share.of(*attribute_share(domains))
+
+
 def build(store: Store, today: str | None) -> QualityReport:
     proj = store.projection()
     tasks = [Task.model_validate_json(store.artifact(m.artifacts["task"]))
              for m in sorted(proj.of_kind("task"), key=lambda m: m.stream) if "task" in m.artifacts]
     transcripts = [t for items in current_transcripts(store, proj).values() for t in items]
-    return quality_report(tasks, transcripts, _write_tools(store), today, _tool_kinds(store))
+    report = quality_report(tasks, transcripts, _write_tools(store), today, tool_kinds=_tool_kinds(store),
+                            rules=_rules(store))
+    assert report.rules is not None
+    run = sorted({m.inputs["domain"] for m in proj.of_kind("domain")})
+    rules = report.rules.model_copy(update={"attribute_or_amount_rules": _share(run), "catalog_attribute_or_amount_rules":
+                                            Share.of(*attribute_share(load_catalog()))})
+    return report.model_copy(update={"rules": rules})
 
 
 def write(report: QualityReport, outputs: Path) -> Path:
@@ -97,4 +128,12 @@ def table(report: QualityReport) -> str:
         lines.append(f"single-domain tasks: {one.tasks}; with >= 4 golden calls {_cell(one.tasks_with_4_calls, '%')}%, "
                      f"with >= 2 writes {_cell(one.tasks_with_2_writes, '%')}%; {len(one.kind_patterns)} patterns "
                      f"(kind x tool kinds), the largest {_cell(one.largest_pattern, '%')}%")
+    if report.rules is not None:
+        r = report.rules
+        lines.append("rule kinds (rules / compliant tasks / refusal tasks): " + ", ".join(
+            f"{k} {v.rules}/{v.compliant_tasks}/{v.refusal_tasks}" for k, v in r.kinds.items()))
+        share = lambda s: "-" if s is None else f"{_cell(s, '%')}% ({s.count}/{s.total})"  # noqa: E731
+        lines.append(f"rules on a customer attribute or computed amount: run {share(r.attribute_or_amount_rules)}, "
+                     f"catalog {share(r.catalog_attribute_or_amount_rules)}; kinds not exercised both ways: "
+                     + (", ".join(r.kinds_not_exercised) or "none"))
     return "\n".join(lines)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from skiller.contract.policy import PolicyRule
 from skiller.evaluator.quality import quality_report, template_text
 from skiller.servers.episode import ToolCallRecord, Transcript
 from skiller.servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, RuleStatement, Task, UserScenario
@@ -170,3 +171,17 @@ def test_harder_task_figures_count_long_multi_write_tasks_and_kind_patterns_of_s
     assert (one.largest_pattern.count, one.largest_pattern.total) == (2, 3)
     assert report.environments["Shop"].kind_patterns == one.kind_patterns
     assert report.overall.tasks_with_4_calls.count == 2  # the fused task counts overall
+
+
+def test_rule_kinds_count_compliant_writes_and_refusals_and_fusions_repeat_no_rule() -> None:
+    cancel = PolicyRule(id="SHP-2", tool="cancel_order", kind="lead_time", statement="Within 14 days.")
+    owner = PolicyRule(id="SHP-3", tool="cancel_order", kind="ownership", statement="Own orders only.")
+    fee = PolicyRule(id="BNK-1", tool="transfer", kind="computed_fee", field="amount", percent=1, max=20,
+                     statement="A fee of 1%, at most $20.")
+    rules = {"Shop": [cancel, owner], "Bank": [fee], "Shop_Bank": [cancel, owner, fee]}
+    figures = quality_report([A, B, C], [], WRITES, rules=rules).rules
+    assert figures is not None
+    assert {k: (v.rules, v.compliant_tasks, v.refusal_tasks) for k, v in figures.kinds.items()} == {
+        "computed_fee": (1, 0, 0), "lead_time": (1, 1, 1), "ownership": (1, 1, 0)}  # A writes cancel_order; B refuses SHP-2
+    assert figures.kinds_not_exercised == ["computed_fee", "ownership"]
+    assert quality_report([A], [], WRITES).rules is None

@@ -18,8 +18,9 @@ from skiller.world.catalog.model import (
 )
 
 __all__ = [
-    "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "charged", "checks", "choices", "find", "formula",
-    "browse_ceiling", "id_column", "implementation_module", "linked", "label", "pay_field", "pricing", "snake", "tool_parameters", "words",
+    "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "browse_ceiling", "charged", "checks",
+    "choices", "fee_check", "find", "formula", "id_column", "implementation_module", "label", "linked", "owned",
+    "pay_field", "pricing", "snake", "tool_parameters", "words",
 ]
 
 PAYMENT_METHODS = ["credit_card", "debit_card", "bank_transfer"]
@@ -100,6 +101,11 @@ def _person_schema(domain: CatalogDomain) -> dict[str, Any]:
     return {"type": "string", "description": f"The {words(domain.role)}'s person id, e.g. P-0001"}
 
 
+def owned(domain: CatalogDomain, tool: CatalogTool) -> bool:
+    """Whether an ownership rule guards the tool: it then takes the acting person's id besides the record's."""
+    return any(r.tool == tool.name and r.kind == "ownership" for r in domain.rules)
+
+
 def tool_parameters(domain: CatalogDomain, tool: CatalogTool) -> dict[str, Any]:
     """The JSON Schema object of a tool's arguments (shared by code, tests and policy)."""
     props: dict[str, Any] = {}
@@ -112,6 +118,10 @@ def tool_parameters(domain: CatalogDomain, tool: CatalogTool) -> dict[str, Any]:
         assert item is not None
         props[id_column(item.name)] = _id_schema(item.name, item.id_prefix)
         required.append(id_column(item.name))
+        if owned(domain, tool):  # who acts: the record must be theirs
+            props["person_id"] = {"type": "string", "description": f"The acting {words(domain.role)}'s person id "
+                                  f"(the owner of the {words(item.name)}), e.g. P-0001"}
+            required.append("person_id")
     elif tool.kind in ("list_records", "summary"):
         assert isinstance(item, CatalogRecord)
         props["person_id"] = _person_schema(domain)
@@ -226,6 +236,10 @@ def rule_subject(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) ->
         return "member"
     if rule.kind == "tier_limit":
         return "arg"
+    if rule.kind == "ownership":
+        return "owner"
+    if rule.kind == "computed_fee":
+        return "arg" if rule.field in tool_parameters(domain, tool)["properties"] else "row"
     if rule.kind in ("value_range", "date_window", "lead_time") and rule.field in tool_parameters(domain, tool)["properties"]:
         return "arg"
     if tool.kind == "create":
@@ -245,7 +259,10 @@ class Check:
 
     kind: status_in (field in values) | eq (field == values[0]) | ne (field != values[0]) |
           date_range (field within clock + [lo, hi] days) | num_range (field within [lo, hi]) |
-          count_lt (the person's rows of `table` with status in values number < limit)
+          count_lt (the person's rows of `table` with status in values number < limit) |
+          owner (the acted-on row's person_id is the `person_id` argument; subject "owner")
+    A check with `percent` bounds a computed fee (percent% of `field`): lo/hi bound `field` itself, so
+    data, tests and tasks treat it as a range; the code computes and returns the fee.
     A check with `when` holds trivially for a person whose profile attribute differs: a tier rule
     becomes one check per tier, tightest limit first.
     """
@@ -263,6 +280,7 @@ class Check:
     statement: str = ""
     optional: bool = False  # an optional argument: absent means nothing to check
     when: tuple[str, Any] | None = None  # (profile attribute, value): the check applies to that tier only
+    percent: float | None = None  # a computed fee: percent% of `field`
 
     @property
     def is_rule(self) -> bool:
@@ -298,6 +316,12 @@ def _rule_check(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> 
         return Check(**common, kind="date_range" if attr.type == "date" else "num_range", lo=rule.min, hi=rule.max)
     if rule.kind == "value_range":
         return Check(**common, kind="num_range", lo=rule.min, hi=rule.max)
+    if rule.kind == "ownership":
+        return Check(**{**common, "field": "person_id", "optional": False}, kind="owner")
+    if rule.kind == "computed_fee":
+        pct = float(rule.percent or 0)
+        base = lambda fee: None if fee is None else round(fee * 100 / pct, 2)  # noqa: E731 - the fee's bound on `field`
+        return Check(**common, kind="num_range", lo=base(rule.min), hi=base(rule.max), percent=pct)
     if rule.kind == "date_window":
         return Check(**common, kind="date_range", lo=rule.min, hi=rule.max)
     if rule.kind == "lead_time":
@@ -316,8 +340,10 @@ def checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
     """A write tool's checks in the order they run (after argument and existence validation):
     requires_status rules, the generic guards, then the other rules in catalog order."""
     rules = [r for r in domain.rules if r.tool == tool.name]
-    first = [_rule_check(domain, tool, r) for r in rules if r.kind == "requires_status"]
-    rest = [c for r in rules if r.kind != "requires_status" for c in _rule_checks(domain, tool, r)]
+    # whose record it is comes first: nothing about another person's record is disclosed by a later check
+    first = [_rule_check(domain, tool, r) for r in rules if r.kind == "ownership"]
+    first += [_rule_check(domain, tool, r) for r in rules if r.kind == "requires_status"]
+    rest = [c for r in rules if r.kind not in ("requires_status", "ownership") for c in _rule_checks(domain, tool, r)]
     guards: list[Check] = []
     item = find(domain, tool.entity) if tool.entity else None
     if tool.kind in ("set_status", "update", "pay") and isinstance(item, CatalogRecord):
@@ -338,6 +364,11 @@ def checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
         return False
 
     return [*first, *[g for g in guards if not implied(g)], *rest]
+
+
+def fee_check(domain: CatalogDomain, tool: CatalogTool) -> Check | None:
+    """The computed fee a write tool charges and returns (`fee`), if a rule sets one."""
+    return next((c for c in checks(domain, tool) if c.percent is not None), None)
 
 
 # ---------------------------------------------------------------- rendering helpers
@@ -569,6 +600,12 @@ class _Compiler:
 
     def function(self, tool: CatalogTool) -> str:
         body = getattr(self, f"_{tool.kind}")(tool)
+        fee = fee_check(self.domain, tool)
+        if fee is not None:  # the computed fee is part of the answer: the caller must tell the customer
+            source = f"a[{lit(fee.field)}]" if fee.subject == "arg" else f"row[{lit(fee.field)}]"
+            assert body[-1].startswith("return "), tool.name
+            body[-1:] = [f"# the fee is {_num(fee.percent)}% of {words(fee.field or '')}, rounded to cents",
+                         f"return {{**{body[-1][len('return '):]}, \"fee\": _fee({source}, {_num(fee.percent)})}}"]
         head = [
             f"def {tool.name}(db: sqlite3.Connection, **args: Any) -> {'list[dict[str, Any]]' if tool.kind in ('search', 'list_records', 'browse') else 'dict[str, Any]'}:",
             f'    """{_doc(tool.description)}"""',
@@ -756,6 +793,8 @@ class _Compiler:
             target = find(self.domain, item.target)
             tkey = id_column(target.name)
             lines.append(f"target = _require(db, {lit(snake(target.name))}, {lit(tkey)}, row[{lit(tkey)}], {lit(label(target.name))})")
+        if any(c.kind == "owner" for c in found):  # the acting person exists (else: not found, not a violation)
+            lines.append(f'_require(db, {lit(self.role_table)}, "person_id", a["person_id"], {lit(label(self.domain.role))})')
         if any(c.subject == "member" or c.when for c in found):  # a rule on who asks: their profile row
             person = 'a["person_id"]' if tool.kind == "create" else 'row["person_id"]'
             lines.append(f'member = _require(db, {lit(self.role_table)}, "person_id", {person}, {lit(label(self.domain.role))})')
@@ -791,8 +830,14 @@ class _Compiler:
             exclude = f", exclude=row[{lit(id_column(item.name))}]" if check.subject == "row" else ""
             return (f"_count(db, {lit(check.table)}, {person}, {lit(check.field)}, {lit(list(check.values))}, "
                     f"{lit(check.key)}{exclude}) >= {check.limit}")
+        if check.kind == "owner":
+            return 'row["person_id"] != a["person_id"]'
         ref = {"arg": "a", "row": "row", "target": "target", "member": "member"}[check.subject]
-        x = f"{ref}[{lit(check.field)}]"
+        x = raw = f"{ref}[{lit(check.field)}]"
+        if check.percent is not None:  # bound the computed fee itself, as the policy states it
+            x = f"_fee({x}, {_num(check.percent)})"
+            check = replace(check, lo=None if check.lo is None else round(check.lo * check.percent / 100, 2),
+                            hi=None if check.hi is None else round(check.hi * check.percent / 100, 2))
         if check.kind == "status_in":
             return f"{x} not in {lit(list(check.values))}"
         if check.kind == "eq":
@@ -817,9 +862,9 @@ class _Compiler:
         else:
             cond = "False"
         if check.optional:
-            return f"{x} is not None and {cond}"
+            return f"{raw} is not None and {cond}"
         if check.subject != "arg":  # a missing stored value cannot prove the rule holds
-            return f"{x} is None or {cond}"
+            return f"{raw} is None or {cond}"
         return cond
 
 
@@ -836,6 +881,16 @@ def _charge(price: Any, quantity: Any, fixed: Any = None) -> float | None:
     if price is None or quantity is None:
         return None
     return round(float(price) * float(quantity) + float(fixed or 0), 2)
+'''
+
+
+_FEE = '''
+
+def _fee(amount: Any, percent: float) -> float | None:
+    """percent% of an amount, rounded to cents (a fee the policy states and bounds)."""
+    if amount is None:
+        return None
+    return round(float(amount) * percent / 100, 2)
 '''
 
 
@@ -869,7 +924,9 @@ def implementation_module(domain: CatalogDomain, clock: str) -> str:
                .replace("__DESCRIPTION__", "\n".join(textwrap.wrap(_doc(domain.description), 95))).replace("__BOOLS__", bool_src)
                .replace("__FILE__", f"{domain.name}.py"))
     priced = any(charged(domain, tool) is not None for tool in domain.tools)
-    parts = [prelude, _CHARGE if priced else "", "\n# ---------------------------------------------------------------- tools\n"]
+    fees = any(fee_check(domain, tool) is not None for tool in domain.tools)
+    parts = [prelude, _CHARGE if priced else "", _FEE if fees else "",
+             "\n# ---------------------------------------------------------------- tools\n"]
     for tool in domain.tools:
         parts.append("\n" + compiler.function(tool) + "\n")
     parts.append("\nTOOLS: dict[str, dict[str, Any]] = {\n")

@@ -6,19 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from skiller.world.catalog import get_domain
-from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord
-from skiller.world.builtin.codegen import (
-    Check,
-    attribute,
-    block,
-    checks,
-    choices,
-    find,
-    id_column,
-    lit,
-    snake,
-)
+from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
+from skiller.world.builtin.codegen import attribute, block, choices, find, id_column, lit, snake
 from skiller.world.builtin.dbrules import database_invariants, is_name, pricing, timing_spec
+from skiller.world.builtin.scenarios import data_scenarios, solve
 
 __all__ = ["database_invariants", "database_program", "data_scenarios", "solve", "schema_sql"]
 
@@ -53,156 +44,6 @@ def schema_sql(domain: CatalogDomain) -> list[str]:
         cols += _columns(rec.attributes, {key, "person_id", tkey})
         out.append(f"CREATE TABLE {snake(rec.name)} (\n" + ",\n".join(cols) + "\n)")
     return out
-
-
-# ---------------------------------------------------------------- forced rows (scenarios)
-def _domain_values(item: CatalogEntity | CatalogRecord, field: str) -> list[Any]:
-    if isinstance(item, CatalogRecord) and field == item.status_field:
-        return list(item.statuses)
-    attr = attribute(item, field)
-    if attr is None:
-        return []
-    if attr.type == "bool":
-        return [True, False]
-    return choices(attr) or []
-
-
-def solve(item: CatalogEntity | CatalogRecord, conds: list[tuple[Check, bool]]) -> dict[str, Any] | None:
-    """Column overrides making a row satisfy each (check, holds) pair, or None if impossible.
-
-    Dates are given as {"days": n} (offset from the clock), resolved by the script. A count
-    check is met by the person the row is given: "free" (below every limit) or "full:<rule>".
-    """
-    must_in: dict[str, list[Any]] = {}
-    must_not: dict[str, list[Any]] = {}
-    ranges: dict[str, list[float | None]] = {}
-    kinds: dict[str, str] = {}
-    person = "free"
-    for check, holds in conds:
-        f = check.field or ""
-        if check.kind == "count_lt":
-            person = "free" if holds else f"full:{check.label}"
-            continue
-        if check.kind in ("status_in", "eq", "ne"):
-            vals = list(check.values)
-            positive = holds if check.kind != "ne" else not holds
-            if positive:
-                must_in[f] = [v for v in must_in.get(f, vals) if v in vals]
-            else:
-                must_not[f] = must_not.get(f, []) + vals
-            continue
-        kinds[f] = check.kind
-        lo, hi = ranges.get(f, [None, None])
-        step = 1 if check.kind == "date_range" else 1.0
-        if holds:
-            lo = check.lo if lo is None else (max(lo, check.lo) if check.lo is not None else lo)
-            hi = check.hi if hi is None else (min(hi, check.hi) if check.hi is not None else hi)
-        elif check.hi is not None:  # break the rule on the late/high side
-            lo = check.hi + step if lo is None else max(lo, check.hi + step)
-        elif check.lo is not None:
-            hi = check.lo - step if hi is None else min(hi, check.lo - step)
-        ranges[f] = [lo, hi]
-    sets: dict[str, Any] = {}
-    for f in sorted(set(must_in) | set(must_not)):
-        pool = must_in.get(f, _domain_values(item, f))
-        pool = [v for v in pool if v not in must_not.get(f, [])]
-        if not pool:
-            return None
-        sets[f] = pool[0]
-    for f, (lo, hi) in sorted(ranges.items()):
-        if lo is not None and hi is not None and lo > hi:
-            return None
-        if kinds[f] == "date_range":
-            if lo is not None and hi is not None:
-                value = int((lo + hi) // 2)
-            elif lo is not None:
-                value = int(lo) + 7  # comfortably inside an open-ended window
-            elif hi is not None:
-                value = int(hi)
-            else:
-                continue
-            sets[f] = {"days": value}
-        else:
-            if lo is not None and hi is not None:
-                value = round((lo + hi) / 2, 2)
-            else:
-                value = lo if lo is not None else hi
-            if value is None:
-                continue
-            attr = attribute(item, f)
-            sets[f] = int(value) if attr is not None and attr.type == "int" else value
-    return {"set": sets, "person": person}
-
-
-def _row_cases(found: list[Check], subject: str) -> list[list[tuple[Check, bool]]]:
-    """The happy case (every check of `subject` holds) and one case per check that breaks it
-    while every earlier check of the same subject holds (so the error is that check's)."""
-    mine = [c for c in found if c.subject == subject]
-    cases = [[(c, True) for c in mine]]
-    for i, c in enumerate(mine):
-        cases.append([(p, True) for p in mine[:i]] + [(c, False)])
-    return cases
-
-
-def data_scenarios(domain: CatalogDomain) -> dict[str, Any]:
-    """Rows the database must contain so that every tool has a permitted case and every check a
-    rejected one: {"entities": {table: [overrides]}, "records": {table: [scenario]},
-    "quotas": {table: [{label, field, statuses, limit}]}}."""
-    ents: dict[str, list[dict[str, Any]]] = {snake(e.name): [] for e in domain.entities}
-    recs: dict[str, list[dict[str, Any]]] = {snake(r.name): [] for r in domain.records}
-    quotas: dict[str, list[dict[str, Any]]] = {snake(r.name): [] for r in domain.records}
-
-    def add(bucket: list[dict[str, Any]], scenario: dict[str, Any] | None) -> int | None:
-        if scenario is None:
-            return None
-        if scenario not in bucket:
-            bucket.append(scenario)
-        return bucket.index(scenario)
-
-    def add_target(target: CatalogEntity | CatalogRecord, overrides: dict[str, Any] | None) -> int | None:
-        """A forced row of a target: an entity's overrides, or a (free person's) row of a target record."""
-        if isinstance(target, CatalogRecord):
-            return add(recs[snake(target.name)], None if overrides is None else {"set": overrides, "person": "free"})
-        return add(ents[snake(target.name)], overrides)
-
-    for tool in domain.tools:
-        if tool.kind not in ("create", "set_status", "update", "pay"):
-            continue
-        item = find(domain, tool.entity or "")
-        found = checks(domain, tool)
-        for c in found:
-            if c.kind == "count_lt":
-                q = {"label": c.label, "field": c.field, "statuses": list(c.values), "limit": c.limit}
-                if q not in quotas[c.table or ""]:
-                    quotas[c.table or ""].append(q)
-        target = find(domain, item.target) if isinstance(item, CatalogRecord) else None
-        if target is not None and any(c.subject == "target" for c in found):
-            for case in _row_cases(found, "target"):
-                add_target(target, (solve(target, case) or {}).get("set"))
-        if tool.kind == "create":
-            continue
-        row_cases = _row_cases(found, "row")
-        happy_target = [(c, True) for c in found if c.subject == "target"]
-        for case in row_cases:
-            scenario = solve(item, case)
-            if scenario is None:
-                continue
-            if target is not None and happy_target:
-                # tie the row to a target row for which the target checks hold
-                scenario["target"] = add_target(target, (solve(target, happy_target) or {}).get("set"))
-            add(recs[snake(item.name)] if isinstance(item, CatalogRecord) else ents[snake(item.name)],
-                scenario if isinstance(item, CatalogRecord) else scenario["set"])
-        for i, c in enumerate(t for t in found if t.subject == "target"):
-            # the row is fine, its target breaks check c
-            case = [(p, True) for p in found if p.subject == "target"][:i] + [(c, False)]
-            bad = add_target(target, (solve(target, case) or {}).get("set")) if target else None
-            base = solve(item, [(p, True) for p in found if p.subject == "row"])
-            if bad is not None and base is not None and isinstance(item, CatalogRecord):
-                add(recs[snake(item.name)], {**base, "target": bad})
-    for rec in domain.records:  # every status appears at least once
-        for status in rec.statuses:
-            add(recs[snake(rec.name)], {"set": {rec.status_field: status}, "person": "free"})
-    return {"entities": ents, "records": recs, "quotas": quotas}
 
 
 # ---------------------------------------------------------------- the script
@@ -264,7 +105,8 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
         })
     return {
         "domain": domain.name,
-        "role": {"table": snake(domain.role), "attributes": _attr_spec(domain.role_attributes, {"person_id"})},
+        "role": {"table": snake(domain.role), "attributes": _attr_spec(domain.role_attributes, {"person_id"}),
+                 "profiles": scen["profiles"]},
         "entities": [{
             "table": snake(e.name), "key": id_column(e.name), "prefix": e.id_prefix, "count": e.count,
             "attributes": _attr_spec(e.attributes, {id_column(e.name)}),
@@ -383,7 +225,7 @@ def apply_quotas(spec: dict[str, Any], rows: list[dict[str, Any]], forced: set[i
         for i in reversed(range(len(rows))):
             if len(mine) >= limit:
                 break
-            if i not in forced and i not in mine:
+            if i not in forced and i not in mine and rows[i]["person_id"] not in fulls:  # not another limit's rows
                 rows[i]["person_id"], rows[i][sf] = full, quota["statuses"][0]
                 mine.append(i)
         for person in people:
@@ -407,6 +249,30 @@ def insert(db: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> No
     db.executemany(sql, [tuple(r[c] for c in columns) for r in rows])
 
 
+def assign_people(person_ids: list[str], seed: int) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Who plays which forced part: one person per profile (from the front of the list), then per
+    record table one person at each limit (a stable hash, never a profile person); returns the profile
+    people and the profile row each forced person must have."""
+    profiles = SPEC["role"]["profiles"]
+    chosen = person_ids[: len(profiles)]
+    member = {pid: p["set"] for pid, p in zip(chosen, profiles)}
+    people = len(person_ids)
+    for rec in SPEC["records"]:
+        taken: set[str] = set()
+        for quota in rec["quotas"]:
+            n = values.sub_rng("quota", seed, rec["table"], quota["label"]).randrange(people)
+            for _ in range(people):  # the next person free for this part (main() checks there is one)
+                pid = person_ids[n]
+                if pid not in taken and pid not in chosen and member.get(pid, quota.get("member")) == quota.get("member"):
+                    break
+                n = (n + 1) % people
+            quota["person"] = person_ids[n]
+            taken.add(person_ids[n])
+            if quota.get("member"):
+                member[person_ids[n]] = quota["member"]
+    return chosen, member
+
+
 def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
     if os.path.exists(out):
         os.remove(out)  # never append to an old file: the output must depend on the arguments only
@@ -418,10 +284,14 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
     persons = values.person_rows(people, seed, clock)
     person_ids = [p["person_id"] for p in persons]
     insert(db, "person", persons)
+    profiled, member = assign_people(person_ids, seed)
+    owner = {f"profile:{i}": pid for i, pid in enumerate(profiled)}
 
     role = SPEC["role"]
     rng = table_rng(seed, role["table"])
     members = make_rows(role["attributes"], people, rng, clock, lookup)
+    for pid, m in zip(person_ids, members):  # the profiles the rules on who asks need, whatever the draw
+        force(m, role["attributes"], member.get(pid, {}), clock)
     insert(db, role["table"], [{"person_id": pid, **m} for pid, m in zip(person_ids, members)])
 
     tables: dict[str, list[dict[str, Any]]] = {}
@@ -446,15 +316,9 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
             row = {rec["key"]: f"{rec['prefix']}-{i + 1:04d}", "person_id": rng.choice(person_ids),
                    rec["target_key"]: target[rec["target_key"]], **attrs}
             out_rows.append(row)
-        # designated "full" people: one per limit rule, spread over the people by a stable hash
-        taken: set[str] = set()
-        for quota in rec["quotas"]:
-            n = values.sub_rng("quota", seed, rec["table"], quota["label"]).randrange(people)
-            while person_ids[n] in taken and len(taken) < people:
-                n = (n + 1) % people
-            quota["person"] = person_ids[n]
-            taken.add(person_ids[n])
-        full = {f"full:{q['label']}": q["person"] for q in rec["quotas"]}
+        # designated "full" people (assign_people): one per limit rule, spread by a stable hash
+        taken = {q["person"] for q in rec["quotas"]} | set(profiled)
+        full = {f"full:{q['label']}": q["person"] for q in rec["quotas"]} | owner
         # one person gets no forced rows and stays below every limit: a permitted create always exists
         room = next((p for p in reversed(person_ids) if p not in taken), None)
         free = [p for p in reversed(person_ids) if p not in taken and p != room] \
@@ -498,8 +362,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="SQLite file to write (replaced)")
     args = parser.parse_args(argv)
     datetime.date.fromisoformat(args.clock)
-    # one person at each limit, one with room below it, one to own the forced rows
-    needed = 2 + max([len(r["quotas"]) for r in SPEC["records"]], default=0)
+    # one person per profile, one at each limit, one with room below it, one to own the forced rows
+    needed = 2 + len(SPEC["role"]["profiles"]) + max([len(r["quotas"]) for r in SPEC["records"]], default=0)
     if args.rows < 1 or args.people < needed:
         parser.error(f"--rows must be positive and --people at least {needed}")
     build(args.seed, args.rows, args.people, args.clock, args.out)

@@ -14,9 +14,11 @@ from skiller.world.builtin.codegen import (
     amount_source,
     charged,
     checks,
+    fee_check,
     formula,
     find,
     id_column,
+    owned,
     pay_field,
     tool_parameters,
     words,
@@ -108,6 +110,7 @@ class _Writer:
             "",
             "**Effects.**",
             *self.effects(tool),
+            *self.fee(tool),
         ]
         if rules:
             lines += ["", *[rule_marker(r) for r in rules]]
@@ -129,6 +132,9 @@ class _Writer:
                        f"- The {words(item.target)} (`{id_column(item.target)}`) is one of the person's own; find it with a lookup.")
         if tool.kind in ("search", "browse"):
             out.append("- None: anyone may search; filters are optional and match exactly.")
+        if owned(self.d, tool) and item is not None:
+            out.append(f"- `person_id` is the confirmed person's own id: they act only on a {words(item.name)} "
+                       "that is theirs, never on someone else's (the tool checks the owner).")
         if tool.kind not in READ_KINDS:
             out.append("- The user explicitly confirmed this action and its arguments (global rule 3).")
         return out
@@ -157,6 +163,14 @@ class _Writer:
         if tool.kind == "pay" and tool.amount_field:
             out.append(f"- Rejected: there is nothing to pay (`{tool.amount_field}` is zero or missing).")
         return out
+
+    def fee(self, tool: CatalogTool) -> list[str]:
+        fee = fee_check(self.d, tool)
+        if fee is None:
+            return []
+        whose = "the given" if fee.subject == "arg" else "the stored"
+        return [f"- Charges a fee of {fee.percent:g}% of {whose} `{fee.field}`, rounded to cents, and returns it as "
+                "`fee`; tell the user the fee."]
 
     def effects(self, tool: CatalogTool) -> list[str]:
         item = find(self.d, tool.entity) if tool.entity else None

@@ -147,7 +147,7 @@ class _Base:
             if c.subject == "member" or (fails and c.when):  # who asks: their profile row
                 self.member(tool, row, person, _cond(c, not fails, "m") if c.subject == "member"
                             else f"m.{c.when[0]} = {sql_literal(c.when[1])}")
-            elif c.subject != "arg":
+            elif c.subject not in ("arg", "owner"):  # the owner is who asks: the task's person, not a row condition
                 bucket = {"row": row, "target": target, "person": person}[c.subject]
                 bucket.append(_cond(c, not fails, {"row": "r", "target": "t", "person": "p"}[c.subject]))
             if fails:

@@ -6,7 +6,7 @@ from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin import shaped_tasks
-from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, words
+from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
 from skiller.world.builtin.taskparts import _cond, _flag_phrase, _Impossible, _label_attr, _lower, _static, _T, _the
 from skiller.world.builtin.taskreads import _Reads
 from skiller.contract.placeholders import PLACEHOLDER, sql_literal
@@ -29,7 +29,7 @@ class _Builder(_Reads):
         if not isinstance(rec, CatalogRecord):
             return None
         key, what = self.key_of(rec), words(rec.name)
-        row, tconds, _ = self.conds(tool, bad)
+        row, tconds, _ = self.conds(tool, None if bad is not None and bad.kind == "owner" else bad)
         args: dict[str, Any] = {}
         change = ""
         if tool.kind == "update":
@@ -67,7 +67,9 @@ class _Builder(_Reads):
         else:
             reads, ref = self.lookup(rec, f"<rec.{key}>"), f"<rec.{key}>"
         calls = self.profile_call("rec") + reads
-        own = (tool.name, {key: ref, **args})
+        own = (tool.name, {key: ref, **({"person_id": "<rec.person_id>"} if owned(self.d, tool) else {}), **args})
+        if bad is not None and bad.kind == "owner":
+            return self.not_owner(tool, rec, row, tconds, {key: f"<rec.{key}>", "person_id": "<person.person_id>", **args})
         desc = _lower(tool.description.rstrip("."))
         known = self.who("rec") | self.arg_text(rec, args)[1]
         if by_list:
@@ -98,9 +100,30 @@ class _Builder(_Reads):
         calls += [own, *chained]
         comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if self.d_tool(c[0]).kind == "pay"
                 and self.d_tool(c[0]).amount_field]
+        if fee_check(self.d, tool) is not None and fee_check(self.d, tool).field in args:  # a computed fee to tell
+            comm.append(f"<out{calls.index(own) + 1}.fee>")
+            instruction += " You also want to know the fee it costs."
         return _T("write", calls, instruction, self.reason(tool.kind, what=what), known,
                   f"You do not know the {what}'s current details.", selectors, comm,
                   group="multi" if len(calls) >= 3 else "write")
+
+    def not_owner(self, tool: CatalogTool, rec: CatalogRecord, row: list[str], tconds: list[str],
+                  forbidden: dict[str, Any]) -> _T:
+        """A person asks to act on someone else's record (a relative's, say): the golden calls read it, the
+        write is refused by the ownership rule."""
+        key, what = self.key_of(rec), words(rec.name)
+        get = self.tool("get", rec.name)  # the record by its id (a list would need the owner's id)
+        calls = self.profile_call("person") + ([(get.name, {key: f"<rec.{key}>"})] if get else [])
+        owner = "<rec.first_name> <rec.last_name>"
+        instruction = (f"You want to {_lower(tool.description.rstrip('.'))} for {owner}: their {what} <rec.{key}>"
+                       f"{self.dated(rec)}. You are doing it on their behalf with your own person id.")
+        known = self.who("person") | {f"{what} id": f"<rec.{key}>", "whose it is": owner}
+        selectors = [("rec", self.rec_sql(rec, row, tconds)),
+                     ("person", self.person_sql(["p.person_id <> <rec.person_id>"]))]
+        return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
+                  f"You do not know whether {self.d.name}'s rules allow this.", selectors,
+                  forbidden=(tool.name, forbidden), rule=next(c.label for c in checks(self.d, tool) if c.kind == "owner"),
+                  group="refusal")
 
     def d_tool(self, name: str) -> CatalogTool:
         return next(t for t in self.d.tools if t.name == name)
@@ -162,6 +185,9 @@ class _Builder(_Reads):
                       forbidden=own, rule=bad.label, group="refusal")
         calls.append(own)
         comm = [f"<out{len(calls)}.{key}>"]
+        if fee_check(self.d, tool) is not None:  # a computed fee to tell
+            comm.append(f"<out{len(calls)}.fee>")
+            instruction += " You also want to know the fee it costs."
         if then is not None:
             state = {rec.status_field: tool.defaults.get(rec.status_field, rec.statuses[0]),
                      pay_field(then): tool.defaults.get(pay_field(then))}

@@ -14,11 +14,13 @@ from skiller.world.builtin.codegen import (
     browse_ceiling,
     charged,
     checks,
+    fee_check,
     find,
     id_column,
     label,
     linked,
     lit,
+    owned,
     pay_field,
     snake,
     tool_parameters,
@@ -442,6 +444,7 @@ class _Writer:
             f'    count = pick(db, "SELECT COUNT(*) FROM {table}")',
             f"    new_id = next_id(db, {lit(table)}, {lit(key)}, {lit(rec.id_prefix)})",
             f"    out = call(db, {lit(n)}, **args)",
+            *self._fee_lines(tool, "args"),
             f"    assert out[{lit(key)}] == new_id",
             f"    row = fetch(db, {lit(table)}, {lit(key)}, new_id)",
             "    assert out == row",
@@ -551,12 +554,15 @@ class _Writer:
         if tool.kind == "pay":
             extra["payment_method"] = tool_parameters(self.domain, tool)["properties"]["payment_method"]["enum"][0]
         extra_src = ", ".join(f"{lit(k)}: {lit(v)}" for k, v in extra.items())
+        if owned(self.domain, tool):  # the record's owner acts
+            extra_src = ", ".join([f'"person_id": fetch(db, {lit(table)}, {lit(key)}, key)["person_id"]'] + ([extra_src] if extra_src else []))
         lines = [
             f"def test_{n}_is_permitted(db):",
             f"    key = pick(db, {lit(self.select(table, key, row_ok, item, 'r'))})",
             f"    args = {{{lit(key)}: key{', ' + extra_src if extra_src else ''}}}",
             f"    before = fetch(db, {lit(table)}, {lit(key)}, key)",
             f"    out = call(db, {lit(n)}, **args)",
+            *self._fee_lines(tool, "before" if (fee_check(self.domain, tool) or Check("", "arg", "")).subject == "row" else "args"),
             f"    after = fetch(db, {lit(table)}, {lit(key)}, key)",
             *effect,
             "",
@@ -575,6 +581,15 @@ class _Writer:
             name = f"def test_{n}_enforces_{_ident(check.label)}(db):" if check.is_rule else \
                 f"def test_{n}_refuses_{'a_row_in_a_wrong_status' if check.label == 'guard' else 'a_row_already_' + _ident(str(check.values[0]))}(db):"
             needle = lit(check.label) if check.is_rule else (lit("status") if check.kind == "status_in" else lit("already"))
+            if check.kind == "owner":  # a permitted row, asked for by someone else (and by no one known)
+                lines += [name,
+                          f"    key = pick(db, {lit(self.select(table, key, row_ok, item, 'r'))})",
+                          f"    args = {{{lit(key)}: key{', ' + extra_src if extra_src else ''}}}",
+                          f"    rejected(db, {lit(n)}, {{**args, \"person_id\": \"P-9999\"}}, \"P-9999 not found\")",
+                          f"    other = pick(db, \"SELECT person_id FROM {self.role} WHERE person_id <> ? ORDER BY person_id\", "
+                          "args[\"person_id\"])",
+                          f"    rejected(db, {lit(n)}, {{**args, \"person_id\": other}}, {needle})"]
+                continue
             if check.subject == "arg":
                 bad = self.bad_values(tool, check)
                 if not bad:
@@ -599,6 +614,16 @@ class _Writer:
                       f"    key = pick(db, {lit(self.select(table, key, case, item, 'r'))})",
                       f"    rejected(db, {lit(n)}, {{{lit(key)}: key{', ' + extra_src if extra_src else ''}}}, {needle})"]
         return lines
+
+    def _fee_lines(self, tool: CatalogTool, source: str) -> list[str]:
+        """A tool with a computed fee returns it: percent% of the base amount (an argument or the row's
+        column before the call), computed here from the rule, not by calling the implementation."""
+        fee = fee_check(self.domain, tool)
+        if fee is None:
+            return []
+        base = f"{source}.get({lit(fee.field)})"
+        return [f"    fee = out.pop(\"fee\")",
+                f"    assert fee == (None if {base} is None else round(float({base}) * {fee.percent!r} / 100, 2))"]
 
     def _t_set_status(self, tool: CatalogTool) -> list[str]:
         item = find(self.domain, tool.entity or "")

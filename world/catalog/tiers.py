@@ -25,7 +25,8 @@ def _range(gen: dict[str, Any]) -> tuple[float, float] | None:
 
 
 def tier_rule_problems(d: CatalogDomain, rule: CatalogRule, tool: CatalogTool) -> list[str]:
-    """Why a member_attr / tier_limit / no_outstanding rule cannot be both kept and broken (empty: it can)."""
+    """Why a member_attr / tier_limit / no_outstanding / ownership / computed_fee rule cannot be both kept
+    and broken (empty: it can)."""
     profile = {a.name: a for a in d.role_attributes}
     out: list[str] = []
     if rule.kind == "member_attr":
@@ -71,12 +72,44 @@ def tier_rule_problems(d: CatalogDomain, rule: CatalogRule, tool: CatalogTool) -
             out.append(f"statuses {rule.statuses} must be some, not all, statuses of {rec.name}")
         out += [f"statement does not mention status {s!r}" for s in rule.statuses
                 if s.replace("_", " ") not in rule.statement.lower()]
+    elif rule.kind == "ownership":
+        rec = next((r for r in d.records if r.name == tool.entity), None)
+        if tool.kind not in ("set_status", "update", "pay") or rec is None:
+            out.append(f"an ownership rule guards a write on a record (set_status/update/pay), not {tool.kind} {tool.name}")
+        if "own" not in rule.statement.lower():
+            out.append("statement must say the record has to be the person's own")
+    elif rule.kind == "computed_fee":
+        out += _fee_problems(d, rule, tool)
+    return out
+
+
+def _fee_problems(d: CatalogDomain, rule: CatalogRule, tool: CatalogTool) -> list[str]:
+    """A fee is percent% of an amount argument the caller gives (never a stored, priced amount: a row
+    forced past the bound would break price x quantity); the bound must cut the argument's range."""
+    item = next((x for x in d.records if x.name == tool.entity), None)
+    attr = next((a for a in (item.attributes if item else []) if a.name == rule.field), None)
+    if tool.kind not in ("create", "update") or rule.field not in tool.fields or attr is None \
+            or attr.type not in ("int", "float"):
+        return [f"a computed_fee rule takes a numeric argument of the create/update tool {tool.name}, not {rule.field!r}"]
+    out = []
+    if not rule.percent or not 0 < rule.percent < 100:
+        out.append("percent must be between 0 and 100")
+        return out
+    if rule.min is None and rule.max is None:
+        out.append("a computed_fee rule bounds the fee: min and/or max")
+    lo, hi = _range(attr.gen) or (None, None)
+    for bound in (rule.min, rule.max):
+        if bound is not None and lo is not None and not lo < bound * 100 / rule.percent < hi:
+            out.append(f"the fee bound {bound:g} must fall inside the range of {rule.field} ({lo:g} to {hi:g})")
+    numbers = {float(n.replace(",", "")) for n in _NUMBER.findall(rule.statement)}
+    out += [f"statement does not mention {what} {v:g}" for what, v in
+            (("the percent", rule.percent), ("the bound", rule.min), ("the bound", rule.max)) if v is not None and v not in numbers]
     return out
 
 
 def attribute_share(domains: list[CatalogDomain]) -> tuple[int, int]:
-    """(rules whose outcome depends on a profile attribute or an amount, all rules): tier and
-    member rules, and value ranges on a money argument."""
+    """(rules whose outcome depends on a profile attribute or a computed amount, all rules): tier,
+    member and fee rules, and value ranges on a money argument."""
     hits = total = 0
     for d in domains:
         for rule in d.rules:

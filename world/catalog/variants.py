@@ -135,7 +135,7 @@ def _attr_variant(a: CatalogAttribute, rng, protected: set[str], fee: float, cit
 
 def _protected(d: CatalogDomain) -> set[str]:
     """Attributes whose values the tools and rules name: their pools stay as they are."""
-    names = {r.status_field for r in d.records} | {r.field for r in d.rules if r.field}
+    names = {r.status_field for r in d.records} | {x for r in d.rules for x in (r.field, r.attribute) if x}  # tiers too
     for t in d.tools:
         names |= set(t.defaults) | ({*t.fields} if t.kind == "pay" else set())
     for r in d.records:  # categories a record's target must have (coherent data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import random
 import re
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from skiller.world.catalog import DOMAINS_DIR, SECTORS, get_domain, load_catalog
 from skiller.world.catalog import values
 from skiller.world.catalog.check import CatalogCheckError, assert_valid, check_catalog, check_domain
 from skiller.world.catalog.model import CatalogDomain
+from skiller.world.catalog.tiers import attribute_share
+from skiller.contract.policy import RuleKind
 
 DOMAINS = load_catalog()
 CLOCK = datetime.date(2026, 3, 2)
@@ -341,3 +344,29 @@ def test_bad_generators_raise_clear_errors() -> None:
         values.generate({"pick": "planet"}, rng, CLOCK)
     with pytest.raises(ValueError, match="Domain.Record"):
         values.generate({"ref": "Hospital"}, rng, CLOCK)
+
+
+def test_a_quarter_of_all_catalog_rules_depend_on_who_asks_or_a_computed_amount() -> None:
+    """Must-hold 3 over the whole catalog, and every rule kind of the grammar is used by some domain."""
+    domains = load_catalog()
+    hits, total = attribute_share(domains)
+    assert hits / total >= 0.25, f"{hits}/{total} rules on a customer attribute or computed amount"
+    used = {r.kind for d in domains for r in d.rules}
+    assert used == set(typing.get_args(RuleKind)), set(typing.get_args(RuleKind)) - used
+
+
+@pytest.mark.parametrize(("rule", "problem"), [
+    ({"id": "MOV-90", "tool": "book_move", "kind": "ownership", "statement": "Only the customer's own moves."},
+     "guards a write on a record"),
+    ({"id": "MOV-91", "tool": "cancel_move", "kind": "ownership", "statement": "Moves are cancelled politely."},
+     "has to be the person's own"),
+    ({"id": "MOV-92", "tool": "book_move", "kind": "computed_fee", "field": "rooms", "percent": 10, "max": 2,
+      "statement": "A fee of 10% of the rooms, at most 2."}, "must fall inside the range"),
+    ({"id": "MOV-93", "tool": "cancel_move", "kind": "computed_fee", "field": "rooms", "percent": 10, "max": 0.5,
+      "statement": "A fee of 10% of the rooms, at most 0.5."}, "numeric argument of the create/update tool"),
+])
+def test_catalog_check_catches_ownership_and_fee_rules_that_cannot_be_kept_and_broken(rule: dict, problem: str) -> None:
+    data = get_domain("MovingServices").model_dump()
+    data["rules"].append(rule)
+    problems = check_domain(CatalogDomain.model_validate(data))
+    assert any(rule["id"] in p and problem in p for p in problems), problems
