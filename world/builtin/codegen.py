@@ -1,14 +1,35 @@
-"""Builtin code model: compiles a catalog domain into its implementation module (the environment contract)."""
+"""The builtin compiler: a catalog domain becomes its implementation module (the environment contract)."""
 from __future__ import annotations
 
-import json
 import textwrap
-from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from dataclasses import replace
 
-from skiller.contract.environment import table_name
+from skiller.world.builtin.toolchecks import Check, checks, fee_check
+from skiller.world.builtin.toolmodel import (
+    PAYMENT_METHODS,
+    READ_KINDS,
+    SEARCH_LIMIT,
+    _int,
+    amount_source,
+    attribute,
+    block,
+    browse_ceiling,
+    charged,
+    choices,
+    find,
+    id_column,
+    label,
+    linked,
+    lit,
+    owned,
+    pay_field,
+    pricing,
+    snake,
+    tool_parameters,
+    words,
+)
 from skiller.world.catalog.model import (
-    CatalogAttribute,
     CatalogDomain,
     CatalogEntity,
     CatalogPricing,
@@ -17,574 +38,24 @@ from skiller.world.catalog.model import (
     CatalogTool,
 )
 
+# The generators beside this one import the shared tool model through here too.
 __all__ = [
-    "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "browse_ceiling", "charged", "checks",
-    "choices", "fee_check", "find", "formula", "id_column", "implementation_module", "label", "linked", "owned",
-    "pay_field", "pricing", "snake", "tool_parameters", "words",
+    "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "attribute", "block", "bool_columns",
+    "browse_ceiling", "charged", "checks", "choices", "fee_check", "find", "formula", "id_column",
+    "implementation_module", "label", "linked", "lit", "owned", "pay_field", "pricing", "snake", "tool_parameters",
+    "words",
 ]
 
-PAYMENT_METHODS = ["credit_card", "debit_card", "bank_transfer"]
-READ_KINDS = {"get_profile", "get", "search", "list_records", "summary", "browse"}
-SEARCH_LIMIT = 20
-# Words that mark a target attribute as the price a record is billed at.
-_MONEY_WORDS = ("fee", "price", "cost", "amount", "premium", "fare", "rate", "charge", "tuition", "rent", "total")
 
+def _template(name: str) -> str:
+    """Generated-code text kept in its own file (world/builtin/*.py.tmpl), read once."""
+    return (Path(__file__).parent / f"{name}.py.tmpl").read_text(encoding="utf-8")
 
-# ---------------------------------------------------------------- naming shared by db/code/test/policy generators
-snake = table_name  # PascalCase -> snake_case, the contract's table naming
 
-
-def words(name: str) -> str:
-    """PascalCase -> lower-case words (InsurancePolicy -> insurance policy)."""
-    return snake(name).replace("_", " ")
-
-
-def label(name: str) -> str:
-    """PascalCase -> a sentence-case label for messages (InsurancePolicy -> Insurance policy)."""
-    text = words(name)
-    return text[:1].upper() + text[1:]
-
-
-def id_column(name: str) -> str:
-    return f"{snake(name)}_id"
-
-
-def find(domain: CatalogDomain, name: str) -> CatalogEntity | CatalogRecord:
-    for item in [*domain.entities, *domain.records]:
-        if item.name == name:
-            return item
-    raise KeyError(f"{domain.name}: no entity or record {name}")
-
-
-def attribute(item: CatalogEntity | CatalogRecord, name: str) -> CatalogAttribute | None:
-    return next((a for a in item.attributes if a.name == name), None)
-
-
-def choices(attr: CatalogAttribute) -> list[Any] | None:
-    """The distinct values of a `choice` generator, in catalog order (None for other generators)."""
-    values = attr.gen.get("choice") if isinstance(attr.gen, dict) else None
-    if not isinstance(values, list):
-        return None
-    out: list[Any] = []
-    for v in values:
-        if v not in out:
-            out.append(v)
-    return out
-
-
-def allowed_values(item: CatalogEntity | CatalogRecord, attr: CatalogAttribute) -> list[Any] | None:
-    """Enum of an attribute: a record's statuses for its status field, else the choice values."""
-    if isinstance(item, CatalogRecord) and attr.name == item.status_field:
-        return list(item.statuses)
-    return choices(attr)
-
-
-_JSON_TYPE = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "date": "string"}
-
-
-def attribute_schema(item: CatalogEntity | CatalogRecord, attr: CatalogAttribute) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": _JSON_TYPE[attr.type], "description": attr.description}
-    if attr.type == "date":
-        schema["format"] = "date"
-        schema["description"] = f"{attr.description} (YYYY-MM-DD)"
-    enum = allowed_values(item, attr)
-    if enum and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in enum) and attr.type != "bool":
-        schema["enum"] = enum
-    return schema
-
-
-def _id_schema(name: str, prefix: str) -> dict[str, Any]:
-    return {"type": "string", "description": f"{label(name)} id, e.g. {prefix}-0001"}
-
-
-def _person_schema(domain: CatalogDomain) -> dict[str, Any]:
-    return {"type": "string", "description": f"The {words(domain.role)}'s person id, e.g. P-0001"}
-
-
-def owned(domain: CatalogDomain, tool: CatalogTool) -> bool:
-    """Whether an ownership rule guards the tool: it then takes the acting person's id besides the record's."""
-    return any(r.tool == tool.name and r.kind == "ownership" for r in domain.rules)
-
-
-def tool_parameters(domain: CatalogDomain, tool: CatalogTool) -> dict[str, Any]:
-    """The JSON Schema object of a tool's arguments (shared by code, tests and policy)."""
-    props: dict[str, Any] = {}
-    required: list[str] = []
-    item = find(domain, tool.entity) if tool.entity else None
-    if tool.kind == "get_profile":
-        props["person_id"] = _person_schema(domain)
-        required.append("person_id")
-    elif tool.kind in ("get", "set_status", "update", "pay"):
-        assert item is not None
-        props[id_column(item.name)] = _id_schema(item.name, item.id_prefix)
-        required.append(id_column(item.name))
-        if owned(domain, tool):  # who acts: the record must be theirs
-            props["person_id"] = {"type": "string", "description": f"The acting {words(domain.role)}'s person id "
-                                  f"(the owner of the {words(item.name)}), e.g. P-0001"}
-            required.append("person_id")
-    elif tool.kind in ("list_records", "summary"):
-        assert isinstance(item, CatalogRecord)
-        props["person_id"] = _person_schema(domain)
-        required.append("person_id")
-        status = attribute(item, item.status_field)
-        props[item.status_field] = {"type": "string", "enum": list(item.statuses),
-                                    "description": (status.description if status else "Status") + " (optional filter)"}
-    elif tool.kind == "create":
-        assert isinstance(item, CatalogRecord)
-        target = find(domain, item.target)
-        props["person_id"] = _person_schema(domain)
-        props[id_column(target.name)] = _id_schema(target.name, target.id_prefix)
-        required += ["person_id", id_column(target.name)]
-    if tool.kind == "browse":
-        assert item is not None and tool.amount_field
-        ceiling = attribute_schema(item, attribute(item, tool.amount_field))  # type: ignore[arg-type]
-        ceiling.pop("enum", None)
-        props[browse_ceiling(tool)] = {**ceiling, "description": f"At most this {words(tool.amount_field)} (optional filter)"}
-    if tool.kind in ("search", "create", "update", "browse"):
-        assert item is not None
-        for name in tool.fields:
-            attr = attribute(item, name)
-            if attr is None:
-                raise ValueError(f"{domain.name}: tool {tool.name} names unknown field {name}")
-            props[name] = attribute_schema(item, attr)
-            if tool.kind in ("search", "browse"):
-                props[name]["description"] += " (optional filter)"
-        if tool.kind == "create" or (tool.kind == "update" and len(tool.fields) == 1):
-            required += list(tool.fields)
-    if tool.kind == "pay":
-        props["payment_method"] = {"type": "string", "enum": list(PAYMENT_METHODS), "description": "How the amount is paid"}
-        required.append("payment_method")
-    # sorted like the s05 tool list, so the implementation and the published list agree exactly
-    return {"type": "object", "properties": props, "required": sorted(required)}
-
-
-def amount_source(domain: CatalogDomain, record: CatalogRecord, amount_field: str) -> tuple[str | None, float]:
-    """Where a new record's amount comes from: (target column, fallback).
-
-    Rule: the target entity's attribute of the same name; else the target's first
-    money attribute (a `money` generator, or a float whose name says fee/price/cost...);
-    else no column and the fallback, the midpoint of the amount attribute's own range.
-    """
-    target = find(domain, record.target)
-    numeric = [a for a in target.attributes if a.type in ("float", "int")]
-    same = next((a for a in numeric if a.name == amount_field), None)
-    money = next((a for a in numeric if "money" in a.gen), None)
-    worded = next((a for a in numeric if a.type == "float" and any(w in a.name for w in _MONEY_WORDS)), None)
-    column = (same or money or worded).name if (same or money or worded) else None
-    attr = attribute(record, amount_field)
-    fallback = 0.0
-    if attr is not None:
-        rng = attr.gen.get("money") or attr.gen.get("int")
-        if isinstance(rng, list) and len(rng) == 2:
-            fallback = round((float(rng[0]) + float(rng[1])) / 2, 2)
-    return column, fallback
-
-
-def pricing(domain: CatalogDomain, rec: CatalogRecord) -> CatalogPricing | None:
-    """How the record's amount follows its target's price: the catalog's `pricing`, else what its
-    create tool does (copy the target's price; pay tools just read the stored amount)."""
-    if rec.pricing is not None:
-        return rec.pricing
-    for tool in domain.tools:
-        if tool.kind == "create" and tool.entity == rec.name and tool.amount_field \
-                and tool.amount_field not in tool.fields and attribute(rec, tool.amount_field) is not None:
-            column, _ = amount_source(domain, rec, tool.amount_field)
-            if column:
-                return CatalogPricing(amount=tool.amount_field, price=column)
-    return None
-
-
-def charged(domain: CatalogDomain, tool: CatalogTool) -> CatalogPricing | None:
-    """The pricing a write tool applies to the amount it sets: a create whose amount is priced by
-    quantity or a fixed charge, or an update that changes the quantity (the amount follows it)."""
-    item = find(domain, tool.entity) if tool.entity else None
-    if not isinstance(item, CatalogRecord) or item.pricing is None or tool.kind not in ("create", "update"):
-        return None
-    price = item.pricing
-    if price.amount in tool.fields or price.amount in tool.defaults:
-        return None  # the caller (or the catalog) names the amount itself
-    if tool.kind == "create":
-        if tool.amount_field != price.amount or (price.quantity and price.quantity not in tool.fields):
-            return None
-        return price if price.quantity or price.fixed else None
-    return price if price.quantity and price.quantity in tool.fields else None
-
-
-def browse_ceiling(tool: CatalogTool) -> str:
-    """The optional ceiling argument of a browse tool: `max_<amount_field>`."""
-    return f"max_{tool.amount_field}"
-
-
-def linked(domain: CatalogDomain, rec: CatalogRecord) -> bool:
-    """Whether `rec` names another record (a refund naming a payment) rather than a catalogue entity."""
-    return any(r.name == rec.target for r in domain.records)
-
-
-def pay_field(tool: CatalogTool) -> str:
-    return tool.fields[0] if tool.fields else "payment_status"
-
-
-def rule_subject(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> str:
-    """Whose value a rule reads: 'arg' (a tool argument), 'row' (the row the tool acts on),
-    'target' (the target entity row: the create's target, or the acted-on record's target),
-    'person' (the person's other records, for max_active on a create), 'member' (the acting person's
-    profile row: the role table, for attribute rules)."""
-    item = find(domain, tool.entity or "") if tool.entity else None
-    if rule.kind in ("max_active", "no_outstanding"):
-        return "person" if tool.kind == "create" else "row"
-    if rule.kind == "member_attr":
-        return "member"
-    if rule.kind == "tier_limit":
-        return "arg"
-    if rule.kind == "ownership":
-        return "owner"
-    if rule.kind == "computed_fee":
-        return "arg" if rule.field in tool_parameters(domain, tool)["properties"] else "row"
-    if rule.kind in ("value_range", "date_window", "lead_time") and rule.field in tool_parameters(domain, tool)["properties"]:
-        return "arg"
-    if tool.kind == "create":
-        return "target"
-    if isinstance(item, CatalogRecord) and rule.entity == item.target and rule.entity != item.name:
-        return "target"
-    if isinstance(item, CatalogRecord) and rule.entity is None and rule.field and attribute(item, rule.field) is None \
-            and attribute(find(domain, item.target), rule.field) is not None:
-        return "target"
-    return "row"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One condition a write tool verifies before writing, in a form that code (Python),
-    tests (SQL) and data generation (forced rows) all derive from.
-
-    kind: status_in (field in values) | eq (field == values[0]) | ne (field != values[0]) |
-          date_range (field within clock + [lo, hi] days) | num_range (field within [lo, hi]) |
-          count_lt (the person's rows of `table` with status in values number < limit) |
-          owner (the acted-on row's person_id is the `person_id` argument; subject "owner")
-    A check with `percent` bounds a computed fee (percent% of `field`): lo/hi bound `field` itself, so
-    data, tests and tasks treat it as a range; the code computes and returns the fee.
-    A check with `when` holds trivially for a person whose profile attribute differs: a tier rule
-    becomes one check per tier, tightest limit first.
-    """
-
-    label: str  # rule id, or "guard" (allowed from-statuses) / "paid" (already paid)
-    subject: str  # arg | row | target | person
-    kind: str
-    field: str | None = None
-    values: tuple[Any, ...] = ()
-    lo: float | None = None
-    hi: float | None = None
-    limit: int | None = None
-    table: str | None = None  # count_lt: the counted table
-    key: str | None = None  # count_lt: its id column
-    statement: str = ""
-    optional: bool = False  # an optional argument: absent means nothing to check
-    when: tuple[str, Any] | None = None  # (profile attribute, value): the check applies to that tier only
-    percent: float | None = None  # a computed fee: percent% of `field`
-
-    @property
-    def is_rule(self) -> bool:
-        return self.label not in ("guard", "paid")
-
-
-def _rule_checks(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> list[Check]:
-    """The checks of one rule: one, or one per tier for a tier_limit (tightest first)."""
-    if rule.kind != "tier_limit":
-        return [_rule_check(domain, tool, rule)]
-    optional = rule.field not in tool_parameters(domain, tool)["required"]
-    tiers = sorted(rule.limits.items(), key=lambda kv: (kv[1], kv[0]))
-    return [Check(rule.id, "arg", "num_range", rule.field, hi=limit, statement=rule.statement, optional=optional,
-                  when=(rule.attribute or "", tier)) for tier, limit in tiers]
-
-
-def _rule_check(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> Check:
-    subject = rule_subject(domain, tool, rule)
-    params = tool_parameters(domain, tool)
-    optional = subject == "arg" and rule.field not in params["required"]
-    common = {"label": rule.id, "subject": subject, "statement": rule.statement, "field": rule.field, "optional": optional}
-    if rule.kind in ("max_active", "no_outstanding"):
-        rec = find(domain, rule.entity or tool.entity or "")
-        assert isinstance(rec, CatalogRecord), f"{rule.id}: {rule.kind} needs a record"
-        limit = rule.limit if rule.kind == "max_active" else 1
-        return Check(**{**common, "field": rec.status_field}, kind="count_lt", values=tuple(rule.statuses),
-                     limit=limit, table=snake(rec.name), key=id_column(rec.name))
-    if rule.kind == "member_attr":
-        attr = next((a for a in domain.role_attributes if a.name == rule.field), None)
-        assert attr is not None, f"{rule.id}: {rule.field} is not a profile attribute"
-        if rule.statuses:
-            return Check(**common, kind="status_in", values=tuple(rule.statuses))
-        return Check(**common, kind="date_range" if attr.type == "date" else "num_range", lo=rule.min, hi=rule.max)
-    if rule.kind == "value_range":
-        return Check(**common, kind="num_range", lo=rule.min, hi=rule.max)
-    if rule.kind == "ownership":
-        return Check(**{**common, "field": "person_id", "optional": False}, kind="owner")
-    if rule.kind == "computed_fee":
-        pct = float(rule.percent or 0)
-        base = lambda fee: None if fee is None else round(fee * 100 / pct, 2)  # noqa: E731 - the fee's bound on `field`
-        return Check(**common, kind="num_range", lo=base(rule.min), hi=base(rule.max), percent=pct)
-    if rule.kind == "date_window":
-        return Check(**common, kind="date_range", lo=rule.min, hi=rule.max)
-    if rule.kind == "lead_time":
-        return Check(**common, kind="date_range", lo=rule.min if rule.min is not None else 0)
-    if rule.kind == "target_flag":
-        return Check(**common, kind="eq", values=(rule.equals,))
-    if rule.kind == "requires_status":
-        owner = find(domain, rule.entity) if rule.entity else (
-            find(domain, find(domain, tool.entity or "").target) if subject == "target" else find(domain, tool.entity or ""))  # type: ignore[union-attr]
-        sf = owner.status_field if isinstance(owner, CatalogRecord) else "status"
-        return Check(**{**common, "field": sf}, kind="status_in", values=tuple(rule.statuses))
-    raise ValueError(f"{domain.name}: unknown rule kind {rule.kind}")
-
-
-def checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
-    """A write tool's checks in the order they run (after argument and existence validation):
-    requires_status rules, the generic guards, then the other rules in catalog order."""
-    rules = [r for r in domain.rules if r.tool == tool.name]
-    # whose record it is comes first: nothing about another person's record is disclosed by a later check
-    first = [_rule_check(domain, tool, r) for r in rules if r.kind == "ownership"]
-    first += [_rule_check(domain, tool, r) for r in rules if r.kind == "requires_status"]
-    rest = [c for r in rules if r.kind not in ("requires_status", "ownership") for c in _rule_checks(domain, tool, r)]
-    guards: list[Check] = []
-    item = find(domain, tool.entity) if tool.entity else None
-    if tool.kind in ("set_status", "update", "pay") and isinstance(item, CatalogRecord):
-        if tool.from_statuses:
-            guards.append(Check("guard", "row", "status_in", item.status_field, tuple(tool.from_statuses)))
-        elif tool.kind == "set_status" and tool.to:
-            guards.append(Check("guard", "row", "ne", item.status_field, (tool.to,)))
-    if tool.kind == "pay":
-        guards.append(Check("paid", "row", "ne", pay_field(tool), (tool.to,)))
-
-    def implied(guard: Check) -> bool:  # an earlier status rule already admits only rows the guard admits
-        for rule in first:
-            if rule.subject == "row" and rule.field == guard.field:
-                if guard.kind == "status_in" and set(rule.values) <= set(guard.values):
-                    return True
-                if guard.kind == "ne" and guard.values[0] not in rule.values:
-                    return True
-        return False
-
-    return [*first, *[g for g in guards if not implied(g)], *rest]
-
-
-def fee_check(domain: CatalogDomain, tool: CatalogTool) -> Check | None:
-    """The computed fee a write tool charges and returns (`fee`), if a rule sets one."""
-    return next((c for c in checks(domain, tool) if c.percent is not None), None)
-
-
-# ---------------------------------------------------------------- rendering helpers
-def lit(value: Any) -> str:
-    """A Python literal for JSON-like data (double-quoted strings, True/False/None)."""
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(lit(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot render {type(value).__name__}")
-
-
-def block(value: Any, indent: int, column: int | None = None, width: int = 100) -> str:
-    """Like lit() but breaks dicts/lists over lines (indented from `indent`) when they do not fit."""
-    flat = lit(value)
-    start = indent if column is None else column
-    if start + len(flat) <= width or not isinstance(value, (dict, list)) or not value:
-        return flat
-    pad = " " * (indent + 4)
-    if isinstance(value, dict):
-        items = [f"{pad}{lit(k)}: {block(v, indent + 4, indent + 4 + len(lit(k)) + 2, width)}," for k, v in value.items()]
-        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
-    items = [f"{pad}{block(v, indent + 4, None, width)}," for v in value]
-    return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
-
-
-def _int(x: float | None) -> int:
-    return int(x) if x is not None else 0
-
-
-_PRELUDE = '''"""__SERVER__ environment (Skiller builtin implementation).
-
-__DESCRIPTION__
-
-Implementation module compiled by the Skiller builtin provider from the catalog and the
-policy. Tool functions take a sqlite3 connection and keyword arguments; they validate every
-argument and policy rule before writing, and raise ToolError with one clear line otherwise.
-`skiller export` adds an MCP bootstrap: `python __FILE__ --db db.sqlite` serves the tools (stdio).
-"""
-from __future__ import annotations
-
-import datetime
-import math
-import sqlite3
-from typing import Any, NoReturn
-
-SERVER = "__SERVER__"
-CLOCK = "__CLOCK__"
-NAMESPACE = ""
-
-# Boolean columns per table: stored as 0/1, returned as True/False.
-BOOL_COLUMNS: dict[str, frozenset[str]] = __BOOLS__
-
-
-def _t(name: str) -> str:
-    """Table name for an unprefixed table; the shared `person` table is never prefixed."""
-    return name if name == "person" else NAMESPACE + name
-
-
-class ToolError(Exception):
-    """A bad argument or a policy violation, reported to the caller as one line."""
-
-
-def _days(n: int) -> str:
-    """The ISO date n days after CLOCK (ISO dates compare correctly as strings)."""
-    return (datetime.date.fromisoformat(CLOCK) + datetime.timedelta(days=n)).isoformat()
-
-
-def _violation(rule_id: str, statement: str) -> NoReturn:
-    raise ToolError(f"Policy violation [{rule_id}]: {statement}")
-
-
-# ---------------------------------------------------------------- argument validation
-_JSON_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "integer": int, "number": (int, float), "boolean": bool}
-
-
-def _check_args(tool: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Validate arguments against the tool's JSON Schema; returns every parameter (None when absent)."""
-    schema = TOOLS[tool]["parameters"]
-    props: dict[str, Any] = schema["properties"]
-    for name in args:
-        if name not in props:
-            raise ToolError(f"Unknown parameter '{name}' for {tool}; expected: {', '.join(props)}")
-    for name in schema["required"]:
-        if args.get(name) is None:
-            raise ToolError(f"Missing required parameter '{name}'")
-    checked: dict[str, Any] = {}
-    for name, spec in props.items():
-        value = args.get(name)
-        if value is not None:
-            value = _check_value(name, spec, value)
-        checked[name] = value
-    return checked
-
-
-def _check_value(name: str, spec: dict[str, Any], value: Any) -> Any:
-    kind = spec["type"]
-    if kind == "integer" and isinstance(value, float) and value.is_integer():
-        value = int(value)  # 3.0 is a valid JSON integer
-    # bool is an int subclass in Python, but not a JSON number
-    if not isinstance(value, _JSON_TYPES[kind]) or (kind in ("integer", "number") and isinstance(value, bool)):
-        raise ToolError(f"Parameter '{name}' must be of type {kind}, got {type(value).__name__}")
-    if kind == "number":
-        if not math.isfinite(value):
-            raise ToolError(f"Parameter '{name}' must be a finite number")
-        value = round(float(value), 2)
-    if kind == "string" and not value.strip():
-        raise ToolError(f"Parameter '{name}' must not be empty")
-    if "enum" in spec and value not in spec["enum"]:
-        raise ToolError(f"Parameter '{name}' must be one of: {', '.join(str(v) for v in spec['enum'])}")
-    if spec.get("format") == "date":
-        try:
-            ok = len(value) == 10 and datetime.date.fromisoformat(value).isoformat() == value
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ToolError(f"Parameter '{name}' must be an ISO date (YYYY-MM-DD), got {value!r}")
-    return value
-
-
-# ---------------------------------------------------------------- SQL helpers (all through _t)
-def _row(table: str, cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
-    bools = BOOL_COLUMNS.get(table, frozenset())
-    row: dict[str, Any] = {}
-    for (column, *_), value in zip(cursor.description, values):
-        if column in bools and value is not None:
-            value = bool(value)
-        elif isinstance(value, float):
-            value = round(value, 2)
-        row[column] = value
-    return row
-
-
-def _select(db: sqlite3.Connection, table: str, where: dict[str, Any] | None = None,
-            order_by: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows of `table` matching every `where` column exactly, in a stable order."""
-    where = {k: v for k, v in (where or {}).items() if v is not None}
-    sql = f"SELECT * FROM {_t(table)}"
-    if where:
-        sql += " WHERE " + " AND ".join(f"{column} = ?" for column in where)
-    if order_by:
-        sql += f" ORDER BY {order_by}"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    params = tuple(int(v) if isinstance(v, bool) else v for v in where.values())
-    cursor = db.execute(sql, params)
-    return [_row(table, cursor, values) for values in cursor.fetchall()]
-
-
-def _get(db: sqlite3.Connection, table: str, key: str, value: Any) -> dict[str, Any] | None:
-    rows = _select(db, table, {key: value})
-    return rows[0] if rows else None
-
-
-def _require(db: sqlite3.Connection, table: str, key: str, value: Any, what: str) -> dict[str, Any]:
-    row = _get(db, table, key, value)
-    if row is None:
-        raise ToolError(f"{what} {value} not found")
-    return row
-
-
-def _count(db: sqlite3.Connection, table: str, person_id: str, status_field: str, statuses: list[str],
-           key: str, exclude: str | None = None) -> int:
-    """How many of a person's rows are in one of `statuses` (optionally not counting row `exclude`)."""
-    marks = ", ".join("?" for _ in statuses)
-    sql = f"SELECT COUNT(*) FROM {_t(table)} WHERE person_id = ? AND {status_field} IN ({marks}) AND {key} IS NOT ?"
-    return db.execute(sql, (person_id, *statuses, exclude)).fetchone()[0]
-
-
-def _next_id(db: sqlite3.Connection, table: str, key: str, prefix: str) -> str:
-    """The id after the largest numeric suffix in use (APT-0041 -> APT-0042), zero-padded to 4."""
-    top = 0
-    for (value,) in db.execute(f"SELECT {key} FROM {_t(table)}"):
-        head, _, tail = str(value).rpartition("-")
-        if head == prefix and tail.isdigit():
-            top = max(top, int(tail))
-    return f"{prefix}-{top + 1:04d}"
-
-
-def _insert(db: sqlite3.Connection, table: str, row: dict[str, Any]) -> None:
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    values = tuple(int(v) if isinstance(v, bool) else v for v in row.values())
-    db.execute(f"INSERT INTO {_t(table)} ({columns}) VALUES ({marks})", values)
-
-
-def _update(db: sqlite3.Connection, table: str, key: str, value: Any, changes: dict[str, Any]) -> None:
-    sets = ", ".join(f"{column} = ?" for column in changes)
-    values = tuple(int(v) if isinstance(v, bool) else v for v in changes.values())
-    db.execute(f"UPDATE {_t(table)} SET {sets} WHERE {key} = ?", (*values, value))
-'''
-
-_EPILOGUE = '''
-
-def call_tool(db: sqlite3.Connection, name: str, arguments: dict[str, Any]) -> Any:
-    """Run one tool like the runtime does: inside a SAVEPOINT, rolled back on any exception."""
-    spec = TOOLS.get(name)
-    if spec is None:
-        raise ToolError(f"Unknown tool '{name}'")
-    db.execute("SAVEPOINT tool_call")
-    try:
-        result = spec["fn"](db, **arguments)
-    except BaseException:
-        db.execute("ROLLBACK TO tool_call")
-        db.execute("RELEASE tool_call")
-        raise
-    db.execute("RELEASE tool_call")
-    return result
-
-'''
+_PRELUDE = _template("impl_prelude")
+_EPILOGUE = _template("impl_tail")
+_CHARGE = _template("impl_charge")
+_FEE = _template("impl_fee")
 
 
 # ---------------------------------------------------------------- tool compilers
@@ -872,26 +343,6 @@ def formula(price: CatalogPricing, whose: str) -> str:
     """price x quantity (+ fixed) in words, for comments and the policy."""
     text = f"the {whose}'s `{price.price}`" + (f" x `{price.quantity}`" if price.quantity else "")
     return text + (f" + the {whose}'s `{price.fixed}`" if price.fixed else "") + ", rounded to cents"
-
-
-_CHARGE = '''
-
-def _charge(price: Any, quantity: Any, fixed: Any = None) -> float | None:
-    """price x quantity + a fixed charge, rounded to cents (the data rule every stored amount obeys)."""
-    if price is None or quantity is None:
-        return None
-    return round(float(price) * float(quantity) + float(fixed or 0), 2)
-'''
-
-
-_FEE = '''
-
-def _fee(amount: Any, percent: float) -> float | None:
-    """percent% of an amount, rounded to cents (a fee the policy states and bounds)."""
-    if amount is None:
-        return None
-    return round(float(amount) * percent / 100, 2)
-'''
 
 
 def _num(x: float) -> str:
