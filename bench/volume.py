@@ -1,8 +1,8 @@
 """Volume benchmark: `skiller init --preset volume` then `skiller run`, printing environments, evaluated
 tasks, cross-domain share, oracle reward, wall and CPU time (this process and its sandboxed workers).
 
-    python bench/volume.py                       # the full preset (124 environments)
-    python bench/volume.py --domains 8 --variants 2 --combinations 45   # a medium run, 24 environments
+    python bench/volume.py                       # the full preset (155 domains and their fusions)
+    python bench/volume.py --domains 8 --variants 2   # a medium run: 24 domains and their fusions
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def cpu_seconds() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", type=int, help="steps.s01.num_domains (preset: 31)")
-    parser.add_argument("--variants", type=int, help="steps.s01.variants_per_domain (preset: 3)")
+    parser.add_argument("--variants", type=int, help="steps.s01.variants_per_domain (preset: 4)")
     parser.add_argument("--combinations", type=int, help="fusion.num_combinations (preset: 700)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other override")
     parser.add_argument("--keep", help="run in this folder (kept) instead of a temporary one")
