@@ -107,9 +107,10 @@ class OracleAgent:
         self._actions = [a for a in task.golden_actions if a.requestor == "assistant"]
         self._facts = {k: v for k, v in task.user_scenario.facts.items() if v}
         self._mistake = task.user_scenario.mistake
+        self._words: tuple[list[dict[str, Any]], Vocabulary] | None = None
 
     async def respond(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AgentTurn:
-        talk, words = _Conversation(messages), Vocabulary(tools)
+        talk, words = _Conversation(messages), self._vocabulary(tools)
         greeting = "" if talk.assistant_texts or any(m.get("tool_calls") for m in messages
                                                      if m.get("role") == "assistant") else self._greeting(talk)
         if talk.last_role == "tool" and talk.calls and (not talk.calls[-1][2] or self._found_nothing(talk.calls[-1])):
@@ -137,6 +138,12 @@ class OracleAgent:
         else:
             text = ""
         return AgentTurn(text=text, tool_calls=[call])
+
+    def _vocabulary(self, tools: list[dict[str, Any]]) -> Vocabulary:
+        # An episode hands every turn the same tool list: read its labels once, not on every turn.
+        if self._words is None or self._words[0] is not tools:
+            self._words = (tools, Vocabulary(tools))
+        return self._words[1]
 
     def _pick(self, options: list[str], slot: str, talk: _Conversation) -> str:
         digest = hashlib.sha256(f"{self.task.id}|{talk.turn}|{slot}".encode()).digest()
