@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
@@ -23,7 +24,7 @@ import structlog
 
 from skiller.llm.client import LLMClient
 from statemachine.executor import Resources, StepJob, StepResult, failure, run_step, step_of
-from statemachine.ray_executor import PendingCache
+from statemachine.ray_executor import HOLD_ENV, PendingCache, _hold
 
 log = structlog.get_logger()
 
@@ -41,6 +42,9 @@ def _start(build: Callable[[], Resources]) -> None:
 
 def _work(job: StepJob) -> StepResult:
     assert _RES is not None and _LOOP is not None, "worker started without its resources"
+    hold = os.environ.get(HOLD_ENV)
+    if hold:
+        _hold(hold, job)
     cache = PendingCache(_RES.llm.store)
     result = _LOOP.run_until_complete(run_step(job, _RES, LLMClient(_RES.llm.provider, cache, _RES.llm.output_cap)))
     result.cache = cache.puts
