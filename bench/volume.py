@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import resource
 import tempfile
 import time
@@ -49,12 +50,14 @@ def main() -> None:
         root = Path(args.keep or Path(tmp) / "ws")
         skiller(["init", str(root), "--preset", "volume"])
         sets = [x for o in overrides for x in ("--set", o)]
-        wall, (own, kids) = time.perf_counter(), cpu_seconds()
+        wall, (own, kids), load = time.perf_counter(), cpu_seconds(), os.getloadavg()[0]
         with contextlib.redirect_stdout(io.StringIO()):  # the per-environment table is long at this size
             code = skiller(["run", "-w", str(root), *sets])
         wall = time.perf_counter() - wall
         own, kids = (a - b for a, b in zip(cpu_seconds(), (own, kids)))
         report(Store(root / "skiller.db"), code, wall, own, kids, overrides)
+        print(f"load average (1 min) at the start {load:.1f}, at the end {os.getloadavg()[0]:.1f}: "
+              f"{os.cpu_count()} cores shared with whatever else runs")
         if args.noop:
             noop(root, sets)
 
@@ -85,12 +88,15 @@ def report(store: Store, code: int, wall: float, own: float, kids: float, overri
     print(f"tasks evaluated: {len(tasks)} ({len(cross)} cross-domain, {len(cross) / max(1, len(tasks)):.1%}); "
           f"rejected: {rejected}; mean oracle reward {sum(rewards) / max(1, len(rewards)):.3f}, "
           f"min {min(rewards, default=0):.3f}")
-    print(f"wall: {wall:.1f} s; CPU: {cpu:.1f} s (main {own:.1f} s, workers {kids:.1f} s); "
+    print(f"wall: {wall:.1f} s; CPU: {cpu:.1f} s (main {own:.1f} s, worker processes and sandboxes {kids:.1f} s); "
           f"{len(tasks) / wall:.1f} tasks/s; {cpu / max(1, len(tasks)):.3f} CPU-s per task")
+    cores = os.cpu_count() or 1
+    print(f"if the run had the {cores} cores to itself: at least {max(own, cpu / cores):.0f} s "
+          f"(the busier of: this process alone, all CPU over {cores} cores); the rest of the wall was waiting")
     if tasks and len(tasks) < TARGET_TASKS:
         need = cpu / len(tasks) * TARGET_TASKS
         print(f"projected for {TARGET_TASKS:,} tasks at this cost per task: {need:.0f} CPU-s, "
-              f"{need / 2 / 60:.1f} min on 2 idle cores (if both stay busy)")
+              f"{need / cores / 60:.1f} min on {cores} idle cores (if all stay busy)")
 
 
 if __name__ == "__main__":
