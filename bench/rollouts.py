@@ -3,6 +3,12 @@
 
 Rates are given per wall second and per CPU second (this process plus its sandboxed worker), since
 wall time on a shared machine says more about the neighbours than about Skiller.
+
+Measured (BuildingPermits, 24 tasks, load average 3-9 from other jobs on 2 cores): 200-245 oracle
+episodes per CPU-s (about 3 ms in this process, mostly the oracle and user re-reading the conversation
+each turn, and 1.1 ms in the worker per episode), 500-800 evaluations per CPU-s; state hash of the
+184 KB database 5.8 ms cold, 0.03-0.04 ms unchanged or reset, 1.4-1.5 ms after a one-row write. Short
+of issue 13's 1,000 episodes/s and 1 ms after a write: the worker's share alone is 1.1 ms.
 """
 from __future__ import annotations
 

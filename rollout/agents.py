@@ -107,12 +107,13 @@ class OracleAgent:
         self._actions = [a for a in task.golden_actions if a.requestor == "assistant"]
         self._facts = {k: v for k, v in task.user_scenario.facts.items() if v}
         self._mistake = task.user_scenario.mistake
+        self._words: tuple[list[dict[str, Any]], Vocabulary] | None = None
 
     async def respond(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AgentTurn:
-        talk, words = _Conversation(messages), Vocabulary(tools)
+        talk, words = _Conversation(messages), self._vocabulary(tools)
         greeting = "" if talk.assistant_texts or any(m.get("tool_calls") for m in messages
                                                      if m.get("role") == "assistant") else self._greeting(talk)
-        if talk.last_role == "tool" and talk.calls and not talk.calls[-1][2]:
+        if talk.last_role == "tool" and talk.calls and (not talk.calls[-1][2] or self._found_nothing(talk.calls[-1])):
             return AgentTurn(text=self._recover(talk, words))
         if talk.last_role == "user" and talk.assistant_texts and self._finished(talk):
             return AgentTurn(text=self._after_end(talk))  # the customer answered the closing words
@@ -138,6 +139,12 @@ class OracleAgent:
             text = ""
         return AgentTurn(text=text, tool_calls=[call])
 
+    def _vocabulary(self, tools: list[dict[str, Any]]) -> Vocabulary:
+        # An episode hands every turn the same tool list: read its labels once, not on every turn.
+        if self._words is None or self._words[0] is not tools:
+            self._words = (tools, Vocabulary(tools))
+        return self._words[1]
+
     def _pick(self, options: list[str], slot: str, talk: _Conversation) -> str:
         digest = hashlib.sha256(f"{self.task.id}|{talk.turn}|{slot}".encode()).digest()
         return options[int.from_bytes(digest[:4], "big") % len(options)]
@@ -149,8 +156,14 @@ class OracleAgent:
             return True
         m = self._mistake
         if m is not None and m.fact == label and said_value(talk.said, m.wrong):
-            return not any(not ok and m.wrong in json.dumps(args) for _, args, ok, _ in talk.calls)
+            return not any((not ok or self._found_nothing(c)) and m.wrong in json.dumps(args)
+                           for c in talk.calls for _, args, ok, _ in [c])
         return False
+
+    def _found_nothing(self, call: tuple[str, dict[str, Any], bool, Any]) -> bool:
+        """A search under the misread reference: it succeeds with no rows, which is as wrong as an error."""
+        m = self._mistake
+        return m is not None and call[2] and call[3] == [] and m.wrong in json.dumps(call[1])
 
     def _labels_of(self, action: GoldenAction) -> list[str]:
         values = {_norm(v) for v in action.arguments.values()}
@@ -210,7 +223,8 @@ class OracleAgent:
         name, args, _, error = talk.calls[-1]
         m = self._mistake
         if m is not None and m.wrong in json.dumps(args):
-            return (f"I'm sorry, I could not find anything under {m.wrong}; the system says: {str(error).rstrip('.')}. "
+            said = "" if error == [] else f"; the system says: {str(error).rstrip('.')}"
+            return (f"I'm sorry, I could not find anything under {m.wrong}{said}. "
                     f"Could you please check {label_phrase(m.fact)} and tell me again?")
         return (f"I'm sorry, that did not work; the system says: {str(error).rstrip('.')}. "
                 f"Could you please check the details and tell me again?")

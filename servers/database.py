@@ -305,14 +305,26 @@ def dump_json(path: str | Path) -> dict[str, list[dict[str, Any]]]:
     """Every table's rows (declared column order, sorted by primary key), for exports and humans."""
     out: dict[str, list[dict[str, Any]]] = {}
     with _connect(path) as conn:
+        utf8 = conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
         for table in _tables(conn):
             cols = _columns(conn, table)
             names = [c[0] for c in cols]
             pk = _pk(cols) or names
-            rows = [dict(zip(names, map(_jsonable, r))) for r in conn.execute(f"SELECT * FROM {_q(table)}")]
-            rows.sort(key=lambda r: ([_rank(canonical_value(r[k])) for k in pk],
-                                     [_rank(canonical_value(r[n])) for n in names]))
-            out[table] = rows
+            # As in `_table_dump`: SQLite's key order is the canonical one for unique int/str keys.
+            order = " ORDER BY " + ", ".join(f"{_q(c)} COLLATE BINARY" for c in pk) if utf8 and _pk(cols) else ""
+            raw = conn.execute(f"SELECT * FROM {_q(table)}{order}").fetchall()
+            where = [names.index(k) for k in pk]
+            keys = [tuple(r[i] for i in where) for r in raw]
+            if not (order and all(type(v) in (int, str) for key in keys for v in key) and len(set(keys)) == len(keys)):
+                if order:  # ties keep storage order, exactly as before the fast path
+                    raw = conn.execute(f"SELECT * FROM {_q(table)}").fetchall()
+                raw.sort(key=lambda r: ([_rank(canonical_value(_jsonable(r[i]))) for i in where],
+                                        [_rank(canonical_value(_jsonable(v))) for v in r]))
+            plain = [i for i, c in enumerate(zip(*raw)) if not any(t in _FLOATISH for t in set(map(type, c)))]
+            if len(plain) == len(names):
+                out[table] = [dict(zip(names, r)) for r in raw]
+            else:
+                out[table] = [dict(zip(names, map(_jsonable, r))) for r in raw]
     return out
 
 

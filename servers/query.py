@@ -1,8 +1,10 @@
 """Read-only SQL over a database snapshot, bounded in time: how task steps select instances."""
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import tempfile
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,12 +16,38 @@ class QueryError(Exception):
     """A selection query failed (bad SQL, not read-only, too slow)."""
 
 
+_SNAPSHOTS: OrderedDict[str, Path] = OrderedDict()  # content digest -> its file, most recently used last
+_KEEP = 32
+_HELD: dict[str, int] = {}  # digests of files callers are reading now (a step may await inside `with`)
+_DIR: tempfile.TemporaryDirectory | None = None
+
+
 @contextmanager
 def snapshot(content: bytes) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "db.sqlite"
-        path.write_bytes(content)
+    """A file holding `content`, to open read-only. Files are kept per content (most recently used
+    first) and shared between callers: the task steps of one environment read the same database
+    hundreds of times, and writing a temp folder each time cost more than the queries."""
+    global _DIR
+    key = hashlib.sha256(content).hexdigest()
+    path = _SNAPSHOTS.get(key)
+    if path is None or not path.is_file():
+        if _DIR is None:
+            _DIR = tempfile.TemporaryDirectory(prefix="skiller-snapshots-")  # removed at exit
+        path = Path(_DIR.name) / f"{key}.sqlite"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+        _SNAPSHOTS[key] = path
+    _SNAPSHOTS.move_to_end(key)
+    _HELD[key] = _HELD.get(key, 0) + 1
+    try:
         yield path
+    finally:
+        _HELD[key] -= 1
+        if not _HELD[key]:
+            del _HELD[key]
+        for old in [k for k in _SNAPSHOTS if k not in _HELD][:max(0, len(_SNAPSHOTS) - _KEEP)]:
+            _SNAPSHOTS.pop(old).unlink(missing_ok=True)  # never a file a caller still reads
 
 
 def select(path: Path, sql: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +37,9 @@ class StateHasher:
         self._last: _Snapshot | None = None
 
     def digest(self, path: str | Path) -> str:
-        path = Path(path)
-        if any(Path(f"{path}{suffix}").exists() for suffix in ("-journal", "-wal")):
+        if any(os.path.exists(f"{path}{suffix}") for suffix in ("-journal", "-wal")):
             return database.state_hash(path)  # a hot journal or a WAL: only SQLite knows the content
+        path = Path(path)
         data = path.read_bytes()
         known = [s for s in (self._last, self._base) if s is not None]
         snap = next((s for s in known if s.data == data), None) or self._snapshot(path, data, known)

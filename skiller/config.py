@@ -168,9 +168,11 @@ class SchedulerConfig(_Section):
     stop_after: Literal["blueprinted", "tools_listed", "database_generated", "policy_written", "tool_graph_built",
                         "implemented", "templated", "all"] = "all"
     """How far `skiller run` takes the pipeline."""
-    executor: Literal["local", "ray"] = "local"
-    """Where step work and rollouts run: this process, or Ray tasks (`pip install -e '.[ray]'`). Either way
-    this process alone writes the log, in the same commit order, so outputs are the same."""
+    executor: Literal["local", "processes", "ray"] = "local"
+    """Where step work and rollouts run: this process, `workers` local processes, or Ray tasks (`pip install -e
+    '.[ray]'`). Either way this process alone writes the log, so outputs are the same."""
+    workers: int | None = Field(None, ge=1)
+    """Worker processes for `executor: processes`; unset: one per core."""
     ray_address: str | None = None
     """The Ray cluster for `executor: ray` (e.g. `auto`, `ray://head:10001`); unset: start a local instance."""
 

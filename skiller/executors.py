@@ -4,6 +4,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import os
 from functools import partial
 from pathlib import Path
 
@@ -11,12 +12,10 @@ from skiller.config import Config, ConfigError
 from skiller.llm.client import LLMClient
 from skiller.servers import EnvironmentPool
 from skiller.statemachine.executor import Executor, LocalExecutor, Resources
-from skiller.statemachine.ray_executor import (  # imports ray itself only when used
-    RayExecutor,
-    RayUnavailable,
-)
+from skiller.statemachine.process_executor import ProcessExecutor
+from skiller.statemachine.ray_executor import RayExecutor, RayUnavailable  # imports ray itself only when used
 from skiller.store import Store
-from skiller.workspace import DB_FILE, Workspace, dump_config
+from skiller.workspace import DB_FILE, LOG_FILE, Workspace, configure_logging, dump_config
 
 
 def open_executor(ws: Workspace, llm: LLMClient, sandbox, environments: EnvironmentPool) -> Executor:
@@ -24,12 +23,21 @@ def open_executor(ws: Workspace, llm: LLMClient, sandbox, environments: Environm
     config = ws.config
     if config.scheduler.executor == "local":
         return LocalExecutor(Resources(config, llm, sandbox, ws.chat_provider(), environments))
+    if config.scheduler.executor == "processes":
+        workers = config.scheduler.workers or os.cpu_count() or 1
+        return ProcessExecutor(partial(process_resources, str(ws.root.resolve()), config), workers)
     root = str(ws.root.resolve())
     key = hashlib.sha256(json.dumps([root, dump_config(config)], sort_keys=True, default=str).encode()).hexdigest()
     try:
         return RayExecutor(key, partial(worker_resources, root, config), address=config.scheduler.ray_address)
     except RayUnavailable as exc:
         raise ConfigError(str(exc)) from None
+
+
+def process_resources(root: str, config: Config) -> Resources:
+    """`worker_resources` for a local worker process, which also logs into the workspace's log file."""
+    configure_logging(Path(root) / LOG_FILE)
+    return worker_resources(root, config)
 
 
 def worker_resources(root: str, config: Config) -> Resources:
@@ -41,4 +49,4 @@ def worker_resources(root: str, config: Config) -> Resources:
     sandbox = ws.sandbox()
     environments = EnvironmentPool(sandbox)
     atexit.register(environments.close)
-    return Resources(config, LLMClient(ws.provider(), store), sandbox, ws.chat_provider(), environments)
+    return Resources(config, LLMClient(ws.provider(), store, config.output_caps.for_purpose), sandbox, ws.chat_provider(), environments)

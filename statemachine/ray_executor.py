@@ -70,7 +70,7 @@ def _work(key: str, build: Callable[[], Resources], job: StepJob, hold: str | No
     if _LOOP is None:
         _LOOP = asyncio.new_event_loop()
     cache = PendingCache(res.llm.store)
-    result = _LOOP.run_until_complete(run_step(job, res, LLMClient(res.llm.provider, cache)))
+    result = _LOOP.run_until_complete(run_step(job, res, LLMClient(res.llm.provider, cache, res.llm.output_cap)))
     result.cache = cache.puts
     return result
 

@@ -5,6 +5,7 @@ import datetime as _dt
 import hashlib
 import json
 import sqlite3
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from skiller.events import EVENT_ADAPTER, Event, EventRow, Projection, apply
 from skiller.store.chain import GENESIS, link
 
+RECENT_ARTIFACT_BYTES = 64 << 20  # artifacts a store keeps in memory after reading them
 _COLUMNS = ("stream", "type", "trigger", "source", "dest")
 _SELECT = "SELECT seq, stream, type, trigger, source, dest, payload, artifacts, run_id, at, {hash} FROM events"
 # The fold reads only the columns it folds, as the cursor's plain tuples: strings for trigger, source,
@@ -75,6 +77,9 @@ class Store:
             raise StoreError(f"{self.path} is corrupt or not a skiller database ({exc})") from exc
         self._projection = Projection()
         self._folded_seq = 0
+        # Artifacts read lately: every step of a task reads its environment's bundle and database again.
+        self._recent: OrderedDict[str, bytes] = OrderedDict()
+        self._recent_bytes = 0
 
     def _has_hash(self) -> bool:
         return any(r[1] == "hash" for r in self.db.conn.execute("PRAGMA table_info(events)"))
@@ -162,10 +167,19 @@ class Store:
         return self._projection
 
     def artifact(self, sha: str) -> bytes:
+        content = self._recent.get(sha)  # content-addressed, so a kept copy is never stale
+        if content is not None:
+            self._recent.move_to_end(sha)
+            return content
         row = self.db.conn.execute("SELECT content FROM artifacts WHERE sha256 = ?", (sha,)).fetchone()
         if row is None:
             raise KeyError(f"artifact {sha[:12]} is missing from the store")
-        return row[0]
+        content = row[0]
+        self._recent[sha] = content
+        self._recent_bytes += len(content)
+        while self._recent_bytes > RECENT_ARTIFACT_BYTES and len(self._recent) > 1:
+            self._recent_bytes -= len(self._recent.popitem(last=False)[1])
+        return content
 
     def artifact_json(self, sha: str):
         return json.loads(self.artifact(sha))

@@ -103,6 +103,18 @@ def test_oracle_recovers_from_the_users_wrong_reference(env: Environment) -> Non
     assert check_action(task, transcript).passed  # a failed extra read matches nothing and costs nothing
 
 
+def test_oracle_recovers_when_a_misread_reference_finds_nothing_in_a_search(env: Environment) -> None:
+    task = borrow_task(env, mistake=Mistake(fact="author", wrong="Knutz"))
+    transcript = episode(task, env, OracleAgent(task))
+
+    searches = [r for r in transcript.tool_calls if r.name == "search_books"]
+    assert [(r.ok, r.output) for r in searches[:1]] == [(True, [])] and searches[0].arguments["query"] == "Knutz"
+    told = next(m["content"] for m in transcript.messages if m["role"] == "assistant" and "Knutz" in m["content"])
+    assert "could not find" in told and "author" in told and "system says" not in told  # nothing failed, nothing found
+    assert transcript.termination == "user_stop" and env.state_hash() == task.gold_state_hash
+    assert searches[-1].arguments == {"query": "Knuth", "available_only": True}
+
+
 def test_oracle_refuses_a_refusal_task_stating_the_rule_in_words(env: Environment) -> None:
     task = refusal_task(env)
     transcript = episode(task, env, OracleAgent(task))
