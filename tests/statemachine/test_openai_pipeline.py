@@ -148,7 +148,7 @@ def test_openai_agent_and_user_complete_every_task_and_the_key_is_never_written(
         assert sum(c["input_tokens"] for c in calls) == sum(model.prompt_tokens) > 0
 
         # The same server as the user too: a new campaign, ended by the stop token the provider cuts at.
-        assert cli("rollout", "-w", str(root), "--agent", "openai", "--set", "skiller.rollout.user=openai", *overrides) == 0
+        assert cli("rollout", "-w", str(root), "--agent", "openai", "--set", "rollout.user=openai", *overrides) == 0
     lines = _lines(root, "rollouts")
     assert len(lines) == len(tasks) and {line["termination"] for line in lines} == {"user_stop"}
     assert all(line["messages"][-1] == {"role": "user", "content": f"Thanks, that's all. {STOP}"} for line in lines)
