@@ -115,16 +115,16 @@ class FaithfulModel(FakeModel):
         return sum(self.truncated_by_kind.values())
 
     def own_answer(self, title: str, prompt: str) -> dict | None:
+        for (schema, opening), (purpose, read) in FUSION.items():  # before READERS: s11 also answers TemplateBatch
+            if title == schema and prompt.startswith(opening):
+                self.fusion_purposes.add(purpose)
+                request = LLMRequest(purpose=purpose, response_model=BaseModel, context=read(prompt))
+                return ANSWERS[purpose](request)
         if title in READERS:  # answered from the prompt alone (tests/fakes/reading_model.py)
             self.read_purposes.add(title)
             return READERS[title](prompt)
         if title == "TemplateScores":
             return judge_template(json.loads(prompt.split("Template: ", 1)[1]))
-        for (schema, opening), (purpose, read) in FUSION.items():
-            if title == schema and prompt.startswith(opening):
-                self.fusion_purposes.add(purpose)
-                request = LLMRequest(purpose=purpose, response_model=BaseModel, context=read(prompt))
-                return ANSWERS[purpose](request)
         return super().own_answer(title, prompt)
 
     def __call__(self, body: dict) -> dict:
