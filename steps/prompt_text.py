@@ -3,6 +3,7 @@ sets, ranges, sample ids), the tool list (types, enums, required, what each retu
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from skiller.servers.database import DatabaseSummary
@@ -62,3 +63,32 @@ def rules_text(rules: list) -> str:
         fields = {k: v for k, v in r.model_dump(exclude={"id", "tool", "statement", "kind"}).items() if v not in (None, [])}
         lines.append(f"- {r.id} on {r.tool} ({r.kind}{', ' + json.dumps(fields, sort_keys=True) if fields else ''}): {r.statement}")
     return "\n".join(lines)
+
+
+_SECTION = re.compile(r"<!-- TOOL: (\w+) -->\n(.*?)<!-- TOOL_END: \1 -->", re.S)
+
+
+def _bullets(body: str, heading: str) -> list[str]:
+    block = re.search(rf"\*\*{heading}\.\*\*\n((?:- .*\n?)*)", body)
+    return block[1].splitlines() if block else []
+
+
+def tool_effects_text(markdown: str) -> str:
+    """What each tool does and the refusals that are not numbered rules (status guards, already paid), as the
+    policy words them: a model writing tasks must know the status a write sets, the statuses it accepts, the
+    defaults a creation sets and how an amount is priced."""
+    lines = []
+    for name, body in _SECTION.findall(markdown):
+        refusals = [b for b in _bullets(body, "Permission outcomes") if b.startswith("- Rejected: ")
+                    and not b.startswith("- Rejected: unknown ids or invalid arguments")]  # said of every tool
+        lines += [f"{name}:", *_bullets(body, "Effects"), *refusals]
+    return "\n".join(lines)
+
+
+def attributes_text(entities: list, relationships: list) -> str:
+    """`- Entity.attribute (type[, an id of Domain.Record][, range lo..hi]): description`, one line each: the meaning of each
+    column, which a task's wording uses (entity and relationship attributes as s02 and s03 describe them)."""
+    return "\n".join(f"- {e.name}.{a.name} ({a.type}"
+                     + (f", an id of {a.value_from_entity}" if getattr(a, "value_from_entity", None) else "")
+                     + (f", range {a.range}" if getattr(a, "range", None) else "")
+                     + f"): {a.description}" for e in [*entities, *relationships] for a in e.attributes)

@@ -11,7 +11,8 @@ from skiller.servers.task import TaskKind, content_id
 from skiller.llm.interface import LLMError, LLMRequest, Message, ProviderUnavailable
 from skiller.contract.placeholders import PLACEHOLDER
 from skiller.steps.base import Frozen, Spawn, StepContext, StepOutput, step
-from skiller.steps.prompt_text import database_text, rules_text, tools_text
+from skiller.steps.prompt_text import attributes_text, database_text, rules_text, tool_effects_text, tools_text
+from skiller.steps.s02_entity_extraction import EntityCatalog
 from skiller.steps.s04_blueprints import Blueprint
 from skiller.steps.s07_policy import Policy
 from skiller.steps.s08_tool_graph import ToolGraph
@@ -95,6 +96,7 @@ class S14Input(Frozen):
     policy: Policy
     tool_graph: ToolGraph
     database_summary: DatabaseSummary
+    entities: EntityCatalog  # the world's: what each column of this domain's tables means
 
 
 class S14Output(StepOutput):
@@ -170,12 +172,17 @@ def spawn_tasks(parent: str, name: str, kept: list[ScoredTemplate]) -> list[Spaw
             for i, s in enumerate(kept)]
 
 
-def _prompt(inputs: S14Input, ctx: StepContext, group: str) -> str:
-    cfg, bp = ctx.config.steps.s14, inputs.blueprint
+def template_prompt(inputs: S14Input, clock: str, min_len: int, max_len: int, group: str) -> str:
+    """Everything a template needs, as text: the tools and what each does, the rules, the tables and what
+    their columns mean."""
+    bp = inputs.blueprint
     return PROMPT.format(
-        name=inputs.domain, clock=ctx.clock.isoformat(), min_len=cfg.min_length, max_len=cfg.max_length,
-        tools=tools_text(bp.functions), trajectories=inputs.tool_graph.valid_trajectories,
-        rules=rules_text(inputs.policy.rules), tables=database_text(inputs.database_summary), group=group)
+        name=inputs.domain, sector=bp.sector, description=bp.description, clock=clock, min_len=min_len,
+        max_len=max_len, tools=tools_text(bp.functions), trajectories=inputs.tool_graph.valid_trajectories,
+        effects=tool_effects_text(inputs.policy.markdown), rules=rules_text(inputs.policy.rules),
+        tables=database_text(inputs.database_summary), group=group,
+        attributes=attributes_text([e for e in inputs.entities.entities if inputs.domain in e.domains],
+                                   bp.relationships))
 
 
 def _numbered(problems: list[tuple[int, list[str]]]) -> str:
@@ -194,7 +201,8 @@ async def propose_group(inputs: S14Input, ctx: StepContext, offset: int, size: i
         group += EARLIER.format(earlier="\n".join(f"- {t.instruction}" for t in earlier))
     request = LLMRequest(
         purpose="s14.templates", role="text", response_model=TemplateBatch,
-        messages=(Message(role="user", content=_prompt(inputs, ctx, group)),),
+        messages=(Message(role="user", content=template_prompt(inputs, ctx.clock.isoformat(), cfg.min_length,
+                                                                  cfg.max_length, group)),),
         context={"domain": inputs.domain, "count": count, "offset": offset, "size": size, "seed": ctx.config.seed,
                  "min_length": cfg.min_length, "max_length": cfg.max_length, "clock": ctx.clock.isoformat()})
     batch: TemplateBatch = await ctx.llm.ask(request)

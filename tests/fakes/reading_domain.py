@@ -129,13 +129,16 @@ class DomainReader:
     """Rebuilds a CatalogDomain from the facts an s09 prompt states."""
 
     def __init__(self, name: str, tools: list[dict], modes: dict[str, str], tables: dict[str, Table],
-                 policy: str, clock: str) -> None:
-        self.name, self.tools, self.modes, self.tables, self.policy = name, tools, modes, tables, policy
+                 sections: dict[str, Section], rules: list[CatalogRule], head: tuple[str, str], clock: str,
+                 meanings: dict[tuple[str, str], str] | None = None, names: dict[str, str] | None = None,
+                 links: dict[tuple[str, str], str] | None = None,
+                 ranges: dict[tuple[str, str], list[Any]] | None = None) -> None:
+        self.name, self.tools, self.modes, self.tables, self.sections = name, tools, modes, tables, sections
+        self.rules, self.head, self.meanings, self.links = rules, head, meanings or {}, links or {}
         self.clock = dt.date.fromisoformat(clock)
-        self.sections = read_sections(policy)
-        self.rules = [CatalogRule.model_validate(r.model_dump()) for r in parse_rules(policy)]
-        # PascalCase names: as the rule markers spell them, else from the table name
-        spelled = {snake(r.entity): r.entity for r in self.rules if r.entity}
+        self.ranges = ranges or {}  # (table, column) -> the stated range its values are drawn from
+        # PascalCase names: as the prompt spells them (column meanings, rule markers), else from the table name
+        spelled = {snake(r.entity): r.entity for r in self.rules if r.entity} | (names or {})
         self.names = {t: spelled.get(t, pascal(t)) for t in tables}
         # (table, column) -> the parameter schema a tool acting on that table gives the column (filled by domain())
         self.schemas: dict[tuple[str, str], dict[str, Any]] = {}
@@ -158,11 +161,16 @@ class DomainReader:
     def target_of(self, record: Table) -> Table:
         keys = [c.name for c in record.columns if c.name not in (record.key, "person_id") and c.name.endswith("_id")]
         found = [self._table_of_key(k) for k in keys if self._table_of_key(k) in self.entities()]
+        # a record naming another of the person's records (a claim on an order) targets that record
+        found = found or [self._table_of_key(k) for k in keys if self._table_of_key(k) in self.records()]
         return need(found[0] if found else None, f"the target of {record.name}")
 
     # -- attributes and their value generators
     def _gen(self, table: Table, col: Column, kind: str) -> dict[str, Any]:
         schema = self.schemas.get((table.name, col.name))
+        stated = self.ranges.get((table.name, col.name))
+        if stated is not None and kind in ("int", "float", "date"):
+            return {{"int": "int", "float": "money", "date": "date"}[kind]: stated}
         if schema and schema.get("enum"):
             return {"choice": list(schema["enum"])}
         if kind == "bool":
@@ -179,11 +187,14 @@ class DomainReader:
             if kind == "float" and (col.name in self.price_columns or table.name not in self.targets):
                 return {"money": [lo, hi]}
             return {"int": [int(lo), int(hi) + (hi > int(hi))]}
-        if col.lo and re.match(r"^[A-Z]+-\d+$", col.lo) and not self._table_of_key(col.name):
-            return {"ref": "another service's record"}  # an id of a record kept elsewhere
+        if (table.name, col.name) in self.links:  # an id of a record another service keeps, as the prompt says
+            return {"ref": self.links[(table.name, col.name)]}
+        if not self.meanings and col.lo and re.match(r"^[A-Z]+-\d+$", col.lo) and not self._table_of_key(col.name):
+            return {"ref": "another service's record"}  # looks like an id of a record kept elsewhere
+        said = self.meanings.get((table.name, col.name), "").lower()  # e.g. "instructor's name"
         for word, pick in (("city", "city"), ("email", "email"), ("phone", "phone"), ("street", "street"), ("address", "street"),
                            ("company", "company"), ("name", "person_name")):
-            if word in col.name and not (word == "name" and col.lo and " " not in col.lo):
+            if (word in col.name or (word == "name" and word in said)) and not (word == "name" and col.lo and " " not in col.lo):
                 return {"pick": pick}
         return {"pick": "word"}
 
@@ -207,7 +218,10 @@ class DomainReader:
         return out
 
     def _described(self, table: Table, column: str) -> str:
-        """The description a tool acting on the table gives the column, else its name in words."""
+        """The column's stated meaning, else the description a tool acting on the table gives it, else its name
+        in words."""
+        if (table.name, column) in self.meanings:
+            return self.meanings[(table.name, column)]
         text = self.schemas.get((table.name, column), {}).get("description")
         if text:
             return text.removesuffix(" (optional filter)").removesuffix(" (YYYY-MM-DD)")
@@ -231,6 +245,14 @@ class DomainReader:
             return CatalogTool(kind="get_profile", **base), None
         if (m := re.search(r"None\. Returns the ([\w ]+) row\.", fx)):
             return CatalogTool(kind="get", entity=self.names[self._table_named(m[1]).name], **base), None
+        if (m := re.search(r"matching rows whose `(\w+)` is at most `(\w+)` \(when given\), lowest", fx)):
+            fields = [p for p in params if p != m[2]]
+            holders = [t for t in self.tables.values() if t.column(m[1]) and all(t.column(p) for p in fields)]
+            table = need(holders[0] if len(holders) == 1 else None, f"the one table {name} browses")
+            return CatalogTool(kind="browse", entity=self.names[table.name], fields=fields, amount_field=m[1], **base), None
+        if (m := re.search(r"None\. Returns how many ([\w ]+?)s the person has .*?the sum of their `(\w+)`", fx)):
+            return CatalogTool(kind="summary", entity=self.names[self._table_named(m[1]).name], amount_field=m[2],
+                               **base), None
         if "matching rows" in fx:
             holders = [t for t in self.tables.values() if all(t.column(p) for p in params)]
             table = need(holders[0] if len(holders) == 1 else None, f"the one table {name} searches")
@@ -282,8 +304,8 @@ class DomainReader:
         tools, pricings = [], {}
         for listed in self.tools:
             tool, price = self.read_tool(listed)
-            if tool.kind != "get_profile" and self.modes.get(tool.name) != ("read" if tool.kind in
-                                                                            ("get", "search", "list_records") else "write"):
+            reads = ("get", "search", "list_records", "browse", "summary")
+            if tool.kind != "get_profile" and self.modes.get(tool.name) != ("read" if tool.kind in reads else "write"):
                 raise Unreadable(f"the mode of {tool.name}")
             tools.append(tool)
             if tool.entity:
@@ -294,8 +316,6 @@ class DomainReader:
             if price is not None:
                 pricings[tool.entity] = price
                 self.price_columns.add(price.price)
-        head = need(re.search(rf"You are the assistant of \*\*{self.name}\*\* \((\w+)\)\. (.*?) You serve ", self.policy),
-                    "the service's sector and description")
         role = self.role_table()
         self.targets = {self.target_of(t).name for t in self.records()}
         entities = [CatalogEntity(name=self.names[t.name], description=self.names[t.name], id_prefix=t.prefix,
@@ -316,7 +336,7 @@ class DomainReader:
             records.append(CatalogRecord(name=name, description=name, id_prefix=t.prefix, target=self.names[target.name],
                                          status_field=status_field, statuses=[str(s) for s in statuses],
                                          attributes=attrs, pricing=pricings.get(name)))
-        return CatalogDomain(name=self.name, sector=head[1], description=head[2], role=self.names[role.name],
+        return CatalogDomain(name=self.name, sector=self.head[0], description=self.head[1], role=self.names[role.name],
                              role_attributes=self.attributes(role, {"person_id"}), entities=entities, records=records,
                              tools=tools, rules=self.rules)
 
@@ -329,5 +349,9 @@ def domain_of_implementation_prompt(prompt: str) -> tuple[CatalogDomain, str]:
     modes = json.loads(need(re.search(r"^Modes: (\{.*\})$", prompt, re.M), "the tool modes")[1])
     database = need(re.search(r"\nThe database `db.sqlite` [^\n]*\n(.*?)\n\n", prompt, re.S), "the database")[1]
     policy = need(re.search(r"<!-- POLICY_START -->.*<!-- POLICY_END -->", prompt, re.S), "the policy")[0]
-    reader = DomainReader(name, json.loads(tools_json), modes, read_tables(database), policy, clock)
+    head = need(re.search(rf"You are the assistant of \*\*{name}\*\* \((\w+)\)\. (.*?) You serve ", policy),
+                "the service's sector and description")
+    rules = [CatalogRule.model_validate(r.model_dump()) for r in parse_rules(policy)]
+    reader = DomainReader(name, json.loads(tools_json), modes, read_tables(database), read_sections(policy), rules,
+                          (head[1], head[2]), clock)
     return reader.domain(), clock

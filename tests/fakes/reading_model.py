@@ -1,7 +1,7 @@
-"""Answers a model would give having read only the request text (s08 tool graph, s09 implementation, s17
-persona and query): each reader parses what the prompt states and computes the builtin-like answer from it,
-with no catalog lookup, no workspace and no shared state. A fact the prompt does not state makes the reader
-fail, so a gap in a prompt shows as a failed answer."""
+"""Answers a model would give having read only the request text (s08 tool graph, s09 implementation, s14
+task templates, s17 persona and query): each reader parses what the prompt states and computes the
+builtin-like answer from it, with no catalog lookup, no workspace and no shared state. A fact the prompt does
+not state makes the reader fail, so a gap in a prompt shows as a failed answer."""
 from __future__ import annotations
 
 import ast
@@ -17,6 +17,7 @@ from skiller.world.builtin import tasks as builtin_tasks
 from skiller.world.builtin.codegen import implementation_module
 from skiller.world.builtin.testgen import implementation_tests
 from tests.fakes.reading_domain import Unreadable, domain_of_implementation_prompt
+from tests.fakes.reading_templates import templates
 
 
 def _search(pattern: str, text: str, what: str, flags: int = 0) -> re.Match:
@@ -122,5 +123,6 @@ def implementation(prompt: str) -> dict[str, Any]:
     return {"module": implementation_module(domain, clock), "tests": implementation_tests(domain, clock)}
 
 
-READERS = {"ToolGraph": tool_graph, "Persona": persona, "Query": query, "Implementation": implementation}
+READERS = {"ToolGraph": tool_graph, "Persona": persona, "Query": query, "Implementation": implementation,
+           "TemplateBatch": templates}
 """Response-schema title -> the reader that answers it from the prompt alone."""

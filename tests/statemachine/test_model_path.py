@@ -1,11 +1,13 @@
 """The model path holds: a whole run on the anthropic provider against a loopback Messages server, with
 realistic answer sizes cut at each request's max_tokens, validates (nearly) as many tasks as a builtin run,
-fused tasks included. Tool graphs, implementations (module and tests), personas and queries are read from
-the prompt text alone (tests/fakes/reading_model.py, reading_domain.py); the fusion requests (s10 fit, s11
-fuse, s13 policy merge) take their members, hand-overs, tables, segments and date from the prompt. Still
-borrowed from the builtin by the domain name the prompt states (so a gap in those prompts goes unseen here):
-s01-s04 (the world a model would invent), s06 database program, s07 policy, s14 templates, and the member
-details the builtin's fusion answers look up. The whole default run is bench/model_path.py."""
+fused tasks included. Tool graphs (s08), implementations (s09 module and tests), task templates (s14),
+personas and queries (s17) are read from the prompt text alone (tests/fakes/reading_model.py,
+reading_domain.py, reading_templates.py); the fusion requests (s10 fit, s11 fuse, s13 policy merge) take
+their members, hand-overs, tables, segments and date from the prompt, but the builtin's fusion answers still
+look each member's tools, records, policy and bridge rules up in the catalog by the member's name (a side
+channel left to close). s01-s04, s06 and s07 are creative steps where a model invents the world, the data and
+the rules from its own knowledge: there the fake draws on the builtin catalog as that knowledge, by the
+domain name the prompt states. The whole default run is bench/model_path.py."""
 from __future__ import annotations
 
 import ast
@@ -115,16 +117,16 @@ class FaithfulModel(FakeModel):
         return sum(self.truncated_by_kind.values())
 
     def own_answer(self, title: str, prompt: str) -> dict | None:
+        for (schema, opening), (purpose, read) in FUSION.items():  # before READERS: s11 also answers TemplateBatch
+            if title == schema and prompt.startswith(opening):
+                self.fusion_purposes.add(purpose)
+                request = LLMRequest(purpose=purpose, response_model=BaseModel, context=read(prompt))
+                return ANSWERS[purpose](request)
         if title in READERS:  # answered from the prompt alone (tests/fakes/reading_model.py)
             self.read_purposes.add(title)
             return READERS[title](prompt)
         if title == "TemplateScores":
             return judge_template(json.loads(prompt.split("Template: ", 1)[1]))
-        for (schema, opening), (purpose, read) in FUSION.items():
-            if title == schema and prompt.startswith(opening):
-                self.fusion_purposes.add(purpose)
-                request = LLMRequest(purpose=purpose, response_model=BaseModel, context=read(prompt))
-                return ANSWERS[purpose](request)
         return super().own_answer(title, prompt)
 
     def __call__(self, body: dict) -> dict:

@@ -29,8 +29,10 @@ def _tightest(found: list[Check]) -> Check:
 class _Base:
     """Writes templates for one catalog domain, seeded (the parts every kind of template uses)."""
 
-    def __init__(self, domain: CatalogDomain, rng: random.Random, clock: str) -> None:
+    def __init__(self, domain: CatalogDomain, rng: random.Random, clock: str,
+                 refs: dict[str, str] | None = None) -> None:
         self.d, self.rng, self.clock = domain, rng, clock
+        self.refs = refs or {}  # "Domain.Record" -> its id prefix, when known without the catalog
         self.profile = next((t for t in domain.tools if t.kind == "get_profile"), None)
 
     # ---------------------------------------------------------------- lookups
@@ -106,7 +108,7 @@ class _Base:
             return True
         if attr.type in ("int", "float"):
             return self.good(Check("free", "arg", "num_range", attr.name), attr)
-        return values.generate(attr.gen, self.rng, self.clock, lambda ref: 30)
+        return values.generate(attr.gen, self.rng, self.clock, lambda ref: (self.refs[ref], 30) if ref in self.refs else 30)
 
     def args(self, tool: CatalogTool, item: Item, names: list[str], bad: Check | None) -> dict[str, Any]:
         found = [c for c in checks(self.d, tool) if c.subject == "arg"]

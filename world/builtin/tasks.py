@@ -118,9 +118,10 @@ def _interleave(items: list[_T]) -> list[_T]:
 
 
 def templates_for(domain: CatalogDomain, count: int, seed: int, min_length: int = 1, max_length: int = 5,
-                  clock: str = "2026-03-02") -> list[dict[str, Any]]:
-    """Up to `count` diverse templates of `domain` (same arguments, same answer)."""
-    b = _Builder(domain, _rng(seed, domain.name, count, "s14"), clock)
+                  clock: str = "2026-03-02", refs: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Up to `count` diverse templates of `domain` (same arguments, same answer); `refs` gives the id prefix of
+    records other services keep ("Domain.Record" -> prefix), else the catalog is asked."""
+    b = _Builder(domain, _rng(seed, domain.name, count, "s14"), clock, refs)
     core, extra = _candidates(b)
     seen: set[str] = set()
     ordered: list[_T] = []

@@ -29,6 +29,7 @@ from skiller.steps import s15_instances as s15
 from skiller.steps import s16_validation as s16
 from skiller.steps import s17_instantiation as s17
 from skiller.steps.base import StepContext, seeded_rng
+from skiller.steps.s02_entity_extraction import DomainEntities, EntityCatalog
 from skiller.steps.s04_blueprints import Blueprint
 from skiller.steps.s07_policy import Policy, policy_problems
 from skiller.steps.s08_tool_graph import ToolGraph
@@ -104,8 +105,11 @@ async def _pipeline(domain: CatalogDomain, db: bytes, graph: ToolGraph, with_tas
         path = Path(tmp) / "db.sqlite"
         path.write_bytes(db)
         summary = summarize(path)
+    entities = (await PROVIDER.complete(LLMRequest(purpose="s02.entities", response_model=DomainEntities,
+                                                   context={"domain": name}))).output
     out14 = await s14.run(s14.S14Input(domain=name, blueprint=blueprint(name), policy=policy(name), tool_graph=graph,
-                                       database_summary=summary), _ctx(f"domain:{name}", "s14"))
+                                       database_summary=summary, entities=EntityCatalog(entities=entities.entities)),
+                          _ctx(f"domain:{name}", "s14"))
     bundle = EnvironmentBundle(name=name, domains=[name], policy=policy(name).markdown,
                                modules=[ModuleSource(server=name, code=implementation_module(domain, CLOCK))])
     outcome = Outcome(proposed=out14.task_templates.stats["proposed"], kept=len(out14.task_templates.templates))
