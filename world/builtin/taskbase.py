@@ -2,6 +2,7 @@
 check, and the pieces record templates share. Reads, writes and chains build on it."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from typing import Any
@@ -11,9 +12,23 @@ from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, Catalog
 from skiller.world.builtin import phrasing
 from skiller.world.builtin.codegen import Check, checks, choices, find, id_column, snake, words
 from skiller.contract.placeholders import sql_literal
-from skiller.world.builtin.taskparts import Item, _cond, _day, _Impossible, _lower
+from skiller.world.builtin.taskparts import Item, _cond, _day, _Impossible, _lower, _static
 
 __all__ = ["_Base"]
+
+
+def _within_all(found: list[Check]) -> Check:
+    """One range check every check in `found` admits (a tier rule's checks: the tightest bounds), so a
+    compliant value passes whatever tier the person is in."""
+    ranged = [c for c in found if c.kind in ("num_range", "date_range")]
+    if len(ranged) < 2 or len({c.kind for c in ranged}) > 1:
+        return found[0]
+    los = [c.lo for c in ranged if c.lo is not None]
+    his = [c.hi for c in ranged if c.hi is not None]
+    lo, hi = (max(los) if los else None), (min(his) if his else None)
+    if lo is not None and hi is not None and lo > hi:
+        return found[0]
+    return dataclasses.replace(ranged[0], lo=lo, hi=hi, when=None)
 
 
 class _Base:
@@ -109,7 +124,7 @@ class _Base:
                 if out[name] is None:
                     raise _Impossible(f"{bad.label} cannot be broken within the schema of {name}")
             elif mine:
-                out[name] = self.good(mine[0], attr)
+                out[name] = self.good(_within_all(mine), attr)
             else:
                 out[name] = self.free(attr) if attr else "n/a"
         return out
@@ -127,6 +142,14 @@ class _Base:
         return "; ".join(parts), known
 
     # ---------------------------------------------------------------- conditions of a write tool
+    def statuses(self, rec: CatalogRecord, tool: CatalogTool, among: set[str] | None = None) -> set[str]:
+        """The statuses of `rec` (of `among`) in which `tool`'s row checks on the status let it act."""
+        out = set(rec.statuses) if among is None else set(among)
+        for c in checks(self.d, tool):
+            if c.subject == "row" and c.field == rec.status_field and c.kind in ("status_in", "eq", "ne"):
+                out = {s for s in out if _static(c, {c.field: s})}
+        return out
+
     def conds(self, tool: CatalogTool, bad: Check | None = None) -> tuple[list[str], list[str], list[str]]:
         """(row, target, person) SQL conditions under which every check before `bad` holds and `bad` fails."""
         row: list[str] = []

@@ -4,13 +4,13 @@ one record, then read it back for the amount paid), and a compliant write with a
 conversation (the refusal kind whose golden calls also write)."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
-from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, words
+from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, snake, words
 from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _lower, _static, _T, _the
 from skiller.world.builtin.taskwrites import _Builder
+from skiller.contract.placeholders import sql_literal
 
 __all__ = ["act_twice", "book_two", "compliant_and_refused", "replace"]
 
@@ -56,12 +56,25 @@ def _find(b: _Builder, rec: CatalogRecord, by_list: bool) -> tuple[list[Call], s
             f"your {what} <rec.{key}>{b.dated(rec)}", {f"{what} id": f"<rec.{key}>"}, [])
 
 
-def _person_conds(b: _Builder, create: CatalogTool, room: int) -> list[str]:
-    """The create's person checks (alias p), with `room` new rows still under every count limit."""
-    out = []
+def _person_conds(b: _Builder, create: CatalogTool, room: int, rec: CatalogRecord | None = None,
+                  moved_to: str | None = None) -> list[str] | None:
+    """The create's checks on who asks (person p, profile m), with `room` new rows still under every count
+    limit. With `rec` (the selected row r) the count leaves r out and counts it as `moved_to` instead (a
+    replacement: the cancelled record no longer counts). None when no person can have that room."""
+    out: list[str] = []
     for c in checks(b.d, create):
-        if c.subject == "person":
-            c = dataclasses.replace(c, limit=c.limit - room + 1) if c.kind == "count_lt" and c.limit else c
+        if c.subject == "member":
+            b.member(create, [], out, _cond(c, True, "m"))
+        elif c.subject == "person" and c.kind == "count_lt" and c.limit is not None:
+            mine = rec is not None and c.table == snake(rec.name)
+            limit = c.limit - room + 1 - int(mine and moved_to in c.values)
+            if limit <= 0:
+                return None
+            marks = ", ".join(sql_literal(v) for v in c.values)
+            other = f" AND o.{c.key} <> r.{c.key}" if mine else ""
+            out.append(f"(SELECT COUNT(*) FROM {c.table} o WHERE o.person_id = p.person_id AND o.{c.field} IN ({marks})"
+                       f"{other}) < {limit}")
+        elif c.subject == "person":
             out.append(_cond(c, True, "p"))
     return out
 
@@ -76,7 +89,10 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     key, tkey, what, twhat = b.key_of(rec), b.key_of(target), words(rec.name), words(target.name)
     row, _, _ = b.conds(cancel)
     _, tconds, _ = b.conds(create)
-    row += _person_conds(b, create, 1)
+    people = _person_conds(b, create, 1, rec, cancel.to if cancel.kind == "set_status" else None)
+    if people is None or not b.statuses(rec, cancel):
+        return None
+    row += people
     found = _find(b, rec, by_list)
     if found is None:
         return None
@@ -100,6 +116,9 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
     target = find(b.d, rec.target)
     tkey, key, what, twhat = b.key_of(target), b.key_of(rec), words(rec.name), words(target.name)
     _, tconds, _ = b.conds(create)
+    people = _person_conds(b, create, 2)
+    if people is None:
+        return None
     calls = b.profile_call("person")
     lab = _label_attr(target)
     known = b.who("person")
@@ -120,7 +139,7 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
     second = b.ent_sql(target, [*tconds, f"t.{tkey} <> '<target.{tkey}>'"])
     return _T("write", calls, instruction, b.reason("create", what=what, target=twhat), known,
               f"You do not know the new {what} ids.",
-              [("person", b.person_sql(_person_conds(b, create, 2))), ("target", b.ent_sql(target, tconds)),
+              [("person", b.person_sql(people)), ("target", b.ent_sql(target, tconds)),
                ("second", second)], comm, group="chain")
 
 
@@ -161,6 +180,10 @@ def act_twice(b: _Builder, first: CatalogTool, second: CatalogTool, by_list: boo
             return None
         if known is None:
             (tconds if c.subject == "target" else row).append(_cond(c, True, c.subject[0]))
+    after = b.statuses(rec, first)
+    after = {first.to} if first.kind == "set_status" and after else after
+    if not b.statuses(rec, second, after):  # the first write leaves the row where the second cannot act
+        return None
     a2, c2 = _step_args(b, second, rec)
     if second.kind == "update" and set(a2) & set(a1):
         return None
@@ -204,6 +227,13 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     tkey, twhat = b.key_of(target), words(target.name)
     row, tconds_w, _ = b.conds(write)
     _, tconds, pconds = b.conds(create, bad)
+    held = b.statuses(rec, write)
+    for c in checks(b.d, create):  # the record acted on counts under a limit of one: no room for another
+        if c.label == bad.label:
+            break
+        if c.kind == "count_lt" and c.subject == "person" and c.table == snake(rec.name) and (c.limit or 0) <= 1 \
+                and held <= set(c.values):
+            return None
     a1, c1 = _step_args(b, write, rec)
     if write.kind == "update":
         row += [f"(r.{n} IS NULL OR r.{n} <> {b._sqlv(v)})" for n, v in a1.items()]
