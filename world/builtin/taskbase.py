@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections import Counter
 from typing import Any
 
 from skiller.world.catalog import values
@@ -37,6 +38,7 @@ class _Base:
     def __init__(self, domain: CatalogDomain, rng: random.Random, clock: str) -> None:
         self.d, self.rng, self.clock = domain, rng, clock
         self.profile = next((t for t in domain.tools if t.kind == "get_profile"), None)
+        self.used: Counter[str] = Counter()  # patterns (kind: tool kinds in order) chosen so far
 
     # ---------------------------------------------------------------- lookups
     def tool(self, kind: str, entity: str | None) -> CatalogTool | None:

@@ -69,19 +69,19 @@ def test_chained_tasks_validate_and_the_oracle_scores_one_and_noop_zero(name: st
         assert _roll(task, name, NoopAgent()) == 0.0, task.description
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 must-hold 2 not met yet: refusals found by their id (profile, get) "
-                                       "are about 10% of a batch")
-def test_a_domain_batch_mixes_many_patterns_none_dominant() -> None:
+def test_a_domain_batch_mixes_many_patterns_none_dominant_and_writes_twice_often() -> None:
     patterns: dict[str, int] = {}
-    total = 0
+    total = double = 0
     for name in ["Hospital", "SelfStorage", "PropertyRental", "PowerUtility", "PetBoarding", "Pharmacy"]:
         kinds = _kinds(name)
         for t in templates_for(get_domain(name), 24, 0):
             key = t["kind"] + ": " + " ".join(kinds[c["tool"]] for c in t["trajectory"])
             patterns[key] = patterns.get(key, 0) + 1
             total += 1
-    assert len(patterns) >= 30
-    assert max(patterns.values()) / total <= 0.05
+            double += sum(kinds[c["tool"]] in ("create", "set_status", "update", "pay") for c in t["trajectory"]) >= 2
+    assert len(patterns) >= 40, len(patterns)
+    assert max(patterns.values()) / total <= 0.05, max(patterns.items(), key=lambda kv: kv[1])
+    assert double / total >= 0.25, double / total  # issue 11 must-hold 1 (the default run: 32%)
 
 
 def test_chains_respect_a_limit_of_one_and_every_tier() -> None:
