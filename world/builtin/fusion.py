@@ -163,6 +163,9 @@ def _renamed_known(seg: _Segment) -> dict[str, str]:
     return {label: _rename(v, seg.slots, seg.offset) for label, v in seg.t["known_info"].items()}
 
 
+MAX_FUSED_CALLS = 7  # two four-call segments (each with its confirmations) run past the default max turns
+
+
 def _short(template: dict) -> bool:
     """A segment short enough to chain with others (no chained template: a fused task stays within max turns)."""
     tools = [c["tool"] for c in template["trajectory"]]
@@ -193,7 +196,7 @@ def fuse(request: LLMRequest) -> dict:
         if len(chain) < len(members):
             break
         key = json.dumps([t for _, t in chain], sort_keys=True)
-        if key in seen:
+        if key in seen or sum(len(t["trajectory"]) for _, t in chain) > MAX_FUSED_CALLS:
             continue
         seen.add(key)
         template = _fuse(chain, links, tables)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections import Counter
 from typing import Any
 
 from skiller.world.catalog import values
@@ -12,18 +13,23 @@ from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, Catalog
 from skiller.world.builtin import phrasing
 from skiller.world.builtin.codegen import Check, checks, choices, find, id_column, snake, words
 from skiller.contract.placeholders import sql_literal
-from skiller.world.builtin.taskparts import Item, _cond, _day, _Impossible, _lower
+from skiller.world.builtin.taskparts import Item, _cond, _day, _Impossible, _lower, _static
 
 __all__ = ["_Base"]
 
 
-def _tightest(found: list[Check]) -> Check:
-    """One range every check on an argument accepts (a tier rule's tightest limit is safe whoever asks)."""
-    same = [c for c in found if c.kind == found[0].kind and c.kind in ("num_range", "date_range")]
-    if len(same) < 2:
+def _within_all(found: list[Check]) -> Check:
+    """One range check every check in `found` admits (a tier rule's checks: the tightest bounds), so a
+    compliant value passes whatever tier the person is in."""
+    ranged = [c for c in found if c.kind in ("num_range", "date_range")]
+    if len(ranged) < 2 or len({c.kind for c in ranged}) > 1:
         return found[0]
-    los, his = [c.lo for c in same if c.lo is not None], [c.hi for c in same if c.hi is not None]
-    return dataclasses.replace(found[0], lo=max(los) if los else None, hi=min(his) if his else None)
+    los = [c.lo for c in ranged if c.lo is not None]
+    his = [c.hi for c in ranged if c.hi is not None]
+    lo, hi = (max(los) if los else None), (min(his) if his else None)
+    if lo is not None and hi is not None and lo > hi:
+        return found[0]
+    return dataclasses.replace(ranged[0], lo=lo, hi=hi, when=None)
 
 
 class _Base:
@@ -34,6 +40,7 @@ class _Base:
         self.d, self.rng, self.clock = domain, rng, clock
         self.refs = refs or {}  # "Domain.Record" -> its id prefix, when known without the catalog
         self.profile = next((t for t in domain.tools if t.kind == "get_profile"), None)
+        self.used: Counter[str] = Counter()  # patterns (kind: tool kinds in order) chosen so far
 
     # ---------------------------------------------------------------- lookups
     def tool(self, kind: str, entity: str | None) -> CatalogTool | None:
@@ -121,7 +128,7 @@ class _Base:
                 if out[name] is None:
                     raise _Impossible(f"{bad.label} cannot be broken within the schema of {name}")
             elif mine:
-                out[name] = self.good(_tightest(mine), attr)
+                out[name] = self.good(_within_all(mine), attr)
             else:
                 out[name] = self.free(attr) if attr else "n/a"
         return out
@@ -139,6 +146,14 @@ class _Base:
         return "; ".join(parts), known
 
     # ---------------------------------------------------------------- conditions of a write tool
+    def statuses(self, rec: CatalogRecord, tool: CatalogTool, among: set[str] | None = None) -> set[str]:
+        """The statuses of `rec` (of `among`) in which `tool`'s row checks on the status let it act."""
+        out = set(rec.statuses) if among is None else set(among)
+        for c in checks(self.d, tool):
+            if c.subject == "row" and c.field == rec.status_field and c.kind in ("status_in", "eq", "ne"):
+                out = {s for s in out if _static(c, {c.field: s})}
+        return out
+
     def conds(self, tool: CatalogTool, bad: Check | None = None) -> tuple[list[str], list[str], list[str]]:
         """(row, target, person) SQL conditions under which every check before `bad` holds and `bad` fails."""
         row: list[str] = []

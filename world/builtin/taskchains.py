@@ -4,15 +4,16 @@ one record, then read it back for the amount paid), and a compliant write with a
 conversation (the refusal kind whose golden calls also write)."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
-from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, words
+from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, snake, words
 from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _lower, _static, _T, _the
 from skiller.world.builtin.taskwrites import _Builder
+from skiller.contract.placeholders import sql_literal
 
-__all__ = ["act_twice", "book_two", "compliant_and_refused", "replace"]
+__all__ = ["act_then_refused", "act_twice", "book_two", "compliant_and_refused", "refused_same_provider",
+           "replace"]
 
 Call = tuple[str, dict[str, Any]]
 
@@ -56,12 +57,26 @@ def _find(b: _Builder, rec: CatalogRecord, by_list: bool) -> tuple[list[Call], s
             f"your {what} <rec.{key}>{b.dated(rec)}", {f"{what} id": f"<rec.{key}>"}, [])
 
 
-def _person_conds(b: _Builder, create: CatalogTool, room: int) -> list[str]:
-    """The create's person checks (alias p), with `room` new rows still under every count limit."""
-    out = []
+def _person_conds(b: _Builder, create: CatalogTool, room: int, rec: CatalogRecord | None = None,
+                  moved_to: str | None = None) -> list[str] | None:
+    """The create's checks on who asks (person p, profile m), with `room` new rows still under every count
+    limit. With `rec` (the selected row r) the count leaves r out and counts it as `moved_to` instead (a
+    replacement: the cancelled record no longer counts). None when no person can have that room."""
+    out: list[str] = []
     for c in checks(b.d, create):
-        if c.subject == "person":
-            c = dataclasses.replace(c, limit=c.limit - room + 1) if c.kind == "count_lt" and c.limit else c
+        if c.subject == "member":
+            b.member(create, [], out, _cond(c, True, "m"))
+        elif c.subject == "person" and c.kind == "count_lt" and c.limit is not None:
+            made = c.table == snake(find(b.d, create.entity or "").name)  # the new rows count here
+            mine = rec is not None and c.table == snake(rec.name)
+            limit = c.limit - (room - 1 if made else 0) - int(mine and moved_to in c.values)
+            if limit <= 0:
+                return None
+            marks = ", ".join(sql_literal(v) for v in c.values)
+            other = f" AND o.{c.key} <> r.{c.key}" if mine else ""
+            out.append(f"(SELECT COUNT(*) FROM {c.table} o WHERE o.person_id = p.person_id AND o.{c.field} IN ({marks})"
+                       f"{other}) < {limit}")
+        elif c.subject == "person":
             out.append(_cond(c, True, "p"))
     return out
 
@@ -76,7 +91,10 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     key, tkey, what, twhat = b.key_of(rec), b.key_of(target), words(rec.name), words(target.name)
     row, _, _ = b.conds(cancel)
     _, tconds, _ = b.conds(create)
-    row += _person_conds(b, create, 1)
+    people = _person_conds(b, create, 1, rec, cancel.to if cancel.kind == "set_status" else None)
+    if people is None or not b.statuses(rec, cancel):
+        return None
+    row += people
     found = _find(b, rec, by_list)
     if found is None:
         return None
@@ -100,6 +118,9 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
     target = find(b.d, rec.target)
     tkey, key, what, twhat = b.key_of(target), b.key_of(rec), words(rec.name), words(target.name)
     _, tconds, _ = b.conds(create)
+    people = _person_conds(b, create, 2)
+    if people is None:
+        return None
     calls = b.profile_call("person")
     lab = _label_attr(target)
     known = b.who("person")
@@ -120,7 +141,7 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
     second = b.ent_sql(target, [*tconds, f"t.{tkey} <> '<target.{tkey}>'"])
     return _T("write", calls, instruction, b.reason("create", what=what, target=twhat), known,
               f"You do not know the new {what} ids.",
-              [("person", b.person_sql(_person_conds(b, create, 2))), ("target", b.ent_sql(target, tconds)),
+              [("person", b.person_sql(people)), ("target", b.ent_sql(target, tconds)),
                ("second", second)], comm, group="chain")
 
 
@@ -161,6 +182,12 @@ def act_twice(b: _Builder, first: CatalogTool, second: CatalogTool, by_list: boo
             return None
         if known is None:
             (tconds if c.subject == "target" else row).append(_cond(c, True, c.subject[0]))
+    before = b.statuses(rec, first)
+    after = {first.to} if first.kind == "set_status" and before else before
+    if not b.statuses(rec, second, after):  # the first write leaves the row where the second cannot act
+        return None
+    if first.kind == second.kind == "set_status" and second.to in before:  # (pause, resume): back where it was
+        return None
     a2, c2 = _step_args(b, second, rec)
     if second.kind == "update" and set(a2) & set(a1):
         return None
@@ -195,6 +222,7 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     """A write the rules allow on one record (done, confirmed), then a new record the rules forbid (refused):
     a refusal whose golden calls also change the database."""
     rec, new = find(b.d, write.entity or ""), find(b.d, create.entity or "")
+    # not a rule on who asks: the few people at a limit or outside a tier seldom also hold a record to write on
     if not isinstance(rec, CatalogRecord) or not isinstance(new, CatalogRecord) or bad.subject not in ("arg", "target"):
         return None
     if write.kind not in ("pay", "update"):  # a status change could move the person's counts under the refused rule
@@ -204,6 +232,13 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     tkey, twhat = b.key_of(target), words(target.name)
     row, tconds_w, _ = b.conds(write)
     _, tconds, pconds = b.conds(create, bad)
+    held = b.statuses(rec, write)
+    for c in checks(b.d, create):  # the record acted on counts under a limit of one: no room for another
+        if c.label == bad.label:
+            break
+        if c.kind == "count_lt" and c.subject == "person" and c.table == snake(rec.name) and (c.limit or 0) <= 1 \
+                and held <= set(c.values):
+            return None
     a1, c1 = _step_args(b, write, rec)
     if write.kind == "update":
         row += [f"(r.{n} IS NULL OR r.{n} <> {b._sqlv(v)})" for n, v in a1.items()]
@@ -220,7 +255,8 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     calls, rid, ident, facts_rec, extra = found
     row += extra
     calls += [(write.name, {key: rid, **a1})]
-    calls += _target_read(b, new, f"<target.{tkey}>")
+    if b.rng.random() < 0.6 or bad.subject == "target":  # else the provider is taken on the customer's word
+        calls += _target_read(b, new, f"<target.{tkey}>")
     forbidden = (create.name, {"person_id": "<rec.person_id>", tkey: f"<target.{tkey}>", **a2})
     known = b.who("rec") | facts_rec | b.arg_text(rec, a1)[1] | {f"{twhat} id": f"<target.{tkey}>"}
     known |= facts
@@ -235,4 +271,99 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     return _T("refusal", calls, instruction, b.reason("refusal", what=nwhat), known,
               f"You do not know whether {b.d.name}'s rules allow the new {nwhat}.",
               [("rec", b.rec_sql(rec, row + pconds, tconds_w)), ("target", b.ent_sql(target, tconds))], comm,
-              forbidden=forbidden, rule=bad.label, group="chain")
+              forbidden=forbidden, rule=bad.label, group="mixed")
+
+
+def act_then_refused(b: _Builder, first: CatalogTool, second: CatalogTool, bad: Check,
+                     by_list: bool = False) -> _T | None:
+    """A write the rules allow on the customer's record (done, confirmed), then a second request on the same
+    record that breaks `bad` (refused): the first write leaves the status as it was, and nothing the second
+    checks up to `bad`."""
+    rec = find(b.d, first.entity or "")
+    if not isinstance(rec, CatalogRecord) or second.entity != rec.name or first.name == second.name \
+            or first.kind not in ("pay", "update") or bad.subject not in ("row", "arg", "target"):
+        return None  # (not a rule on who asks: see compliant_and_refused)
+    key, what = b.key_of(rec), words(rec.name)
+    on_status = bad.subject == "row" and bad.field == rec.status_field
+    a1, c1 = _step_args(b, first, rec)
+    state = _effect(first, rec, a1)
+    upto = []
+    for c in checks(b.d, second):
+        upto.append(c)
+        if c.label == bad.label and c.when == bad.when:
+            break
+    if any(c.field in state for c in upto if c.subject == "row" or (c.subject == "arg" and c is bad)):
+        return None  # the first write would change what the refusal is about
+    held = b.statuses(rec, first)
+    for c in upto[:-1]:
+        if c.subject == "row" and c.field == rec.status_field and c.kind in ("status_in", "eq", "ne"):
+            held = {s for s in held if _static(c, {c.field: s})}
+    if on_status:
+        held = {s for s in held if not _static(bad, {bad.field: s})}
+    if not held:
+        return None
+    row, tconds, _ = b.conds(first)
+    row2, tconds2, _ = b.conds(second, bad)
+    if first.kind == "update":
+        row += [f"(r.{n} IS NULL OR r.{n} <> {b._sqlv(v)})" for n, v in a1.items()]
+    if first.kind == "pay" and first.amount_field:
+        row.append(f"r.{first.amount_field} > 0")
+    try:
+        if second.kind == "update":
+            names = [bad.field] if bad.subject == "arg" else [n for n in second.fields if n not in a1][:1]
+            if not names:
+                return None
+            a2 = b.args(second, rec, names, bad)
+        else:
+            a2 = _step_args(b, second, rec)[0]
+    except _Impossible:
+        return None
+    c2 = ", ".join(f"changing {_the(k)} to {v}" for k, v in b.arg_text(rec, a2)[1].items()) if second.kind == "update" \
+        else f"paying by {a2['payment_method'].replace('_', ' ')}" if "payment_method" in a2 else ""
+    found = _find(b, rec, by_list)
+    if found is None:
+        return None
+    calls, rid, ident, facts, extra = found
+    calls.append((first.name, {key: rid, **a1}))
+    known = b.who("rec") | facts | b.arg_text(rec, a1)[1] | b.arg_text(rec, a2)[1]
+    for args in (a1, a2):
+        if "payment_method" in args:
+            known["payment method"] = args["payment_method"]
+    comm = [f"<out{len(calls)}.amount_paid>"] if first.kind == "pay" and first.amount_field else []
+    comm += [f"<rec.{bad.field}>"] if bad.subject == "row" and bad.kind in ("date_range", "status_in") else []
+    instruction = (f"You want to {_desc(first)}: {ident}" + (f", {c1}" if c1 else "")
+                   + f". Then you want to {_desc(second)}" + (f", {c2}" if c2 else "") + ".")
+    soon = bad.subject == "row" and bad.kind == "date_range" and bad.hi is None and (bad.lo or 0) > 0
+    return _T("refusal", calls, instruction, b.reason("refusal", what=what), known,
+              f"You do not know whether {b.d.name}'s rules allow the second request.",
+              [("rec", b.rec_sql(rec, row + row2 + extra, tconds + tconds2,
+                                 [f"r.{bad.field} >= <clock+0>"] if soon else None))], comm,
+              forbidden=(second.name, {key: rid, **a2}), rule=bad.label, group="mixed")
+
+
+def refused_same_provider(b: _Builder, create: CatalogTool, bad: Check, by_list: bool = False) -> _T | None:
+    """profile -> one of the customer's records -> its provider -> a new record with that provider, which
+    breaks `bad` (refused): the provider is found from an earlier record, not named."""
+    rec = find(b.d, create.entity or "")
+    if not isinstance(rec, CatalogRecord) or b.profile is None:
+        return None
+    target = find(b.d, rec.target)
+    tkey, what, twhat = b.key_of(target), words(rec.name), words(target.name)
+    _, tconds, pconds = b.conds(create, bad)
+    try:
+        args = b.args(create, rec, list(create.fields), bad)
+    except _Impossible:
+        return None
+    text, known = b.arg_text(rec, args)
+    found = _find(b, rec, by_list)
+    if found is None:
+        return None
+    calls, rid, ident, facts, extra = found
+    ref = f"<out{len(calls)}.{tkey}>"
+    calls += _target_read(b, rec, ref)
+    instruction = f"You want to {_desc(create)} with the same {twhat} as {ident}: {text}."
+    return _T("refusal", calls, instruction, b.reason("refusal", what=what), b.who("rec") | facts | known,
+              f"You do not know the {twhat}'s id or whether {b.d.name}'s rules allow the new {what}.",
+              [("rec", b.rec_sql(rec, pconds + extra, tconds))], [],
+              forbidden=(create.name, {"person_id": "<rec.person_id>", tkey: ref, **args}), rule=bad.label,
+              group="refusal")

@@ -10,10 +10,11 @@ from skiller.world.catalog.model import CatalogDomain, CatalogRecord
 from skiller.world.builtin import phrasing
 from skiller.world.builtin import shaped_tasks
 from skiller.world.builtin import taskchains as chains
-from skiller.world.builtin.codegen import checks, find
+from skiller.world.builtin.codegen import find
 from skiller.world.builtin.registry import answers
 from skiller.world.builtin.taskjudge import judge_template
 from skiller.world.builtin.taskparts import _cond, _lower, _rng, _T
+from skiller.world.builtin.taskrefusals import least_used, refusal_for, refusals_for_kinds, with_compliant_part
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.llm.interface import LLMRequest
 
@@ -28,16 +29,16 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
     d, rng = b.d, b.rng
     core: list[_T | None] = []
     extra: list[_T | None] = []
+    later: list[str] = []  # rules refused after those standing for their kind (past the usual batch)
     by_kind: dict[str, list[str]] = {}
     for r in d.rules:
         by_kind.setdefault(r.kind, []).append(r.id)
-    for ids in by_kind.values():
-        first = rng.choice(ids)
-        mixed = _with_compliant_part(b, first) if rng.random() < 0.85 else None
-        if mixed is not None:
-            mixed.group = "refusal"  # it stands for its rule kind among the core refusals
-        core.append(mixed or b.refusal(first))
-        extra += [b.refusal(i) for i in ids if i != first]
+    firsts = [rng.choice(ids) for ids in by_kind.values()]
+    for kind in refusals_for_kinds(b, firsts):
+        if kind is not None:
+            kind.group = "kind"  # it stands for its rule kind: early in the batch (see _interleave)
+        core.append(kind)
+    later += [i for ids in by_kind.values() for i in ids if i not in firsts]
     pays = {t.entity: t for t in reversed(d.tools) if t.kind == "pay"}  # the first pay tool of each record
     core.append(b.read_profile())
     for t in d.tools:
@@ -52,68 +53,74 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
         elif t.kind == "create":
             core.append(b.create(t))
             extra += [b.create(t, via_search=True), b.create(t, then=pays[t.entity]) if t.entity in pays else None]
-        elif t.kind in ("set_status", "update", "pay"):
-            by_list = rng.random() < 0.4
-            core.append(b.on_record(t, by_list=by_list) or b.on_record(t))
-            extra.append(b.on_record(t, by_list=not by_list))
+        elif t.kind in ("set_status", "update", "pay"):  # found by id or by list, its provider asked about or not
+            core.append(least_used(b, [lambda t=t, by_list=by_list, provider=provider: b.on_record(
+                t, by_list=by_list, provider=provider) for by_list in (False, True) for provider in (False, True)]))
+            extra.append(b.on_record(t, by_list=rng.random() < 0.5))
             if t.kind == "set_status" and t.entity in pays:
                 extra.append(b.on_record(t, then=pays[t.entity]))
     core += shaped_tasks.shaped_templates(b, _T)  # summary and browse tools (skiller.world.builtin.shaped_tasks)
     lists = [t for t in d.tools if t.kind == "list_records"]
     if lists:  # at least one multi-step read among the core
         core.append(b.read_chain(rng.choice(lists)))
-    chained = _chains(b)
-    return core + chained[:CHAINS], extra + chained[CHAINS:]
+    doubles, mixed = _chains(b)
+    extra += [refusal_for(b, i, mixed=False, count=False) for i in later]
+    return core + doubles[:CHAINS] + mixed[:MIXED], extra + doubles[CHAINS:] + mixed[MIXED:]
 
 
-def _with_compliant_part(b: _Builder, rule_id: str) -> _T | None:
-    """The refusal of `rule_id` after a compliant write in the same conversation (None when it cannot be)."""
-    rule = next(r for r in b.d.rules if r.id == rule_id)
-    tool = b.d_tool(rule.tool)
-    tiers = [c for c in checks(b.d, tool) if c.label == rule.id]  # a tier rule: one check per tier
-    bad = b.rng.choice(tiers) if len(tiers) > 1 else next(iter(tiers), None)
-    payable = [t for t in b.d.tools if t.kind in ("pay", "update")]
-    if tool.kind != "create" or bad is None or bad.subject not in ("arg", "target") or not payable:
-        return None
-    return chains.compliant_and_refused(b, b.rng.choice(payable), tool, bad, by_list=b.rng.random() < 0.4)
+CHAINS, MIXED = 10, 1  # chained templates (two writes or more; a compliant write then a refusal) in the core
 
 
-CHAINS = 10  # chained templates among the core of a domain's batch (the rest add variety)
-
-
-def _chains(b: _Builder) -> list[_T]:
-    """Every chained template of the domain, round-robin over their kinds (replacements, double bookings,
-    two acts on one record, compliant writes followed by a refused request), each kind shuffled."""
+def _chains(b: _Builder) -> tuple[list[_T], list[_T]]:
+    """Every chained template of the domain: those with two writes or more round-robin over their kinds
+    (replacements, double bookings, two acts on one record), and compliant writes followed by a refused
+    request; each kind shuffled."""
     d, rng = b.d, b.rng
     writes = [t for t in d.tools if t.kind in ("set_status", "update", "pay")]
     creates = [t for t in d.tools if t.kind == "create"]
     kinds: list[list[_T | None]] = [
-        [chains.replace(b, t, c, by_list=rng.random() < 0.4, provider=rng.random() < 0.6) for c in creates for t in writes
-         if t.kind == "set_status" and t.entity == c.entity],
+        [least_used(b, [lambda t=t, c=c, by_list=by_list, provider=provider: chains.replace(
+            b, t, c, by_list=by_list, provider=provider) for by_list in (False, True) for provider in (False, True)])
+         for c in creates for t in writes if t.kind == "set_status" and t.entity == c.entity],
         [chains.book_two(b, c) for c in creates],
-        [chains.act_twice(b, x, y, by_list=rng.random() < 0.4) for x in writes for y in writes if x.entity == y.entity],
-        [],
+        [least_used(b, [lambda x=x, y=y, by_list=by_list: chains.act_twice(b, x, y, by_list=by_list)
+                        for by_list in (False, True)]) for x in writes for y in writes if x.entity == y.entity],
     ]
-    kinds[3] += [_with_compliant_part(b, rule.id) for rule in d.rules]
     pools = [[t for t in ts if t] for ts in kinds]
     for p in pools:
         rng.shuffle(p)
+    rules = list(d.rules)
+    rng.shuffle(rules)
+    mixed: list[_T] = []
+    for rule in rules:  # the first few are in the core: their shapes count
+        t = with_compliant_part(b, rule.id, count=len(mixed) < MIXED)
+        mixed += [t] if t else []
     out: list[_T] = []
     while any(pools):
         out += [p.pop(0) for p in pools if p]
-    return out
+    return out, mixed
+
+
+# one round of the batch: chains (two writes or more) and refusals (alone, or after a compliant change: mixed)
+ORDER = ("chain", "read", "multi", "chain", "refusal", "write", "mixed", "chain", "refusal")
 
 
 def _interleave(items: list[_T]) -> list[_T]:
-    """Round-robin over groups so that any prefix of the batch mixes refusals, writes and reads."""
+    """Round-robin over groups so that any prefix of the batch mixes refusals, writes and reads; the refusal
+    standing for each rule kind takes every third place from the start, so a batch covers every kind."""
     groups: dict[str, list[_T]] = {}
     for t in items:
         groups.setdefault(t.group, []).append(t)
-    out: list[_T] = []
+    kinds = groups.pop("kind", [])
+    rest: list[_T] = []
     while any(groups.values()):
-        for g in ("refusal", "chain", "multi", "refusal", "write", "chain", "read"):
+        for g in ORDER:
             if groups.get(g):
-                out.append(groups[g].pop(0))
+                rest.append(groups[g].pop(0))
+    out: list[_T] = []
+    while kinds or rest:
+        out += kinds[:1] + rest[:2]
+        kinds, rest = kinds[1:], rest[2:]
     return out
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin import shaped_tasks
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
-from skiller.world.builtin.taskparts import _cond, _flag_phrase, _Impossible, _label_attr, _lower, _static, _T, _the
+from skiller.world.builtin.taskparts import (_cond, _flag_phrase, _info_attrs, _label_attr, _lower,
+                                              _static, _T, _the)
 from skiller.world.builtin.taskreads import _Reads
 from skiller.contract.placeholders import PLACEHOLDER, sql_literal
 
@@ -22,9 +23,10 @@ class _Builder(_Reads):
         return value if isinstance(value, str) and PLACEHOLDER.fullmatch(value) else sql_literal(value)
 
     def on_record(self, tool: CatalogTool, bad: Check | None = None, by_list: bool = False,
-                  then: CatalogTool | None = None) -> _T | None:
-        """profile -> look the record up -> `tool` (-> `then`, e.g. pay after checking in); or a refusal
-        of `tool` when `bad` is given (the golden calls are the reads, `tool` is the forbidden call)."""
+                  then: CatalogTool | None = None, provider: bool = False, detail: bool = False) -> _T | None:
+        """profile -> look the record up (-> its provider, asked about first) -> `tool` (-> `then`, e.g. pay
+        after checking in); or a refusal of `tool` when `bad` is given (the golden calls are the reads, `tool`
+        is the forbidden call)."""
         rec = find(self.d, tool.entity or "")
         if not isinstance(rec, CatalogRecord):
             return None
@@ -64,9 +66,23 @@ class _Builder(_Reads):
             if found is None or self.profile is None:
                 return None
             reads, ref = [found], f"<out2.{key}>"
+            get = self.tool("get", rec.name)
+            if detail and get is None:
+                return None
+            reads += [(get.name, {key: ref})] if detail else []  # the listed record opened for its details
         else:
             reads, ref = self.lookup(rec, f"<rec.{key}>"), f"<rec.{key}>"
         calls = self.profile_call("rec") + reads
+        asked = ""
+        if provider:  # the customer first asks about the provider the record is with
+            target = find(self.d, rec.target)
+            get_target, lab = self.tool("get", target.name), _label_attr(target)
+            attr = lab or next(iter(_info_attrs(target)), None)
+            if get_target is None or attr is None:
+                return None
+            tkey = self.key_of(target)
+            calls.append((get_target.name, {tkey: f"<out{len(calls)}.{tkey}>"}))
+            asked = f"First you want to know {_the(_lower(attr.description))} of the {words(target.name)} it is with. "
         own = (tool.name, {key: ref, **({"person_id": "<rec.person_id>"} if owned(self.d, tool) else {}), **args})
         if bad is not None and bad.kind == "owner":
             return self.not_owner(tool, rec, row, tconds, {key: f"<rec.{key}>", "person_id": "<person.person_id>", **args})
@@ -81,6 +97,8 @@ class _Builder(_Reads):
             ident = f"your {what} <rec.{key}>{self.dated(rec)}"
             known[f"{what} id"] = f"<rec.{key}>"
         instruction = f"You want to {desc}: {ident}" + (f", {change}" if change else "") + "."
+        if asked:
+            instruction = f"About {ident}: {asked}Then you want to {desc}" + (f", {change}" if change else "") + "."
         if then is not None:
             method = chained[0][1].get("payment_method")
             instruction += f" Then you want to {_lower(then.description.rstrip('.'))}" + (
@@ -94,6 +112,7 @@ class _Builder(_Reads):
         selectors = [("rec", self.rec_sql(rec, row, tconds, [f"r.{bad.field} >= <clock+0>"] if soon else None))]
         if bad is not None:
             comm = [f"<rec.{bad.field}>"] if bad.subject == "row" and bad.kind in ("date_range", "status_in") else []
+            comm += [f"<out{len(calls)}.{attr.name}>"] if asked else []
             return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
                       f"You do not know whether {self.d.name}'s rules allow this.", selectors, comm,
                       forbidden=own, rule=bad.label, group="refusal")
@@ -130,7 +149,9 @@ class _Builder(_Reads):
 
     # ---------------------------------------------------------------- creates
     def create(self, tool: CatalogTool, bad: Check | None = None, via_search: bool = False,
-               then: CatalogTool | None = None) -> _T | None:
+               then: CatalogTool | None = None, look: bool = True) -> _T | None:
+        """profile (-> the provider, by id or via a search) -> a new record (-> pay for it); or a refusal of it
+        when `bad` is given (`look`: the provider is looked up before a refusal not about the provider)."""
         rec = find(self.d, tool.entity or "")
         if not isinstance(rec, CatalogRecord):
             return None
@@ -176,9 +197,9 @@ class _Builder(_Reads):
             if bad.subject == "person":
                 lst = self.tool("list_records", rec.name)
                 calls = self.profile_call("person") + ([(lst.name, {"person_id": "<person.person_id>"})] if lst else [])
-                if get_target is not None and not via_search:  # the provider looked up before trying
+                if get_target is not None and not via_search and look:
                     calls.append((get_target.name, {tkey: f"<target.{tkey}>"}))
-            elif bad.subject == "arg":
+            elif bad.subject in ("arg", "member") and not via_search and not look:  # on the customer's word
                 calls = self.profile_call("person") or calls
             return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
                       f"You do not know whether {self.d.name}'s rules allow this.", selectors,
@@ -202,19 +223,3 @@ class _Builder(_Reads):
         return _T("write", calls, instruction, self.reason("create", what=what, target=twhat), known,
                   f"You do not know the new {what}'s id" + (" or the amount due." if then else "."), selectors,
                   list(dict.fromkeys(comm)), group="multi" if len(calls) >= 3 else "write")
-
-    def refusal(self, rule_id: str) -> _T | None:
-        rule = next(r for r in self.d.rules if r.id == rule_id)
-        tool = self.d_tool(rule.tool)
-        tiers = [c for c in checks(self.d, tool) if c.label == rule.id]  # a tier rule: one check per tier
-        bad = self.rng.choice(tiers) if len(tiers) > 1 else next(iter(tiers), None)
-        if bad is None:
-            return None
-        try:
-            if tool.kind == "create":
-                return self.create(tool, bad)
-            # found by its id, or (when the rule is about the request, not the row's status) as the only one in a status
-            by_list = self.rng.random() < 0.35 and bad.subject == "arg"
-            return (by_list and self.on_record(tool, bad, by_list=True)) or self.on_record(tool, bad)
-        except _Impossible:
-            return None

@@ -36,16 +36,17 @@ def test_every_chain_kind_is_written_for_a_domain_that_has_the_tools() -> None:
     d = get_domain("Hospital")
     b = _Builder(d, _rng(SEED, "chains"), CLOCK)
     tool = {t.name: t for t in d.tools}
-    book, cancel, pay, move = (tool[n] for n in ("book_appointment", "cancel_appointment", "pay_appointment",
-                                                 "reschedule_appointment"))
+    book, cancel, pay, move, check_in = (tool[n] for n in ("book_appointment", "cancel_appointment", "pay_appointment",
+                                                           "reschedule_appointment", "check_in_appointment"))
     replaced = chains.replace(b, cancel, book)
     assert [c[0] for c in replaced.calls] == ["get_patient_profile", "get_appointment", "cancel_appointment",
                                               "get_doctor", "book_appointment"]
     assert replaced.calls[-1][1]["doctor_id"] == "<out2.doctor_id>"  # the old record's provider, passed on
     two = chains.book_two(b, book)
     assert sum(c[0] == "book_appointment" for c in two.calls) == 2 and len(two.communicate) == 2
-    twice = chains.act_twice(b, move, pay)
-    assert [c[0] for c in twice.calls][-2:] == ["reschedule_appointment", "pay_appointment"]
+    assert chains.act_twice(b, move, pay) is None, "a rescheduled (still scheduled) visit cannot be paid yet"
+    twice = chains.act_twice(b, check_in, pay)
+    assert [c[0] for c in twice.calls][-2:] == ["check_in_appointment", "pay_appointment"]
     assert twice.communicate == ["<out4.amount_paid>"]  # the computed figure is told back
     date_rule = next(c for c in checks(d, book) if c.subject == "arg" and c.kind == "date_range")
     mixed = chains.compliant_and_refused(b, pay, book, date_rule)
@@ -68,16 +69,32 @@ def test_chained_tasks_validate_and_the_oracle_scores_one_and_noop_zero(name: st
         assert _roll(task, name, NoopAgent()) == 0.0, task.description
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 must-hold 2 not met yet: refusals found by their id (profile, get) "
-                                       "are about 10% of a batch")
-def test_a_domain_batch_mixes_many_patterns_none_dominant() -> None:
+def test_a_domain_batch_mixes_many_patterns_none_dominant_and_writes_twice_often() -> None:
     patterns: dict[str, int] = {}
-    total = 0
+    total = double = 0
     for name in ["Hospital", "SelfStorage", "PropertyRental", "PowerUtility", "PetBoarding", "Pharmacy"]:
         kinds = _kinds(name)
         for t in templates_for(get_domain(name), 24, 0):
             key = t["kind"] + ": " + " ".join(kinds[c["tool"]] for c in t["trajectory"])
             patterns[key] = patterns.get(key, 0) + 1
             total += 1
-    assert len(patterns) >= 30
-    assert max(patterns.values()) / total <= 0.05
+            double += sum(kinds[c["tool"]] in ("create", "set_status", "update", "pay") for c in t["trajectory"]) >= 2
+    assert len(patterns) >= 40, len(patterns)
+    assert max(patterns.values()) / total <= 0.05, max(patterns.items(), key=lambda kv: kv[1])
+    assert double / total >= 0.25, double / total  # issue 11 must-hold 1 (the default run: 32%)
+
+
+def test_chains_respect_a_limit_of_one_and_every_tier() -> None:
+    d = get_domain("MotorVehicles")  # at most one booked road test per person
+    b = _Builder(d, _rng(SEED, "limits"), CLOCK)
+    tool = {t.name: t for t in d.tools}
+    book, cancel = tool["book_road_test"], tool["cancel_road_test"]
+    assert chains.book_two(b, book) is None, "no one may hold two new bookings under a limit of one"
+    replaced = chains.replace(b, cancel, book)
+    sql = replaced.selectors[0][1]
+    assert "o.road_test_id <> r.road_test_id) < 1" in sql, "the cancelled test no longer counts"
+    rooms = get_domain("MovingServices")
+    b = _Builder(rooms, _rng(SEED, "tiers"), CLOCK)
+    change = next(t for t in rooms.tools if t.name == "change_room_count")
+    assert all(chains.act_twice(b, change, next(t for t in rooms.tools if t.name == "confirm_move")).calls[2][1]["rooms"]
+               <= 5 for _ in range(20)), "a compliant value passes the tightest tier"
