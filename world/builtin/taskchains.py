@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
-from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, pay_field, snake, words
+from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, owned, pay_field, snake, words
 from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _lower, _static, _T, _the
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.contract.placeholders import sql_literal
@@ -17,6 +17,11 @@ __all__ = ["act_then_refused", "act_twice", "book_two", "compliant_and_refused",
 
 Call = tuple[str, dict[str, Any]]
 
+
+
+def _on_record(b: _Builder, tool: CatalogTool, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A write on the task person's own record; an ownership rule makes the tool take who acts as well."""
+    return tool.name, {**args, **({"person_id": "<rec.person_id>"} if owned(b.d, tool) else {})}
 
 def _desc(tool: CatalogTool) -> str:
     return _lower(tool.description.rstrip("."))
@@ -101,7 +106,7 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     calls, rid, ident, facts, extra = found
     row += extra
     ref = f"<out{len(calls)}.{tkey}>"  # the provider, as the old record names it
-    calls += [(cancel.name, {key: rid})] + (_target_read(b, rec, ref) if provider else [])
+    calls += [_on_record(b, cancel, {key: rid})] + (_target_read(b, rec, ref) if provider else [])
     own, text, known = _new_record(b, create, rec, "rec", ref)
     calls.append(own)
     instruction = (f"You want to {_desc(cancel)}: {ident}. "
@@ -199,7 +204,7 @@ def act_twice(b: _Builder, first: CatalogTool, second: CatalogTool, by_list: boo
         return None
     calls, rid, ident, facts, extra = found
     row += extra
-    calls += [(first.name, {key: rid, **a1}), (second.name, {key: rid, **a2})]
+    calls += [_on_record(b, first, {key: rid, **a1}), _on_record(b, second, {key: rid, **a2})]
     comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if c[0] in (first.name, second.name)
             and b.d_tool(c[0]).kind == "pay" and b.d_tool(c[0]).amount_field]
     get = b.tool("get", rec.name)
@@ -254,7 +259,7 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
         return None
     calls, rid, ident, facts_rec, extra = found
     row += extra
-    calls += [(write.name, {key: rid, **a1})]
+    calls += [_on_record(b, write, {key: rid, **a1})]
     if b.rng.random() < 0.6 or bad.subject == "target":  # else the provider is taken on the customer's word
         calls += _target_read(b, new, f"<target.{tkey}>")
     forbidden = (create.name, {"person_id": "<rec.person_id>", tkey: f"<target.{tkey}>", **a2})
@@ -324,7 +329,7 @@ def act_then_refused(b: _Builder, first: CatalogTool, second: CatalogTool, bad: 
     if found is None:
         return None
     calls, rid, ident, facts, extra = found
-    calls.append((first.name, {key: rid, **a1}))
+    calls.append(_on_record(b, first, {key: rid, **a1}))
     known = b.who("rec") | facts | b.arg_text(rec, a1)[1] | b.arg_text(rec, a2)[1]
     for args in (a1, a2):
         if "payment_method" in args:
@@ -338,7 +343,7 @@ def act_then_refused(b: _Builder, first: CatalogTool, second: CatalogTool, bad: 
               f"You do not know whether {b.d.name}'s rules allow the second request.",
               [("rec", b.rec_sql(rec, row + row2 + extra, tconds + tconds2,
                                  [f"r.{bad.field} >= <clock+0>"] if soon else None))], comm,
-              forbidden=(second.name, {key: rid, **a2}), rule=bad.label, group="mixed")
+              forbidden=_on_record(b, second, {key: rid, **a2}), rule=bad.label, group="mixed")
 
 
 def refused_same_provider(b: _Builder, create: CatalogTool, bad: Check, by_list: bool = False) -> _T | None:
