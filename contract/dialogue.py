@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from typing import Any
 
-__all__ = ["ISO_DATE", "human_date", "is_no", "is_yes", "label_phrase", "said_value", "spoken_forms", "value_text"]
+__all__ = ["ISO_DATE", "human_date", "is_clause", "is_no", "is_yes", "label_phrase", "said_value", "spoken_forms", "value_text"]
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -32,12 +32,22 @@ def value_text(value: Any) -> str:
 _SERVICE_LABEL = re.compile(r"^([A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*) ([a-z].*)$")
 
 
+_CLAUSE = ("how ", "what ", "which ", "who ", "whom ", "where ", "when ", "why ", "whether ")
+
+
+def is_clause(label: str) -> bool:
+    """A label that is a question clause ('why the team visits'): it takes no article."""
+    m = _SERVICE_LABEL.match(label)
+    return (m.group(2) if m else label).lower().startswith(_CLAUSE)
+
+
 def label_phrase(label: str) -> str:
-    """A fact label as said in a sentence: 'the day of the slot'; a fused scenario's member prefix
-    moves behind ('ChargingNetwork day of the slot' -> 'the day of the slot for ChargingNetwork')."""
+    """A fact label as said in a sentence: 'the day of the slot' ('why the team visits' stays a clause); a
+    fused scenario's member prefix moves behind ('ChargingNetwork day of the slot' -> 'the day of the slot for
+    ChargingNetwork')."""
     m = _SERVICE_LABEL.match(label)
     core, service = (m.group(2), m.group(1)) if m else (label, "")
-    core = core if core.lower().startswith(("the ", "your ", "my ")) else f"the {core}"
+    core = core if core.lower().startswith(("the ", "your ", "my ") + _CLAUSE) else f"the {core}"
     return f"{core} for {service}" if service else core
 
 

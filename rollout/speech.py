@@ -46,7 +46,7 @@ class Vocabulary:
             for name, spec in ((fn.get("parameters") or {}).get("properties") or {}).items():
                 text = _NOISE.sub("", str(spec.get("description") or "")).strip()
                 text = re.sub(r"^(The|the) [\w' ]+?'s (?=person id)", "", text)  # "The member's person id"
-                if text and not re.match(r"(How|Whether|Which|What|When) ", text):  # a question is no label
+                if text and not re.match(r"(How|Whether|Which|What|When|Why|Where|Who) ", text):  # a question is no label
                     seen.setdefault(name, set()).add(text[:1].lower() + text[1:] if not text[1:2].isupper() else text)
         # A name two tools describe differently (a fusion's `status`) is labelled by its own words.
         self.fields = {name: next(iter(texts)) for name, texts in seen.items() if len(texts) == 1}

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from skiller.rollout.base import STOP, USER_STOP_TOKENS, ChatProvider, UserTurn, message_text
-from skiller.contract.dialogue import human_date, is_yes, label_phrase, said_value
+from skiller.contract.dialogue import human_date, is_clause, is_yes, label_phrase, said_value
 from skiller.servers.task import Persona, Task
 
 __all__ = ["AGENT_GREETING", "BuiltinUser", "ChatUser", "user_system_prompt"]
@@ -178,6 +178,8 @@ class BuiltinUser:
             return f"I'd like to pay by {shown}"
         if alone and persona.verbosity == "terse":
             return shown
+        if is_clause(label):  # 'why the team visits: meter replacement', not '... visits is meter replacement'
+            return f"{label_phrase(label)}: {shown}"
         return f"{label_phrase(label)} is {shown}"
 
     @staticmethod

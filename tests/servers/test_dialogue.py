@@ -41,3 +41,9 @@ def test_an_explicit_yes_starts_the_message(text: str, yes: bool) -> None:
 def test_a_fused_label_names_its_member_after_the_fact() -> None:
     assert label_phrase("ChargingNetwork day of the slot") == "the day of the slot for ChargingNetwork"
     assert label_phrase("person id") == "the person id"
+
+
+def test_a_label_that_is_a_question_clause_takes_no_article() -> None:
+    assert label_phrase("why the team visits") == "why the team visits"
+    assert label_phrase("PowerUtility how urgent it is") == "how urgent it is for PowerUtility"
+    assert label_phrase("whyte street") == "the whyte street"  # a word, not a clause

@@ -7,7 +7,7 @@ from typing import Any
 
 from skiller.contract.dialogue import human_date, label_phrase
 
-__all__ = ["NAMES", "REASONS", "STYLES", "article", "intent", "persona", "plural", "query"]
+__all__ = ["NAMES", "REASONS", "REFUSAL_REASONS", "STYLES", "article", "intent", "persona", "plural", "query"]
 
 # Reasons for call per template group; {service}, {what} (and {target} for create) are filled in.
 REASONS: dict[str, list[str]] = {
@@ -36,8 +36,29 @@ REASONS: dict[str, list[str]] = {
             "You like to pay what you owe right away, and your {what} is still open.",
             "A reminder said your {what} with {service} still has an amount due."],
     "refusal": ["You want something done about your {what} with {service}, and you are not sure it is possible.",
-                "You need {service} to act on your {what} even though it is short notice.",
                 "You are in a hurry and want your {what} sorted the way you planned it."],
+}
+
+# Reasons for a refused request, per kind of the rule it breaks: the story fits what stops it.
+REFUSAL_REASONS: dict[str, list[str]] = {
+    "date_window": ["Your calendar is fixed and only that day works for you.",
+                    "You plan far ahead and want the day you picked, whatever it is."],
+    "lead_time": ["Something came up at the last minute and you need {service} to act on your {what} now.",
+                  "You only just realised you need to change your {what}, even though it is short notice."],
+    "value_range": ["You know exactly how much you need and want your {what} set that way.",
+                    "You worked out the figure yourself and want your {what} to match it."],
+    "tier_limit": ["You know exactly how much you need and want your {what} set that way.",
+                   "You assume your account allows what you ask for your {what}."],
+    "target_flag": ["You have set your heart on one particular {target} for your {what}.",
+                    "A friend recommended a {target} and you want no other."],
+    "requires_status": ["You want your {what} dealt with now, whatever state it is in.",
+                        "You assume your {what} with {service} is ready for the next step."],
+    "max_active": ["You like to have several {whats} lined up with {service} at once.",
+                   "You want another {what}, on top of the ones you already have."],
+    "no_outstanding": ["You want a new {what} even though an earlier one is still open.",
+                       "You want to move ahead with a new {what} before the open one is settled."],
+    "member_attr": ["You assume your account with {service} lets you do this.",
+                    "You expect {service} to treat your {what} like anyone else's."],
 }
 
 # (name, pronoun-free) from many cultures; every persona draws one.
@@ -57,7 +78,7 @@ STYLES: dict[str, dict[str, list[str]]] = {
     "curt": {"patience": ["low", "medium"], "verbosity": ["terse"], "register": ["casual", "neutral"],
              "open": [""], "close": ["", "Thanks."]},
     "chatty": {"patience": ["high", "medium"], "verbosity": ["detailed", "normal"], "register": ["casual"],
-               "open": ["Oh, and before I forget, it's been quite the week!", "Hope your day is going well!",
+               "open": ["It's been quite the week!", "Hope your day is going well!",
                         "I was just telling my neighbour about this, funny enough."],
                "close": ["Thanks a million, you're a star!", "Cheers, really appreciate it!"]},
     "anxious": {"patience": ["medium", "low"], "verbosity": ["normal", "detailed"], "register": ["neutral", "casual"],

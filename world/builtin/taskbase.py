@@ -205,6 +205,17 @@ class _Base:
             return None
         return lst.name, {"person_id": "<rec.person_id>", "status": "<rec.status>"}
 
-    def reason(self, group: str, **names: str) -> str:
-        names["a_what"] = phrasing.article(names.get("what", "service"))
-        return self.rng.choice(phrasing.REASONS[group]).format(service=self.d.name, **names)
+    def reason(self, group: str, rule: str | None = None, **names: str) -> str:
+        """Why the customer calls; a refusal's reason fits the kind of the rule `rule` (an id) it breaks."""
+        what = names.get("what", "service")
+        names["a_what"] = phrasing.article(what)
+        names["whats"] = phrasing.plural(what)
+        names.setdefault("target", self._target_words(what))
+        kind = next((r.kind for r in self.d.rules if r.id == rule), None)
+        pool = phrasing.REFUSAL_REASONS.get(kind or "") if group == "refusal" else None
+        return self.rng.choice(pool or phrasing.REASONS[group]).format(service=self.d.name, **names)
+
+    def _target_words(self, what: str) -> str:
+        """The provider a record of `what` is with ('doctor' for 'appointment'), else 'option'."""
+        rec = next((r for r in self.d.records if words(r.name) == what), None)
+        return words(find(self.d, rec.target).name) if rec is not None else "option"

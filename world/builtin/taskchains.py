@@ -10,6 +10,7 @@ from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, owned, pay_field, snake, words
 from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _lower, _static, _T, _the
 from skiller.world.builtin.taskwrites import _Builder
+from skiller.contract.dialogue import is_clause
 from skiller.contract.placeholders import sql_literal
 
 __all__ = ["act_then_refused", "act_twice", "book_two", "compliant_and_refused", "refused_same_provider",
@@ -25,6 +26,16 @@ def _on_record(b: _Builder, tool: CatalogTool, args: dict[str, Any]) -> tuple[st
 
 def _desc(tool: CatalogTool) -> str:
     return _lower(tool.description.rstrip("."))
+
+
+def _of(label: str, whose: str) -> str:
+    """'day of the visit of the first visit', but 'why the team visits, for the first visit'."""
+    return f"{label}, for {whose}" if is_clause(label) else f"{label} of {whose}"
+
+
+def _ends(tool: CatalogTool) -> bool:
+    """Whether a status change ends the record (a cancellation, a withdrawal): a new one comes 'instead'."""
+    return any(w in f"{tool.name} {tool.to or ''}" for w in ("cancel", "withdraw", "terminat", "close", "end_"))
 
 
 def _target_read(b: _Builder, rec: CatalogRecord, ref: str) -> list[Call]:
@@ -109,8 +120,8 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     calls += [_on_record(b, cancel, {key: rid})] + (_target_read(b, rec, ref) if provider else [])
     own, text, known = _new_record(b, create, rec, "rec", ref)
     calls.append(own)
-    instruction = (f"You want to {_desc(cancel)}: {ident}. "
-                   f"Then you want to {_desc(create)} with the same {twhat} instead: {text}.")
+    again = f"a new {what} with the same {twhat} instead" if _ends(cancel) else f"another {what} with the same {twhat}"
+    instruction = f"You want to {_desc(cancel)}: {ident}. Then you want {again}: {text}."
     return _T("write", calls, instruction, b.reason("update", what=what), b.who("rec") | facts | known, f"You do not know the new {what}'s id; the assistant finds the {twhat} from the old {what}.",
               [("rec", b.rec_sql(rec, row, tconds))], [f"<out{len(calls)}.{key}>"], group="chain")
 
@@ -138,7 +149,7 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
         calls.append(own)
         comm.append(f"<out{len(calls)}.{key}>")
         n = "first" if slot == "target" else "second"
-        known |= {f"{n} {twhat} id": f"<{slot}.{tkey}>"} | {f"{k} of the {n} {what}": v for k, v in facts.items()}
+        known |= {f"{n} {twhat} id": f"<{slot}.{tkey}>"} | {_of(k, f"the {n} {what}"): v for k, v in facts.items()}
         who = f"{twhat} <{slot}.{tkey}>" + (f" (<{slot}.{lab.name}>)" if lab else "")
         says.append(f"{who}; {text}")
     instruction = (f"You want to {_desc(create)} for a first {twhat}: {says[0]}. "
@@ -273,7 +284,7 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
                    + (f" (<target.{lab.name}>)" if lab else "") + f"; {text}.")
     comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if c[0] == write.name
             and write.kind == "pay" and write.amount_field]
-    return _T("refusal", calls, instruction, b.reason("refusal", what=nwhat), known,
+    return _T("refusal", calls, instruction, b.reason("refusal", bad.label, what=nwhat), known,
               f"You do not know whether {b.d.name}'s rules allow the new {nwhat}.",
               [("rec", b.rec_sql(rec, row + pconds, tconds_w)), ("target", b.ent_sql(target, tconds))], comm,
               forbidden=forbidden, rule=bad.label, group="mixed")
@@ -339,7 +350,7 @@ def act_then_refused(b: _Builder, first: CatalogTool, second: CatalogTool, bad: 
     instruction = (f"You want to {_desc(first)}: {ident}" + (f", {c1}" if c1 else "")
                    + f". Then you want to {_desc(second)}" + (f", {c2}" if c2 else "") + ".")
     soon = bad.subject == "row" and bad.kind == "date_range" and bad.hi is None and (bad.lo or 0) > 0
-    return _T("refusal", calls, instruction, b.reason("refusal", what=what), known,
+    return _T("refusal", calls, instruction, b.reason("refusal", bad.label, what=what), known,
               f"You do not know whether {b.d.name}'s rules allow the second request.",
               [("rec", b.rec_sql(rec, row + row2 + extra, tconds + tconds2,
                                  [f"r.{bad.field} >= <clock+0>"] if soon else None))], comm,
@@ -366,8 +377,8 @@ def refused_same_provider(b: _Builder, create: CatalogTool, bad: Check, by_list:
     calls, rid, ident, facts, extra = found
     ref = f"<out{len(calls)}.{tkey}>"
     calls += _target_read(b, rec, ref)
-    instruction = f"You want to {_desc(create)} with the same {twhat} as {ident}: {text}."
-    return _T("refusal", calls, instruction, b.reason("refusal", what=what), b.who("rec") | facts | known,
+    instruction = f"You want a new {what} with the same {twhat} as {ident}: {text}."
+    return _T("refusal", calls, instruction, b.reason("refusal", bad.label, what=what), b.who("rec") | facts | known,
               f"You do not know the {twhat}'s id or whether {b.d.name}'s rules allow the new {what}.",
               [("rec", b.rec_sql(rec, pconds + extra, tconds))], [],
               forbidden=(create.name, {"person_id": "<rec.person_id>", tkey: ref, **args}), rule=bad.label,

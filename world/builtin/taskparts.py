@@ -72,7 +72,7 @@ def _flag_phrase(attr: CatalogAttribute) -> str:
     return text[8:] if text.lower().startswith("whether ") else f"{words(attr.name)} is true"
 
 
-_WH = ("how ", "what ", "which ", "who ", "where ", "when ", "whether ")
+_WH = ("how ", "what ", "which ", "who ", "whom ", "where ", "when ", "why ", "whether ")
 
 
 def _the(label: str) -> str:

@@ -7,6 +7,7 @@ from skiller.world.catalog.model import CatalogTool
 from skiller.world.builtin import phrasing
 from skiller.world.builtin.codegen import find, words
 from skiller.world.builtin.taskbase import _Base
+from skiller.contract.dialogue import is_clause
 from skiller.world.builtin.taskparts import _about, _flag_phrase, _info_attrs, _label_attr, _lower, _T, _the
 
 __all__ = ["_Reads"]
@@ -17,6 +18,7 @@ class _Reads(_Base):
         if self.profile is None:
             return None
         attrs = [a for a in self.d.role_attributes if a.type != "bool"]
+        attrs = [a for a in attrs if not is_clause(a.description)] or attrs  # 'your city', not 'your how ...'
         pick = self.rng.choice(attrs) if attrs else None
         name, desc = (pick.name, pick.description) if pick else ("city", "City of residence")
         return _T("read", self.profile_call("person"),

@@ -7,8 +7,8 @@ from typing import Any
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin import shaped_tasks
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
-from skiller.world.builtin.taskparts import (_cond, _flag_phrase, _info_attrs, _label_attr, _lower,
-                                              _static, _T, _the)
+from skiller.world.builtin.taskparts import (_about, _cond, _flag_phrase, _info_attrs, _label_attr,
+                                              _lower, _static, _T, _the)
 from skiller.world.builtin.taskreads import _Reads
 from skiller.contract.placeholders import PLACEHOLDER, sql_literal
 
@@ -73,7 +73,7 @@ class _Builder(_Reads):
         else:
             reads, ref = self.lookup(rec, f"<rec.{key}>"), f"<rec.{key}>"
         calls = self.profile_call("rec") + reads
-        asked = ""
+        asked: tuple[str, str] | None = None
         if provider:  # the customer first asks about the provider the record is with
             target = find(self.d, rec.target)
             get_target, lab = self.tool("get", target.name), _label_attr(target)
@@ -82,7 +82,7 @@ class _Builder(_Reads):
                 return None
             tkey = self.key_of(target)
             calls.append((get_target.name, {tkey: f"<out{len(calls)}.{tkey}>"}))
-            asked = f"First you want to know {_the(_lower(attr.description))} of the {words(target.name)} it is with. "
+            asked = _lower(attr.description), words(target.name)
         own = (tool.name, {key: ref, **({"person_id": "<rec.person_id>"} if owned(self.d, tool) else {}), **args})
         if bad is not None and bad.kind == "owner":
             return self.not_owner(tool, rec, row, tconds, {key: f"<rec.{key}>", "person_id": "<person.person_id>", **args})
@@ -91,14 +91,16 @@ class _Builder(_Reads):
         if by_list:
             ident = f"your only {what} in status <rec.status>{self.dated(rec)}"
             known |= {f"{what} status": "<rec.status>"}
-            if self.date_attr(rec):
-                known[_lower(self.date_attr(rec).description)] = f"<rec.{self.date_attr(rec).name}>"
+            if self.date_attr(rec):  # the record's date as it stands; a new date the request sets keeps its label
+                label = _lower(self.date_attr(rec).description)
+                known[f"current {label}" if label in known else label] = f"<rec.{self.date_attr(rec).name}>"
         else:
             ident = f"your {what} <rec.{key}>{self.dated(rec)}"
             known[f"{what} id"] = f"<rec.{key}>"
         instruction = f"You want to {desc}: {ident}" + (f", {change}" if change else "") + "."
-        if asked:
-            instruction = f"About {ident}: {asked}Then you want to {desc}" + (f", {change}" if change else "") + "."
+        if asked:  # a question about the provider first, then the request
+            instruction = (f"You want to know{_about(asked[0], f'the {asked[1]} of {ident}')}. Then you want to {desc}"
+                           + (f", {change}" if change else "") + ".")
         if then is not None:
             method = chained[0][1].get("payment_method")
             instruction += f" Then you want to {_lower(then.description.rstrip('.'))}" + (
@@ -113,7 +115,7 @@ class _Builder(_Reads):
         if bad is not None:
             comm = [f"<rec.{bad.field}>"] if bad.subject == "row" and bad.kind in ("date_range", "status_in") else []
             comm += [f"<out{len(calls)}.{attr.name}>"] if asked else []
-            return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
+            return _T("refusal", calls, instruction, self.reason("refusal", bad.label, what=what), known,
                       f"You do not know whether {self.d.name}'s rules allow this.", selectors, comm,
                       forbidden=own, rule=bad.label, group="refusal")
         calls += [own, *chained]
@@ -201,7 +203,7 @@ class _Builder(_Reads):
                     calls.append((get_target.name, {tkey: f"<target.{tkey}>"}))
             elif bad.subject in ("arg", "member") and not via_search and not look:  # on the customer's word
                 calls = self.profile_call("person") or calls
-            return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
+            return _T("refusal", calls, instruction, self.reason("refusal", bad.label, what=what), known,
                       f"You do not know whether {self.d.name}'s rules allow this.", selectors,
                       forbidden=own, rule=bad.label, group="refusal")
         calls.append(own)

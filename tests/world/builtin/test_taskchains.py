@@ -14,6 +14,7 @@ from skiller.servers.task import Task
 from skiller.world.catalog import get_domain
 from skiller.world.builtin import taskchains as chains
 from skiller.world.builtin.codegen import checks, implementation_module
+from skiller.world.builtin.phrasing import REFUSAL_REASONS
 from skiller.world.builtin.tasks import _Builder, _rng, templates_for
 from tests.world.builtin.test_dbgen import CLOCK, SANDBOX
 from tests.world.builtin.test_tasks import SEED, database, pipeline, policy
@@ -98,3 +99,16 @@ def test_chains_respect_a_limit_of_one_and_every_tier() -> None:
     change = next(t for t in rooms.tools if t.name == "change_room_count")
     assert all(chains.act_twice(b, change, next(t for t in rooms.tools if t.name == "confirm_move")).calls[2][1]["rooms"]
                <= 5 for _ in range(20)), "a compliant value passes the tightest tier"
+
+
+def test_a_refusal_reason_fits_the_kind_of_rule_it_breaks() -> None:
+    for name in ["Hospital", "PowerUtility", "PetBoarding"]:
+        d = get_domain(name)
+        kinds = {r.id: r.kind for r in d.rules}
+        for t in templates_for(d, 24, SEED):
+            if t["kind"] != "refusal":
+                continue
+            kind = kinds[t["violated_rule"]]
+            fitting = [r.split("{")[0] for r in REFUSAL_REASONS[kind]]
+            assert any(t["reason_for_call"].startswith(f) for f in fitting), (kind, t["reason_for_call"])
+            assert "short notice" not in t["reason_for_call"] or kind == "lead_time", t["reason_for_call"]
