@@ -11,7 +11,7 @@ SMALL_RUN = ["--set", "steps.s01.num_domains=2", "--set", "steps.s01.min_sectors
              "--set", "steps.s06.rows_per_table=30", "--set", "steps.s06.people=20"]
 
 TINY = ["steps.s01.num_domains=2", "steps.s01.min_sectors=2", "steps.s06.rows_per_table=20", "steps.s06.people=10",
-        "steps.s14.templates_per_domain=3", "fusion.num_combinations=1", "fusion.templates_per_fusion=2"]
+        "steps.s14.templates_per_domain=5", "fusion.num_combinations=1", "fusion.templates_per_fusion=2"]
 
 
 def sets(items: list[str]) -> list[str]:

@@ -15,7 +15,7 @@ from tests.conftest import cli, make_workspace, small
 from tests.statemachine.test_pipeline import assert_log_is_sound, tree
 
 RUN = small("steps.s01.num_domains=2", "steps.s01.min_sectors=2", "steps.s06.rows_per_table=30",
-            "steps.s06.people=20", "steps.s14.templates_per_domain=4")  # two domains, their fusion, rollouts
+            "steps.s06.people=20", "steps.s14.templates_per_domain=5")  # two domains, their fusion, rollouts
 PROCESSES = ["--set", "scheduler.executor=processes", "--set", "scheduler.workers=2",
              "--set", "scheduler.max_parallel_steps=6"]
 
