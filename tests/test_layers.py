@@ -105,3 +105,12 @@ def test_the_rule_rejects_an_upward_import():
     assert allowed("steps", "skiller.llm.interface") and not allowed("steps", "skiller.world.builtin")
     assert not allowed("world", "skiller.steps.s07_policy") and allowed("world", "skiller.contract.policy")
     assert not allowed("llm", "skiller.cli") and not allowed("contract", "skiller.servers")
+
+
+MAX_LINES = 400  # style budget; generated-code text lives in .py.tmpl files, outside this count
+
+
+def test_no_module_is_over_the_style_budget():
+    long = [f"{p.relative_to(REPO)}: {n}" for f in sorted(FLOORS | {"skiller"}) for p in python_files(f)
+            if (n := len(p.read_text().splitlines())) > MAX_LINES]
+    assert long == []
