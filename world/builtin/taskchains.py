@@ -262,6 +262,8 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     row, tconds_w, _ = b.conds(write)
     _, tconds, pconds = b.conds(create, bad)
     if linked(b.d, new):  # the new record names one of the person's own (not the one written first)
+        if by_list and target.name == rec.name:  # "your only one in its status" next to another of the same
+            return None
         other = f" AND t.{tkey} <> r.{tkey}" if target.name == rec.name else ""
         pconds = [*pconds, f"EXISTS (SELECT 1 FROM {snake(target.name)} t WHERE "
                   + " AND ".join([f"t.person_id = r.person_id{other}", *tconds]) + ")"]

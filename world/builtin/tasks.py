@@ -131,7 +131,7 @@ def _interleave(items: list[_T], count: int) -> list[_T]:
                 i = next((i for i, t in enumerate(groups[g]) if _tools_of(t) - covered), 0)
                 rest.append(groups[g].pop(i))
                 covered |= _tools_of(rest[-1])
-    step = max(0, min(2, count // max(1, len(kinds)) - 1))  # other templates between two kinds
+    step = max(1, min(2, (count - 1) // max(1, len(kinds) - 1) - 1))  # other templates between two kinds
     out: list[_T] = []
     while kinds or rest:
         out += kinds[:1] + rest[:step]

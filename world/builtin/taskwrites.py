@@ -176,6 +176,8 @@ class _Builder(_Reads):
                 return None
             f = self.rng.choice(plain)
             sargs = {f: f"<target.{f}>"} | {c.field: c.values[0] for c in flags}
+            # the search filters on every flag: the chosen provider has them (a refusal stops before some)
+            tconds += [_cond(c, True, "t") for c in flags if _cond(c, True, "t") not in tconds]
             calls.append((search.name, sargs))
             tref = f"<out{len(calls)}.{tkey}>"
             fdesc = _lower(next(a.description for a in target.attributes if a.name == f))
