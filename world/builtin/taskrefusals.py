@@ -27,8 +27,10 @@ def _bad(b: _Builder, rule_id: str) -> Check | None:
 def _lists(bad: Check, sure: bool) -> tuple[bool, ...]:
     """Whether the customer's record may be found as their only one in a status: not when the refusal is about
     how many records the person holds (who is at the limit holds several in the counted statuses), nor, for a
-    refusal that must find rows (`sure`) from one of few people."""
-    return (False,) if bad.subject == "person" or (sure and _few(bad)) else (False, True)
+    refusal that must find rows (`sure`) from one of few people, or on a row dated too soon (few rows are, and
+    fewer still are their person's only one in a status)."""
+    soon = bad.subject == "row" and bad.kind == "date_range"
+    return (False,) if bad.subject == "person" or (sure and (_few(bad) or soon)) else (False, True)
 
 
 def _few(bad: Check) -> bool:
