@@ -59,6 +59,10 @@ REFUSAL_REASONS: dict[str, list[str]] = {
                        "You want to move ahead with a new {what} before the open one is settled."],
     "member_attr": ["You assume your account with {service} lets you do this.",
                     "You expect {service} to treat your {what} like anyone else's."],
+    "ownership": ["A relative asked you to take care of their {what} with {service} for them.",
+                  "You are helping a family member sort out their {what} and have their details at hand."],
+    "computed_fee": ["You have a figure in mind for your {what} and want it as it is.",
+                     "You want your {what} at the amount you chose, whatever fee it brings."],
 }
 
 # (name, pronoun-free) from many cultures; every persona draws one.

@@ -93,10 +93,14 @@ class _Base:
         value = self.rng.randint(math.ceil(lo2), math.floor(hi2)) if math.ceil(lo2) <= math.floor(hi2) else lo2
         return int(value) if attr is not None and attr.type == "int" else float(value)
 
-    def bad(self, c: Check, attr: CatalogAttribute | None) -> Any:
-        """A value breaking `c` (None when the argument's enum leaves no such value)."""
+    def bad(self, c: Check, attr: CatalogAttribute | None, others: list[Check] | None = None) -> Any:
+        """A value breaking `c` (None when the argument's enum leaves no such value); from an enum, one that
+        keeps the `others` checks on the same argument (a tier's cap broken, not the general limit)."""
         if attr is not None and choices(attr) and c.kind == "num_range":
             options = [v for v in choices(attr) if (c.lo is not None and v < c.lo) or (c.hi is not None and v > c.hi)]
+            kept = [v for v in options if all((o.lo is None or v >= o.lo) and (o.hi is None or v <= o.hi)
+                                              for o in others or [] if o.kind == "num_range")]
+            options = kept or options
             return self.rng.choice(options) if options else None
         if c.kind == "date_range":
             return _day(c.hi + self.rng.choice([25, 60, 150, 400]) if c.hi is not None else c.lo - self.rng.randint(1, 5))
@@ -124,7 +128,7 @@ class _Base:
             attr = next((a for a in item.attributes if a.name == name), None)
             mine = [c for c in found if c.field == name]
             if bad is not None and bad.field == name:
-                out[name] = self.bad(bad, attr)
+                out[name] = self.bad(bad, attr, [c for c in mine if c.label != bad.label])
                 if out[name] is None:
                     raise _Impossible(f"{bad.label} cannot be broken within the schema of {name}")
             elif mine:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
-from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, find, owned, pay_field, snake, words
+from skiller.world.builtin.codegen import (PAYMENT_METHODS, Check, checks, fee_check, find, linked, owned, pay_field,
+                                            snake, words)
 from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _lower, _static, _T, _the
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.contract.dialogue import is_clause
@@ -23,6 +24,13 @@ Call = tuple[str, dict[str, Any]]
 def _on_record(b: _Builder, tool: CatalogTool, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A write on the task person's own record; an ownership rule makes the tool take who acts as well."""
     return tool.name, {**args, **({"person_id": "<rec.person_id>"} if owned(b.d, tool) else {})}
+
+def _fee(b: _Builder, create: CatalogTool, at: int) -> tuple[list[str], str]:
+    """A create with a computed fee tells it back: (what to communicate, the words asking for it)."""
+    if fee_check(b.d, create) is None:
+        return [], ""
+    return [f"<out{at}.fee>"], " You also want to know the fee it costs."
+
 
 def _desc(tool: CatalogTool) -> str:
     return _lower(tool.description.rstrip("."))
@@ -121,9 +129,10 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     own, text, known = _new_record(b, create, rec, "rec", ref)
     calls.append(own)
     again = f"a new {what} with the same {twhat} instead" if _ends(cancel) else f"another {what} with the same {twhat}"
-    instruction = f"You want to {_desc(cancel)}: {ident}. Then you want {again}: {text}."
+    fee, asks = _fee(b, create, len(calls))
+    instruction = f"You want to {_desc(cancel)}: {ident}. Then you want {again}: {text}.{asks}"
     return _T("write", calls, instruction, b.reason("update", what=what), b.who("rec") | facts | known, f"You do not know the new {what}'s id; the assistant finds the {twhat} from the old {what}.",
-              [("rec", b.rec_sql(rec, row, tconds))], [f"<out{len(calls)}.{key}>"], group="chain")
+              [("rec", b.rec_sql(rec, row, tconds))], [f"<out{len(calls)}.{key}>", *fee], group="chain")
 
 
 def book_two(b: _Builder, create: CatalogTool) -> _T | None:
@@ -137,6 +146,10 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
     people = _person_conds(b, create, 2)
     if people is None:
         return None
+    if linked(b.d, rec):  # a record naming another record names one of the person's own: they hold two
+        held = " AND ".join(["t.person_id = p.person_id", *tconds])
+        people.append(f"(SELECT COUNT(*) FROM {snake(target.name)} t WHERE {held}) >= 2")
+        tconds = [*tconds, "t.person_id = <person.person_id>"]
     calls = b.profile_call("person")
     lab = _label_attr(target)
     known = b.who("person")
@@ -147,13 +160,13 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
         calls += [] if skip and slot == "second" else _target_read(b, rec, f"<{slot}.{tkey}>")
         own, text, facts = _new_record(b, create, rec, "person", f"<{slot}.{tkey}>")
         calls.append(own)
-        comm.append(f"<out{len(calls)}.{key}>")
+        comm += [f"<out{len(calls)}.{key}>", *_fee(b, create, len(calls))[0]]
         n = "first" if slot == "target" else "second"
         known |= {f"{n} {twhat} id": f"<{slot}.{tkey}>"} | {_of(k, f"the {n} {what}"): v for k, v in facts.items()}
         who = f"{twhat} <{slot}.{tkey}>" + (f" (<{slot}.{lab.name}>)" if lab else "")
         says.append(f"{who}; {text}")
     instruction = (f"You want to {_desc(create)} for a first {twhat}: {says[0]}. "
-                   f"Then you want to do the same for a second {twhat}: {says[1]}.")
+                   f"Then you want to do the same for a second {twhat}: {says[1]}.") + _fee(b, create, 0)[1]
     second = b.ent_sql(target, [*tconds, f"t.{tkey} <> '<target.{tkey}>'"])
     return _T("write", calls, instruction, b.reason("create", what=what, target=twhat), known,
               f"You do not know the new {what} ids.",
@@ -248,6 +261,13 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     tkey, twhat = b.key_of(target), words(target.name)
     row, tconds_w, _ = b.conds(write)
     _, tconds, pconds = b.conds(create, bad)
+    if linked(b.d, new):  # the new record names one of the person's own (not the one written first)
+        if by_list and target.name == rec.name:  # "your only one in its status" next to another of the same
+            return None
+        other = f" AND t.{tkey} <> r.{tkey}" if target.name == rec.name else ""
+        pconds = [*pconds, f"EXISTS (SELECT 1 FROM {snake(target.name)} t WHERE "
+                  + " AND ".join([f"t.person_id = r.person_id{other}", *tconds]) + ")"]
+        tconds = [*tconds, "t.person_id = <rec.person_id>"] + ([f"t.{tkey} <> <rec.{key}>"] if other else [])
     held = b.statuses(rec, write)
     for c in checks(b.d, create):  # the record acted on counts under a limit of one: no room for another
         if c.label == bad.label:
@@ -274,7 +294,8 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     if b.rng.random() < 0.6 or bad.subject == "target":  # else the provider is taken on the customer's word
         calls += _target_read(b, new, f"<target.{tkey}>")
     forbidden = (create.name, {"person_id": "<rec.person_id>", tkey: f"<target.{tkey}>", **a2})
-    known = b.who("rec") | facts_rec | b.arg_text(rec, a1)[1] | {f"{twhat} id": f"<target.{tkey}>"}
+    tlabel = f"{twhat} id" if f"{twhat} id" not in facts_rec else f"{twhat} id for the new {nwhat}"
+    known = b.who("rec") | facts_rec | b.arg_text(rec, a1)[1] | {tlabel: f"<target.{tkey}>"}
     known |= facts
     if "payment_method" in a1:
         known["payment method"] = a1["payment_method"]

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from skiller.world.builtin import taskchains as chains
-from skiller.world.builtin.codegen import Check, checks
+from skiller.world.builtin.codegen import Check, checks, find, linked
+from skiller.world.catalog.model import CatalogRecord
 from skiller.world.builtin.taskparts import _Impossible, _T
 from skiller.world.builtin.taskwrites import _Builder
 
@@ -26,8 +27,10 @@ def _bad(b: _Builder, rule_id: str) -> Check | None:
 def _lists(bad: Check, sure: bool) -> tuple[bool, ...]:
     """Whether the customer's record may be found as their only one in a status: not when the refusal is about
     how many records the person holds (who is at the limit holds several in the counted statuses), nor, for a
-    refusal that must find rows (`sure`) from one of few people."""
-    return (False,) if bad.subject == "person" or (sure and _few(bad)) else (False, True)
+    refusal that must find rows (`sure`) from one of few people, or on a row dated too soon (few rows are, and
+    fewer still are their person's only one in a status)."""
+    soon = bad.subject == "row" and bad.kind == "date_range"
+    return (False,) if bad.subject == "person" or (sure and (_few(bad) or soon)) else (False, True)
 
 
 def _few(bad: Check) -> bool:
@@ -39,7 +42,9 @@ def _alone(b: _Builder, rule_id: str, bad: Check, sure: bool) -> list[Option]:
     """The refused request with nothing done before it."""
     tool = b.d_tool(next(r for r in b.d.rules if r.id == rule_id).tool)
     if tool.kind == "create":
-        same = [] if sure and _few(bad) else _lists(bad, sure)
+        rec = find(b.d, tool.entity or "")
+        # (a record naming another: the same one named again needs a person holding both, seldom in a small database)
+        same = [] if sure and (_few(bad) or (isinstance(rec, CatalogRecord) and linked(b.d, rec))) else _lists(bad, sure)
         return [lambda: b.create(tool, bad), lambda: b.create(tool, bad, look=False),  # provider looked up, or not
                 lambda: b.create(tool, bad, via_search=True) if bad.subject == "arg" else None,
                 *[(lambda by_list=by_list: chains.refused_same_provider(b, tool, bad, by_list)) for by_list in same]]
@@ -54,6 +59,9 @@ def _mixed(b: _Builder, rule_id: str, bad: Check, sure: bool = False) -> list[Op
     tool = b.d_tool(next(r for r in b.d.rules if r.id == rule_id).tool)
     if sure and (bad.subject != "arg" or _few(bad)):  # a rule on the request holds for any row the write needs
         return []
+    rec = find(b.d, tool.entity or "")
+    if sure and tool.kind == "create" and isinstance(rec, CatalogRecord) and linked(b.d, rec):
+        return []  # it would need a person holding two records: one to write on, one the new record names
     firsts = [f for f in b.d.tools if f.kind in ("pay", "update") and f is not tool]
     if tool.kind != "create":  # a compliant change to the same record first
         return [(lambda f=f, by_list=by_list: chains.act_then_refused(b, f, tool, bad, by_list))

@@ -14,7 +14,8 @@ from skiller.world.builtin.codegen import find
 from skiller.world.builtin.registry import answers
 from skiller.world.builtin.taskjudge import judge_template
 from skiller.world.builtin.taskparts import _cond, _lower, _rng, _T
-from skiller.world.builtin.taskrefusals import least_used, refusal_for, refusals_for_kinds, with_compliant_part
+from skiller.world.builtin.taskrefusals import (least_used, refusal_for, refusal_shapes, refusals_for_kinds,
+                                                 with_compliant_part)
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.llm.interface import LLMRequest
 
@@ -33,7 +34,11 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
     by_kind: dict[str, list[str]] = {}
     for r in d.rules:
         by_kind.setdefault(r.kind, []).append(r.id)
-    firsts = [rng.choice(ids) for ids in by_kind.values()]
+    # the rule standing for a kind is drawn among those a refusal can reach in several shapes (when some can):
+    # kinds whose rules have one or two shapes would otherwise crowd the same few
+    reach = {i: len(refusal_shapes(b, i, sure=True)) for ids in by_kind.values() for i in ids}
+    firsts = [rng.choice([i for i in ids if reach[i] >= min(3, max(reach[j] for j in ids))])
+              for ids in by_kind.values()]
     for kind in refusals_for_kinds(b, firsts):
         if kind is not None:
             kind.group = "kind"  # it stands for its rule kind: early in the batch (see _interleave)
@@ -105,22 +110,35 @@ def _chains(b: _Builder) -> tuple[list[_T], list[_T]]:
 ORDER = ("chain", "read", "multi", "chain", "refusal", "write", "mixed", "chain", "refusal")
 
 
-def _interleave(items: list[_T]) -> list[_T]:
-    """Round-robin over groups so that any prefix of the batch mixes refusals, writes and reads; the refusal
-    standing for each rule kind takes every third place from the start, so a batch covers every kind."""
+def _tools_of(t: _T) -> set[str]:
+    return {name for name, _ in t.calls} | ({t.forbidden[0]} if t.forbidden else set())
+
+
+def _interleave(items: list[_T], count: int) -> list[_T]:
+    """Round-robin over groups so that any prefix of the batch mixes refusals, writes and reads; within a
+    group, a template using a tool the batch has not used yet goes first (the batch covers the tools). The
+    refusal standing for each rule kind takes every third place from the start (closer when many kinds would
+    not fit in `count` so), so a batch covers every kind."""
     groups: dict[str, list[_T]] = {}
     for t in items:
         groups.setdefault(t.group, []).append(t)
     kinds = groups.pop("kind", [])
+    covered = set().union(*(_tools_of(t) for t in kinds))
     rest: list[_T] = []
     while any(groups.values()):
         for g in ORDER:
             if groups.get(g):
-                rest.append(groups[g].pop(0))
+                i = next((i for i, t in enumerate(groups[g]) if _tools_of(t) - covered), 0)
+                rest.append(groups[g].pop(i))
+                covered |= _tools_of(rest[-1])
+    step = max(1, min(2, (count - 1) // max(1, len(kinds) - 1) - 1))  # other templates between two kinds
     out: list[_T] = []
     while kinds or rest:
-        out += kinds[:1] + rest[:2]
-        kinds, rest = kinds[1:], rest[2:]
+        out += kinds[:1] + rest[:step]
+        kinds, rest = kinds[1:], rest[step:]
+        if not kinds:
+            out += rest
+            break
     return out
 
 
@@ -133,7 +151,7 @@ def templates_for(domain: CatalogDomain, count: int, seed: int, min_length: int 
     seen: set[str] = set()
     ordered: list[_T] = []
     fillers = [t for t in domain.tools if t.kind in ("get", "search", "get_profile", "list_records")]
-    pool = _interleave([t for t in core if t]) + _interleave([t for t in extra if t])
+    pool = _interleave([t for t in core if t], count) + _interleave([t for t in extra if t], count)
     for attempt in range(len(pool) + 4 * count):  # then more reads drawn anew (other rows, other attributes)
         if not pool and fillers:
             t = fillers[attempt % len(fillers)]
@@ -144,7 +162,7 @@ def templates_for(domain: CatalogDomain, count: int, seed: int, min_length: int 
         if not pool or len(ordered) >= count:
             break
         t = pool.pop(0)
-        sig = repr((t.calls, t.instruction, t.forbidden))
+        sig = repr((t.calls, t.instruction, t.forbidden, t.rule))  # two rules refused alike are two tasks
         if sig in seen or not min_length <= len(t.calls) <= max_length:
             continue
         seen.add(sig)

@@ -141,10 +141,10 @@ class _Builder(_Reads):
         known = self.who("person") | {f"{what} id": f"<rec.{key}>", "whose it is": owner}
         selectors = [("rec", self.rec_sql(rec, row, tconds)),
                      ("person", self.person_sql(["p.person_id <> <rec.person_id>"]))]
-        return _T("refusal", calls, instruction, self.reason("refusal", what=what), known,
+        rule = next(c.label for c in checks(self.d, tool) if c.kind == "owner")
+        return _T("refusal", calls, instruction, self.reason("refusal", rule, what=what), known,
                   f"You do not know whether {self.d.name}'s rules allow this.", selectors,
-                  forbidden=(tool.name, forbidden), rule=next(c.label for c in checks(self.d, tool) if c.kind == "owner"),
-                  group="refusal")
+                  forbidden=(tool.name, forbidden), rule=rule, group="refusal")
 
     def d_tool(self, name: str) -> CatalogTool:
         return next(t for t in self.d.tools if t.name == name)
@@ -176,6 +176,8 @@ class _Builder(_Reads):
                 return None
             f = self.rng.choice(plain)
             sargs = {f: f"<target.{f}>"} | {c.field: c.values[0] for c in flags}
+            # the search filters on every flag: the chosen provider has them (a refusal stops before some)
+            tconds += [_cond(c, True, "t") for c in flags if _cond(c, True, "t") not in tconds]
             calls.append((search.name, sargs))
             tref = f"<out{len(calls)}.{tkey}>"
             fdesc = _lower(next(a.description for a in target.attributes if a.name == f))
