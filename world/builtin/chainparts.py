@@ -1,0 +1,117 @@
+"""The pieces chained templates share: finding the record, the new record's call, its fee, who acts."""
+from __future__ import annotations
+
+from typing import Any
+
+from skiller.world.catalog.model import CatalogRecord, CatalogTool
+from skiller.world.builtin.codegen import (PAYMENT_METHODS, checks, fee_check, find, owned, pay_field,
+                                            snake, words)
+from skiller.world.builtin.taskparts import _cond, _lower, _the
+from skiller.world.builtin.taskwrites import _Builder
+from skiller.contract.dialogue import is_clause
+from skiller.contract.placeholders import sql_literal
+
+Call = tuple[str, dict[str, Any]]
+
+
+def _on_record(b: _Builder, tool: CatalogTool, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A write on the task person's own record; an ownership rule makes the tool take who acts as well."""
+    return tool.name, {**args, **({"person_id": "<rec.person_id>"} if owned(b.d, tool) else {})}
+
+def _fee(b: _Builder, create: CatalogTool, at: int) -> tuple[list[str], str]:
+    """A create with a computed fee tells it back: (what to communicate, the words asking for it)."""
+    if fee_check(b.d, create) is None:
+        return [], ""
+    return [f"<out{at}.fee>"], " You also want to know the fee it costs."
+
+
+def _desc(tool: CatalogTool) -> str:
+    return _lower(tool.description.rstrip("."))
+
+
+def _of(label: str, whose: str) -> str:
+    """'day of the visit of the first visit', but 'why the team visits, for the first visit'."""
+    return f"{label}, for {whose}" if is_clause(label) else f"{label} of {whose}"
+
+
+def _ends(tool: CatalogTool) -> bool:
+    """Whether a status change ends the record (a cancellation, a withdrawal): a new one comes 'instead'."""
+    return any(w in f"{tool.name} {tool.to or ''}" for w in ("cancel", "withdraw", "terminat", "close", "end_"))
+
+
+def _target_read(b: _Builder, rec: CatalogRecord, ref: str) -> list[Call]:
+    get = b.tool("get", rec.target)
+    return [(get.name, {b.key_of(find(b.d, rec.target)): ref})] if get else []
+
+
+def _new_record(b: _Builder, create: CatalogTool, rec: CatalogRecord, slot: str, tref: str) -> tuple[Call, str, dict]:
+    """The create call for the person in `slot` on target `tref`, its wording and the facts it needs."""
+    args = b.args(create, rec, list(create.fields), None)
+    text, known = b.arg_text(rec, args)
+    tkey = b.key_of(find(b.d, rec.target))
+    return (create.name, {"person_id": f"<{slot}.person_id>", tkey: tref, **args}), text, known
+
+
+def _find(b: _Builder, rec: CatalogRecord, by_list: bool) -> tuple[list[Call], str, str, dict[str, str], list[str]] | None:
+    """How the assistant finds the customer's record: by its id (get), or as their only one in a status (list).
+    Returns (profile and read calls, the record's id as later calls name it, its wording, facts, row conditions)."""
+    key, what = b.key_of(rec), words(rec.name)
+    if by_list:
+        found = b.listed(rec)
+        if found is None or b.profile is None:
+            return None
+        calls = b.profile_call("rec") + [found]
+        facts = {f"{what} status": "<rec.status>"}
+        date = b.date_attr(rec)
+        if date:
+            facts[_lower(date.description)] = f"<rec.{date.name}>"
+        return (calls, f"<out{len(calls)}.{key}>", f"your only {what} in status <rec.status>{b.dated(rec)}", facts,
+                [b.unique_status(rec)])
+    get = b.tool("get", rec.name)
+    if get is None:
+        return None
+    return (b.profile_call("rec") + [(get.name, {key: f"<rec.{key}>"})], f"<rec.{key}>",
+            f"your {what} <rec.{key}>{b.dated(rec)}", {f"{what} id": f"<rec.{key}>"}, [])
+
+
+def _person_conds(b: _Builder, create: CatalogTool, room: int, rec: CatalogRecord | None = None,
+                  moved_to: str | None = None) -> list[str] | None:
+    """The create's checks on who asks (person p, profile m), with `room` new rows still under every count
+    limit. With `rec` (the selected row r) the count leaves r out and counts it as `moved_to` instead (a
+    replacement: the cancelled record no longer counts). None when no person can have that room."""
+    out: list[str] = []
+    for c in checks(b.d, create):
+        if c.subject == "member":
+            b.member(create, [], out, _cond(c, True, "m"))
+        elif c.subject == "person" and c.kind == "count_lt" and c.limit is not None:
+            made = c.table == snake(find(b.d, create.entity or "").name)  # the new rows count here
+            mine = rec is not None and c.table == snake(rec.name)
+            limit = c.limit - (room - 1 if made else 0) - int(mine and moved_to in c.values)
+            if limit <= 0:
+                return None
+            marks = ", ".join(sql_literal(v) for v in c.values)
+            other = f" AND o.{c.key} <> r.{c.key}" if mine else ""
+            out.append(f"(SELECT COUNT(*) FROM {c.table} o WHERE o.person_id = p.person_id AND o.{c.field} IN ({marks})"
+                       f"{other}) < {limit}")
+        elif c.subject == "person":
+            out.append(_cond(c, True, "p"))
+    return out
+
+
+def _effect(tool: CatalogTool, rec: CatalogRecord, args: dict[str, Any]) -> dict[str, Any]:
+    """Column values a write leaves on its row (as far as known statically)."""
+    if tool.kind == "set_status":
+        return {rec.status_field: tool.to}
+    if tool.kind == "pay":
+        return {pay_field(tool): tool.to}
+    return dict(args)
+
+
+def _step_args(b: _Builder, tool: CatalogTool, rec: CatalogRecord) -> tuple[dict[str, Any], str]:
+    if tool.kind == "update":
+        args = b.args(tool, rec, [b.rng.choice(tool.fields)], None)
+        return args, ", ".join(f"changing {_the(k)} to {v}" for k, v in b.arg_text(rec, args)[1].items())
+    if tool.kind == "pay":
+        method = b.rng.choice(PAYMENT_METHODS)
+        return {"payment_method": method}, f"paying by {method.replace('_', ' ')}"
+    return {}, ""
