@@ -123,7 +123,7 @@ def recording(monkeypatch) -> RecordingBuiltin:
 
 def test_every_context_value_the_builtin_reads_is_in_the_prompt(tmp_path, recording):
     root = make_workspace(tmp_path / "ws")
-    assert cli("run", "-w", str(root), *small(), "--set", "steps.s14.templates_per_domain=8",
+    assert cli("run", "-w", str(root), *small(), "--set", "steps.s14.templates_per_domain=12",
                "--set", "fusion.num_combinations=2", "--set", "rollout.in_run=false") == 0
     # the run asked every kind of synthesis request (s15 re-plans only when a selector finds nothing)
     expected = {"s01.domains", "s02.entities", "s03.relationships", "s04.blueprint", "s06.database_code",
