@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 
 from skiller.world.builtin.toolchecks import Check, checks, fee_check
 from skiller.world.builtin.toolmodel import (
@@ -42,20 +42,21 @@ from skiller.world.catalog.model import (
 __all__ = [
     "PAYMENT_METHODS", "READ_KINDS", "SEARCH_LIMIT", "Check", "amount_source", "attribute", "block", "bool_columns",
     "browse_ceiling", "charged", "checks", "choices", "fee_check", "find", "formula", "id_column",
-    "implementation_module", "label", "linked", "lit", "owned", "pay_field", "pricing", "snake", "tool_parameters",
+    "implementation_module", "label", "linked", "lit", "owned", "pay_field", "pricing", "snake", "template_text",
+    "tool_parameters",
     "words",
 ]
 
 
-def _template(name: str) -> str:
-    """Generated-code text kept in its own file (world/builtin/*.py.tmpl), read once."""
+def template_text(name: str) -> str:
+    """Generated-code text kept in its own file (world/builtin/*.py.tmpl), read once by each generator."""
     return (Path(__file__).parent / f"{name}.py.tmpl").read_text(encoding="utf-8")
 
 
-_PRELUDE = _template("impl_prelude")
-_EPILOGUE = _template("impl_tail")
-_CHARGE = _template("impl_charge")
-_FEE = _template("impl_fee")
+_PRELUDE = template_text("impl_prelude")
+_EPILOGUE = template_text("impl_tail")
+_CHARGE = template_text("impl_charge")
+_FEE = template_text("impl_fee")
 
 
 # ---------------------------------------------------------------- tool compilers

@@ -2,20 +2,14 @@
 and the template under construction (`_T`)."""
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from skiller.world.catalog.model import CatalogAttribute, CatalogEntity, CatalogRecord
-from skiller.world.builtin.codegen import Check, words
 from skiller.contract.placeholders import sql_literal
+from skiller.world.builtin.codegen import Check, words
+from skiller.world.catalog.model import CatalogAttribute, CatalogEntity, CatalogRecord
 
 Item = CatalogEntity | CatalogRecord
-
-
-def _rng(*parts: object) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big"))
 
 
 def _day(n: float) -> str:

@@ -13,7 +13,8 @@ from skiller.world.builtin import taskchains as chains
 from skiller.world.builtin.codegen import find
 from skiller.world.builtin.registry import answers
 from skiller.world.builtin.taskjudge import judge_template
-from skiller.world.builtin.taskparts import _cond, _lower, _rng, _T
+from skiller.world.builtin.seeding import rng as _rng
+from skiller.world.builtin.taskparts import _cond, _lower, _T
 from skiller.world.builtin.taskrefusals import (least_used, refusal_for, refusal_shapes, refusals_for_kinds,
                                                  with_compliant_part)
 from skiller.world.builtin.taskwrites import _Builder

@@ -1,24 +1,18 @@
 """The builtin test writer: writes the pytest file that checks a domain's implementation module against its DB."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from skiller.world.catalog.model import CatalogDomain
 from skiller.world.builtin.codegen import (
     bool_columns,
     lit,
+    template_text,
 )
 from skiller.world.builtin.testreads import ReadTests
 from skiller.world.builtin.testwrites import WriteTests
+from skiller.world.catalog.model import CatalogDomain
 
 __all__ = ["implementation_tests"]
 
-def _template(name: str) -> str:
-    """Generated-code text kept in its own file (world/builtin/*.py.tmpl), read once."""
-    return (Path(__file__).parent / f"{name}.py.tmpl").read_text(encoding="utf-8")
-
-
-_HEADER = _template("impl_tests_header")
+_HEADER = template_text("impl_tests_header")
 
 
 class _Writer(ReadTests, WriteTests):

@@ -1,23 +1,17 @@
 """Builtin answers for the world steps (s01-s04), drawn from the curated catalog."""
 from __future__ import annotations
 
-import hashlib
-import random
-
-from skiller.world.catalog import get_domain, load_catalog
-from skiller.world.catalog.variants import variant_name
-from skiller.world.builtin.registry import answers
+from skiller.llm.interface import LLMRequest
 from skiller.world.builtin.codegen import READ_KINDS, snake, tool_parameters
 from skiller.world.builtin.fusion import journey_domains
-from skiller.llm.interface import LLMRequest
+from skiller.world.builtin.registry import answers
+from skiller.world.builtin.seeding import rng as _rng
+from skiller.world.catalog import get_domain, load_catalog
+from skiller.world.catalog.variants import variant_name
 
 _PERSON_ATTRS = [("first_name", "str", "Given name"), ("last_name", "str", "Family name"),
                  ("email", "str", "Email address"), ("phone", "str", "Phone number"),
                  ("date_of_birth", "date", "Date of birth"), ("city", "str", "City of residence")]
-
-
-def _rng(*parts: object) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big"))
 
 
 @answers("s01.domains")
