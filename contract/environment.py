@@ -26,6 +26,7 @@ keys. Booleans are stored as 0/1 integers, dates as ISO strings.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 Mode = Literal["read", "write"]
 
 
+@lru_cache(maxsize=4096)  # called per row and per task on a handful of names
 def table_name(entity: str) -> str:
     """The snake_case table of a PascalCase entity (InsurancePolicy -> insurance_policy)."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", entity).lower()

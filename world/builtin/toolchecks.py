@@ -126,9 +126,24 @@ def _rule_check(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> 
     raise ValueError(f"{domain.name}: unknown rule kind {rule.kind}")
 
 
+# Task generation asks for a tool's checks tens of thousands of times per domain; they depend only on
+# the (immutable) domain and tool, so they are computed once. Entries hold their keys' objects, so an id is
+# never reused while its entry lives.
+_CHECKS: dict[tuple[int, int], tuple[CatalogDomain, CatalogTool, tuple[Check, ...]]] = {}
+
+
 def checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
     """A write tool's checks in the order they run (after argument and existence validation):
     requires_status rules, the generic guards, then the other rules in catalog order."""
+    hit = _CHECKS.get((id(domain), id(tool)))
+    if hit is None or hit[0] is not domain or hit[1] is not tool:
+        if len(_CHECKS) >= 4096:
+            _CHECKS.clear()
+        hit = _CHECKS[(id(domain), id(tool))] = (domain, tool, tuple(_checks(domain, tool)))
+    return list(hit[2])
+
+
+def _checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
     rules = [r for r in domain.rules if r.tool == tool.name]
     # whose record it is comes first: nothing about another person's record is disclosed by a later check
     first = [_rule_check(domain, tool, r) for r in rules if r.kind == "ownership"]
