@@ -69,6 +69,7 @@ def main() -> None:
               f"{dict(model.truncated_by_kind)}; re-asked after a rejected answer: {model.reasked}")
         print(f"requests by kind: {dict(sorted(kinds.items()))}")
         print(f"largest whole answer by kind (tokens): {dict(sorted(model.largest.items()))}")
+        print(f"answered from the request text alone: {sorted(model.read_purposes | model.fusion_purposes)}")
     sys.exit(0 if code == 0 and mcode == 0 and share >= args.floor else 1)
 
 

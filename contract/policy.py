@@ -70,3 +70,26 @@ def parse_rules(markdown: str) -> list[PolicyRule]:
         except (json.JSONDecodeError, ValidationError) as exc:
             raise ValueError(f"malformed rule marker {raw[:60]}: {str(exc).splitlines()[0]}") from None
     return rules
+
+
+# A rule a service applies to a record of another service that one of its tools takes (a claim naming a visit):
+# stated in that service's policy, checked only where both services are fused (s13's bridge rules).
+REFERENCE_MARKER = re.compile(r"<!-- REFERENCE (\{.*?\}) -->")
+
+
+def reference_marker(fields: dict[str, Any]) -> str:
+    """`<!-- REFERENCE {json} -->` with sorted keys, escaped like a RULE marker so the comment stays closed."""
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("--", "-\\u002d")
+    return f"<!-- REFERENCE {text} -->"
+
+
+def parse_references(markdown: str) -> list[dict[str, Any]]:
+    """The reference rules a policy states, in document order (fields as the marker gives them)."""
+    out = []
+    for raw in REFERENCE_MARKER.findall(markdown):
+        try:
+            out.append(json.loads(raw))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"malformed reference marker {raw[:60]}: {exc}") from None
+    return out

@@ -46,7 +46,9 @@ A -> B (type: state dependency, information flow or storyline flow) names the fi
 that B takes as input. Add tool_preconditions (tools that must run before a tool) and
 valid_trajectories: realistic tool sequences of 2 to 5 calls. A link's fields must be parameters
 of its target tool.
-Records the service keeps (a record row carries its own id, the person's person_id and its target's id):
+Records the service keeps (a record row carries its own id, the person's person_id and the id of what it
+names: its target, or the person's earlier record it names). A tool returning a record (one row, the person's
+rows, the new or updated row, or a count and total of the person's rows) outputs these ids:
 {records}
 Tools:
 {tools}"""
@@ -57,12 +59,22 @@ def _id(entity: str) -> str:
     return table_name(entity) + "_id"
 
 
+def _named(record, records: list, blueprint: Blueprint) -> str:
+    """`, naming a X (x_id)` when the record names another of the person's records (a refund naming a booking):
+    the creating tool takes that record's id."""
+    new = f"the new {table_name(record.name).replace('_', ' ')}"
+    takes = {p for f in blueprint.functions if f.mode == "write" and f.returns == new for p in f.parameters}
+    named = [r for r in records if r is not record and _id(r.name) in takes]
+    return f", naming a {named[0].name} ({_id(named[0].name)})" if named else ""
+
+
 def prompt(domain: str, blueprint: Blueprint) -> str:
     """The request's text: the tools with their parameters and returns, and each record's target (what a
-    record tool's output carries besides its own id)."""
-    records = "\n".join(f"- {r.name} ({_id(r.name)}): {r.source_entity} -> {r.target_entity} ({_id(r.target_entity)})"
-                        for r in blueprint.relationships if r.target_entity != "Person") or "none"
-    return PROMPT.format(name=domain, records=records, tools=tools_text(blueprint.functions))
+    record tool's output carries besides its own id), or the earlier record it names."""
+    records = [r for r in blueprint.relationships if r.target_entity != "Person"]
+    records_text = "\n".join(f"- {r.name} ({_id(r.name)}): {r.source_entity} -> {r.target_entity} "
+                             f"({_id(r.target_entity)}){_named(r, records, blueprint)}" for r in records) or "none"
+    return PROMPT.format(name=domain, records=records_text, tools=tools_text(blueprint.functions))
 
 
 def graph_problems(graph: ToolGraph, blueprint: Blueprint) -> list[str]:

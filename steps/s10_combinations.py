@@ -172,16 +172,17 @@ to the next ({links})? Score the semantic fit from 1 (unrelated: they share only
 journey where a record of one service is needed by the next) with a one-line rationale."""
 
 
+def fit_prompt(combo: Combination, blueprints: dict[str, Blueprint]) -> str:
+    """The members with their sectors and descriptions, and each hand-over in words."""
+    return FIT.format(members=", ".join(f"{m} ({blueprints[m].sector}: {blueprints[m].description})" for m in combo.members),
+                      shared=", ".join(combo.shared_entities),
+                      links="; ".join(f"{l.target} takes {l.source}'s {l.record} as {l.field} ({l.kind})" if l.record
+                                      else f"{l.source} and {l.target} serve the same person" for l in combo.links))
+
+
 async def _fit(combo: Combination, blueprints: dict[str, Blueprint], ctx: StepContext) -> Fit:
     request = LLMRequest(purpose="s10.fit", role="text", response_model=Fit,
-                         messages=(Message(role="user", content=FIT.format(
-                             members=", ".join(f"{m} ({blueprints[m].sector}: {blueprints[m].description})"
-                                               for m in combo.members),
-                             shared=", ".join(combo.shared_entities),
-                             links="; ".join(f"{l.target} takes {l.source}'s {l.record} as {l.field} ({l.kind})"
-                                             if l.record
-                                             else f"{l.source} and {l.target} serve the same person"
-                                             for l in combo.links))),),
+                         messages=(Message(role="user", content=fit_prompt(combo, blueprints)),),
                          context={"combination": combo.model_dump(mode="json"),
                                   "sectors": [blueprints[m].sector for m in combo.members]})
     return await ctx.llm.ask(request)

@@ -51,6 +51,14 @@ or date_after (date argument `field` minus its date `source_field` within [min, 
 {policies}"""
 
 
+def merge_prompt(combo: Combination, policies: dict[str, Policy]) -> str:
+    """The members, their prefixes and hand-overs, and every member's whole policy (its rules on records of
+    other services included: the bridge rules come from them)."""
+    return PROMPT.format(members=", ".join(combo.members), prefixes={m: namespace_of(m) for m in combo.members},
+                         links="; ".join(l.model_dump_json(exclude_none=True) for l in combo.links),
+                         policies="\n\n".join(policies[m].markdown for m in combo.members))
+
+
 def citation_problems(markdown: str) -> list[str]:
     """Every "(global rule N)" must name a numbered rule of the global section."""
     head = markdown.split("<!-- GLOBAL_RULES_END -->", 1)[0]
@@ -85,10 +93,7 @@ async def run(inputs: S13Input, ctx: StepContext) -> S13Output:
     prefixes = {m: namespace_of(m) for m in combo.members}
     request = LLMRequest(
         purpose="s13.policy_merge", role="text", response_model=PolicyDoc,
-        messages=(Message(role="user", content=PROMPT.format(
-            members=", ".join(combo.members), prefixes=prefixes,
-            links="; ".join(l.model_dump_json(exclude_none=True) for l in combo.links),
-            policies="\n\n".join(inputs.members_policy[m].markdown for m in combo.members))),),
+        messages=(Message(role="user", content=merge_prompt(combo, inputs.members_policy)),),
         context={"combination": combo.model_dump(mode="json")})
     doc: PolicyDoc = await ctx.llm.ask(request)
     try:

@@ -30,14 +30,15 @@ def _search(pattern: str, text: str, what: str, flags: int = 0) -> re.Match:
 # ------------------------------------------------------------------ s08: the tool graph from the tool list
 _TOOL = re.compile(r"^- (\w+) \[(read|write)\]: .*? Parameters: (.*)\. Returns: (.*)\.$", re.M)
 _PARAM = re.compile(r"(?:^|; )(\w+): (?:string|integer|number|boolean|any)\b")
-_RECORD = re.compile(r"^- \w+ \((\w+)\): \w+ -> \w+ \((\w+)\)$", re.M)
+_RECORD = re.compile(r"^- \w+ \((\w+)\): \w+ -> \w+ \((\w+)\)(?:, naming an? \w+ \((\w+)\))?$", re.M)
 
 
 def _subject(returns: str, params: set[str]) -> str | None:
     """The snake_case entity a tool's output is about, read from what it returns; None for the profile."""
     if returns == "the person's profile":
         return None
-    for pattern in (r"^matching (.+) rows \(at most \d+\)$", r"^the person's (.+) rows$", r"^the (?:new|updated) (.+)$"):
+    for pattern in (r"^matching (.+) rows(?:, cheapest first)? \(at most \d+\)$", r"^the person's (.+) rows$",
+                    r"^the (?:new|updated) (.+)$", r"^the count, total and count per status of the person's (.+) rows$"):
         found = re.match(pattern, returns)
         if found:
             return found[1].replace(" ", "_")
@@ -51,8 +52,10 @@ def _subject(returns: str, params: set[str]) -> str | None:
 
 def tool_graph(prompt: str) -> dict[str, Any]:
     """Links where an id a tool's output carries is a parameter of another; trajectories follow them."""
-    targets = dict(_RECORD.findall(_search(r"Records the service keeps[^\n]*\n(.*?)\nTools:", prompt,
-                                           "the records and their targets", re.S).group(1)))
+    records = _search(r"Records the service keeps.*?outputs these ids:\n(.*?)\nTools:", prompt,
+                      "the records and their targets", re.S).group(1)
+    # what a record's row names: the earlier record when it names one, else its target
+    targets = {own: named or target for own, target, named in _RECORD.findall(records)}
     tools = []
     for name, mode, params_text, returns in _TOOL.findall(prompt.split("\nTools:\n", 1)[1]):
         params = set() if params_text == "none" else set(_PARAM.findall(params_text))

@@ -89,19 +89,30 @@ def domain_of_templates_prompt(prompt: str) -> tuple[CatalogDomain, str, dict[st
     """The domain, the clock and the id prefixes of records other services keep, as an s14 request states them."""
     head = need(re.search(r"templates for the (\w+) service \(([^:()]+): (.*?)\) \(today is (\d{4}-\d\d-\d\d)\)",
                           prompt, re.S), "the service, its sector and description, and today's date")
-    tools, modes = read_tools(_between(prompt, "what each returns):", "What each tool does", "the tools"))
-    effects = read_effects(_between(prompt, "(from the policy):", "Tool graph trajectories:", "what the tools do"), tools)
-    rules = read_rules(_between(prompt, "statement):", "Database (", "the policy rules"))
-    tables = read_tables(_between(prompt, "sample ids):", "What the columns mean", "the database"))
-    meanings_text = _between(prompt, "by these meanings):", "This is group", "what the columns mean")
-    found = _MEANING.findall(meanings_text)
+    domain, refs = domain_of_facts(
+        head[1], (head[2], head[3]), head[4],
+        tools=_between(prompt, "what each returns):", "What each tool does", "the tools"),
+        effects=_between(prompt, "(from the policy):", "Tool graph trajectories:", "what the tools do"),
+        rules=_between(prompt, "statement):", "Database (", "the policy rules"),
+        tables=_between(prompt, "sample ids):", "What the columns mean", "the database"),
+        meanings=_between(prompt, "by these meanings):", "This is group", "what the columns mean"))
+    return domain, head[4], refs
+
+
+def domain_of_facts(name: str, head: tuple[str, str], clock: str, tools: str, effects: str, rules: str, tables: str,
+                    meanings: str) -> tuple[CatalogDomain, dict[str, str]]:
+    """A domain as a request states it (its tool lines, what each tool does, its rules, its database summary and
+    what the columns mean), and the id prefixes of records other services keep."""
+    listed, modes = read_tools(tools)
+    read = read_tables(tables)
+    found = _MEANING.findall(meanings)
     names = {snake(e): e for e, *_ in found}
-    meanings = {(snake(e), c): text for e, c, *_, text in found}
+    said = {(snake(e), c): text for e, c, *_, text in found}
     links = {(snake(e), c): ref for e, c, ref, *_ in found if ref}
     ranges = {(snake(e), c): [json.loads(lo), json.loads(hi)] for e, c, _, lo, hi, _ in found if lo}
-    reader = DomainReader(head[1], tools, modes, tables, effects, rules, (head[2], head[3]), head[4], meanings, names,
-                          links, ranges)
-    return reader.domain(), head[4], _prefixes(tables, links)
+    reader = DomainReader(name, listed, modes, read, read_effects(effects, listed), read_rules(rules), head, clock,
+                          said, names, links, ranges)
+    return reader.domain(), _prefixes(read, links)
 
 
 def templates(prompt: str) -> dict[str, Any]:
@@ -113,4 +124,4 @@ def templates(prompt: str) -> dict[str, Any]:
     return {"templates": everything[first - 1:last]}
 
 
-__all__ = ["Unreadable", "domain_of_templates_prompt", "templates"]
+__all__ = ["Unreadable", "domain_of_facts", "domain_of_templates_prompt", "templates"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from skiller.contract.namespaces import namespace_of, rename_tables
-from skiller.world.catalog import get_domain
 from skiller.world.catalog.model import CatalogBridge, CatalogDomain, CatalogRecord, CatalogTool
 from skiller.world.builtin import phrasing
 from skiller.world.builtin.seeding import rng as _rng
@@ -54,8 +54,9 @@ def _static_ok(value: Any, c: Check) -> bool:
 class _Story:
     """One fused template under construction over the fused database (prefixed tables)."""
 
-    def __init__(self, combo: dict, tables: dict[str, list[str]], rng: random.Random, clock: str) -> None:
-        self.combo, self.tables, self.rng, self.clock = combo, tables, rng, clock
+    def __init__(self, combo: dict, tables: dict[str, list[str]], rng: random.Random, clock: str,
+                 domains: Mapping[str, CatalogDomain]) -> None:
+        self.combo, self.tables, self.rng, self.clock, self.domains = combo, tables, rng, clock, domains
         self.link0: dict = combo["links"][0]  # the hand-over from the root, the one refusals break
         self.forbidden: tuple[str, dict[str, Any]] | None = None
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -70,7 +71,7 @@ class _Story:
         return rename_tables(text, self.tables[member], namespace_of(member))
 
     def builder(self, member: str) -> _Builder:
-        return _Builder(get_domain(member), self.rng, self.clock)
+        return _Builder(self.domains[member], self.rng, self.clock)
 
     def call(self, member: str, tool: str, args: dict[str, Any]) -> int:
         self.calls.append((namespace_of(member) + tool, args))
@@ -78,7 +79,7 @@ class _Story:
 
     # ------------------------------------------------------------ the root record (read, or moved by a write)
     def root(self, link: dict, moved_by: CatalogTool | None) -> tuple[int, dict[str, Any]]:
-        d = get_domain(link["source"])
+        d = self.domains[link["source"]]
         rec = find(d, link["record"])
         get = next((t for t in d.tools if t.kind == "get" and t.entity == rec.name), None)
         if get is None or not isinstance(rec, CatalogRecord):
@@ -104,7 +105,7 @@ class _Story:
         """Call the target's create with the source record's id (and its amount or date). `origin` maps the
         source row's columns to SQL on the root row (None: the source row is the root row itself).
         With `refuse`, the create is the forbidden call breaking that bridge rule; returns its index or None."""
-        t = get_domain(link["target"])
+        t = self.domains[link["target"]]
         tool = next(x for x in t.tools if x.name == link["tool"])
         rec = find(t, tool.entity or "")
         assert isinstance(rec, CatalogRecord)
@@ -159,7 +160,7 @@ class _Story:
         return self.call(t.name, tool.name, args)
 
     def _desc(self, link: dict, column: str) -> str:
-        rec = find(get_domain(link["source"]), link["record"])
+        rec = find(self.domains[link["source"]], link["record"])
         return next((a.description for a in rec.attributes if a.name == column), words(column))
 
     def _source_condition(self, b: CatalogBridge, hold: bool, state: dict[str, Any], origin: dict[str, str] | None):
@@ -196,7 +197,7 @@ class _Story:
             raise _Skip("refusals are written on the root's record")
         own = next((c for c in checks(t, tool) if c.subject == "arg" and c.field == b.field), None)
         if b.kind == "not_above":
-            attr = next(a for a in find(get_domain(self.combo["members"][0]), self.link0["record"]).attributes
+            attr = next(a for a in find(self.domains[self.combo["members"][0]], self.link0["record"]).attributes
                         if a.name == b.source_field)
             lo, hi = (attr.gen.get("money") or attr.gen.get("int") or [0, 100])
             top = min(hi, own.hi) if own is not None and own.hi is not None else hi
@@ -215,7 +216,7 @@ class _Story:
     # ------------------------------------------------------------ the template
     def template(self, kind: str, root_domain: str, record: str, lead: str, reason: str, rule: str | None = None,
                  communicate: list[str] | None = None) -> dict[str, Any]:
-        rec = find(get_domain(root_domain), record)
+        rec = find(self.domains[root_domain], record)
         table = namespace_of(root_domain) + snake(rec.name)
         key = id_column(rec.name)
         a, m = self.rng.choice([7, 11, 13, 17, 19, 23]), self.rng.choice([29, 31, 37, 41, 43])
@@ -235,15 +236,15 @@ class _Story:
 
 
 def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock: str, moved: bool,
-           refuse: CatalogBridge | None, profile: bool) -> dict[str, Any]:
+           refuse: CatalogBridge | None, profile: bool, domains: Mapping[str, CatalogDomain]) -> dict[str, Any]:
     links = combo["links"]
     first = links[0]
-    root = get_domain(first["source"])
+    root = domains[first["source"]]
     rec = find(root, first["record"])
-    s = _Story(combo, tables, rng, clock)
+    s = _Story(combo, tables, rng, clock, domains)
     moved_by = None
     if moved:
-        wanted = {st for b in get_domain(first["target"]).bridges if b.kind == "source_status"
+        wanted = {st for b in domains[first["target"]].bridges if b.kind == "source_status"
                   and b.tool == first["tool"] for st in b.statuses}
         moved_by = next((t for t in root.tools if t.kind == "set_status" and t.entity == rec.name and t.to in wanted),
                         None)
@@ -263,7 +264,7 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
         if made is not None:
             # what the created row passes on: its arguments (by the root columns they came from) and defaults
             created_args = s.calls[made - 1][1]
-            t = get_domain(link["target"])
+            t = domains[link["target"]]
             tool = next(x for x in t.tools if x.name == link["tool"])
             t_rec = find(t, tool.entity or "")
             new_origin: dict[str, str] = {}
@@ -282,7 +283,7 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
                           f"You want to use your {what} from {root.name} with {first['target']}.",
                           rule=refuse.id, communicate=[src])
     targets = " and ".join(l["target"] for l in links)
-    t_last = get_domain(links[-1]["target"])
+    t_last = domains[links[-1]["target"]]
     t_rec = find(t_last, next(x for x in t_last.tools if x.name == links[-1]["tool"]).entity or "")
     comm = [f"<out{len(s.calls)}.{id_column(t_rec.name)}>"]
     hint = (t_last.personas_hint or [f"needs {targets}"])[0]
@@ -291,12 +292,14 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
                       f"need{'s' if len(links) == 1 else ''}.", communicate=comm)
 
 
-def flow_templates(combo: dict, tables: dict[str, list[str]], seed: int, count: int, clock: str) -> list[dict[str, Any]]:
+def flow_templates(combo: dict, tables: dict[str, list[str]], seed: int, count: int, clock: str,
+                   domains: Mapping[str, CatalogDomain]) -> list[dict[str, Any]]:
     """Up to `count` templates: storylines passing the root record on (read, or moved by a write first, with
-    and without the target's profile lookup), then refusals of the first hand-over's bridge rules."""
+    and without the target's profile lookup), then refusals of the first hand-over's bridge rules. `domains`
+    holds each member's domain (with its bridge rules), from the catalog or as a request states it."""
     rng = _rng(seed, combo["name"], "flows")
     first = combo["links"][0]
-    bridges = [b for b in get_domain(first["target"]).bridges if b.tool == first["tool"] and b.ref == first["field"]]
+    bridges = [b for b in domains[first["target"]].bridges if b.tool == first["tool"] and b.ref == first["field"]]
     rng.shuffle(bridges)
     # (moved by a write first, refused rule, look the target's profile up, variant)
     plans = [(False, None, True, 0), (True, None, True, 0), (False, None, False, 0), (True, None, False, 0),
@@ -307,7 +310,7 @@ def flow_templates(combo: dict, tables: dict[str, list[str]], seed: int, count: 
     for moved, refuse, profile, variant in plans + refusals:
         try:
             t = _story(combo, tables, _rng(seed, combo["name"], moved, refuse.id if refuse else "", profile, variant),
-                       clock, moved, refuse, profile)
+                       clock, moved, refuse, profile, domains)
         except _Skip:
             continue
         if t not in writes + refused:

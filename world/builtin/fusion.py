@@ -7,7 +7,10 @@ import re
 from typing import Any
 
 from skiller.contract.namespaces import namespace_of, rename_tables
+from collections.abc import Mapping
+
 from skiller.world.catalog import get_domain, load_catalog
+from skiller.world.catalog.model import CatalogBridge, CatalogDomain
 from skiller.world.catalog.variants import family
 from skiller.world.builtin.codegen import find, id_column
 from skiller.world.builtin.flows import flow_templates  # storylines where records flow between members
@@ -22,10 +25,13 @@ _PERSON_OUTPUT_KINDS = {"get_profile", "list_records", "create", "set_status", "
 
 @answers("s10.fit")
 def fit(request: LLMRequest) -> dict:
+    return judge_fit(request.context["combination"], request.context["sectors"], [d.name for d in load_catalog()])
+
+
+def judge_fit(combo: dict, sectors: list[str], bases: list[str]) -> dict:
     """Rule-based fit from what the members share: records handed from one to the next make a journey (5);
-    two services of one sector share a plausible storyline (2); only the person in common is unrelated (1)."""
-    combo, sectors = request.context["combination"], request.context["sectors"]
-    bases = [d.name for d in load_catalog()]
+    two services of one sector share a plausible storyline (2); only the person in common is unrelated (1).
+    `bases`: the names of kinds of service, so that two branches of one (HarborHospital, Hospital) are told."""
     families = [family(m, bases) for m in combo["members"]]
     if len(set(families)) < len(families):  # a clinic and its own variant: two branches of one service
         return {"score": 1, "rationale": f"two branches of the same {families[0]} service"}
@@ -64,16 +70,12 @@ def _person_slot(template: dict) -> str | None:
     return None
 
 
-def _kind(domain: str, tool: str) -> str:
-    return next(t.kind for t in get_domain(domain).tools if t.name == tool)
-
-
 class _Segment:
     """One member's validated template, renamed into the fused environment."""
 
-    def __init__(self, domain: str, template: dict, index: int, offset: int, tables: list[str]) -> None:
-        self.domain, self.t, self.offset = domain, template, offset
-        self.prefix = namespace_of(domain)
+    def __init__(self, domain: CatalogDomain, template: dict, index: int, offset: int, tables: list[str]) -> None:
+        self.d, self.domain, self.t, self.offset = domain, domain.name, template, offset
+        self.prefix = namespace_of(domain.name)
         self.slots = {s["slot"]: f"s{index}_{s['slot']}" for s in template["selectors"]}
         self.calls = [{"tool": self.prefix + c["tool"], "arguments": {k: _rename_value(v, self.slots, offset)
                                                                      for k, v in c["arguments"].items()},
@@ -87,7 +89,7 @@ class _Segment:
         """1-based fused index of this segment's last call whose output carries `field`."""
         found = None
         for i, c in enumerate(self.calls):
-            kind = _kind(self.domain, c["base"])
+            kind = next(t.kind for t in self.d.tools if t.name == c["base"])
             if field == "person_id":
                 ok = kind in kinds or (kind == "get" and self._is_record(c["base"]))
             else:
@@ -97,13 +99,12 @@ class _Segment:
         return found
 
     def _is_record(self, tool: str) -> bool:
-        d = get_domain(self.domain)
-        t = next(t for t in d.tools if t.name == tool)
-        return any(r.name == t.entity for r in d.records)
+        t = next(t for t in self.d.tools if t.name == tool)
+        return any(r.name == t.entity for r in self.d.records)
 
     def _carries(self, tool: str, field: str) -> bool:
-        t = next(t for t in get_domain(self.domain).tools if t.name == tool)
-        return t.entity is not None and id_column(find(get_domain(self.domain), t.entity).name) == field
+        t = next(t for t in self.d.tools if t.name == tool)
+        return t.entity is not None and id_column(find(self.d, t.entity).name) == field
 
 
 def _hand_over(prev: _Segment, seg: _Segment, link: dict) -> bool:
@@ -130,10 +131,11 @@ def _hand_over(prev: _Segment, seg: _Segment, link: dict) -> bool:
     return True
 
 
-def _fuse(chain: list[tuple[str, dict]], links: list[dict], tables: dict[str, list[str]]) -> dict | None:
+def _fuse(chain: list[tuple[str, dict]], links: list[dict], tables: dict[str, list[str]],
+          domains: Mapping[str, CatalogDomain]) -> dict | None:
     segments, offset = [], 0
     for i, (domain, template) in enumerate(chain):
-        seg = _Segment(domain, template, i, offset, tables[domain])
+        seg = _Segment(domains[domain], template, i, offset, tables[domain])
         if segments and not _hand_over(segments[-1], seg, links[i - 1]):
             return None
         segments.append(seg)
@@ -174,12 +176,17 @@ def _short(template: dict) -> bool:
 
 @answers("s11.fuse")
 def fuse(request: LLMRequest) -> dict:
-    """Chain validated segments along the combination's links; try seeded pairings until `count` fuse."""
     ctx = request.context
+    return fused_templates(ctx, {m: get_domain(m) for m in ctx["combination"]["members"]})
+
+
+def fused_templates(ctx: Mapping[str, Any], domains: Mapping[str, CatalogDomain]) -> dict:
+    """Chain validated segments along the combination's links; try seeded pairings until `count` fuse.
+    `domains`: each member's domain (with its bridge rules), from the catalog or as a request states it."""
     combo, segments, tables = ctx["combination"], ctx["segments"], ctx["tables"]
     members, links = combo["members"], combo["links"]
     if links and all(l["kind"] == "reference" for l in links):
-        flowing = flow_templates(combo, tables, ctx["seed"], ctx["count"], ctx.get("clock", "2026-03-02"))
+        flowing = flow_templates(combo, tables, ctx["seed"], ctx["count"], ctx.get("clock", "2026-03-02"), domains)
         if flowing:
             return {"templates": flowing}
     rng = _rng(ctx["seed"], combo["name"], "s11")
@@ -199,7 +206,7 @@ def fuse(request: LLMRequest) -> dict:
         if key in seen or sum(len(t["trajectory"]) for _, t in chain) > MAX_FUSED_CALLS:
             continue
         seen.add(key)
-        template = _fuse(chain, links, tables)
+        template = _fuse(chain, links, tables, domains)
         if template is not None:
             fused.append(template)
         if len(fused) >= ctx["count"]:
@@ -229,12 +236,12 @@ def _global_rules(head: str) -> dict[int, tuple[str, str]]:
     return out
 
 
-def bridge_rules(links: list[dict]) -> list[dict]:
-    """The hand-over rules of a combination: the catalog's bridges on each reference, a person rule otherwise."""
+def bridge_rules(links: list[dict], bridges: Mapping[str, list[CatalogBridge]]) -> list[dict]:
+    """The hand-over rules of a combination: the target's bridges on each reference, a person rule otherwise."""
     rules = []
     for i, link in enumerate(links, start=1):
         src, dst = link["source"], link["target"]
-        found = [b for b in get_domain(dst).bridges
+        found = [b for b in bridges[dst]
                  if link["kind"] == "reference" and b.tool == link["tool"] and b.ref == link["field"]]
         for b in found:
             rules.append({"id": b.id, "source": src, "target": dst, "statement": b.statement, "kind": b.kind,
@@ -249,16 +256,23 @@ def bridge_rules(links: list[dict]) -> list[dict]:
 
 @answers("s13.policy_merge")
 def merge_policies(request: LLMRequest) -> dict:
+    combo = request.context["combination"]
+    domains = {m: get_domain(m) for m in combo["members"]}
+    return merged_policy(combo, {m: policy_markdown(d) for m, d in domains.items()},
+                         {m: [t.name for t in d.tools] for m, d in domains.items()},
+                         {m: d.bridges for m, d in domains.items()})
+
+
+def merged_policy(combo: dict, policies: Mapping[str, str], tool_names: Mapping[str, list[str]],
+                  bridges_of: Mapping[str, list[CatalogBridge]]) -> dict:
     """Members' rules kept verbatim under prefixed tool names; global rules merged once under the members'
     own numbers (so every "(global rule N)" still resolves); bridge rules for each hand-over."""
-    combo = request.context["combination"]
     merged: dict[int, list[tuple[str, str, str]]] = {}
     sections = []
     for m in combo["members"]:
-        domain = get_domain(m)
-        found = _SECTION.search(policy_markdown(domain))
+        found = _SECTION.search(policies[m])
         head, body = found.group(1), found.group(2)
-        tools = [t.name for t in domain.tools]
+        tools = tool_names[m]
         for n, (title, text) in _global_rules(head).items():
             merged.setdefault(n, []).append((m, title, _prefix_tools(text, tools, namespace_of(m))))
         sections.append(f"## {m} (tools prefixed `{namespace_of(m)}`)\n"
@@ -276,7 +290,7 @@ def merge_policies(request: LLMRequest) -> dict:
                  "date or an amount), look the record up first in this conversation, pass its values unchanged, "
                  "and follow the bridge rules below; refuse, citing the rule id, what a bridge rule forbids.")
     bridges = []
-    for rule in bridge_rules(combo["links"]):
+    for rule in bridge_rules(combo["links"], bridges_of):
         marker = json.dumps({k: v for k, v in rule.items() if v is not None}, sort_keys=True)
         bridges.append(f"- [{rule['id']}] {rule['statement']} (global rule {hand_over})\n<!-- BRIDGE {marker} -->")
     markdown = "\n".join([

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from skiller.contract.policy import parse_rules as parse_rule_markers
+from skiller.contract.policy import parse_rules as parse_rule_markers, reference_marker
 from skiller.world.catalog.model import CatalogDomain, CatalogRecord, CatalogRule, CatalogTool
 from skiller.world.builtin.codegen import (
     READ_KINDS,
@@ -81,10 +81,24 @@ class _Writer:
             "outcomes. When a tool reports an error, explain it and do not retry blindly.",
             f"6. **Stay in scope.** Help only with {d.name} matters these tools support; say so otherwise.",
             "",
+            *self.references(),
             "<!-- GLOBAL_RULES_END -->",
             "",
             "## Tools",
         ]
+
+    def references(self) -> list[str]:
+        """Rules on records of other services that a tool takes (a claim naming a visit): checked only where
+        both services are fused, so the fusion steps read them here (s11 states them, s13 bridges them)."""
+        if not self.d.bridges:
+            return []
+        lines = ["## Records of other services", "",
+                 "Where this service works together with the service a record comes from, these rules govern the "
+                 "records its tools take; alone, take such a record's id as the person gives it.", ""]
+        for b in self.d.bridges:
+            lines += [f"- [{b.id}] {b.statement} (`{b.tool}`, `{b.ref}`)",
+                      reference_marker(b.model_dump(mode="json", exclude_none=True))]
+        return [*lines, ""]
 
     def tool(self, tool: CatalogTool) -> list[str]:
         params = tool_parameters(self.d, tool)

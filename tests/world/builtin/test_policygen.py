@@ -5,8 +5,9 @@ import re
 
 import pytest
 
+from skiller.contract.policy import parse_references
 from skiller.world.catalog import load_catalog
-from skiller.world.catalog.model import CatalogDomain, CatalogRule
+from skiller.world.catalog.model import CatalogBridge, CatalogDomain, CatalogRule
 from skiller.world.builtin.policygen import parse_rules, policy_markdown, rule_marker
 
 DOMAINS = load_catalog()
@@ -43,3 +44,17 @@ def test_rule_marker_stays_one_closed_comment_whatever_the_statement_says() -> N
     marker = rule_marker(rule)
     assert re.fullmatch(r"<!-- RULE \{[^>]*\} -->", marker) and "--" not in marker[5:-4]
     assert parse_rules(f"text {marker} more") == [rule.model_dump(mode="json")]
+
+
+@pytest.mark.parametrize("domain", [d for d in DOMAINS if d.bridges], ids=lambda d: d.name)
+def test_policy_states_the_rules_on_other_services_records_before_its_global_rules_end(domain: CatalogDomain) -> None:
+    md = policy_markdown(domain)
+    head = md[:md.index("<!-- GLOBAL_RULES_END -->")]
+    assert [CatalogBridge.model_validate(r) for r in parse_references(head)] == domain.bridges
+    assert parse_references(md) == parse_references(head)  # stated once, among the global rules
+    assert all(f"[{b.id}] {b.statement}" in head for b in domain.bridges)
+
+
+def test_a_policy_without_rules_on_other_services_records_states_none() -> None:
+    domain = next(d for d in DOMAINS if not d.bridges)
+    assert "REFERENCE" not in policy_markdown(domain) and "Records of other services" not in policy_markdown(domain)
