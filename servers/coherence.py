@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, DataInvariants, StatusTiming
 from skiller.servers.database import _connect, _q
 
-__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "StatusTiming", "coherence_report"]
+__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "StatusTiming",
+           "coherence_report"]
 
 TOLERANCE = 0.01  # a database passes while at most 1% of the rows checked by a kind break it
 _EXAMPLES = 3

@@ -22,7 +22,7 @@ from skiller.world.catalog.model import CatalogDomain
 from tests.world.builtin.test_dbgen import CLOCK, SANDBOX
 
 
-def _db(name: str, tmp_path) -> bytes:
+def _db(name: str) -> bytes:
     built = SANDBOX.run_python({"gen_db.py": database_program(get_domain(name), load_catalog())}, "gen_db.py",
                                ["--seed", "11", "--rows", "40", "--people", "30", "--clock", CLOCK, "--out", "db.sqlite"],
                                collect=["db.sqlite"])
@@ -74,7 +74,7 @@ def test_generated_balances_are_coherent_and_the_integrity_check_counts_a_broken
     domain = get_domain(name)
     balance = domain.balances[0]
     path = tmp_path / "db.sqlite"
-    path.write_bytes(_db(name, tmp_path))
+    path.write_bytes(_db(name))
     invariants = database_invariants(domain)
     report = coherence_report(path, invariants, CLOCK)
     assert report.ok and report.checked["balance"] == 30 and not report.violations.get("balance"), report
@@ -100,7 +100,7 @@ _ELIGIBLE = ("m.pets_owned <= 3 AND NOT EXISTS (SELECT 1 FROM pet_policy x WHERE
 def test_the_compiled_module_moves_the_balance_and_refuses_an_uncovered_claim_in_the_worker(tmp_path) -> None:
     """Through the real sandboxed worker: a claim the benefit covers lowers it by the amount (returned and
     stored), withdrawing it gives the amount back; a person with nothing left is refused by PIN-13, nothing changed."""
-    content = _db("PetInsurance", tmp_path)
+    content = _db("PetInsurance")
     path = tmp_path / "db.sqlite"
     path.write_bytes(content)
     conn = sqlite3.connect(path)
@@ -130,7 +130,7 @@ def test_the_compiled_module_moves_the_balance_and_refuses_an_uncovered_claim_in
 def test_the_generated_tests_check_the_balance_and_catch_a_module_that_forgets_it(name: str, tmp_path) -> None:
     domain = get_domain(name)
     source = implementation_module(domain, CLOCK)
-    db = _db(name, tmp_path)
+    db = _db(name)
     run = lambda impl: SANDBOX.run_pytest({"impl.py": impl, "test_impl.py": implementation_tests(domain, CLOCK),  # noqa: E731
                                            "db.sqlite": db}, "test_impl.py")
     kept = run(source)
