@@ -22,6 +22,7 @@ import structlog
 from pydantic import ValidationError
 
 from skiller.contract.environment import ModuleSource, ToolResult, ToolSpec
+from skiller.servers.restore import FileId, restore
 from skiller.servers.sandbox import Sandbox, SandboxLimits
 from skiller.servers.statehash import StateHasher
 
@@ -93,6 +94,9 @@ class Environment:
         self._by_name: dict[str, ToolSpec] = {}
         self._files = [f"{_file_stem(i, m.server)}.py" for i, m in enumerate(self._modules)]
         self._hasher = StateHasher()  # outlives resets and respawns: the initial state stays known
+        self._db_id: FileId | None = None  # the database file the worker opened
+        self._used = False  # a call ran since the last reset
+        self._budget_checked = 0.0
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -137,7 +141,7 @@ class Environment:
         self._write("worker.py", WORKER_SOURCE.read_bytes())
         for file, module in zip(self._files, self._modules):
             self._write(file, module.code.encode("utf-8"))
-        self._write(DB_FILE, self._db_bytes)
+        self._db_id, self._used = self._write(DB_FILE, self._db_bytes), False
         for leftover in (f"{DB_FILE}-journal", FRESH_FILE):
             (self._workdir / leftover).unlink(missing_ok=True)
         began = time.perf_counter()
@@ -173,13 +177,15 @@ class Environment:
         log.debug("environment.started", modules=names, tools=len(tools), pid=proc.pid,
                   ms=round((time.perf_counter() - began) * 1000, 1))
 
-    def _write(self, name: str, data: bytes) -> None:
+    def _write(self, name: str, data: bytes) -> FileId:
         # Never write through whatever the worker left at this name (a symlink could point anywhere).
         path = self._workdir / name
         path.unlink(missing_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            st = os.fstat(fh.fileno())
+        return st.st_dev, st.st_ino
 
     def _stop(self, reason: str) -> None:
         proc = self._proc
@@ -222,6 +228,7 @@ class Environment:
         with self._lock:
             if not self.alive:
                 return ToolResult(ok=False, error=f"environment is not running ({self._dead_reason}); reset it")
+            self._used = True
             try:
                 reply = self._exchange({"op": "call", "name": name, "arguments": arguments},
                                        self._call_timeout, what=name)
@@ -238,14 +245,28 @@ class Environment:
             return ToolResult(ok=False, error=f"environment worker sent a malformed reply to {name}; worker stopped")
 
     def reset(self) -> None:
-        """Restore the initial database; a dead worker is replaced by a fresh one."""
+        """Restore the initial database; a dead worker is replaced by a fresh one.
+
+        The parent writes back the blocks the calls changed and the worker drops what its connection
+        may hold beyond the file (a transaction, temporary tables); failing that, the worker reopens a
+        fresh copy swapped in for the file."""
         with self._lock:
             if self.alive and self._cpu_budget_left():
-                self._write(FRESH_FILE, self._db_bytes)
                 try:
-                    reply = self._exchange({"op": "reset", "db": FRESH_FILE}, self._call_timeout, what="reset")
-                    if reply.get("ok") is True:
-                        return
+                    if restore(self.db_path, self._db_bytes, self._db_id):
+                        if not self._used:
+                            return  # no call since the last reset: the worker holds nothing else
+                        reply = self._exchange({"op": "reset"}, self._call_timeout, what="reset")
+                        if reply.get("ok") is True:
+                            self._used = False
+                            return
+                        self._stop(f"reset failed: {reply.get('error')}")
+                    else:
+                        fresh = self._write(FRESH_FILE, self._db_bytes)
+                        reply = self._exchange({"op": "reset", "db": FRESH_FILE}, self._call_timeout, what="reset")
+                        if reply.get("ok") is True:
+                            self._db_id, self._used = fresh, False
+                            return
                     self._stop(f"reset failed: {reply.get('error')}")
                 except _WorkerGone:
                     pass
@@ -259,6 +280,11 @@ class Environment:
 
     def _cpu_budget_left(self) -> bool:
         # RLIMIT_CPU counts the worker's whole life: recycle it between episodes before it runs out.
+        # One process spends at most a CPU-second per second: reading /proc once a second is enough.
+        now = time.monotonic()
+        if now - self._budget_checked < 1.0:
+            return True
+        self._budget_checked = now
         used = _cpu_seconds(self._proc.pid) if self._proc is not None else None
         limit = getattr(getattr(self._sandbox, "limits", None), "cpu_seconds", None)
         if used is None or limit is None or used < 0.5 * limit:

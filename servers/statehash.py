@@ -5,6 +5,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from skiller.servers import database, pages
 
@@ -18,6 +19,7 @@ class _Snapshot:
     tables: tuple[str, ...]  # sorted, as the canonical dump orders them
     roots: dict[str, int]  # root page of each table's b-tree
     dumps: dict[str, bytes]  # each table's share of the canonical dump
+    prefixes: tuple[Any, ...]  # the digest's state after each table, in order (hashlib objects)
     owned: dict[str, frozenset[int] | None]  # pages of each table's b-tree (None: unknown, always re-read)
     schema: frozenset[int]  # pages of sqlite_master
 
@@ -41,7 +43,8 @@ class StateHasher:
             return database.state_hash(path)  # a hot journal or a WAL: only SQLite knows the content
         path = Path(path)
         data = path.read_bytes()
-        known = [s for s in (self._last, self._base) if s is not None]
+        pair = (self._last,) if self._last is self._base else (self._last, self._base)
+        known = [s for s in pair if s is not None]
         snap = next((s for s in known if s.data == data), None) or self._snapshot(path, data, known)
         self._base = self._base or snap
         self._last = snap
@@ -64,8 +67,18 @@ class StateHasher:
                     continue
                 dumps[table] = database._table_dump(conn, table)
                 owned[table] = _owned(data, roots.get(table))
-        digest = hashlib.sha256(b"".join(dumps[t] for t in tables)).hexdigest()
-        return _Snapshot(data, digest, tables, roots, dumps, owned, _owned(data, 1) or frozenset())
+        # The digest runs over the tables in order: resume it after the leading tables that were reused.
+        same = 0
+        if prior is not None:
+            while same < len(tables) and dumps[tables[same]] is prior.dumps[tables[same]]:
+                same += 1
+        running = prior.prefixes[same - 1].copy() if same else hashlib.sha256()
+        prefixes = list(prior.prefixes[:same]) if same else []
+        for table in tables[same:]:
+            running.update(dumps[table])
+            prefixes.append(running.copy())
+        schema = prior.schema if prior is not None else _owned(data, 1) or frozenset()  # its pages did not change
+        return _Snapshot(data, running.hexdigest(), tables, roots, dumps, tuple(prefixes), owned, schema)
 
 
 def _owned(data: bytes, root: object) -> frozenset[int] | None:
