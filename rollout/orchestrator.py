@@ -65,7 +65,8 @@ async def run_episode(task: Task, env: EpisodeEnvironment, agent: Agent, user: U
     failures (they become the termination reason), only for cancellation."""
     ep = _Episode(task, trial, agent, user, system_prompt)
     try:
-        await asyncio.to_thread(env.reset)
+        areset = getattr(env, "areset", None)  # servers.Environment waits on the loop; others in a thread
+        await (areset() if areset is not None else asyncio.to_thread(env.reset))
         ep.tools = [spec.openai() for spec in env.tools]
     except Exception as exc:  # noqa: BLE001 - any failure here is the environment's
         return ep.finish("infrastructure_error", f"reset failed: {_describe(exc)}")
@@ -131,7 +132,9 @@ async def _run_calls(ep: _Episode, env: EpisodeEnvironment, calls: list[tuple[st
             result = ToolResult(ok=False, error=problem)
         else:
             try:
-                result = await asyncio.to_thread(env.call, call.name, arguments)
+                acall = getattr(env, "acall", None)
+                result = await (acall(call.name, arguments) if acall is not None
+                                else asyncio.to_thread(env.call, call.name, arguments))
             except Exception as exc:  # noqa: BLE001
                 result = ToolResult(ok=False, error=f"environment failed: {_describe(exc)}")
                 broken = result.error

@@ -37,6 +37,7 @@ class StateHasher:
     def __init__(self) -> None:
         self._base: _Snapshot | None = None
         self._last: _Snapshot | None = None
+        self._lines: dict[tuple, str] = {}  # the dump's line of every row seen (see database._table_dump)
 
     def digest(self, path: str | Path) -> str:
         if any(os.path.exists(f"{path}{suffix}") for suffix in ("-journal", "-wal")):
@@ -65,7 +66,7 @@ class StateHasher:
                 if prior is not None and before is not None and not before & changed:
                     dumps[table], owned[table] = prior.dumps[table], before
                     continue
-                dumps[table] = database._table_dump(conn, table)
+                dumps[table] = database._table_dump(conn, table, self._lines)
                 owned[table] = _owned(data, roots.get(table))
         # The digest runs over the tables in order: resume it after the leading tables that were reused.
         same = 0
