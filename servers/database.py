@@ -201,7 +201,25 @@ def _encode(row: Any) -> str:
 _FLOATISH = (float, bytes, memoryview)
 
 
-def _table_dump(conn: sqlite3.Connection, table: str, lines: dict[tuple, str] | None = None) -> bytes:
+DumpPlan = tuple[bytes, str, list[int], bool]  # header line, SELECT ('' without columns), key positions, keyed
+
+
+def _dump_plan(conn: sqlite3.Connection, table: str) -> DumpPlan:
+    """How `_table_dump` reads a table: the same for every state with the same schema."""
+    cols = _columns(conn, table)
+    names = sorted(c[0] for c in cols)
+    head = _dumps({"table": table, "columns": names}).encode() + b"\n"
+    if not names:
+        return head, "", [], False
+    pk = _pk(cols)
+    keyed = bool(pk) and conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
+    order = " ORDER BY " + ", ".join(f"{_q(c)} COLLATE BINARY" for c in pk) if keyed else ""
+    select = f"SELECT {', '.join(_q(n) for n in names)} FROM {_q(table)}{order}"
+    return head, select, [names.index(k) for k in pk], keyed
+
+
+def _table_dump(conn: sqlite3.Connection, table: str, lines: dict[tuple, str] | None = None,
+                plan: DumpPlan | None = None) -> bytes:
     """One table's share of the canonical dump: a header line, then one JSON array per row in key order.
 
     Rows come back from SQLite already in primary-key order; that order is the canonical one whenever
@@ -210,26 +228,23 @@ def _table_dump(conn: sqlite3.Connection, table: str, lines: dict[tuple, str] | 
     (float or NULL keys, duplicates, no key, UTF-16 files) is sorted here exactly as before. `lines` keeps
     each row's line (equal rows, equal lines): a table dumped again encodes only the rows that changed.
     """
-    cols = _columns(conn, table)
-    names = sorted(c[0] for c in cols)
-    head = _dumps({"table": table, "columns": names}).encode() + b"\n"
-    if not names:
+    head, select, where, keyed = plan or _dump_plan(conn, table)
+    if not select:
         return head
-    pk = _pk(cols)
-    keyed = bool(pk) and conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
-    order = " ORDER BY " + ", ".join(f"{_q(c)} COLLATE BINARY" for c in pk) if keyed else ""
-    raw = conn.execute(f"SELECT {', '.join(_q(n) for n in names)} FROM {_q(table)}{order}").fetchall()
+    raw = conn.execute(select).fetchall()
     if not raw:
         return head
     columns = list(zip(*raw))
-    where = [names.index(k) for k in pk]
-    keys = [tuple(map(canonical_value, columns[i])) for i in where]
+    keys = [tuple(map(canonical_value, c)) if any(t in _FLOATISH for t in set(map(type, c))) else c
+            for c in (columns[i] for i in where)]
     ordered = keyed and all(set(map(type, k)) <= {int, str} for k in keys) and len(set(zip(*keys))) == len(raw)
     if ordered and lines is not None:
         if len(lines) > 200_000:
             lines.clear()
-        return head + ("\n".join([lines.get(r) or lines.setdefault(r, _encode(tuple(map(canonical_value, r))))
-                                   for r in raw]) + "\n").encode()
+        got = list(map(lines.get, raw))
+        if None in got:
+            got = [g or lines.setdefault(r, _encode(tuple(map(canonical_value, r)))) for g, r in zip(got, raw)]
+        return head + ("\n".join(got) + "\n").encode()
     for i, col in enumerate(columns):  # only columns holding floats or blobs need normalizing
         if any(t in _FLOATISH for t in set(map(type, col))):
             columns[i] = tuple(map(canonical_value, col))

@@ -20,6 +20,7 @@ class _Snapshot:
     roots: dict[str, int]  # root page of each table's b-tree
     dumps: dict[str, bytes]  # each table's share of the canonical dump
     prefixes: tuple[Any, ...]  # the digest's state after each table, in order (hashlib objects)
+    plans: dict[str, database.DumpPlan]  # how each table is read (fixed by the schema)
     owned: dict[str, frozenset[int] | None]  # pages of each table's b-tree (None: unknown, always re-read)
     schema: frozenset[int]  # pages of sqlite_master
 
@@ -57,8 +58,9 @@ class StateHasher:
             if prior is None:  # an unchanged schema means the same tables at the same root pages
                 tables = tuple(database._tables(conn))
                 roots = dict(conn.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'").fetchall())
+                plans = {t: database._dump_plan(conn, t) for t in tables}
             else:
-                tables, roots = prior.tables, prior.roots
+                tables, roots, plans = prior.tables, prior.roots, prior.plans
             dumps: dict[str, bytes] = {}
             owned: dict[str, frozenset[int] | None] = {}
             for table in tables:
@@ -66,7 +68,7 @@ class StateHasher:
                 if prior is not None and before is not None and not before & changed:
                     dumps[table], owned[table] = prior.dumps[table], before
                     continue
-                dumps[table] = database._table_dump(conn, table, self._lines)
+                dumps[table] = database._table_dump(conn, table, self._lines, plans[table])
                 owned[table] = _owned(data, roots.get(table))
         # The digest runs over the tables in order: resume it after the leading tables that were reused.
         same = 0
@@ -79,7 +81,7 @@ class StateHasher:
             running.update(dumps[table])
             prefixes.append(running.copy())
         schema = prior.schema if prior is not None else _owned(data, 1) or frozenset()  # its pages did not change
-        return _Snapshot(data, running.hexdigest(), tables, roots, dumps, tuple(prefixes), owned, schema)
+        return _Snapshot(data, running.hexdigest(), tables, roots, dumps, tuple(prefixes), plans, owned, schema)
 
 
 def _owned(data: bytes, root: object) -> frozenset[int] | None:
