@@ -36,6 +36,9 @@ _FOUND = ["Thank you, {n}, I have found your account.", "Thanks, {n}; I've found
 _IDENTITY = ("person id", "full name")
 
 
+_VOCABULARIES: dict[int, tuple[list[dict[str, Any]], Vocabulary]] = {}  # by tool list (kept alive here)
+
+
 def _norm(value: Any) -> str:
     return value_text(value).strip().casefold()
 
@@ -66,6 +69,7 @@ class _Conversation:
         self.said = ""
         self.turn = 0
         self._pending: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._normed: list[dict[str, str]] = []  # each call's arguments, normalized as `done` compares them
         self._asked = False
 
     def follows(self, messages: list[dict[str, Any]]) -> bool:
@@ -96,16 +100,17 @@ class _Conversation:
                 name, args = self._pending.pop(m["tool_call_id"])
                 ok, value = _tool_output(text)
                 self.calls.append((name, args, ok, value))
+                self._normed.append({k: _norm(v) for k, v in args.items()})
                 self._asked, self.confirmed = False, False
             elif role == "user":
                 self.user.append(text)
                 self.said = "\n".join(self.user)
                 self.confirmed = self._asked and is_yes(text)
 
-    def done(self, action: GoldenAction) -> bool:
-        want = {k: _norm(v) for k, v in action.arguments.items()}
-        return any(ok and name == action.name and {k: _norm(v) for k, v in args.items()} == want
-                   for name, args, ok, _ in self.calls)
+    def done(self, action: GoldenAction, want: dict[str, str]) -> bool:
+        """Whether a call with the action's name and these normalized arguments succeeded."""
+        return any(ok and name == action.name and normed == want
+                   for (name, _, ok, _), normed in zip(self.calls, self._normed))
 
 
 class OracleAgent:
@@ -126,6 +131,7 @@ class OracleAgent:
         self.task = task
         # Actions the user performs (requestor "user") are not the assistant's to replay.
         self._actions = [a for a in task.golden_actions if a.requestor == "assistant"]
+        self._wants = [{k: _norm(v) for k, v in a.arguments.items()} for a in self._actions]
         self._facts = {k: v for k, v in task.user_scenario.facts.items() if v}
         self._mistake = task.user_scenario.mistake
         self._words: tuple[list[dict[str, Any]], Vocabulary] | None = None
@@ -139,7 +145,7 @@ class OracleAgent:
         if talk.last_role == "user" and talk.assistant_texts and self._finished(talk):
             return AgentTurn(text=self._after_end(talk))  # the customer answered the closing words
         lead = " ".join(x for x in (greeting, self._found(talk, words)) if x)
-        pending = next((a for a in self._actions if not talk.done(a)), None)
+        pending = next((a for a, want in zip(self._actions, self._wants) if not talk.done(a, want)), None)
         if pending is None:
             missing = [k for k in self._facts if not self._have(k, talk)] if self.task.kind == "refusal" else []
             if missing:
@@ -169,9 +175,15 @@ class OracleAgent:
         return talk
 
     def _vocabulary(self, tools: list[dict[str, Any]]) -> Vocabulary:
-        # An episode hands every turn the same tool list: read its labels once, not on every turn.
+        # An episode hands every turn the same tool list, and the episodes on one environment share it
+        # (rollout.orchestrator): read its labels once, not on every turn of every episode.
         if self._words is None or self._words[0] is not tools:
-            self._words = (tools, Vocabulary(tools))
+            known = _VOCABULARIES.get(id(tools))
+            if known is None or known[0] is not tools:
+                if len(_VOCABULARIES) >= 64:
+                    _VOCABULARIES.clear()
+                known = _VOCABULARIES[id(tools)] = (tools, Vocabulary(tools))
+            self._words = known
         return self._words[1]
 
     def _pick(self, options: list[str], slot: str, talk: _Conversation) -> str:
