@@ -4,11 +4,18 @@
 Rates are given per wall second and per CPU second (this process plus its sandboxed worker), since
 wall time on a shared machine says more about the neighbours than about Skiller.
 
-Measured (BuildingPermits, 24 tasks, load average 3-9 from other jobs on 2 cores): 200-245 oracle
-episodes per CPU-s (about 3 ms in this process, mostly the oracle and user re-reading the conversation
-each turn, and 1.1 ms in the worker per episode), 500-800 evaluations per CPU-s; state hash of the
-184 KB database 5.8 ms cold, 0.03-0.04 ms unchanged or reset, 1.4-1.5 ms after a one-row write. Short
-of issue 13's 1,000 episodes/s and 1 ms after a write: the worker's share alone is 1.1 ms.
+Measured (ChargingNetwork, 24 tasks, 120 KB database; load average 5.6-6.6 from other jobs on 2 cores;
+the code before and after issue 13's rollout work run back to back, twice each):
+- before: 133-145 oracle episodes per CPU-s (89-97 per wall s), 291-323 evaluations per CPU-s; state
+  hash 3.8 ms cold, 0.02 ms unchanged or reset, 2.4-2.7 ms after a one-row write;
+- after: 285-298 episodes per CPU-s (200 per wall s), 533-546 evaluations per CPU-s; state hash
+  3.8-4.0 ms cold, 0.02 ms unchanged or reset, 1.4 ms after a one-row write (1.1 ms in a quieter
+  moment). Per episode about 2.5 ms in this process (the oracle and the builtin user, now reading
+  each message once) and 0.7 ms in the worker, whose reset now costs a few blocks written back by
+  this process instead of a reopened copy. Calls are awaited on the event loop, not in a thread.
+Still short of issue 13's 1,000 episodes/s and 1 ms after a write: the hash after a write re-reads
+the changed table through SQLite (fetching its 300 rows is ~0.5 ms of it), and the oracle and user
+still do a few hundred microseconds of string work per turn.
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ COMMUNICATE check and the data-quality report recognise them this way: one defin
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -96,9 +97,20 @@ def _plain(text: str) -> str:
 
 def said_value(text: str, value: Any) -> bool:
     """Whether `text` mentions `value` in any spoken form (case-insensitive; '1,250.00' says '1250')."""
-    hay = _plain(text).casefold()
-    forms = [_plain(f) for f in spoken_forms(value) if f]
-    return any(re.search(_pattern(f), hay) for f in forms if f)
+    hay = _hay(text)
+    return any(p.search(hay) for p in _patterns(value_text(value)))
+
+
+# A conversation asks the same questions of the same texts turn after turn: remember the answers' parts.
+@functools.lru_cache(maxsize=4096)
+def _hay(text: str) -> str:
+    return _plain(text).casefold()
+
+
+@functools.lru_cache(maxsize=4096)
+def _patterns(text: str) -> tuple[re.Pattern[str], ...]:
+    forms = [_plain(f) for f in spoken_forms(text) if f]
+    return tuple(re.compile(_pattern(f)) for f in forms if f)
 
 
 def is_yes(text: str) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 from typing import Any
 
@@ -35,6 +36,9 @@ _FOUND = ["Thank you, {n}, I have found your account.", "Thanks, {n}; I've found
 _IDENTITY = ("person id", "full name")
 
 
+_VOCABULARIES: dict[int, tuple[list[dict[str, Any]], Vocabulary]] = {}  # by tool list (kept alive here)
+
+
 def _norm(value: Any) -> str:
     return value_text(value).strip().casefold()
 
@@ -51,41 +55,62 @@ def _tool_output(content: str) -> tuple[bool, Any]:
 
 
 class _Conversation:
-    """What the oracle reads off the conversation so far (it keeps no state of its own)."""
+    """What the oracle reads off the conversation so far. Read once: `extend` adds the messages that
+    followed, so a turn costs its new messages, not the whole conversation again."""
 
-    def __init__(self, messages: list[dict[str, Any]]) -> None:
-        self.user = [message_text(m) for m in messages if m.get("role") == "user"]
+    def __init__(self) -> None:
+        self.read: list[dict[str, Any]] = []  # the messages read, in order
+        self.user: list[str] = []
         self.calls: list[tuple[str, dict[str, Any], bool, Any]] = []  # name, arguments, ok, output
-        pending: dict[str, tuple[str, dict[str, Any]]] = {}
-        self.last_role = messages[-1].get("role") if messages else None
-        self.assistant_texts = [message_text(m) for m in messages if m.get("role") == "assistant" and message_text(m)]
+        self.last_role: str | None = None
+        self.assistant_texts: list[str] = []
+        self.called = False  # the assistant made a tool call
         self.confirmed = False  # the last assistant words asked to confirm, and the user said yes since
-        asked = False
+        self.said = ""
+        self.turn = 0
+        self._pending: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._normed: list[dict[str, str]] = []  # each call's arguments, normalized as `done` compares them
+        self._asked = False
+
+    def follows(self, messages: list[dict[str, Any]]) -> bool:
+        """Whether `messages` continues the conversation read so far (the same message objects first;
+        the orchestrator only ever appends)."""
+        n = len(self.read)
+        return len(messages) >= n and all(map(operator.is_, self.read, messages[:n]))
+
+    def extend(self, messages: list[dict[str, Any]]) -> None:
         for m in messages:
-            role = m.get("role")
+            self.read.append(m)
+            role, text = m.get("role"), message_text(m)
+            self.last_role = role
             if role == "assistant":
+                self.turn += 1
+                if text:
+                    self.assistant_texts.append(text)
                 for c in m.get("tool_calls") or []:
+                    self.called = True
                     try:
                         args = json.loads(c["function"].get("arguments") or "{}")
                     except ValueError:
                         args = {}
-                    pending[c["id"]] = (c["function"]["name"], args)
-                if message_text(m) and not m.get("tool_calls"):
-                    asked, self.confirmed = bool(_CONFIRM_SAID.search(message_text(m))), False
-            elif role == "tool" and m.get("tool_call_id") in pending:
-                name, args = pending.pop(m["tool_call_id"])
-                ok, value = _tool_output(message_text(m))
+                    self._pending[c["id"]] = (c["function"]["name"], args)
+                if text and not m.get("tool_calls"):
+                    self._asked, self.confirmed = bool(_CONFIRM_SAID.search(text)), False
+            elif role == "tool" and m.get("tool_call_id") in self._pending:
+                name, args = self._pending.pop(m["tool_call_id"])
+                ok, value = _tool_output(text)
                 self.calls.append((name, args, ok, value))
-                asked, self.confirmed = False, False
+                self._normed.append({k: _norm(v) for k, v in args.items()})
+                self._asked, self.confirmed = False, False
             elif role == "user":
-                self.confirmed = asked and is_yes(message_text(m))
-        self.said = "\n".join(self.user)
-        self.turn = sum(1 for m in messages if m.get("role") == "assistant")
+                self.user.append(text)
+                self.said = "\n".join(self.user)
+                self.confirmed = self._asked and is_yes(text)
 
-    def done(self, action: GoldenAction) -> bool:
-        want = {k: _norm(v) for k, v in action.arguments.items()}
-        return any(ok and name == action.name and {k: _norm(v) for k, v in args.items()} == want
-                   for name, args, ok, _ in self.calls)
+    def done(self, action: GoldenAction, want: dict[str, str]) -> bool:
+        """Whether a call with the action's name and these normalized arguments succeeded."""
+        return any(ok and name == action.name and normed == want
+                   for (name, _, ok, _), normed in zip(self.calls, self._normed))
 
 
 class OracleAgent:
@@ -95,8 +120,9 @@ class OracleAgent:
     request the policy forbids by stating the rule in words and what is allowed; and, when a lookup
     fails on a wrong reference, says so and asks again.
 
-    Stateless across calls: progress is read from the conversation, so one instance may serve
-    several episodes (and concurrent ones)."""
+    Progress is read from the conversation (what was read is remembered while the next conversation
+    continues the last one, and read afresh when it does not), so one instance may serve several
+    episodes (and concurrent ones)."""
 
     name = "oracle"
     model: str | None = None
@@ -105,20 +131,21 @@ class OracleAgent:
         self.task = task
         # Actions the user performs (requestor "user") are not the assistant's to replay.
         self._actions = [a for a in task.golden_actions if a.requestor == "assistant"]
+        self._wants = [{k: _norm(v) for k, v in a.arguments.items()} for a in self._actions]
         self._facts = {k: v for k, v in task.user_scenario.facts.items() if v}
         self._mistake = task.user_scenario.mistake
         self._words: tuple[list[dict[str, Any]], Vocabulary] | None = None
+        self._talk: _Conversation | None = None
 
     async def respond(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AgentTurn:
-        talk, words = _Conversation(messages), self._vocabulary(tools)
-        greeting = "" if talk.assistant_texts or any(m.get("tool_calls") for m in messages
-                                                     if m.get("role") == "assistant") else self._greeting(talk)
+        talk, words = self._read(messages), self._vocabulary(tools)
+        greeting = "" if talk.assistant_texts or talk.called else self._greeting(talk)
         if talk.last_role == "tool" and talk.calls and (not talk.calls[-1][2] or self._found_nothing(talk.calls[-1])):
             return AgentTurn(text=self._recover(talk, words))
         if talk.last_role == "user" and talk.assistant_texts and self._finished(talk):
             return AgentTurn(text=self._after_end(talk))  # the customer answered the closing words
         lead = " ".join(x for x in (greeting, self._found(talk, words)) if x)
-        pending = next((a for a in self._actions if not talk.done(a)), None)
+        pending = next((a for a, want in zip(self._actions, self._wants) if not talk.done(a, want)), None)
         if pending is None:
             missing = [k for k in self._facts if not self._have(k, talk)] if self.task.kind == "refusal" else []
             if missing:
@@ -139,10 +166,24 @@ class OracleAgent:
             text = ""
         return AgentTurn(text=text, tool_calls=[call])
 
+    def _read(self, messages: list[dict[str, Any]]) -> _Conversation:
+        # An episode hands every turn the conversation so far plus the new messages: read only those.
+        talk = self._talk
+        if talk is None or not talk.follows(messages):
+            talk = self._talk = _Conversation()
+        talk.extend(messages[len(talk.read):])
+        return talk
+
     def _vocabulary(self, tools: list[dict[str, Any]]) -> Vocabulary:
-        # An episode hands every turn the same tool list: read its labels once, not on every turn.
+        # An episode hands every turn the same tool list, and the episodes on one environment share it
+        # (rollout.orchestrator): read its labels once, not on every turn of every episode.
         if self._words is None or self._words[0] is not tools:
-            self._words = (tools, Vocabulary(tools))
+            known = _VOCABULARIES.get(id(tools))
+            if known is None or known[0] is not tools:
+                if len(_VOCABULARIES) >= 64:
+                    _VOCABULARIES.clear()
+                known = _VOCABULARIES[id(tools)] = (tools, Vocabulary(tools))
+            self._words = known
         return self._words[1]
 
     def _pick(self, options: list[str], slot: str, talk: _Conversation) -> str:

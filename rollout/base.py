@@ -104,7 +104,9 @@ class ChatProvider(Protocol):
 
 
 class EpisodeEnvironment(Protocol):
-    """The slice of servers.Environment a rollout needs (a test double may stand in)."""
+    """The slice of servers.Environment a rollout needs (a test double may stand in). An environment
+    that also has `async acall(name, arguments)` and `async areset()` is driven through them (no
+    thread per call); otherwise `call` and `reset` run in a thread."""
 
     @property
     def tools(self) -> list[ToolSpec]: ...

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import operator
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
 
 from skiller.rollout.base import AGENT_STOP_TOKENS, Agent, AgentToolCall, EpisodeEnvironment, User
-from skiller.contract.environment import ToolResult
+from skiller.contract.environment import ToolResult, ToolSpec
 from skiller.servers.episode import Termination, ToolCallRecord, Transcript
 from skiller.servers.task import Task, content_id
 from skiller.llm.interface import ProviderUnavailable
@@ -65,8 +67,9 @@ async def run_episode(task: Task, env: EpisodeEnvironment, agent: Agent, user: U
     failures (they become the termination reason), only for cancellation."""
     ep = _Episode(task, trial, agent, user, system_prompt)
     try:
-        await asyncio.to_thread(env.reset)
-        ep.tools = [spec.openai() for spec in env.tools]
+        areset = getattr(env, "areset", None)  # servers.Environment waits on the loop; others in a thread
+        await (areset() if areset is not None else asyncio.to_thread(env.reset))
+        ep.tools = _openai_tools(env)
     except Exception as exc:  # noqa: BLE001 - any failure here is the environment's
         return ep.finish("infrastructure_error", f"reset failed: {_describe(exc)}")
     while True:
@@ -131,7 +134,9 @@ async def _run_calls(ep: _Episode, env: EpisodeEnvironment, calls: list[tuple[st
             result = ToolResult(ok=False, error=problem)
         else:
             try:
-                result = await asyncio.to_thread(env.call, call.name, arguments)
+                acall = getattr(env, "acall", None)
+                result = await (acall(call.name, arguments) if acall is not None
+                                else asyncio.to_thread(env.call, call.name, arguments))
             except Exception as exc:  # noqa: BLE001
                 result = ToolResult(ok=False, error=f"environment failed: {_describe(exc)}")
                 broken = result.error
@@ -145,6 +150,27 @@ async def _run_calls(ep: _Episode, env: EpisodeEnvironment, calls: list[tuple[st
                                          output=result.value, error=result.error))
         ep.errors += not result.ok
     return broken
+
+
+_OPENAI_TOOLS: weakref.WeakKeyDictionary[Any, tuple[list[ToolSpec], list[dict[str, Any]]]] = weakref.WeakKeyDictionary()
+
+
+def _openai_tools(env: EpisodeEnvironment) -> list[dict[str, Any]]:
+    """The environment's tools in OpenAI form: one list per environment while its tools stay the same
+    objects, so an agent reads their labels once for all the episodes run on it."""
+    specs = env.tools
+    try:
+        known = _OPENAI_TOOLS.get(env)
+    except TypeError:  # an environment that cannot be weakly referenced: no reuse
+        known = None
+    if known is not None and len(known[0]) == len(specs) and all(map(operator.is_, known[0], specs)):
+        return known[1]
+    tools = [spec.openai() for spec in specs]
+    try:
+        _OPENAI_TOOLS[env] = (specs, tools)
+    except TypeError:
+        pass
+    return tools
 
 
 def _parse_arguments(call: AgentToolCall) -> tuple[dict[str, Any] | None, str | None]:

@@ -97,6 +97,10 @@ class BuiltinUser:
     def __init__(self, task: Task, seed: int = 0) -> None:
         self.task = task
         self.seed = seed
+        facts = [k for k, v in task.user_scenario.facts.items() if v]
+        # (label, how a question names it), longest phrase first: read once, searched every turn
+        self._keys = [(k, label_phrase(k).removeprefix("the ").casefold())
+                      for k in sorted(facts, key=lambda k: -len(label_phrase(k)))]
 
     async def respond(self, messages: list[dict[str, Any]]) -> UserTurn:
         said = [message_text(m) for m in messages if m.get("role") == "user"]
@@ -128,9 +132,7 @@ class BuiltinUser:
         """Fact labels the questions name, longest first so 'day of the slot for X' beats 'day of the slot'."""
         text = questions.casefold()
         found: list[tuple[int, str]] = []
-        facts = {k: v for k, v in self.task.user_scenario.facts.items() if v}
-        for label in sorted(facts, key=lambda k: -len(label_phrase(k))):
-            key = label_phrase(label).removeprefix("the ").casefold()
+        for label, key in self._keys:
             at = text.find(key)
             if at < 0 and label.lower().endswith(" status"):  # "which X do you mean: what status is it in?"
                 words = key.split()

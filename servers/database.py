@@ -201,33 +201,55 @@ def _encode(row: Any) -> str:
 _FLOATISH = (float, bytes, memoryview)
 
 
-def _table_dump(conn: sqlite3.Connection, table: str) -> bytes:
+DumpPlan = tuple[bytes, str, list[int], bool]  # header line, SELECT ('' without columns), key positions, keyed
+
+
+def _dump_plan(conn: sqlite3.Connection, table: str) -> DumpPlan:
+    """How `_table_dump` reads a table: the same for every state with the same schema."""
+    cols = _columns(conn, table)
+    names = sorted(c[0] for c in cols)
+    head = _dumps({"table": table, "columns": names}).encode() + b"\n"
+    if not names:
+        return head, "", [], False
+    pk = _pk(cols)
+    keyed = bool(pk) and conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
+    order = " ORDER BY " + ", ".join(f"{_q(c)} COLLATE BINARY" for c in pk) if keyed else ""
+    select = f"SELECT {', '.join(_q(n) for n in names)} FROM {_q(table)}{order}"
+    return head, select, [names.index(k) for k in pk], keyed
+
+
+def _table_dump(conn: sqlite3.Connection, table: str, lines: dict[tuple, str] | None = None,
+                plan: DumpPlan | None = None) -> bytes:
     """One table's share of the canonical dump: a header line, then one JSON array per row in key order.
 
     Rows come back from SQLite already in primary-key order; that order is the canonical one whenever
     every key value is an integer or a UTF-8 string and keys are unique (BINARY collation compares
     UTF-8 bytes, i.e. code points, and puts numbers before text, as `_rank` does). Anything else
-    (float or NULL keys, duplicates, no key, UTF-16 files) is sorted here exactly as before.
+    (float or NULL keys, duplicates, no key, UTF-16 files) is sorted here exactly as before. `lines` keeps
+    each row's line (equal rows, equal lines): a table dumped again encodes only the rows that changed.
     """
-    cols = _columns(conn, table)
-    names = sorted(c[0] for c in cols)
-    head = _dumps({"table": table, "columns": names}).encode() + b"\n"
-    if not names:
+    head, select, where, keyed = plan or _dump_plan(conn, table)
+    if not select:
         return head
-    pk = _pk(cols)
-    keyed = bool(pk) and conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
-    order = " ORDER BY " + ", ".join(f"{_q(c)} COLLATE BINARY" for c in pk) if keyed else ""
-    raw = conn.execute(f"SELECT {', '.join(_q(n) for n in names)} FROM {_q(table)}{order}").fetchall()
+    raw = conn.execute(select).fetchall()
     if not raw:
         return head
     columns = list(zip(*raw))
+    keys = [tuple(map(canonical_value, c)) if any(t in _FLOATISH for t in set(map(type, c))) else c
+            for c in (columns[i] for i in where)]
+    ordered = keyed and all(set(map(type, k)) <= {int, str} for k in keys) and len(set(zip(*keys))) == len(raw)
+    if ordered and lines is not None:
+        if len(lines) > 200_000:
+            lines.clear()
+        got = list(map(lines.get, raw))
+        if None in got:
+            got = [g or lines.setdefault(r, _encode(tuple(map(canonical_value, r)))) for g, r in zip(got, raw)]
+        return head + ("\n".join(got) + "\n").encode()
     for i, col in enumerate(columns):  # only columns holding floats or blobs need normalizing
         if any(t in _FLOATISH for t in set(map(type, col))):
             columns[i] = tuple(map(canonical_value, col))
     rows = list(zip(*columns))
-    where = [names.index(k) for k in pk]
-    if not (keyed and all(set(map(type, columns[i])) <= {int, str} for i in where)
-            and len(set(zip(*(columns[i] for i in where)))) == len(rows)):
+    if not ordered:
         rows.sort(key=lambda r: ([_rank(r[i]) for i in where], [_rank(v) for v in r]))
     return head + ("\n".join(map(_encode, rows)) + "\n").encode()
 
@@ -243,54 +265,10 @@ def state_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _row_key(row: dict[str, Any], pk: list[str], names: list[str]) -> Any:
-    cols = pk or names
-    key = [row[c] for c in cols]
-    return key[0] if len(key) == 1 else key
-
-
-def _keyed(rows: list[dict[str, Any]], pk: list[str], names: list[str]) -> dict[str, tuple[Any, dict[str, Any]]]:
-    out: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for row in rows:
-        key = _row_key(row, pk, names)
-        ident = _dumps(key)
-        while ident in out:  # duplicate keys (no PK, or NULL PKs): keep every copy distinct
-            ident += "+"
-        out[ident] = (key, row)
-    return out
-
-
 def state_diff(a_path: str | Path, b_path: str | Path) -> list[RowChange]:
     """Rows added, removed or changed from state a to state b (values compared canonically)."""
-    with _connect(a_path) as a, _connect(b_path) as b:
-        tables_a, tables_b = set(_tables(a)), set(_tables(b))
-        changes: list[RowChange] = []
-        for table in sorted(tables_a | tables_b):
-            na, pka, rows_a = _canonical_rows(a, table) if table in tables_a else ([], [], [])
-            nb, pkb, rows_b = _canonical_rows(b, table) if table in tables_b else ([], [], [])
-            pk, names = (pka or pkb), sorted(set(na) | set(nb))
-            ka, kb = _keyed(rows_a, pk, names), _keyed(rows_b, pk, names)
-            found: list[RowChange] = []
-            for ident in ka.keys() - kb.keys():
-                found.append(RowChange(table=table, key=ka[ident][0], kind="removed", before=ka[ident][1]))
-            for ident in kb.keys() - ka.keys():
-                found.append(RowChange(table=table, key=kb[ident][0], kind="added", after=kb[ident][1]))
-            missing = object()
-            for ident in ka.keys() & kb.keys():
-                ra, rb = ka[ident][1], kb[ident][1]
-                cols = [n for n in names if ra.get(n, missing) != rb.get(n, missing)]
-                if cols:
-                    found.append(RowChange(table=table, key=ka[ident][0], kind="changed",
-                                           before={c: ra.get(c) for c in cols},
-                                           after={c: rb.get(c) for c in cols}))
-            kinds = {"removed": 0, "changed": 1, "added": 2}
-            found.sort(key=lambda ch: (_rank_key(ch.key), kinds[ch.kind]))
-            changes.extend(found)
-    return changes
-
-
-def _rank_key(key: Any) -> list[tuple[int, Any]]:
-    return [_rank(k) for k in key] if isinstance(key, list) else [_rank(key)]
+    from skiller.servers.diff import rows_diff  # deferred: the diff builds on this module's readers
+    return rows_diff(a_path, b_path)
 
 
 def _jsonable(value: Any) -> Any:

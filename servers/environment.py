@@ -1,19 +1,16 @@
 """Parent side of an environment: runs implementation modules in a sandboxed worker and talks JSON lines to it."""
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import re
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import weakref
-from collections import deque
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +19,8 @@ import structlog
 from pydantic import ValidationError
 
 from skiller.contract.environment import ModuleSource, ToolResult, ToolSpec
+from skiller.servers.pipe import WorkerGone, WorkerPipe
+from skiller.servers.restore import FileId, restore
 from skiller.servers.sandbox import Sandbox, SandboxLimits
 from skiller.servers.statehash import StateHasher
 
@@ -32,17 +31,11 @@ log = structlog.get_logger(__name__)
 WORKER_SOURCE = Path(__file__).with_name("worker.py")
 DB_FILE = "db.sqlite"
 FRESH_FILE = "fresh.sqlite"
-MAX_REPLY_BYTES = 8_000_000
-STDERR_TAIL_BYTES = 4_096
 MAX_ERROR_CHARS = 1_000
 
 
 class EnvironmentLoadError(Exception):
     """The worker could not start or load the modules (one line naming the module and the cause)."""
-
-
-class _WorkerGone(Exception):
-    """The worker died, timed out or broke the protocol; it is no longer usable."""
 
 
 def _cleanup(procs: list[subprocess.Popen[str]], workdir: str) -> None:
@@ -87,12 +80,14 @@ class Environment:
         self._finalizer = weakref.finalize(self, _cleanup, self._procs, str(self._workdir))
         self._proc: subprocess.Popen[str] | None = None
         self._dead_reason: str | None = "not started"
-        self._buffer = bytearray()
-        self._stderr_tail: deque[bytes] = deque()
+        self._pipe: WorkerPipe | None = None
         self._tools: list[ToolSpec] = []
         self._by_name: dict[str, ToolSpec] = {}
         self._files = [f"{_file_stem(i, m.server)}.py" for i, m in enumerate(self._modules)]
         self._hasher = StateHasher()  # outlives resets and respawns: the initial state stays known
+        self._db_id: FileId | None = None  # the database file the worker opened
+        self._used = False  # a call ran since the last reset
+        self._budget_checked = 0.0
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -127,7 +122,7 @@ class Environment:
                 try:
                     self._exchange({"op": "close"}, timeout=2.0, what="close")
                     proc.wait(timeout=2.0)
-                except (_WorkerGone, subprocess.TimeoutExpired):
+                except (WorkerGone, subprocess.TimeoutExpired):
                     pass
             self._stop("closed")
             self._finalizer()
@@ -137,7 +132,7 @@ class Environment:
         self._write("worker.py", WORKER_SOURCE.read_bytes())
         for file, module in zip(self._files, self._modules):
             self._write(file, module.code.encode("utf-8"))
-        self._write(DB_FILE, self._db_bytes)
+        self._db_id, self._used = self._write(DB_FILE, self._db_bytes), False
         for leftover in (f"{DB_FILE}-journal", FRESH_FILE):
             (self._workdir / leftover).unlink(missing_ok=True)
         began = time.perf_counter()
@@ -148,18 +143,13 @@ class Environment:
             raise EnvironmentLoadError("sandbox must give the worker stdin and stdout pipes")
         self._procs[:] = [proc]  # the finalizer's view: only the live worker
         self._proc, self._dead_reason = proc, None
-        self._buffer.clear()
-        self._stderr_tail.clear()
-        os.set_blocking(proc.stdin.fileno(), False)
-        os.set_blocking(proc.stdout.fileno(), False)
-        if proc.stderr is not None:
-            os.set_blocking(proc.stderr.fileno(), False)
+        self._pipe = WorkerPipe(proc)
         request = {"op": "load", "db": DB_FILE, "modules": [
             {"file": f, "namespace": m.namespace, "prefix": m.prefix} for f, m in zip(self._files, self._modules)]}
         names = ", ".join(m.server for m in self._modules)
         try:
             reply = self._exchange(request, self._load_timeout, what=f"loading {names}")
-        except _WorkerGone as exc:
+        except WorkerGone as exc:
             raise EnvironmentLoadError(str(exc)) from None
         if reply.get("ok") is not True:
             self._stop("load failed")
@@ -173,13 +163,15 @@ class Environment:
         log.debug("environment.started", modules=names, tools=len(tools), pid=proc.pid,
                   ms=round((time.perf_counter() - began) * 1000, 1))
 
-    def _write(self, name: str, data: bytes) -> None:
+    def _write(self, name: str, data: bytes) -> FileId:
         # Never write through whatever the worker left at this name (a symlink could point anywhere).
         path = self._workdir / name
         path.unlink(missing_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            st = os.fstat(fh.fileno())
+        return st.st_dev, st.st_ino
 
     def _stop(self, reason: str) -> None:
         proc = self._proc
@@ -213,52 +205,121 @@ class Environment:
 
     def call(self, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
         """Run one tool call; every failure (bad arguments, policy, crash, timeout) is a ToolResult error."""
+        request = self._request(name, arguments)
+        if isinstance(request, ToolResult):
+            return request
+        with self._lock:
+            if not self.alive:
+                return ToolResult(ok=False, error=f"environment is not running ({self._dead_reason}); reset it")
+            self._used = True
+            try:
+                reply = self._exchange(request, self._call_timeout, what=name)
+            except WorkerGone as exc:
+                return ToolResult(ok=False, error=str(exc))
+            except (TypeError, ValueError) as exc:
+                return ToolResult(ok=False, error=f"invalid arguments for {name}: not JSON ({exc})")
+            return self._result(name, reply)
+
+    async def acall(self, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
+        """`call` from a coroutine: the reply is awaited on the running loop (no thread per call).
+        While another thread holds the environment, waits for it in a thread instead."""
+        request = self._request(name, arguments)
+        if isinstance(request, ToolResult):
+            return request
+        if not self._lock.acquire(blocking=False):
+            return await asyncio.to_thread(self.call, name, arguments)
+        try:
+            if not self.alive:
+                return ToolResult(ok=False, error=f"environment is not running ({self._dead_reason}); reset it")
+            self._used = True
+            try:
+                reply = await self._aexchange(request, self._call_timeout, what=name)
+            except WorkerGone as exc:
+                return ToolResult(ok=False, error=str(exc))
+            except (TypeError, ValueError) as exc:
+                return ToolResult(ok=False, error=f"invalid arguments for {name}: not JSON ({exc})")
+            return self._result(name, reply)
+        finally:
+            self._lock.release()
+
+    def _request(self, name: str, arguments: dict[str, Any] | None) -> dict[str, Any] | ToolResult:
         if name not in self._by_name:
             return ToolResult(ok=False, error=f"unknown tool: {name}")
         if arguments is None:
             arguments = {}
         if not isinstance(arguments, dict):
             return ToolResult(ok=False, error=f"invalid arguments for {name}: arguments must be a JSON object")
-        with self._lock:
-            if not self.alive:
-                return ToolResult(ok=False, error=f"environment is not running ({self._dead_reason}); reset it")
-            try:
-                reply = self._exchange({"op": "call", "name": name, "arguments": arguments},
-                                       self._call_timeout, what=name)
-            except _WorkerGone as exc:
-                return ToolResult(ok=False, error=str(exc))
-            except (TypeError, ValueError) as exc:
-                return ToolResult(ok=False, error=f"invalid arguments for {name}: not JSON ({exc})")
-            ok, error = reply.get("ok"), reply.get("error")
-            if ok is True:
-                return ToolResult(ok=True, value=reply.get("value"))
-            if ok is False and isinstance(error, str):
-                return ToolResult(ok=False, error=" ".join(error.split())[:MAX_ERROR_CHARS])  # one line, always
-            self._stop("malformed reply")
-            return ToolResult(ok=False, error=f"environment worker sent a malformed reply to {name}; worker stopped")
+        return {"op": "call", "name": name, "arguments": arguments}
+
+    def _result(self, name: str, reply: dict[str, Any]) -> ToolResult:
+        ok, error = reply.get("ok"), reply.get("error")
+        if ok is True:
+            return ToolResult(ok=True, value=reply.get("value"))
+        if ok is False and isinstance(error, str):
+            return ToolResult(ok=False, error=" ".join(error.split())[:MAX_ERROR_CHARS])  # one line, always
+        self._stop("malformed reply")
+        return ToolResult(ok=False, error=f"environment worker sent a malformed reply to {name}; worker stopped")
 
     def reset(self) -> None:
-        """Restore the initial database; a dead worker is replaced by a fresh one."""
+        """Restore the initial database; a dead worker is replaced by a fresh one.
+
+        The parent writes back the blocks the calls changed and the worker drops what its connection
+        may hold beyond the file (a transaction, temporary tables); failing that, the worker reopens a
+        fresh copy swapped in for the file."""
         with self._lock:
             if self.alive and self._cpu_budget_left():
-                self._write(FRESH_FILE, self._db_bytes)
                 try:
-                    reply = self._exchange({"op": "reset", "db": FRESH_FILE}, self._call_timeout, what="reset")
-                    if reply.get("ok") is True:
+                    request, fresh = self._reset_request()
+                    if request is None or self._reset_done(self._exchange(request, self._call_timeout, "reset"), fresh):
                         return
-                    self._stop(f"reset failed: {reply.get('error')}")
-                except _WorkerGone:
+                except WorkerGone:
                     pass
-            log.info("environment.respawn", reason=self._dead_reason)
-            self._stop("respawning")
+            self._respawn()
+
+    async def areset(self) -> None:
+        """`reset` from a coroutine; only a respawn (a new worker) waits in a thread."""
+        if self._lock.acquire(blocking=False):
             try:
-                self._spawn()
-            except BaseException:
-                self._stop("respawn failed")
-                raise
+                if self.alive and self._cpu_budget_left():
+                    request, fresh = self._reset_request()
+                    if request is None or self._reset_done(
+                            await self._aexchange(request, self._call_timeout, "reset"), fresh):
+                        return
+            except WorkerGone:
+                pass
+            finally:
+                self._lock.release()
+        await asyncio.to_thread(self.reset)
+
+    def _reset_request(self) -> tuple[dict[str, Any] | None, FileId | None]:
+        """What to ask of the worker once the file is restored (None: nothing), and the fresh copy's id."""
+        if restore(self.db_path, self._db_bytes, self._db_id):
+            return ({"op": "reset"} if self._used else None), self._db_id  # unused: it holds nothing else
+        return {"op": "reset", "db": FRESH_FILE}, self._write(FRESH_FILE, self._db_bytes)
+
+    def _reset_done(self, reply: dict[str, Any], fresh: FileId | None) -> bool:
+        if reply.get("ok") is not True:
+            self._stop(f"reset failed: {reply.get('error')}")
+            return False
+        self._db_id, self._used = fresh, False
+        return True
+
+    def _respawn(self) -> None:
+        log.info("environment.respawn", reason=self._dead_reason)
+        self._stop("respawning")
+        try:
+            self._spawn()
+        except BaseException:
+            self._stop("respawn failed")
+            raise
 
     def _cpu_budget_left(self) -> bool:
         # RLIMIT_CPU counts the worker's whole life: recycle it between episodes before it runs out.
+        # One process spends at most a CPU-second per second: reading /proc once a second is enough.
+        now = time.monotonic()
+        if now - self._budget_checked < 1.0:
+            return True
+        self._budget_checked = now
         used = _cpu_seconds(self._proc.pid) if self._proc is not None else None
         limit = getattr(getattr(self._sandbox, "limits", None), "cpu_seconds", None)
         if used is None or limit is None or used < 0.5 * limit:
@@ -282,92 +343,24 @@ class Environment:
 
     def _exchange(self, request: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
         """Send one request line and read one reply line, within `timeout` seconds."""
-        proc = self._proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
-        data = json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode() + b"\n"
-        deadline = time.monotonic() + timeout
-        out_fd, in_fd = proc.stdin.fileno(), proc.stdout.fileno()
-        err_fd = proc.stderr.fileno() if proc.stderr is not None else -1
-        poller = select.poll()
-        poller.register(in_fd, select.POLLIN)
-        if err_fd >= 0:
-            poller.register(err_fd, select.POLLIN)
-        view = memoryview(data)
-        writing = True
-        poller.register(out_fd, select.POLLOUT)
-        while True:
-            newline = self._buffer.find(b"\n")
-            if newline >= 0 and not writing:
-                line = bytes(self._buffer[:newline])
-                del self._buffer[: newline + 1]
-                try:
-                    reply = json.loads(line)
-                except ValueError:
-                    reply = None
-                if not isinstance(reply, dict):
-                    self._stop("protocol error")
-                    raise _WorkerGone(f"environment worker broke the protocol during {what}; worker stopped")
-                return reply
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._stop("timeout")
-                self._dead_reason = f"{what} exceeded {timeout:g} s"
-                log.warning("environment.timeout", what=what, seconds=timeout)
-                raise _WorkerGone(f"{what} exceeded the {timeout:g} s wall-clock limit; worker killed")
-            events = poller.poll(remaining * 1000)
-            for fd, event in events:
-                if fd == out_fd:
-                    if event & (select.POLLERR | select.POLLHUP):
-                        raise self._died(what)
-                    try:
-                        sent = os.write(out_fd, view)
-                    except BrokenPipeError:
-                        raise self._died(what) from None
-                    except BlockingIOError:
-                        continue
-                    view = view[sent:]
-                    if not view:
-                        writing = False
-                        poller.unregister(out_fd)
-                elif fd == in_fd:
-                    chunk = os.read(in_fd, 1 << 16)
-                    if not chunk:
-                        raise self._died(what)
-                    self._buffer += chunk
-                    if len(self._buffer) > MAX_REPLY_BYTES:
-                        self._stop("reply too large")
-                        raise _WorkerGone(f"{what} produced a reply over {MAX_REPLY_BYTES} bytes; worker stopped")
-                elif fd == err_fd:
-                    chunk = os.read(err_fd, 1 << 16)
-                    if chunk:
-                        self._keep_stderr(chunk)
-                    else:
-                        poller.unregister(err_fd)
-
-    def _keep_stderr(self, chunk: bytes) -> None:
-        self._stderr_tail.append(chunk)
-        while sum(map(len, self._stderr_tail)) > STDERR_TAIL_BYTES and len(self._stderr_tail) > 1:
-            self._stderr_tail.popleft()
-
-    def _died(self, what: str) -> _WorkerGone:
-        proc = self._proc
-        assert proc is not None
+        assert self._pipe is not None
         try:
-            code = proc.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
-            code = None
-        if code is None:
-            how = "closed its pipes"
-        elif code < 0:
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-            hint = {"SIGKILL": ", maybe a sandbox limit", "SIGXCPU": ", the CPU-time limit",
-                    "SIGSEGV": ", a crash", "SIGSYS": ", a forbidden system call"}.get(name, "")
-            how = f"killed by {name}{hint}"
-        else:
-            how = f"exited with code {code}"
-        tail = b"".join(self._stderr_tail).decode("utf-8", "replace").strip().splitlines()
-        last = f": {tail[-1][:200]}" if tail else ""
-        self._stop(how)
-        self._dead_reason = f"worker {how}"
-        log.warning("environment.worker_died", what=what, how=how)
-        return _WorkerGone(f"environment worker died during {what} ({how}{last}); reset the environment")
+            return self._pipe.exchange(request, timeout, what)
+        except WorkerGone as exc:
+            self._gone(exc)
+            raise
+
+    async def _aexchange(self, request: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+        assert self._pipe is not None
+        try:
+            return await self._pipe.aexchange(request, timeout, what)
+        except WorkerGone as exc:
+            self._gone(exc)
+            raise
+        except asyncio.CancelledError:
+            self._stop("cancelled mid-call")  # its reply would answer the next request
+            raise
+
+    def _gone(self, exc: WorkerGone) -> None:
+        self._stop(exc.reason)
+        self._dead_reason = exc.reason

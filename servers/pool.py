@@ -1,11 +1,12 @@
 """Warm environments: one sandboxed worker per environment kept between steps, reset by swapping its database file."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
 import structlog
@@ -41,6 +42,7 @@ class EnvironmentPool:
         self._sandbox = sandbox
         self._max_idle = max_idle
         self._idle: OrderedDict[str, list[Environment]] = OrderedDict()
+        self._starting: dict[str, asyncio.Event] = {}  # workers starting for brief holders, by content
         self.started = 0  # workers spawned (for benchmarks and tests)
         self.reused = 0
 
@@ -50,6 +52,37 @@ class EnvironmentPool:
         env = self._take(key)
         if env is None:
             env = Environment.start(modules, db_bytes, sandbox=self._sandbox)
+            self.started += 1
+        else:
+            self.reused += 1
+        try:
+            yield env
+        except BaseException:
+            env.close()
+            raise
+        self._give(key, env)
+
+    @asynccontextmanager
+    async def alease(self, modules: list[ModuleSource], db_bytes: bytes, *,
+                     brief: bool = False) -> AsyncIterator[Environment]:
+        """`lease` from a coroutine: a worker that has to start does so in a thread, since starting takes
+        a few hundred milliseconds during which the event loop (other steps, model requests) would stand
+        still. A `brief` holder awaits nothing while it holds the environment (validation, evaluation by
+        rules): rather than start another worker while one for the same content is starting, it waits
+        for that one, which is free again by the time the waiter runs."""
+        key = _key(modules, db_bytes)
+        env = self._take(key)
+        while env is None and brief and key in self._starting:
+            await self._starting[key].wait()
+            env = self._take(key)
+        if env is None:
+            starting = self._starting.setdefault(key, asyncio.Event()) if brief else None
+            try:
+                env = await asyncio.to_thread(Environment.start, modules, db_bytes, sandbox=self._sandbox)
+            finally:
+                if starting is not None:
+                    del self._starting[key]
+                    starting.set()
             self.started += 1
         else:
             self.reused += 1

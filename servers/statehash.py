@@ -5,6 +5,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from skiller.servers import database, pages
 
@@ -18,6 +19,8 @@ class _Snapshot:
     tables: tuple[str, ...]  # sorted, as the canonical dump orders them
     roots: dict[str, int]  # root page of each table's b-tree
     dumps: dict[str, bytes]  # each table's share of the canonical dump
+    prefixes: tuple[Any, ...]  # the digest's state after each table, in order (hashlib objects)
+    plans: dict[str, database.DumpPlan]  # how each table is read (fixed by the schema)
     owned: dict[str, frozenset[int] | None]  # pages of each table's b-tree (None: unknown, always re-read)
     schema: frozenset[int]  # pages of sqlite_master
 
@@ -35,13 +38,15 @@ class StateHasher:
     def __init__(self) -> None:
         self._base: _Snapshot | None = None
         self._last: _Snapshot | None = None
+        self._lines: dict[tuple, str] = {}  # the dump's line of every row seen (see database._table_dump)
 
     def digest(self, path: str | Path) -> str:
         if any(os.path.exists(f"{path}{suffix}") for suffix in ("-journal", "-wal")):
             return database.state_hash(path)  # a hot journal or a WAL: only SQLite knows the content
         path = Path(path)
         data = path.read_bytes()
-        known = [s for s in (self._last, self._base) if s is not None]
+        pair = (self._last,) if self._last is self._base else (self._last, self._base)
+        known = [s for s in pair if s is not None]
         snap = next((s for s in known if s.data == data), None) or self._snapshot(path, data, known)
         self._base = self._base or snap
         self._last = snap
@@ -53,8 +58,9 @@ class StateHasher:
             if prior is None:  # an unchanged schema means the same tables at the same root pages
                 tables = tuple(database._tables(conn))
                 roots = dict(conn.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'").fetchall())
+                plans = {t: database._dump_plan(conn, t) for t in tables}
             else:
-                tables, roots = prior.tables, prior.roots
+                tables, roots, plans = prior.tables, prior.roots, prior.plans
             dumps: dict[str, bytes] = {}
             owned: dict[str, frozenset[int] | None] = {}
             for table in tables:
@@ -62,10 +68,20 @@ class StateHasher:
                 if prior is not None and before is not None and not before & changed:
                     dumps[table], owned[table] = prior.dumps[table], before
                     continue
-                dumps[table] = database._table_dump(conn, table)
+                dumps[table] = database._table_dump(conn, table, self._lines, plans[table])
                 owned[table] = _owned(data, roots.get(table))
-        digest = hashlib.sha256(b"".join(dumps[t] for t in tables)).hexdigest()
-        return _Snapshot(data, digest, tables, roots, dumps, owned, _owned(data, 1) or frozenset())
+        # The digest runs over the tables in order: resume it after the leading tables that were reused.
+        same = 0
+        if prior is not None:
+            while same < len(tables) and dumps[tables[same]] is prior.dumps[tables[same]]:
+                same += 1
+        running = prior.prefixes[same - 1].copy() if same else hashlib.sha256()
+        prefixes = list(prior.prefixes[:same]) if same else []
+        for table in tables[same:]:
+            running.update(dumps[table])
+            prefixes.append(running.copy())
+        schema = prior.schema if prior is not None else _owned(data, 1) or frozenset()  # its pages did not change
+        return _Snapshot(data, running.hexdigest(), tables, roots, dumps, tuple(prefixes), plans, owned, schema)
 
 
 def _owned(data: bytes, root: object) -> frozenset[int] | None:

@@ -4,6 +4,7 @@
 #   {"op": "load", "modules": [{"file", "namespace", "prefix"}], "db": "db.sqlite"} -> value: tool table
 #   {"op": "call", "name": str, "arguments": {...}}                                  -> value: tool return
 #   {"op": "reset", "db": "fresh.sqlite"}   (moved over the current DB file, then reopened)
+#   {"op": "reset"}   (the parent restored the DB file itself: end any transaction, drop temporary objects)
 #   {"op": "close"}
 # Every reply is {"ok": true, "value": ...} or {"ok": false, "error": "one line"}.
 from __future__ import annotations
@@ -311,6 +312,8 @@ class Host:
             self.db._runtime_exec("ROLLBACK")
 
     def reset(self, fresh: object) -> str:
+        if self.db is not None and fresh is None:
+            return self._settle()
         if self.db is None or not isinstance(fresh, str):
             return fail("reset needs a loaded database and a fresh file name")
         self.db.really_close()
@@ -321,6 +324,19 @@ class Host:
                     os.remove(leftover)
             os.replace(fresh, self.db_path)
             self.db = open_db(self.db_path)
+        except Exception as exc:  # noqa: BLE001
+            return fail(f"cannot reset database: {describe(exc)}")
+        return succeed(None)
+
+
+    def _settle(self) -> str:
+        # The file is the initial one again; what a connection keeps beyond it must go too.
+        try:
+            self._rollback()
+            if self.db.execute("SELECT count(*) FROM temp.sqlite_master").fetchone()[0]:
+                self.db.really_close()
+                self.db = None
+                self.db = open_db(self.db_path)
         except Exception as exc:  # noqa: BLE001
             return fail(f"cannot reset database: {describe(exc)}")
         return succeed(None)

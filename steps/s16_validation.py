@@ -1,7 +1,9 @@
 """s16: execution-based filtering: run the golden trajectory on a fresh database and keep only tasks that verify."""
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 from skiller.servers.environment import Environment
@@ -44,6 +46,20 @@ def open_environment(bundle: EnvironmentBundle, database: bytes, sandbox,
     return Environment.start(list(bundle.modules), database, sandbox=sandbox)
 
 
+@asynccontextmanager
+async def entered_environment(bundle: EnvironmentBundle, database: bytes, sandbox,
+                              pool: EnvironmentPool | None = None, brief: bool = False) -> AsyncIterator[Environment]:
+    """`open_environment` for a step's coroutine: a worker that has to start starts in a thread, so the
+    event loop keeps serving other steps' model requests meanwhile (`brief`: see `EnvironmentPool.alease`)."""
+    if pool is not None:
+        async with pool.alease(list(bundle.modules), database, brief=brief) as env:
+            yield env
+        return
+    env = await asyncio.to_thread(Environment.start, list(bundle.modules), database, sandbox=sandbox)
+    with env:
+        yield env
+
+
 def _text(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
@@ -51,7 +67,8 @@ def _text(value: Any) -> str:
 @step("s16", machine="task", source="instances_selected", triggers={"validate": "validated", "reject": "rejected"})
 async def run(inputs: S16Input, ctx: StepContext) -> S16Output:
     template, bindings = inputs.template.template, inputs.instance.bindings
-    with open_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments) as env:
+    async with entered_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments,
+                                   brief=True) as env:  # nothing below awaits while it holds the environment
         modes = {t.name: t.mode for t in env.tools}
         initial = env.state_hash()
         outputs: list[Any] = []

@@ -9,7 +9,7 @@ from skiller.rollout import (PROVIDER_UNAVAILABLE, BuiltinUser, ChatAgent, ChatU
 from skiller.servers.episode import Transcript
 from skiller.servers.task import EnvironmentBundle, Task
 from skiller.steps.base import Frozen, StepContext, StepError, StepOutput, step
-from skiller.steps.s16_validation import open_environment
+from skiller.steps.s16_validation import entered_environment
 
 
 class Transcripts(Frozen):
@@ -80,7 +80,7 @@ async def again(inputs: S18Input, ctx: StepContext) -> S18Output:
 async def _roll_out(inputs: S18Input, ctx: StepContext) -> S18Output:
     cfg = ctx.config.rollout
     items = []
-    with open_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments) as env:
+    async with entered_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments) as env:
         for trial in range(cfg.trials):
             items.append(await run_episode(
                 inputs.task, env, _agent(inputs.task, ctx), _user(inputs.task, trial, ctx),

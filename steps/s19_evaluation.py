@@ -4,7 +4,7 @@ from __future__ import annotations
 from skiller.evaluator import EvaluationResult, RuleJudge, evaluate
 from skiller.servers.task import EnvironmentBundle, Task
 from skiller.steps.base import Frozen, StepContext, StepOutput, step
-from skiller.steps.s16_validation import open_environment
+from skiller.steps.s16_validation import entered_environment
 from skiller.steps.s18_rollout import Transcripts
 
 
@@ -29,7 +29,9 @@ class S19Output(StepOutput):
 async def run(inputs: S19Input, ctx: StepContext) -> S19Output:
     judge = RuleJudge() if ctx.config.evaluation.judge == "rules" else ctx.llm.as_provider()
     results = []
-    with open_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments) as env:
+    brief = ctx.config.evaluation.judge == "rules"  # an LLM judge awaits its answers holding the environment
+    async with entered_environment(inputs.environment, inputs.database, ctx.sandbox, ctx.environments,
+                                   brief=brief) as env:
         for transcript in inputs.transcripts.items:
             results.append(await evaluate(inputs.task, transcript, env, judge))
     rewards = [r.reward for r in results if not r.infrastructure_error]

@@ -86,3 +86,26 @@ def test_idle_workers_are_bounded_and_closed_with_the_pool(sandbox, module):
             pass
         assert not a.alive and b.alive  # the least recently used idle worker was closed
     assert not b.alive
+
+
+def test_brief_async_leases_wait_for_the_worker_starting_instead_of_starting_their_own(sandbox, module):
+    db = library_db_bytes()
+
+    async def main() -> tuple[list[bool], int, int]:
+        with EnvironmentPool(sandbox) as pool:
+            async def brief() -> bool:
+                async with pool.alease(module, db, brief=True) as env:
+                    return env.call("borrow_book", {"person_id": "P-001", "book_id": "BK-005"}).ok
+
+            async def held() -> int:  # holds its worker across an await: gets one of its own
+                async with pool.alease(module, db) as env:
+                    await asyncio.sleep(0.05)
+                    return id(env)
+
+            done = await asyncio.gather(*(brief() for _ in range(4)))
+            ids = await asyncio.gather(held(), held())
+            return done, pool.started, len(set(ids))
+
+    done, started, distinct = asyncio.run(main())
+    assert done == [True] * 4  # each brief holder found the initial state (LN-0005 free to borrow)
+    assert started == 2 and distinct == 2  # one worker for the brief leases, one more for the second holder
