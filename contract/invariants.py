@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 
 class _Frozen(BaseModel):
@@ -48,9 +48,32 @@ class CategoryRule(_Frozen):
     allowed: dict[str, list[Any]]
 
 
+class BalanceRule(_Frozen):
+    """What a person has left (`balance_column` of the role `table`) is their `limit_column` minus what their rows
+    of `record_table` outside the `released` statuses hold (`amount_column` each, 1 without), never below zero:
+    a withdrawn claim gives its amount back, an approved one keeps it."""
+
+    table: str
+    balance_column: str
+    limit_column: str
+    record_table: str
+    status_column: str
+    released: list[str]
+    amount_column: str | None = None
+
+
 class DataInvariants(_Frozen):
     """What a database generator promises about its rows; the integrity check verifies it."""
 
     status_dates: list[StatusTiming] = []
     amounts: list[AmountRule] = []
     categories: list[CategoryRule] = []
+    balances: list[BalanceRule] = []
+
+    @model_serializer(mode="wrap")
+    def _lean(self, handler: Any) -> dict[str, Any]:
+        # balances appear only where a domain has them, so the other domains' invariants keep their bytes
+        out = handler(self)
+        if not out.get("balances"):
+            out.pop("balances", None)
+        return out

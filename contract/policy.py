@@ -15,9 +15,9 @@ class Frozen(BaseModel):
 
 RULE_MARKER = re.compile(r"<!-- RULE (\{.*?\}) -->")
 RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status",
-                   "member_attr", "tier_limit", "no_outstanding", "ownership", "computed_fee"]
+                   "member_attr", "tier_limit", "no_outstanding", "ownership", "computed_fee", "balance_covers"]
 # Rule kinds whose outcome depends on who asks (a customer attribute) or on a computed amount.
-ATTRIBUTE_KINDS = frozenset({"member_attr", "tier_limit", "computed_fee"})
+ATTRIBUTE_KINDS = frozenset({"member_attr", "tier_limit", "computed_fee", "balance_covers"})
 
 
 class PolicyRule(Frozen):
@@ -35,6 +35,8 @@ class PolicyRule(Frozen):
     ownership:       the acting person (the tool's `person_id` argument) owns the record the tool acts on
     computed_fee:    fee = `percent`% of `field` (an argument, else the row's column), rounded to cents,
                      computed by the tool and returned as `fee`; the fee must lie within [`min`, `max`]
+    balance_covers:  the acting person's profile attribute `attribute` (a balance, e.g. benefit left) covers argument
+                     `field` (1 per record without); the create uses it up, a cancelling write gives it back
     """
 
     id: str

@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from skiller.contract.invariants import AmountRule, CategoryRule, DataInvariants, StatusTiming
+from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, DataInvariants, StatusTiming
 from skiller.servers.database import _connect, _q
 
-__all__ = ["AmountRule", "CategoryRule", "CoherenceReport", "DataInvariants", "StatusTiming", "coherence_report"]
+__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "StatusTiming",
+           "coherence_report"]
 
 TOLERANCE = 0.01  # a database passes while at most 1% of the rows checked by a kind break it
 _EXAMPLES = 3
@@ -22,7 +23,7 @@ class _Frozen(BaseModel):
 
 
 class CoherenceReport(_Frozen):
-    """Per kind (status_date, amount, category): rows checked and rows breaking the rule."""
+    """Per kind (status_date, amount, category, balance): rows checked and rows breaking the rule."""
 
     checked: dict[str, int] = {}
     violations: dict[str, int] = {}
@@ -115,6 +116,20 @@ def _categories(conn: Any, rule: CategoryRule, tally: _Tally) -> None:
         tally.add("category", f"{rule.table} rowid {rowid} ({value}) points at a {category} {rule.target_table}" if bad else None)
 
 
+def _balances(conn: Any, rule: BalanceRule, tally: _Tally) -> None:
+    amount = f"COALESCE(r.{_q(rule.amount_column)}, 0)" if rule.amount_column else "1"
+    marks = ", ".join("?" for _ in rule.released)
+    sql = (f"SELECT m.person_id, m.{_q(rule.balance_column)}, m.{_q(rule.limit_column)}, (SELECT COALESCE(SUM({amount}), 0) "
+           f"FROM {_q(rule.record_table)} r WHERE r.person_id = m.person_id AND r.{_q(rule.status_column)} NOT IN ({marks})) "
+           f"FROM {_q(rule.table)} m ORDER BY m.person_id")
+    for person, left, limit, used in conn.execute(sql, list(rule.released)):
+        try:
+            bad = float(left) < 0 or abs(float(left) - (float(limit) - float(used))) > 0.005
+        except (TypeError, ValueError):
+            bad = True
+        tally.add("balance", f"{rule.table} {person} has {left} of {limit} left with {used} used" if bad else None)
+
+
 def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.date | str) -> CoherenceReport:
     """Count the rows breaking each declared invariant, relative to the simulation date `today`."""
     day = today.isoformat() if isinstance(today, dt.date) else str(today)[:10]
@@ -137,5 +152,11 @@ def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.dat
             unknown += missing
             if not missing:
                 _categories(conn, c, tally)
+        for b in invariants.balances:
+            missing = _missing(conn, {b.table: ["person_id", b.balance_column, b.limit_column],
+                                      b.record_table: ["person_id", b.status_column, b.amount_column]})
+            unknown += missing
+            if not missing:
+                _balances(conn, b, tally)
     return CoherenceReport(checked=tally.checked, violations=tally.violations, examples=tally.examples,
                            unknown=sorted(set(unknown)))

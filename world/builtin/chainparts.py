@@ -1,6 +1,7 @@
 """The pieces chained templates share: finding the record, the new record's call, its fee, who acts."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
@@ -81,8 +82,8 @@ def _person_conds(b: _Builder, create: CatalogTool, room: int, rec: CatalogRecor
     replacement: the cancelled record no longer counts). None when no person can have that room."""
     out: list[str] = []
     for c in checks(b.d, create):
-        if c.subject == "member":
-            b.member(create, [], out, _cond(c, True, "m"))
+        if c.subject == "member":  # a balance covers every new row
+            b.member(create, [], out, _cond(replace(c, hi=(c.hi or 1) * room) if c.kind == "covers" else c, True, "m"))
         elif c.subject == "person" and c.kind == "count_lt" and c.limit is not None:
             made = c.table == snake(find(b.d, create.entity or "").name)  # the new rows count here
             mine = rec is not None and c.table == snake(rec.name)

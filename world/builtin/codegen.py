@@ -5,6 +5,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
+from skiller.world.builtin.balances import balance_code
 from skiller.world.builtin.toolchecks import Check, checks, fee_check
 from skiller.world.builtin.toolmodel import (
     PAYMENT_METHODS,
@@ -18,6 +19,7 @@ from skiller.world.builtin.toolmodel import (
     charged,
     choices,
     find,
+    formula,
     id_column,
     label,
     linked,
@@ -71,7 +73,7 @@ class _Compiler:
         return [r for r in self.domain.rules if r.tool == tool.name]
 
     def function(self, tool: CatalogTool) -> str:
-        body = getattr(self, f"_{tool.kind}")(tool)
+        body = balance_code(self.domain, tool, getattr(self, f"_{tool.kind}")(tool))  # a balance used up or given back
         fee = fee_check(self.domain, tool)
         if fee is not None:  # the computed fee is part of the answer: the caller must tell the customer
             source = f"a[{lit(fee.field)}]" if fee.subject == "arg" else f"row[{lit(fee.field)}]"
@@ -304,6 +306,9 @@ class _Compiler:
                     f"{lit(check.key)}{exclude}) >= {check.limit}")
         if check.kind == "owner":
             return 'row["person_id"] != a["person_id"]'
+        if check.kind == "covers":  # the balance left covers the request (one per record without an amount)
+            need = f"a[{lit(check.values[0])}]" if check.values and check.values[0] else "1"
+            return f"member[{lit(check.field)}] is None or {need} > member[{lit(check.field)}]"
         ref = {"arg": "a", "row": "row", "target": "target", "member": "member"}[check.subject]
         x = raw = f"{ref}[{lit(check.field)}]"
         if check.percent is not None:  # bound the computed fee itself, as the policy states it
@@ -338,12 +343,6 @@ class _Compiler:
         if check.subject != "arg":  # a missing stored value cannot prove the rule holds
             return f"{raw} is None or {cond}"
         return cond
-
-
-def formula(price: CatalogPricing, whose: str) -> str:
-    """price x quantity (+ fixed) in words, for comments and the policy."""
-    text = f"the {whose}'s `{price.price}`" + (f" x `{price.quantity}`" if price.quantity else "")
-    return text + (f" + the {whose}'s `{price.fixed}`" if price.fixed else "") + ", rounded to cents"
 
 
 def _num(x: float) -> str:

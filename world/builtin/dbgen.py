@@ -7,8 +7,8 @@ from typing import Any
 
 from skiller.world.catalog import get_domain
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
-from skiller.world.builtin.codegen import attribute, block, choices, find, id_column, lit, snake
-from skiller.world.builtin.dbrules import database_invariants, is_name, pricing, timing_spec
+from skiller.world.builtin.codegen import attribute, block, choices, find, id_column, lit, snake, template_text
+from skiller.world.builtin.dbrules import balance_spec, database_invariants, is_name, pricing, timing_spec
 from skiller.world.builtin.scenarios import data_scenarios, solve
 
 __all__ = ["database_invariants", "database_program", "data_scenarios", "solve", "schema_sql"]
@@ -116,6 +116,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
         } for e in domain.entities],
         "records": records,
         "refs": refs,
+        **({"balances": balance_spec(domain)} if domain.balances else {}),
     }
 
 
@@ -273,7 +274,7 @@ def assign_people(person_ids: list[str], seed: int) -> tuple[list[str], dict[str
     return chosen, member
 
 
-def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
+__BALANCES__def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
     if os.path.exists(out):
         os.remove(out)  # never append to an old file: the output must depend on the arguments only
     lookup = {ref: (prefix, rows) for ref, prefix in SPEC["refs"].items()}  # other domains have `rows` rows too
@@ -347,7 +348,7 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
         fit(rec, out_rows, fixed, targets, rng, clock)
         insert(db, rec["table"], out_rows)
         tables[rec["table"]] = out_rows  # a later record may name these rows
-
+__SETTLE__
     db.commit()
     db.execute("VACUUM")
     db.close()
@@ -381,6 +382,9 @@ def database_program(domain: CatalogDomain, catalog: list[CatalogDomain]) -> str
     source = (_SCRIPT.replace("__NAME__", domain.name)
               .replace("__SCHEMA__", schema)
               .replace("__SPEC__", block(_spec(domain, catalog), 0, len("SPEC: dict[str, Any] = ")))
-              .replace("__VALUES__", _embed(_values_source())))
+              .replace("__VALUES__", _embed(_values_source()))
+              # balances: settled after the records they follow (world/builtin/dbgen_balances.py.tmpl)
+              .replace("__BALANCES__", template_text("dbgen_balances") + "\n\n" if domain.balances else "")
+              .replace("__SETTLE__\n", "    settle_balances(db, tables, member)\n" if domain.balances else ""))
     compile(source, "gen_db.py", "exec")
     return source

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from skiller.contract.invariants import AmountRule, CategoryRule, DataInvariants, StatusTiming
+from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, DataInvariants, StatusTiming
 from skiller.world.catalog.coherence import status_timing
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
 from skiller.world.builtin.codegen import attribute, choices, find, id_column, pricing, snake
 
-__all__ = ["GRACE_DAYS", "database_invariants", "is_name", "pricing", "timing_spec"]
+__all__ = ["GRACE_DAYS", "balance_spec", "database_invariants", "is_name", "pricing", "timing_spec"]
 
 # Generated rows are fitted strictly, but a policy's refusal case may need an open booking whose day
 # has just passed (a reservation "cannot be cancelled once its day is over"): the world tolerates
@@ -54,4 +54,20 @@ def database_invariants(domain: CatalogDomain) -> DataInvariants:
         categories += [CategoryRule(table=table, target_table=snake(target.name), target_key=tkey,
                                     target_column=m.target_field, column=m.field, allowed=m.allowed)
                        for m in rec.matches]
-    return DataInvariants(status_dates=timings, amounts=amounts, categories=categories)
+    balances = [BalanceRule(table=b["table"], balance_column=b["attribute"], limit_column=b["limit"],
+                            record_table=b["record"], status_column=b["status"], released=b["released"],
+                            amount_column=b["amount"]) for b in balance_spec(domain)]
+    return DataInvariants(status_dates=timings, amounts=amounts, categories=categories, balances=balances)
+
+
+def balance_spec(domain: CatalogDomain) -> list[dict[str, Any]]:
+    """Each balance as the generator script settles it: what is left = the allowance minus what the person's
+    records outside the released statuses hold."""
+    out = []
+    for b in domain.balances:
+        rec = find(domain, b.record)
+        assert isinstance(rec, CatalogRecord)
+        out.append({"table": snake(domain.role), "attribute": b.attribute, "limit": b.limit, "record": snake(rec.name),
+                    "status": rec.status_field, "released": list(b.released), "amount": b.amount,
+                    "money": any(a.name == b.attribute and a.type == "float" for a in domain.role_attributes)})
+    return out

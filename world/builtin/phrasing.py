@@ -63,6 +63,8 @@ REFUSAL_REASONS: dict[str, list[str]] = {
                   "You are helping a family member sort out their {what} and have their details at hand."],
     "computed_fee": ["You have a figure in mind for your {what} and want it as it is.",
                      "You want your {what} at the amount you chose, whatever fee it brings."],
+    "balance_covers": ["You assume there is still enough left on your account with {service} for this {what}.",
+                       "You have not kept track of what you used this year and want your {what} anyway."],
 }
 
 # (name, pronoun-free) from many cultures; every persona draws one.

@@ -6,6 +6,7 @@ from typing import Any
 
 from skiller.contract.policy import parse_rules as parse_rule_markers, reference_marker
 from skiller.world.catalog.model import CatalogDomain, CatalogRecord, CatalogRule, CatalogTool
+from skiller.world.builtin.balances import balance_effects
 from skiller.world.builtin.codegen import (
     READ_KINDS,
     browse_ceiling,
@@ -125,6 +126,7 @@ class _Writer:
             "**Effects.**",
             *self.effects(tool),
             *self.fee(tool),
+            *balance_effects(self.d, tool),
         ]
         if rules:
             lines += ["", *[rule_marker(r) for r in rules]]

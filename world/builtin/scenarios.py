@@ -3,6 +3,7 @@ every policy rule of a domain both keepable and breakable on the generated data,
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from skiller.world.catalog.model import CatalogDomain, CatalogEntity, CatalogRecord
@@ -46,6 +47,9 @@ def solve(item: CatalogEntity | CatalogRecord, conds: list[tuple[Check, bool]]) 
             else:
                 must_not[f] = must_not.get(f, []) + vals
             continue
+        if check.kind == "covers":  # a balance: room for two of the largest requests, or nothing left at all
+            check, holds = replace(check, kind="num_range", lo=2 * (check.hi or 1) if holds else 0,
+                                   hi=None if holds else 0), True
         kinds[f] = check.kind
         lo, hi = ranges.get(f, [None, None])
         step = 1 if check.kind == "date_range" else 1.0

@@ -31,6 +31,8 @@ def _cond(c: Check, holds: bool, alias: str) -> str:
     if c.kind == "ne":
         return f"({x} IS NULL OR {x} <> {sql_literal(c.values[0])})" if holds else f"{x} = {sql_literal(c.values[0])}"
     bound = _day if c.kind == "date_range" else (lambda v: repr(int(v)) if float(v).is_integer() else repr(v))
+    if c.kind == "covers":  # a balance: it covers the largest request (holds), not even the smallest (fails)
+        return f"({x} IS NOT NULL AND {x} >= {bound(c.hi or 1)})" if holds else f"({x} IS NULL OR {x} < {bound(c.lo or 1)})"
     inside = " AND ".join(([f"{x} >= {bound(c.lo)}"] if c.lo is not None else [])
                           + ([f"{x} <= {bound(c.hi)}"] if c.hi is not None else []))
     return f"({x} IS NOT NULL AND {'' if holds else 'NOT '}({inside or '1 = 1'}))"

@@ -6,6 +6,7 @@ from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin import shaped_tasks
+from skiller.world.builtin.balances import balance_told
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
 from skiller.world.builtin.taskparts import (_about, _cond, _flag_phrase, _info_attrs, _label_attr,
                                               _lower, _static, _T, _the)
@@ -124,6 +125,9 @@ class _Builder(_Reads):
         if fee_check(self.d, tool) is not None and fee_check(self.d, tool).field in args:  # a computed fee to tell
             comm.append(f"<out{calls.index(own) + 1}.fee>")
             instruction += " You also want to know the fee it costs."
+        if balance_told(self.d, tool) is not None:  # a balance given back, told
+            comm.append(f"<out{calls.index(own) + 1}.{balance_told(self.d, tool)[0]}>")
+            instruction += balance_told(self.d, tool)[1]
         return _T("write", calls, instruction, self.reason(tool.kind, what=what), known,
                   f"You do not know the {what}'s current details.", selectors, comm,
                   group="multi" if len(calls) >= 3 else "write")
@@ -213,6 +217,9 @@ class _Builder(_Reads):
         if fee_check(self.d, tool) is not None:  # a computed fee to tell
             comm.append(f"<out{len(calls)}.fee>")
             instruction += " You also want to know the fee it costs."
+        if balance_told(self.d, tool) is not None:  # what is left of a balance it uses up, told
+            comm.append(f"<out{len(calls)}.{balance_told(self.d, tool)[0]}>")
+            instruction += balance_told(self.d, tool)[1]
         if then is not None:
             state = {rec.status_field: tool.defaults.get(rec.status_field, rec.statuses[0]),
                      pay_field(then): tool.defaults.get(pay_field(then))}

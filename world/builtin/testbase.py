@@ -99,6 +99,8 @@ class WriterBase:
                        f"AND x.{sf} IN ({statuses}) AND x.{check.key} <> {alias}.{id_column(item.name)}")
             return f"({sub}) {'<' if holds else '>='} {check.limit}"
         x = self._expr(check, item, alias)
+        if check.kind == "covers":  # a balance: it covers the largest request (holds), not even the smallest (fails)
+            return f"{x} >= {_q(check.hi or 1)}" if holds else f"({x} IS NULL OR {x} < {_q(check.lo or 1)})"
         if check.kind == "status_in":
             vals = ", ".join(_q(v) for v in check.values)
             return f"{x} {'IN' if holds else 'NOT IN'} ({vals})"

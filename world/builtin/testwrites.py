@@ -20,6 +20,7 @@ from skiller.world.builtin.codegen import (
     snake,
     tool_parameters,
 )
+from skiller.world.builtin.balances import balance_test_lines
 from skiller.world.builtin.dbgen import solve
 from skiller.world.builtin.testbase import WriterBase, _charge_src, _field_rejections, _ident
 
@@ -45,13 +46,16 @@ class WriteTests(WriterBase):
         ]
         if linked(self.domain, rec):  # the target is a record: one of the person's own
             setup = [f"    args = {{{rest}}}", *self.owned(rec, target_ok, person_ok)]
+        held, told = balance_test_lines(self.domain, tool, "person", "args")  # a balance it uses up
         lines = [
             f"def test_{n}_creates_the_{table}(db):",
             *setup,
             f'    count = pick(db, "SELECT COUNT(*) FROM {table}")',
             f"    new_id = next_id(db, {lit(table)}, {lit(key)}, {lit(rec.id_prefix)})",
+            *held,
             f"    out = call(db, {lit(n)}, **args)",
             *self._fee_lines(tool, "args"),
+            *told,
             f"    assert out[{lit(key)}] == new_id",
             f"    row = fetch(db, {lit(table)}, {lit(key)}, new_id)",
             "    assert out == row",
@@ -163,13 +167,16 @@ class WriteTests(WriterBase):
         extra_src = ", ".join(f"{lit(k)}: {lit(v)}" for k, v in extra.items())
         if owned(self.domain, tool):  # the record's owner acts
             extra_src = ", ".join([f'"person_id": fetch(db, {lit(table)}, {lit(key)}, key)["person_id"]'] + ([extra_src] if extra_src else []))
+        held, told = balance_test_lines(self.domain, tool, 'before["person_id"]', "before")  # a balance given back
         lines = [
             f"def test_{n}_is_permitted(db):",
             f"    key = pick(db, {lit(self.select(table, key, row_ok, item, 'r'))})",
             f"    args = {{{lit(key)}: key{', ' + extra_src if extra_src else ''}}}",
             f"    before = fetch(db, {lit(table)}, {lit(key)}, key)",
+            *held,
             f"    out = call(db, {lit(n)}, **args)",
             *self._fee_lines(tool, "before" if (fee_check(self.domain, tool) or Check("", "arg", "")).subject == "row" else "args"),
+            *told,
             f"    after = fetch(db, {lit(table)}, {lit(key)}, key)",
             *effect,
             "",

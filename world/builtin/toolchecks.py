@@ -2,7 +2,7 @@
 code, the tests, the data and the tasks all derive from."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from skiller.world.builtin.toolmodel import attribute, find, id_column, pay_field, snake, tool_parameters
@@ -22,7 +22,7 @@ def rule_subject(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) ->
     item = find(domain, tool.entity or "") if tool.entity else None
     if rule.kind in ("max_active", "no_outstanding"):
         return "person" if tool.kind == "create" else "row"
-    if rule.kind == "member_attr":
+    if rule.kind in ("member_attr", "balance_covers"):
         return "member"
     if rule.kind == "tier_limit":
         return "arg"
@@ -50,7 +50,10 @@ class Check:
     kind: status_in (field in values) | eq (field == values[0]) | ne (field != values[0]) |
           date_range (field within clock + [lo, hi] days) | num_range (field within [lo, hi]) |
           count_lt (the person's rows of `table` with status in values number < limit) |
-          owner (the acted-on row's person_id is the `person_id` argument; subject "owner")
+          owner (the acted-on row's person_id is the `person_id` argument; subject "owner") |
+          covers (the person's balance `field` covers argument values[0], 1 without; lo/hi: the smallest and the
+          largest request the other checks allow, so data, tests and tasks read it as "holds: field >= hi;
+          fails: field < lo")
     A check with `percent` bounds a computed fee (percent% of `field`): lo/hi bound `field` itself, so
     data, tests and tasks treat it as a range; the code computes and returns the fee.
     A check with `when` holds trivially for a person whose profile attribute differs: a tier rule
@@ -112,6 +115,8 @@ def _rule_check(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> 
         pct = float(rule.percent or 0)
         base = lambda fee: None if fee is None else round(fee * 100 / pct, 2)  # noqa: E731 - the fee's bound on `field`
         return Check(**common, kind="num_range", lo=base(rule.min), hi=base(rule.max), percent=pct)
+    if rule.kind == "balance_covers":  # bounded by checks(): the requests the tool's other checks allow
+        return Check(**{**common, "field": rule.attribute, "optional": False}, kind="covers", values=(rule.field,))
     if rule.kind == "date_window":
         return Check(**common, kind="date_range", lo=rule.min, hi=rule.max)
     if rule.kind == "lead_time":
@@ -149,6 +154,8 @@ def _checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
     first = [_rule_check(domain, tool, r) for r in rules if r.kind == "ownership"]
     first += [_rule_check(domain, tool, r) for r in rules if r.kind == "requires_status"]
     rest = [c for r in rules if r.kind not in ("requires_status", "ownership") for c in _rule_checks(domain, tool, r)]
+    # a balance comes last: a request every other rule allows, only then whether what is left covers it
+    rest = [c for c in rest if c.kind != "covers"] + [_covering(domain, tool, c, rest) for c in rest if c.kind == "covers"]
     guards: list[Check] = []
     item = find(domain, tool.entity) if tool.entity else None
     if tool.kind in ("set_status", "update", "pay") and isinstance(item, CatalogRecord):
@@ -169,6 +176,20 @@ def _checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
         return False
 
     return [*first, *[g for g in guards if not implied(g)], *rest]
+
+
+def _covering(domain: CatalogDomain, tool: CatalogTool, check: Check, found: list[Check]) -> Check:
+    """A balance check bounded by the smallest and largest request the amount's generator and the tool's
+    argument checks allow (1 and 1 for a balance counted per record)."""
+    field = check.values[0] if check.values else None
+    if not field:
+        return replace(check, lo=1, hi=1)
+    attr = attribute(find(domain, tool.entity or ""), field)
+    span = (attr.gen.get("money") or attr.gen.get("int") or [None, None]) if attr is not None else [None, None]
+    ranged = [c for c in found if c.subject == "arg" and c.field == field and c.kind == "num_range"]
+    los = [float(x) for x in [span[0], *(c.lo for c in ranged)] if x is not None]
+    his = [float(x) for x in [span[1], *(c.hi for c in ranged)] if x is not None]
+    return replace(check, lo=max(los) if los else 1.0, hi=min(his) if his else None)
 
 
 def fee_check(domain: CatalogDomain, tool: CatalogTool) -> Check | None:

@@ -202,6 +202,12 @@ def charged(domain: CatalogDomain, tool: CatalogTool) -> CatalogPricing | None:
     return price if price.quantity and price.quantity in tool.fields else None
 
 
+def formula(price: CatalogPricing, whose: str) -> str:
+    """price x quantity (+ fixed) in words, for comments and the policy."""
+    text = f"the {whose}'s `{price.price}`" + (f" x `{price.quantity}`" if price.quantity else "")
+    return text + (f" + the {whose}'s `{price.fixed}`" if price.fixed else "") + ", rounded to cents"
+
+
 def browse_ceiling(tool: CatalogTool) -> str:
     """The optional ceiling argument of a browse tool: `max_<amount_field>`."""
     return f"max_{tool.amount_field}"

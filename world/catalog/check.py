@@ -19,6 +19,7 @@ from skiller.world.catalog.check_base import (
     gen_values,
     snake,
 )
+from skiller.world.catalog.balances import balance_problems
 from skiller.world.catalog.check_rules import RuleChecks
 from skiller.world.catalog.check_tools import ToolChecks
 from skiller.world.catalog.load import SECTORS, load_catalog
@@ -72,6 +73,8 @@ class _DomainChecker(ToolChecks, RuleChecks):
             self.check_record(rec)
         self.check_tools()
         self.check_rules()
+        for problem in balance_problems(d):
+            self.err("balances", problem)
         return self.problems
 
     def check_attributes(self, where: str, attrs: list[CatalogAttribute], reserved: set[str] | frozenset[str],

@@ -128,6 +128,20 @@ class CatalogRule(PolicyRule):
     """A policy rule as the catalog states it: exactly the machine-checkable form of s07 (see there)."""
 
 
+class CatalogBalance(_Strict):
+    """A per-person allowance a record's create uses up and a move to a `released` status gives back (a claim
+    withdrawn, a visit cancelled). The profile attribute `attribute` holds what is left, `limit` what the period
+    allows: left = limit - what the person's records outside `released` hold, never below zero. `amount` is the
+    record's numeric attribute each create consumes (an argument of the create); without it a record uses 1 (a
+    session). A `balance_covers` rule on each create refuses a request the balance does not cover."""
+
+    attribute: str
+    limit: str
+    record: str
+    amount: str | None = None
+    released: list[str]
+
+
 class CatalogBridge(_Strict):
     """A rule on a cross-domain reference (`ref`, an argument of `tool` naming another domain's record),
     checked by a fused environment that holds both domains (never by the domain alone).
@@ -162,6 +176,7 @@ class CatalogDomain(_Strict):
     rules: list[CatalogRule]
     personas_hint: list[str] = Field(default_factory=list)  # reasons people contact this service
     bridges: list[CatalogBridge] = Field(default_factory=list)  # rules on references into other domains
+    balances: list[CatalogBalance] = Field(default_factory=list)  # allowances the writes use up and give back
 
     @model_validator(mode="after")
     def _consistent(self) -> "CatalogDomain":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from skiller.world.catalog.balances import covers_problems
 from skiller.world.catalog.model import CatalogDomain, CatalogRule, CatalogTool
 from skiller.contract.policy import ATTRIBUTE_KINDS
 
@@ -25,8 +26,8 @@ def _range(gen: dict[str, Any]) -> tuple[float, float] | None:
 
 
 def tier_rule_problems(d: CatalogDomain, rule: CatalogRule, tool: CatalogTool) -> list[str]:
-    """Why a member_attr / tier_limit / no_outstanding / ownership / computed_fee rule cannot be both kept
-    and broken (empty: it can)."""
+    """Why a member_attr / tier_limit / no_outstanding / ownership / computed_fee / balance_covers rule cannot be
+    both kept and broken (empty: it can)."""
     profile = {a.name: a for a in d.role_attributes}
     out: list[str] = []
     if rule.kind == "member_attr":
@@ -80,6 +81,8 @@ def tier_rule_problems(d: CatalogDomain, rule: CatalogRule, tool: CatalogTool) -
             out.append("statement must say the record has to be the person's own")
     elif rule.kind == "computed_fee":
         out += _fee_problems(d, rule, tool)
+    elif rule.kind == "balance_covers":
+        out += covers_problems(d, rule, tool)
     return out
 
 
