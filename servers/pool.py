@@ -38,7 +38,7 @@ class EnvironmentPool:
     worker is closed, since its state is unknown.
     """
 
-    def __init__(self, sandbox: Sandbox | None = None, max_idle: int = 8) -> None:
+    def __init__(self, sandbox: Sandbox | None = None, max_idle: int = 32) -> None:
         self._sandbox = sandbox
         self._max_idle = max_idle
         self._idle: OrderedDict[str, list[Environment]] = OrderedDict()
