@@ -48,9 +48,23 @@ class CategoryRule(_Frozen):
     allowed: dict[str, list[Any]]
 
 
+class LineTotal(_Frozen):
+    """A record's `amount_column` = the sum of `line_amount_column` over its rows in `lines_table` (joined by
+    `key`, named alike in both tables) whose `status_column` is `active` (an order totals its live lines)."""
+
+    table: str
+    key: str
+    amount_column: str
+    lines_table: str
+    line_amount_column: str
+    status_column: str
+    active: str
+
+
 class DataInvariants(_Frozen):
     """What a database generator promises about its rows; the integrity check verifies it."""
 
     status_dates: list[StatusTiming] = []
     amounts: list[AmountRule] = []
     categories: list[CategoryRule] = []
+    line_totals: list[LineTotal] = []

@@ -7,7 +7,8 @@ from typing import Any
 
 from skiller.world.catalog import get_domain
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
-from skiller.world.builtin.codegen import attribute, block, choices, find, id_column, lit, snake
+from skiller.world.builtin.codegen import attribute, block, choices, find, id_column, lit, snake, template_text
+from skiller.world.builtin.lineitems import lines_schema_sql, lines_spec
 from skiller.world.builtin.dbrules import database_invariants, is_name, pricing, timing_spec
 from skiller.world.builtin.scenarios import data_scenarios, solve
 
@@ -43,7 +44,7 @@ def schema_sql(domain: CatalogDomain) -> list[str]:
                 f"    {tkey} TEXT NOT NULL REFERENCES {snake(target.name)}({tkey})"]
         cols += _columns(rec.attributes, {key, "person_id", tkey})
         out.append(f"CREATE TABLE {snake(rec.name)} (\n" + ",\n".join(cols) + "\n)")
-    return out
+    return out + lines_schema_sql(domain)  # line items last: they reference records and entities
 
 
 # ---------------------------------------------------------------- the script
@@ -115,6 +116,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
             "scenarios": scen["entities"][snake(e.name)],
         } for e in domain.entities],
         "records": records,
+        "lines": lines_spec(domain),
         "refs": refs,
     }
 
@@ -347,6 +349,7 @@ def build(seed: int, rows: int, people: int, clock: str, out: str) -> None:
         fit(rec, out_rows, fixed, targets, rng, clock)
         insert(db, rec["table"], out_rows)
         tables[rec["table"]] = out_rows  # a later record may name these rows
+    add_lines(db, tables, seed)  # line items of records that have them, and those records' amounts
 
     db.commit()
     db.execute("VACUUM")
@@ -381,6 +384,7 @@ def database_program(domain: CatalogDomain, catalog: list[CatalogDomain]) -> str
     source = (_SCRIPT.replace("__NAME__", domain.name)
               .replace("__SCHEMA__", schema)
               .replace("__SPEC__", block(_spec(domain, catalog), 0, len("SPEC: dict[str, Any] = ")))
-              .replace("__VALUES__", _embed(_values_source())))
+              .replace("__VALUES__", _embed(_values_source()))
+              .replace("\n\ndef main(", template_text("gen_db_lines").rstrip("\n") + "\n\n\ndef main(", 1))
     compile(source, "gen_db.py", "exec")
     return source

@@ -8,6 +8,7 @@ from skiller.contract.invariants import AmountRule, CategoryRule, DataInvariants
 from skiller.world.catalog.coherence import status_timing
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
 from skiller.world.builtin.codegen import attribute, choices, find, id_column, pricing, snake
+from skiller.world.builtin.lineitems import line_invariants
 
 __all__ = ["GRACE_DAYS", "database_invariants", "is_name", "pricing", "timing_spec"]
 
@@ -54,4 +55,6 @@ def database_invariants(domain: CatalogDomain) -> DataInvariants:
         categories += [CategoryRule(table=table, target_table=snake(target.name), target_key=tkey,
                                     target_column=m.target_field, column=m.field, allowed=m.allowed)
                        for m in rec.matches]
-    return DataInvariants(status_dates=timings, amounts=amounts, categories=categories)
+    line_amounts, line_totals = line_invariants(domain)  # lines: price x quantity, records: sum of live lines
+    return DataInvariants(status_dates=timings, amounts=amounts + line_amounts, categories=categories,
+                          line_totals=line_totals)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from skiller.world.builtin.lineitems import LINE_KINDS
 from skiller.world.builtin.toolmodel import attribute, find, id_column, pay_field, snake, tool_parameters
 from skiller.world.catalog.model import (
     CatalogDomain,
@@ -128,7 +129,10 @@ def _rule_check(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> 
 
 def checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
     """A write tool's checks in the order they run (after argument and existence validation):
-    requires_status rules, the generic guards, then the other rules in catalog order."""
+    requires_status rules, the generic guards, then the other rules in catalog order. Line-item tools keep
+    their own (skiller.world.builtin.lineitems.line_checks): none here."""
+    if tool.kind in LINE_KINDS:
+        return []
     rules = [r for r in domain.rules if r.tool == tool.name]
     # whose record it is comes first: nothing about another person's record is disclosed by a later check
     first = [_rule_check(domain, tool, r) for r in rules if r.kind == "ownership"]

@@ -19,6 +19,7 @@ from skiller.world.catalog.check_base import (
     gen_values,
     snake,
 )
+from skiller.world.catalog.check_lines import LineChecks
 from skiller.world.catalog.check_rules import RuleChecks
 from skiller.world.catalog.check_tools import ToolChecks
 from skiller.world.catalog.load import SECTORS, load_catalog
@@ -33,7 +34,7 @@ from skiller.world.catalog.values import GEN_KINDS, PICKS, generate
 
 __all__ = ["CatalogCheckError", "assert_valid", "check_catalog", "check_domain", "gen_values", "snake"]
 
-class _DomainChecker(ToolChecks, RuleChecks):
+class _DomainChecker(ToolChecks, RuleChecks, LineChecks):
     # ------------------------------------------------------------ structure
     def run(self) -> list[str]:
         d = self.d
@@ -70,6 +71,7 @@ class _DomainChecker(ToolChecks, RuleChecks):
             self.check_attributes(f"{kind} {item.name}", item.attributes, id_columns, item)
         for rec in d.records:
             self.check_record(rec)
+        self.check_lines()
         self.check_tools()
         self.check_rules()
         return self.problems

@@ -1,0 +1,136 @@
+"""Builtin s14 templates for line items: order two or three items in one call (the user names them, the agent
+passes the list), cancel one line of an order and tell the new total, and the refusals of their rules (an item
+not available, a quantity above the limit, a line of an order already past the status that allows it)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from skiller.contract.placeholders import sql_literal
+from skiller.world.builtin.lineitems import ITEMS, LINE_STATUS, QUANTITY, LineCheck, Lines, line_checks, lines_of
+from skiller.world.builtin.taskparts import _label_attr, _lower
+from skiller.world.builtin.toolmodel import find, id_column, words
+from skiller.world.catalog.model import CatalogTool
+
+__all__ = ["line_templates"]
+
+# The builder (skiller.world.builtin.taskwrites._Builder) and the template type come in as arguments (tasks.py
+# calls this module: importing them back would be a cycle).
+Builder = Any
+Make = Callable[..., Any]
+
+
+def _active(x: Lines, alias: str) -> str:
+    """SQL: how many active lines the record aliased `alias` has."""
+    return (f"(SELECT COUNT(*) FROM {x.table} o WHERE o.{x.parent_key} = {alias}.{x.parent_key} "
+            f"AND o.{LINE_STATUS} = 'active')")
+
+
+def _named(x: Lines, slot: str) -> str:
+    """'medication <item1.medication_id> (<item1.drug_name>)': how the user names a line's target."""
+    lab = _label_attr(x.target)
+    return f"{words(x.target.name)} <{slot}.{x.target_key}>" + (f" (<{slot}.{lab.name}>)" if lab else "")
+
+
+def order_items(b: Builder, make: Make, tool: CatalogTool, n: int, look: bool, bad: LineCheck | None = None) -> Any:
+    """profile (-> the record's target) -> one create_items call with `n` lines the user lists (a refusal when
+    `bad` is given: one line breaks it, so the whole order is refused)."""
+    x = lines_of(b.d, tool.entity)
+    if x is None:
+        return None
+    parent = find(b.d, x.rec.target)
+    pkey, found = id_column(parent.name), line_checks(b.d, tool)
+    flags = [c for c in found if c.kind == "flag"]
+    qmax = min([int(c.hi) for c in found if c.kind == "quantity" and c.hi is not None] or [3])
+    slots = [f"item{i + 1}" for i in range(n)]
+    selectors: list[tuple[str, str]] = [("person", b.person_sql([])), ("target", b.ent_sql(parent, []))]
+    for i, slot in enumerate(slots):
+        breaks = bad is not None and bad.kind == "flag" and i == n - 1  # the last item is the one not allowed
+        conds = [f"t.{x.spec.price} IS NOT NULL"]
+        conds += [f"t.{c.field} {'<>' if breaks and c.rule.id == bad.rule.id else '='} {sql_literal(c.values[0])}"
+                  for c in flags if not breaks or c.rule.id == bad.rule.id]
+        conds += [f"t.{x.target_key} <> <{s}.{x.target_key}>" for s in slots[:i]]
+        selectors.append((slot, b.ent_sql(x.target, conds)))
+    quantities = [b.rng.randint(1, qmax) for _ in slots]
+    if bad is not None and bad.kind == "quantity":
+        quantities[-1] = int(bad.hi) + b.rng.randint(1, 2) if bad.hi is not None else int(bad.lo or 1) - 1
+        if quantities[-1] < 1:
+            return None
+    items = [{x.target_key: f"<{s}.{x.target_key}>", QUANTITY: q} for s, q in zip(slots, quantities)]
+    args = b.args(tool, x.rec, list(tool.fields), None)
+    text, known_args = b.arg_text(x.rec, args)
+    calls = b.profile_call("person")
+    get_parent = b.tool("get", parent.name)
+    if look and get_parent is not None:
+        calls.append((get_parent.name, {pkey: f"<target.{pkey}>"}))
+    own = (tool.name, {"person_id": "<person.person_id>", pkey: f"<target.{pkey}>", **args, ITEMS: items})
+    what, rec = words(x.target.name), words(x.rec.name)
+    listing = "; ".join(f"{q} of {_named(x, s)}" for s, q in zip(slots, quantities))
+    known = b.who("person") | {f"{words(parent.name)} id": f"<target.{pkey}>"}
+    for i, (s, q) in enumerate(zip(slots, quantities)):
+        known[f"{what} {i + 1}"] = f"<{s}.{x.target_key}>"
+        known[f"how many of {what} {i + 1}"] = str(q)
+    known |= known_args
+    instruction = (f"You want to {_lower(tool.description.rstrip('.'))}, all in one order at {words(parent.name)} "
+                   f"<target.{pkey}>: {listing}" + (f"; {text}" if text else "") + ".")
+    if bad is not None:
+        return make("refusal", calls, instruction, b.reason("refusal", bad.rule.id, what=rec, target=what), known,
+                    f"You do not know whether {b.d.name}'s rules allow this.", selectors, [],
+                    forbidden=own, rule=bad.rule.id, group="refusal")
+    calls.append(own)
+    instruction += f" You want to know the new {rec}'s id and its {words(x.spec.amount)}."
+    return make("write", calls, instruction, b.reason("create", what=rec, target=what), known,
+                f"You do not know the new {rec}'s id or what it will cost.", selectors,
+                [f"<out{len(calls)}.{x.parent_key}>", f"<out{len(calls)}.{x.spec.amount}>"],
+                group="multi" if len(calls) >= 3 else "write")
+
+
+def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None = None) -> Any:
+    """profile -> the record with its lines -> cancel the line the user names, then tell the new total (a refusal
+    when `bad`, a status rule, is given: the record is in a status that keeps its lines)."""
+    x = lines_of(b.d, tool.entity)
+    get = b.tool("get", x.rec.name) if x is not None else None
+    if x is None or get is None:
+        return None
+    sf, found = x.rec.status_field, line_checks(b.d, tool)
+    ruled = [c for c in found if c.kind == "status"]
+    if bad is None:
+        open_ = [s for s in tool.from_statuses if all(s in c.values for c in ruled)]
+        conds = [f"r.{sf} IN ({', '.join(sql_literal(s) for s in open_)})", f"{_active(x, 'r')} >= 2"]
+    else:
+        conds = [f"r.{sf} NOT IN ({', '.join(sql_literal(s) for s in bad.values)})", f"{_active(x, 'r')} >= 1"]
+    lab = _label_attr(x.target)
+    line_sql = (f"SELECT l.*{f', t.{lab.name}' if lab else ''} FROM {x.table} l JOIN {x.target_table} t "
+                f"ON t.{x.target_key} = l.{x.target_key} WHERE l.{x.parent_key} = <rec.{x.parent_key}> "
+                f"AND l.{LINE_STATUS} = 'active'" + b.order("l", x.key))
+    selectors = [("rec", b.rec_sql(x.rec, conds)), ("line", line_sql)]
+    calls = b.profile_call("rec") + [(get.name, {x.parent_key: f"<rec.{x.parent_key}>"})]
+    own = (tool.name, {x.key: f"<line.{x.key}>"})
+    rec, what = words(x.rec.name), words(x.target.name)
+    known = b.who("rec") | {f"{rec} id": f"<rec.{x.parent_key}>", f"{what} to remove": f"<line.{x.target_key}>",
+                            f"{words(x.spec.name)} id on the receipt": f"<line.{x.key}>"}
+    instruction = (f"You want to {_lower(tool.description.rstrip('.'))}: from your {rec} <rec.{x.parent_key}>, "
+                   f"remove the line for {_named(x, 'line')} and keep the rest.")
+    if bad is not None:
+        return make("refusal", calls, instruction, b.reason("refusal", bad.rule.id, what=rec), known,
+                    f"You do not know whether {b.d.name}'s rules allow this.", selectors, [f"<rec.{sf}>"],
+                    forbidden=own, rule=bad.rule.id, group="refusal")
+    calls.append(own)
+    instruction += f" You want to know the {rec}'s new {words(x.spec.amount)}."
+    return make("write", calls, instruction, b.reason("update", what=rec), known,
+                f"You do not know what the {rec} will cost without that line.", selectors,
+                [f"<out{len(calls)}.{x.spec.amount}>"], group="multi")
+
+
+def line_templates(b: Builder, make: Make) -> list[Any]:
+    """Every line-item template of the builder's domain: compliant orders of two and three items, a cancelled
+    line, and one refusal per rule of the line-item tools (None where one does not fit)."""
+    out: list[Any] = []
+    for tool in b.d.tools:
+        if tool.kind == "create_items":
+            out += [order_items(b, make, tool, 2, look=True), order_items(b, make, tool, 3, look=False)]
+            out += [order_items(b, make, tool, 2, look=b.rng.random() < 0.5, bad=c) for c in line_checks(b.d, tool)]
+        elif tool.kind == "cancel_item":
+            out.append(cancel_line(b, make, tool))
+            out += [cancel_line(b, make, tool, bad=c) for c in line_checks(b.d, tool)]
+    return out
