@@ -85,9 +85,10 @@ def order_items(b: Builder, make: Make, tool: CatalogTool, n: int, look: bool, b
                 group="multi" if len(calls) >= 3 else "write")
 
 
-def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None = None) -> Any:
-    """profile -> the record with its lines -> cancel the line the user names, then tell the new total (a refusal
-    when `bad`, a status rule, is given: the record is in a status that keeps its lines)."""
+def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None = None, by_list: bool = False) -> Any:
+    """profile (-> the person's records in one status) -> the record with its lines -> cancel the line the user
+    names, then tell the new total (a refusal when `bad`, a status rule, is given: the record is in a status that
+    keeps its lines). `by_list`: the user knows the record only as their one in its status."""
     x = lines_of(b.d, tool.entity)
     get = b.tool("get", x.rec.name) if x is not None else None
     if x is None or get is None:
@@ -103,13 +104,19 @@ def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None
     line_sql = (f"SELECT l.*{f', t.{lab.name}' if lab else ''} FROM {x.table} l JOIN {x.target_table} t "
                 f"ON t.{x.target_key} = l.{x.target_key} WHERE l.{x.parent_key} = <rec.{x.parent_key}> "
                 f"AND l.{LINE_STATUS} = 'active'" + b.order("l", x.key))
-    selectors = [("rec", b.rec_sql(x.rec, conds)), ("line", line_sql)]
-    calls = b.profile_call("rec") + [(get.name, {x.parent_key: f"<rec.{x.parent_key}>"})]
+    listed = b.listed(x.rec) if by_list and b.profile is not None else None
+    if by_list and listed is None:
+        return None
+    ref = "<out2." + x.parent_key + ">" if listed else f"<rec.{x.parent_key}>"
+    selectors = [("rec", b.rec_sql(x.rec, conds + ([b.unique_status(x.rec)] if listed else []))), ("line", line_sql)]
+    calls = b.profile_call("rec") + ([listed] if listed else []) + [(get.name, {x.parent_key: ref})]
     own = (tool.name, {x.key: f"<line.{x.key}>"})
     rec, what = words(x.rec.name), words(x.target.name)
-    known = b.who("rec") | {f"{rec} id": f"<rec.{x.parent_key}>", f"{what} to remove": f"<line.{x.target_key}>",
+    known = b.who("rec") | {f"{what} to remove": f"<line.{x.target_key}>",
                             f"{words(x.spec.name)} id on the receipt": f"<line.{x.key}>"}
-    instruction = (f"You want to {_lower(tool.description.rstrip('.'))}: from your {rec} <rec.{x.parent_key}>, "
+    known |= {f"{rec} status": f"<rec.{sf}>"} if listed else {f"{rec} id": f"<rec.{x.parent_key}>"}
+    which = f"your only {rec} in status <rec.{sf}>" if listed else f"your {rec} <rec.{x.parent_key}>"
+    instruction = (f"You want to {_lower(tool.description.rstrip('.'))}: from {which}, "
                    f"remove the line for {_named(x, 'line')} and keep the rest.")
     if bad is not None:
         return make("refusal", calls, instruction, b.reason("refusal", bad.rule.id, what=rec), known,
@@ -131,6 +138,7 @@ def line_templates(b: Builder, make: Make) -> list[Any]:
             out += [order_items(b, make, tool, 2, look=True), order_items(b, make, tool, 3, look=False)]
             out += [order_items(b, make, tool, 2, look=b.rng.random() < 0.5, bad=c) for c in line_checks(b.d, tool)]
         elif tool.kind == "cancel_item":
-            out.append(cancel_line(b, make, tool))
-            out += [cancel_line(b, make, tool, bad=c) for c in line_checks(b.d, tool)]
+            out.append(cancel_line(b, make, tool, by_list=True) or cancel_line(b, make, tool))
+            out += [cancel_line(b, make, tool, bad=c, by_list=b.rng.random() < 0.5) or cancel_line(b, make, tool, bad=c)
+                    for c in line_checks(b.d, tool)]
     return out
