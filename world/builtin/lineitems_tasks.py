@@ -9,6 +9,7 @@ from typing import Any
 from skiller.contract.placeholders import sql_literal
 from skiller.world.builtin.lineitems import ITEMS, LINE_STATUS, QUANTITY, LineCheck, Lines, line_checks, lines_of
 from skiller.world.builtin.taskparts import _label_attr, _lower
+from skiller.world.builtin.taskrefusals import least_used
 from skiller.world.builtin.toolmodel import find, id_column, words
 from skiller.world.catalog.model import CatalogTool
 
@@ -129,16 +130,58 @@ def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None
                 [f"<out{len(calls)}.{x.spec.amount}>"], group="multi")
 
 
-def line_templates(b: Builder, make: Make) -> list[Any]:
-    """Every line-item template of the builder's domain: compliant orders of two and three items, a cancelled
-    line, and one refusal per rule of the line-item tools (None where one does not fit)."""
-    out: list[Any] = []
+def cancel_then_refused(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck) -> Any:
+    """A compliant part and a refused part in one conversation: a line of an open record is cancelled (its new
+    total told), then a line of the person's other record, past the status `bad` allows, is refused."""
+    x = lines_of(b.d, tool.entity)
+    get = b.tool("get", x.rec.name) if x is not None else None
+    if x is None or get is None or bad.kind != "status":
+        return None
+    sf, key = x.rec.status_field, x.parent_key
+    open_ = [s for s in tool.from_statuses if all(s in c.values for c in line_checks(b.d, tool) if c.kind == "status")]
+    shut = f"NOT IN ({', '.join(sql_literal(s) for s in bad.values)})"
+    other = (f"EXISTS (SELECT 1 FROM {x.parent_table} r2 WHERE r2.person_id = r.person_id AND r2.{sf} {shut} "
+             f"AND {_active(x, 'r2')} >= 1)")
+    first = b.rec_sql(x.rec, [f"r.{sf} IN ({', '.join(sql_literal(s) for s in open_)})", f"{_active(x, 'r')} >= 2", other])
+    second = b.rec_sql(x.rec, [f"r.{sf} {shut}", f"{_active(x, 'r')} >= 1", "r.person_id = <rec.person_id>"])
+    lab = _label_attr(x.target)
+
+    def line_sql(slot: str) -> str:
+        return (f"SELECT l.*{f', t.{lab.name}' if lab else ''} FROM {x.table} l JOIN {x.target_table} t "
+                f"ON t.{x.target_key} = l.{x.target_key} WHERE l.{key} = <{slot}.{key}> "
+                f"AND l.{LINE_STATUS} = 'active'" + b.order("l", x.key))
+
+    selectors = [("rec", first), ("line", line_sql("rec")), ("rec2", second), ("line2", line_sql("rec2"))]
+    calls = b.profile_call("rec") + [(get.name, {key: f"<rec.{key}>"}), (tool.name, {x.key: "<line." + x.key + ">"}),
+                                     (get.name, {key: f"<rec2.{key}>"})]
+    rec, what, desc = words(x.rec.name), words(x.target.name), _lower(tool.description.rstrip("."))
+    known = b.who("rec") | {f"first {rec} id": f"<rec.{key}>", f"{what} to remove first": f"<line.{x.target_key}>",
+                            f"first {words(x.spec.name)} id": f"<line.{x.key}>", f"second {rec} id": f"<rec2.{key}>",
+                            f"{what} to remove second": f"<line2.{x.target_key}>",
+                            f"second {words(x.spec.name)} id": f"<line2.{x.key}>"}
+    instruction = (f"You want to {desc} twice. First, from your {rec} <rec.{key}>, remove the line for "
+                   f"{_named(x, 'line')} and learn that {rec}'s new {words(x.spec.amount)}. Then, from your {rec} "
+                   f"<rec2.{key}>, remove the line for {_named(x, 'line2')}.")
+    return make("refusal", calls, instruction, b.reason("refusal", bad.rule.id, what=rec), known,
+                f"You do not know whether {b.d.name}'s rules allow both changes.", selectors,
+                [f"<out{len(calls) - 1}.{x.spec.amount}>", f"<rec2.{sf}>"],
+                forbidden=(tool.name, {x.key: "<line2." + x.key + ">"}), rule=bad.rule.id, group="mixed")
+
+
+def line_templates(b: Builder, make: Make) -> tuple[list[Any], list[Any]]:
+    """(core, extra) line-item templates of the builder's domain. Core: orders of two and three items, a cancelled
+    line with its new total, and a cancelled line followed by a refused one; extra: one refusal per rule of the
+    line-item tools alone, each in the shape the batch has used least (None where one does not fit)."""
+    core: list[Any] = []
+    extra: list[Any] = []
     for tool in b.d.tools:
         if tool.kind == "create_items":
-            out += [order_items(b, make, tool, 2, look=True), order_items(b, make, tool, 3, look=False)]
-            out += [order_items(b, make, tool, 2, look=b.rng.random() < 0.5, bad=c) for c in line_checks(b.d, tool)]
+            core += [order_items(b, make, tool, 2, look=True), order_items(b, make, tool, 3, look=False)]
+            extra += [least_used(b, [lambda c=c, look=look: order_items(b, make, tool, 2, look=look, bad=c)
+                                     for look in (False, True)], count=False) for c in line_checks(b.d, tool)]
         elif tool.kind == "cancel_item":
-            out.append(cancel_line(b, make, tool, by_list=True) or cancel_line(b, make, tool))
-            out += [cancel_line(b, make, tool, bad=c, by_list=b.rng.random() < 0.5) or cancel_line(b, make, tool, bad=c)
-                    for c in line_checks(b.d, tool)]
-    return out
+            core.append(cancel_line(b, make, tool, by_list=True) or cancel_line(b, make, tool))
+            core += [cancel_then_refused(b, make, tool, c) for c in line_checks(b.d, tool)]
+            extra += [least_used(b, [lambda c=c, by_list=by_list: cancel_line(b, make, tool, bad=c, by_list=by_list)
+                                     for by_list in (False, True)], count=False) for c in line_checks(b.d, tool)]
+    return core, extra

@@ -87,7 +87,7 @@ class LineTests(WriterBase):
             *_field_rejections(n, tool_parameters(self.domain, tool)["properties"], list(fields)),
         ]
         for c in found:
-            lines += ["", "", f"def test_{n}_enforces_{_ident(c.rule.id)}_on_every_line(db):", *setup]
+            lines += ["", "", f"def test_{n}_enforces_{_ident(c.rule.id)}(db):  # on every line", *setup]
             if c.kind == "flag":
                 lines += [f'    bad = pick(db, "SELECT {x.target_key} FROM {x.target_table} WHERE {x.spec.price} IS NOT NULL '
                           f'AND {c.field} IS NOT {_q(c.values[0])} ORDER BY {x.target_key}")',

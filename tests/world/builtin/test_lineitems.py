@@ -17,6 +17,7 @@ from skiller.steps.s04_blueprints import Blueprint
 from skiller.steps.s05_tool_lists import openai_tool
 from skiller.world.builtin.codegen import implementation_module, tool_parameters
 from skiller.world.builtin.dbgen import database_invariants, database_program
+from skiller.world.builtin.fusion import _Segment
 from skiller.world.builtin.policygen import policy_markdown
 from skiller.world.builtin.tasks import templates_for
 from skiller.world.builtin.testgen import implementation_tests
@@ -215,3 +216,14 @@ def test_templates_pass_the_item_list_cancel_a_line_and_refuse_each_line_rule() 
         assert len(cancels) == 1 and cancels[0]["communicate"]  # the new total, a computed figure
         refused = {t["violated_rule"] for t in found if t["kind"] == "refusal" and t["forbidden"]["tool"] in (create, cancel)}
         assert refused == rules
+
+
+def test_a_fused_template_renames_the_placeholders_inside_the_item_list() -> None:
+    domain = get_domain("Pharmacy")
+    order = next(t for t in templates_for(domain, 400, seed=3)
+                 if t["kind"] == "write" and t["trajectory"][-1]["tool"] == "place_medicine_order")
+    segment = _Segment("Pharmacy", order, 1, 2, ["medication", "medicine_order", "order_line", "pharmacy_branch"])
+    items = segment.calls[-1]["arguments"]["items"]
+    assert [i["medication_id"] for i in items] == [f"<s1_item{k + 1}.medication_id>" for k in range(len(items))]
+    assert all(isinstance(i["quantity"], int) for i in items)
+    assert any("pharmacy_medication" in s["sql"] for s in segment.selectors)  # tables take the member's namespace
