@@ -130,47 +130,40 @@ def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None
                 [f"<out{len(calls)}.{x.spec.amount}>"], group="multi")
 
 
-def cancel_then_refused(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck) -> Any:
-    """A compliant part and a refused part in one conversation: a line of an open record is cancelled (its new
-    total told), then a line of the person's other record, past the status `bad` allows, is refused."""
+def order_then_refused(b: Builder, make: Make, create: CatalogTool, tool: CatalogTool, bad: LineCheck) -> Any:
+    """A compliant part and a refused part in one conversation: a new order of two items (its id and total told),
+    then a line of the person's earlier record, past the status `bad` allows, which `tool` must not cancel."""
     x = lines_of(b.d, tool.entity)
     get = b.tool("get", x.rec.name) if x is not None else None
-    if x is None or get is None or bad.kind != "status":
+    base = order_items(b, make, create, 2, look=False)
+    if x is None or get is None or base is None or bad.kind != "status":
         return None
     sf, key = x.rec.status_field, x.parent_key
-    open_ = [s for s in tool.from_statuses if all(s in c.values for c in line_checks(b.d, tool) if c.kind == "status")]
     shut = f"NOT IN ({', '.join(sql_literal(s) for s in bad.values)})"
-    other = (f"EXISTS (SELECT 1 FROM {x.parent_table} r2 WHERE r2.person_id = r.person_id AND r2.{sf} {shut} "
-             f"AND {_active(x, 'r2')} >= 1)")
-    first = b.rec_sql(x.rec, [f"r.{sf} IN ({', '.join(sql_literal(s) for s in open_)})", f"{_active(x, 'r')} >= 2", other])
-    second = b.rec_sql(x.rec, [f"r.{sf} {shut}", f"{_active(x, 'r')} >= 1", "r.person_id = <rec.person_id>"])
+    holder = (f"EXISTS (SELECT 1 FROM {x.parent_table} r2 WHERE r2.person_id = p.person_id AND r2.{sf} {shut} "
+              f"AND {_active(x, 'r2')} >= 1)")
     lab = _label_attr(x.target)
-
-    def line_sql(slot: str) -> str:
-        return (f"SELECT l.*{f', t.{lab.name}' if lab else ''} FROM {x.table} l JOIN {x.target_table} t "
-                f"ON t.{x.target_key} = l.{x.target_key} WHERE l.{key} = <{slot}.{key}> "
+    line_sql = (f"SELECT l.*{f', t.{lab.name}' if lab else ''} FROM {x.table} l JOIN {x.target_table} t "
+                f"ON t.{x.target_key} = l.{x.target_key} WHERE l.{key} = <rec.{key}> "
                 f"AND l.{LINE_STATUS} = 'active'" + b.order("l", x.key))
-
-    selectors = [("rec", first), ("line", line_sql("rec")), ("rec2", second), ("line2", line_sql("rec2"))]
-    calls = b.profile_call("rec") + [(get.name, {key: f"<rec.{key}>"}), (tool.name, {x.key: "<line." + x.key + ">"}),
-                                     (get.name, {key: f"<rec2.{key}>"})]
-    rec, what, desc = words(x.rec.name), words(x.target.name), _lower(tool.description.rstrip("."))
-    known = b.who("rec") | {f"first {rec} id": f"<rec.{key}>", f"{what} to remove first": f"<line.{x.target_key}>",
-                            f"first {words(x.spec.name)} id": f"<line.{x.key}>", f"second {rec} id": f"<rec2.{key}>",
-                            f"{what} to remove second": f"<line2.{x.target_key}>",
-                            f"second {words(x.spec.name)} id": f"<line2.{x.key}>"}
-    instruction = (f"You want to {desc} twice. First, from your {rec} <rec.{key}>, remove the line for "
-                   f"{_named(x, 'line')} and learn that {rec}'s new {words(x.spec.amount)}. Then, from your {rec} "
-                   f"<rec2.{key}>, remove the line for {_named(x, 'line2')}.")
+    selectors = [("person", b.person_sql([holder])), *base.selectors[1:],
+                 ("rec", b.rec_sql(x.rec, [f"r.{sf} {shut}", f"{_active(x, 'r')} >= 1", "r.person_id = <person.person_id>"])),
+                 ("line", line_sql)]
+    rec, what = words(x.rec.name), words(x.target.name)
+    known = base.known | {f"earlier {rec} id": f"<rec.{key}>", f"{what} to remove from it": f"<line.{x.target_key}>",
+                          f"its {words(x.spec.name)} id on the receipt": f"<line.{x.key}>"}
+    instruction = (base.instruction + f" Then you want to {_lower(tool.description.rstrip('.'))}: from your earlier "
+                   f"{rec} <rec.{key}>, remove the line for {_named(x, 'line')}.")
+    calls = [*base.calls, (get.name, {key: f"<rec.{key}>"})]
     return make("refusal", calls, instruction, b.reason("refusal", bad.rule.id, what=rec), known,
-                f"You do not know whether {b.d.name}'s rules allow both changes.", selectors,
-                [f"<out{len(calls) - 1}.{x.spec.amount}>", f"<rec2.{sf}>"],
-                forbidden=(tool.name, {x.key: "<line2." + x.key + ">"}), rule=bad.rule.id, group="mixed")
+                f"You do not know the new {rec}'s id, its cost, or whether {b.d.name}'s rules allow the change.",
+                selectors, [*base.communicate, f"<rec.{sf}>"], forbidden=(tool.name, {x.key: f"<line.{x.key}>"}),
+                rule=bad.rule.id, group="mixed")
 
 
 def line_templates(b: Builder, make: Make) -> tuple[list[Any], list[Any]]:
     """(core, extra) line-item templates of the builder's domain. Core: orders of two and three items, a cancelled
-    line with its new total, and a cancelled line followed by a refused one; extra: one refusal per rule of the
+    line with its new total, and a new order followed by a refused cancel of an earlier line; extra: one refusal per rule of the
     line-item tools alone, each in the shape the batch has used least (None where one does not fit)."""
     core: list[Any] = []
     extra: list[Any] = []
@@ -181,7 +174,8 @@ def line_templates(b: Builder, make: Make) -> tuple[list[Any], list[Any]]:
                                      for look in (False, True)], count=False) for c in line_checks(b.d, tool)]
         elif tool.kind == "cancel_item":
             core.append(cancel_line(b, make, tool, by_list=True) or cancel_line(b, make, tool))
-            core += [cancel_then_refused(b, make, tool, c) for c in line_checks(b.d, tool)]
+            creates = [t for t in b.d.tools if t.kind == "create_items" and t.entity == tool.entity]
+            core += [order_then_refused(b, make, creates[0], tool, c) for c in line_checks(b.d, tool) if creates]
             extra += [least_used(b, [lambda c=c, by_list=by_list: cancel_line(b, make, tool, bad=c, by_list=by_list)
                                      for by_list in (False, True)], count=False) for c in line_checks(b.d, tool)]
     return core, extra
