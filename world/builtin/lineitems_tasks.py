@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from skiller.contract.placeholders import sql_literal
-from skiller.world.builtin.lineitems import ITEMS, LINE_STATUS, QUANTITY, LineCheck, Lines, line_checks, lines_of
+from skiller.world.builtin.lineitems import (ITEMS, LINE_KINDS, LINE_STATUS, QUANTITY, LineCheck, Lines, line_checks,
+                                             lines_of)
 from skiller.world.builtin.taskparts import _label_attr, _lower
 from skiller.world.builtin.taskrefusals import least_used
 from skiller.world.builtin.toolmodel import find, id_column, words
@@ -163,19 +164,30 @@ def order_then_refused(b: Builder, make: Make, create: CatalogTool, tool: Catalo
 
 def line_templates(b: Builder, make: Make) -> tuple[list[Any], list[Any]]:
     """(core, extra) line-item templates of the builder's domain. Core: orders of two and three items, a cancelled
-    line with its new total, and a new order followed by a refused cancel of an earlier line; extra: one refusal per rule of the
-    line-item tools alone, each in the shape the batch has used least (None where one does not fit)."""
+    line with its new total, a new order followed by a refused cancel of an earlier line, and the lone refusal of
+    a rule whose kind no other rule of the domain has (it stands for its kind); extra: the other lone refusals,
+    each in the shape the batch has used least (None where one does not fit)."""
     core: list[Any] = []
     extra: list[Any] = []
+    lined = {t.name for t in b.d.tools if t.kind in LINE_KINDS}
+    elsewhere = {r.kind for r in b.d.rules if r.tool not in lined}  # kinds the other templates already refuse
+
+    def lone(options: list[Callable[[], Any]], c: LineCheck) -> None:
+        t = least_used(b, options, count=c.rule.kind not in elsewhere)
+        if t is not None and c.rule.kind not in elsewhere:
+            t.group = "kind"  # early in the batch: the refusal standing for its rule kind
+        (extra if c.rule.kind in elsewhere else core).append(t)
+
     for tool in b.d.tools:
         if tool.kind == "create_items":
             core += [order_items(b, make, tool, 2, look=True), order_items(b, make, tool, 3, look=False)]
-            extra += [least_used(b, [lambda c=c, look=look: order_items(b, make, tool, 2, look=look, bad=c)
-                                     for look in (False, True)], count=False) for c in line_checks(b.d, tool)]
+            for c in line_checks(b.d, tool):
+                lone([lambda c=c, look=look: order_items(b, make, tool, 2, look=look, bad=c) for look in (False, True)], c)
         elif tool.kind == "cancel_item":
             core.append(cancel_line(b, make, tool, by_list=True) or cancel_line(b, make, tool))
             creates = [t for t in b.d.tools if t.kind == "create_items" and t.entity == tool.entity]
             core += [order_then_refused(b, make, creates[0], tool, c) for c in line_checks(b.d, tool) if creates]
-            extra += [least_used(b, [lambda c=c, by_list=by_list: cancel_line(b, make, tool, bad=c, by_list=by_list)
-                                     for by_list in (False, True)], count=False) for c in line_checks(b.d, tool)]
+            for c in line_checks(b.d, tool):
+                lone([lambda c=c, by_list=by_list: cancel_line(b, make, tool, bad=c, by_list=by_list)
+                      for by_list in (False, True)], c)
     return core, extra
