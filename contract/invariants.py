@@ -62,6 +62,19 @@ class BalanceRule(_Frozen):
     amount_column: str | None = None
 
 
+class LineTotal(_Frozen):
+    """A record's `amount_column` = the sum of `line_amount_column` over its rows in `lines_table` (joined by
+    `key`, named alike in both tables) whose `status_column` is `active` (an order totals its live lines)."""
+
+    table: str
+    key: str
+    amount_column: str
+    lines_table: str
+    line_amount_column: str
+    status_column: str
+    active: str
+
+
 class DataInvariants(_Frozen):
     """What a database generator promises about its rows; the integrity check verifies it."""
 
@@ -69,11 +82,14 @@ class DataInvariants(_Frozen):
     amounts: list[AmountRule] = []
     categories: list[CategoryRule] = []
     balances: list[BalanceRule] = []
+    line_totals: list[LineTotal] = []
 
     @model_serializer(mode="wrap")
     def _lean(self, handler: Any) -> dict[str, Any]:
-        # balances appear only where a domain has them, so the other domains' invariants keep their bytes
+        # balances and line totals appear only where a domain has them, so the other domains' invariants
+        # keep their bytes
         out = handler(self)
-        if not out.get("balances"):
-            out.pop("balances", None)
+        for key in ("balances", "line_totals"):
+            if not out.get(key):
+                out.pop(key, None)
         return out

@@ -8,10 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, DataInvariants, StatusTiming
+from skiller.contract.invariants import (
+    AmountRule, BalanceRule, CategoryRule, DataInvariants, LineTotal, StatusTiming,
+)
 from skiller.servers.database import _connect, _q
 
-__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "StatusTiming",
+__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "LineTotal", "StatusTiming",
            "coherence_report"]
 
 TOLERANCE = 0.01  # a database passes while at most 1% of the rows checked by a kind break it
@@ -130,6 +132,20 @@ def _balances(conn: Any, rule: BalanceRule, tally: _Tally) -> None:
         tally.add("balance", f"{rule.table} {person} has {left} of {limit} left with {used} used" if bad else None)
 
 
+def _line_totals(conn: Any, rule: LineTotal, tally: _Tally) -> None:
+    k, amount = _q(rule.key), _q(rule.amount_column)
+    sql = (f"SELECT r.rowid, r.{amount}, (SELECT COALESCE(SUM(l.{_q(rule.line_amount_column)}), 0) FROM "
+           f"{_q(rule.lines_table)} l WHERE l.{k} = r.{k} AND l.{_q(rule.status_column)} = ?), "
+           f"(SELECT COUNT(*) FROM {_q(rule.lines_table)} l WHERE l.{k} = r.{k}) FROM {_q(rule.table)} r ORDER BY r.rowid")
+    for rowid, total, lines, count in conn.execute(sql, (rule.active,)):
+        try:
+            bad = count == 0 or abs(float(total) - round(float(lines), 2)) > 0.005
+        except (TypeError, ValueError):
+            bad = True
+        tally.add("line_total", f"{rule.table} rowid {rowid} totals {total} over {count} lines summing to "
+                  f"{round(float(lines), 2)}" if bad else None)
+
+
 def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.date | str) -> CoherenceReport:
     """Count the rows breaking each declared invariant, relative to the simulation date `today`."""
     day = today.isoformat() if isinstance(today, dt.date) else str(today)[:10]
@@ -158,5 +174,11 @@ def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.dat
             unknown += missing
             if not missing:
                 _balances(conn, b, tally)
+        for t in invariants.line_totals:
+            missing = _missing(conn, {t.table: [t.key, t.amount_column],
+                                      t.lines_table: [t.key, t.line_amount_column, t.status_column]})
+            unknown += missing
+            if not missing:
+                _line_totals(conn, t, tally)
     return CoherenceReport(checked=tally.checked, violations=tally.violations, examples=tally.examples,
                            unknown=sorted(set(unknown)))

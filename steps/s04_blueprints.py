@@ -16,13 +16,17 @@ from skiller.steps.s03_entity_graph import EntityGraph, Relationship
 
 
 class Parameter(Frozen):
-    type: Literal["string", "integer", "number", "boolean"]
+    type: Literal["string", "integer", "number", "boolean", "array"]
     description: str
     required: bool = True
     default: Any = None
     range: str | None = None  # human-readable bound, e.g. "1..90 days ahead"
     enum: list[str | int | float] | None = None
     format: str | None = None  # JSON Schema format, e.g. "date"
+    # an array (line items): the JSON Schema of one element and the bounds on their count, named as in JSON Schema
+    items: dict[str, Any] | None = None
+    minItems: int | None = None  # noqa: N815
+    maxItems: int | None = None  # noqa: N815
 
 
 class Function(Frozen):

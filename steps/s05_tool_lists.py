@@ -41,6 +41,9 @@ def openai_tool(fn: Function) -> dict[str, Any]:
             prop["format"] = p.format
         if p.default is not None:
             prop["default"] = p.default
+        for key in ("items", "minItems", "maxItems"):  # an array parameter (line items)
+            if getattr(p, key) is not None:
+                prop[key] = getattr(p, key)
         properties[pname] = prop
     required = sorted(n for n, p in fn.parameters.items() if p.required)
     return {"name": fn.name, "description": fn.description,

@@ -7,38 +7,13 @@ from pathlib import Path
 
 from skiller.world.builtin.balances import balance_code
 from skiller.world.builtin.toolchecks import Check, checks, fee_check
+from skiller.world.builtin.lineitems import line_records, lines_of
+from skiller.world.builtin.lineitems_code import LineCompiler
 from skiller.world.builtin.toolmodel import (
-    PAYMENT_METHODS,
-    READ_KINDS,
-    SEARCH_LIMIT,
-    _int,
-    amount_source,
-    attribute,
-    block,
-    browse_ceiling,
-    charged,
-    choices,
-    find,
-    formula,
-    id_column,
-    label,
-    linked,
-    lit,
-    owned,
-    pay_field,
-    pricing,
-    snake,
-    tool_parameters,
-    words,
+    PAYMENT_METHODS, READ_KINDS, SEARCH_LIMIT, _int, amount_source, attribute, block, browse_ceiling, charged, choices,
+    find, formula, id_column, label, linked, lit, owned, pay_field, pricing, snake, tool_parameters, words,
 )
-from skiller.world.catalog.model import (
-    CatalogDomain,
-    CatalogEntity,
-    CatalogPricing,
-    CatalogRecord,
-    CatalogRule,
-    CatalogTool,
-)
+from skiller.world.catalog.model import CatalogDomain, CatalogEntity, CatalogPricing, CatalogRecord, CatalogRule, CatalogTool
 
 # The generators beside this one import the shared tool model through here too.
 __all__ = [
@@ -59,11 +34,12 @@ _PRELUDE = template_text("impl_prelude")
 _EPILOGUE = template_text("impl_tail")
 _CHARGE = template_text("impl_charge")
 _FEE = template_text("impl_fee")
+_LINES = template_text("impl_lines")
 
 
 # ---------------------------------------------------------------- tool compilers
-class _Compiler:
-    """Emits one tool function per catalog tool."""
+class _Compiler(LineCompiler):
+    """Emits one tool function per catalog tool (line-item kinds: skiller.world.builtin.lineitems_code)."""
 
     def __init__(self, domain: CatalogDomain) -> None:
         self.domain = domain
@@ -99,7 +75,9 @@ class _Compiler:
     def _get(self, tool: CatalogTool) -> list[str]:
         item = find(self.domain, tool.entity or "")
         key = id_column(item.name)
-        return [f"return _require(db, {lit(snake(item.name))}, {lit(key)}, a[{lit(key)}], {lit(label(item.name))})"]
+        row = f"_require(db, {lit(snake(item.name))}, {lit(key)}, a[{lit(key)}], {lit(label(item.name))})"
+        lines = lines_of(self.domain, item.name)  # a record with line items comes with them
+        return [f"return {self.returned(lines, row) if lines else row}"]
 
     def _search(self, tool: CatalogTool) -> list[str]:
         item = find(self.domain, tool.entity or "")
@@ -376,7 +354,7 @@ def implementation_module(domain: CatalogDomain, clock: str) -> str:
                .replace("__FILE__", f"{domain.name}.py"))
     priced = any(charged(domain, tool) is not None for tool in domain.tools)
     fees = any(fee_check(domain, tool) is not None for tool in domain.tools)
-    parts = [prelude, _CHARGE if priced else "", _FEE if fees else "",
+    parts = [prelude, _CHARGE if priced else "", _FEE if fees else "", _LINES if line_records(domain) else "",
              "\n# ---------------------------------------------------------------- tools\n"]
     for tool in domain.tools:
         parts.append("\n" + compiler.function(tool) + "\n")

@@ -8,6 +8,7 @@ from typing import Any
 from skiller.world.catalog import get_domain
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
 from skiller.world.builtin.codegen import attribute, block, choices, find, id_column, lit, snake, template_text
+from skiller.world.builtin.lineitems import lines_schema_sql, lines_spec
 from skiller.world.builtin.dbrules import balance_spec, database_invariants, is_name, pricing, timing_spec
 from skiller.world.builtin.scenarios import data_scenarios, solve
 
@@ -43,7 +44,7 @@ def schema_sql(domain: CatalogDomain) -> list[str]:
                 f"    {tkey} TEXT NOT NULL REFERENCES {snake(target.name)}({tkey})"]
         cols += _columns(rec.attributes, {key, "person_id", tkey})
         out.append(f"CREATE TABLE {snake(rec.name)} (\n" + ",\n".join(cols) + "\n)")
-    return out
+    return out + lines_schema_sql(domain)  # line items last: they reference records and entities
 
 
 # ---------------------------------------------------------------- the script
@@ -115,6 +116,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
             "scenarios": scen["entities"][snake(e.name)],
         } for e in domain.entities],
         "records": records,
+        "lines": lines_spec(domain),
         "refs": refs,
         **({"balances": balance_spec(domain)} if domain.balances else {}),
     }
@@ -348,6 +350,7 @@ __BALANCES__def build(seed: int, rows: int, people: int, clock: str, out: str) -
         fit(rec, out_rows, fixed, targets, rng, clock)
         insert(db, rec["table"], out_rows)
         tables[rec["table"]] = out_rows  # a later record may name these rows
+    add_lines(db, tables, seed)  # line items of records that have them, and those records' amounts
 __SETTLE__
     db.commit()
     db.execute("VACUUM")
@@ -385,6 +388,7 @@ def database_program(domain: CatalogDomain, catalog: list[CatalogDomain]) -> str
               .replace("__VALUES__", _embed(_values_source()))
               # balances: settled after the records they follow (world/builtin/dbgen_balances.py.tmpl)
               .replace("__BALANCES__", template_text("dbgen_balances") + "\n\n" if domain.balances else "")
-              .replace("__SETTLE__\n", "    settle_balances(db, tables, member)\n" if domain.balances else ""))
+              .replace("__SETTLE__\n", "    settle_balances(db, tables, member)\n" if domain.balances else "")
+              .replace("\n\ndef main(", template_text("gen_db_lines").rstrip("\n") + "\n\n\ndef main(", 1))
     compile(source, "gen_db.py", "exec")
     return source

@@ -8,6 +8,7 @@ from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, D
 from skiller.world.catalog.coherence import status_timing
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
 from skiller.world.builtin.codegen import attribute, choices, find, id_column, pricing, snake
+from skiller.world.builtin.lineitems import line_invariants
 
 __all__ = ["GRACE_DAYS", "balance_spec", "database_invariants", "is_name", "pricing", "timing_spec"]
 
@@ -57,7 +58,9 @@ def database_invariants(domain: CatalogDomain) -> DataInvariants:
     balances = [BalanceRule(table=b["table"], balance_column=b["attribute"], limit_column=b["limit"],
                             record_table=b["record"], status_column=b["status"], released=b["released"],
                             amount_column=b["amount"]) for b in balance_spec(domain)]
-    return DataInvariants(status_dates=timings, amounts=amounts, categories=categories, balances=balances)
+    line_amounts, line_totals = line_invariants(domain)  # lines: price x quantity, records: sum of live lines
+    return DataInvariants(status_dates=timings, amounts=amounts + line_amounts, categories=categories,
+                          balances=balances, line_totals=line_totals)
 
 
 def balance_spec(domain: CatalogDomain) -> list[dict[str, Any]]:

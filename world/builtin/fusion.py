@@ -59,6 +59,10 @@ def _rename(text: str, slots: dict[str, str], offset: int) -> str:
 
 
 def _rename_value(value: Any, slots: dict[str, str], offset: int) -> Any:
+    if isinstance(value, (list, dict)):  # a list argument (line items) holds placeholders too
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        out = [(k, _rename_value(v, slots, offset)) for k, v in pairs]
+        return dict(out) if isinstance(value, dict) else [v for _, v in out]
     return _rename(value, slots, offset) if isinstance(value, str) else value
 
 

@@ -25,6 +25,9 @@ from skiller.world.builtin.codegen import (
     words,
 )
 
+from skiller.world.builtin.lineitems import LINE_KINDS, lines_of
+from skiller.world.builtin.lineitems_policy import line_effects, line_outcomes, line_preconditions
+
 __all__ = ["policy_markdown", "parse_rules", "rule_marker"]
 
 def rule_marker(rule: CatalogRule) -> str:
@@ -44,6 +47,9 @@ def _param_line(name: str, schema: dict[str, Any], required: bool) -> str:
     extra = "required" if required else "optional"
     if "enum" in schema:
         extra += "; one of: " + ", ".join(str(v) for v in schema["enum"])
+    if schema["type"] == "array":  # line items: the fields of each element
+        extra += "; each element an object with " + ", ".join(
+            f"`{k}` ({v['type']})" for k, v in schema["items"]["properties"].items())
     return f"- `{name}` ({kind}, {extra}): {schema.get('description', '')}"
 
 
@@ -135,6 +141,8 @@ class _Writer:
 
     def preconditions(self, tool: CatalogTool) -> list[str]:
         item = find(self.d, tool.entity) if tool.entity else None
+        if tool.kind in LINE_KINDS:  # line items: skiller.world.builtin.lineitems_policy
+            return line_preconditions(self.d, tool, self.role)
         out = []
         if tool.kind in ("get_profile", "list_records", "create", "summary"):
             out.append(f"- The person's id is confirmed (global rule 1) and they are a {self.role} of {self.d.name}.")
@@ -159,6 +167,8 @@ class _Writer:
         if tool.kind in READ_KINDS:
             return ["- Permitted: for the confirmed person, or for public catalogue data (searches, lookups).",
                     "- Rejected: unknown ids or invalid arguments (an error is returned)."]
+        if tool.kind in LINE_KINDS:
+            return line_outcomes(self.d, tool)
         found = checks(self.d, tool)
         item = find(self.d, tool.entity or "")
         out = ["- Permitted: when every condition below is met."]
@@ -192,8 +202,12 @@ class _Writer:
         item = find(self.d, tool.entity) if tool.entity else None
         if tool.kind == "get_profile":
             return [f"- None. Returns the person's details merged with their {self.role} record."]
+        if tool.kind in LINE_KINDS:
+            return line_effects(self.d, tool)
         if tool.kind == "get":
-            return [f"- None. Returns the {words(item.name)} row."]  # type: ignore[union-attr]
+            lines = lines_of(self.d, item.name)  # type: ignore[union-attr]
+            return [f"- None. Returns the {words(item.name)} row"  # type: ignore[union-attr]
+                    + (f" with its {words(lines.spec.name)}s under `items` (every line, by id)." if lines else ".")]
         if tool.kind == "search":
             return [f"- None. Returns at most {SEARCH_LIMIT} matching rows, ordered by id."]
         if tool.kind == "list_records":

@@ -8,7 +8,7 @@ from typing import Any
 from skiller.world.catalog import get_domain
 from skiller.world.catalog.model import CatalogDomain, CatalogRecord
 from skiller.world.builtin import phrasing
-from skiller.world.builtin import shaped_tasks
+from skiller.world.builtin import lineitems_tasks, shaped_tasks
 from skiller.world.builtin import taskchains as chains
 from skiller.world.builtin.codegen import find
 from skiller.world.builtin.registry import answers
@@ -66,6 +66,9 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
             if t.kind == "set_status" and t.entity in pays:
                 extra.append(b.on_record(t, then=pays[t.entity]))
     core += shaped_tasks.shaped_templates(b, _T)  # summary and browse tools (skiller.world.builtin.shaped_tasks)
+    lined, more = lineitems_tasks.line_templates(b, _T)  # orders with several lines (builtin.lineitems_tasks)
+    core += lined
+    extra += more
     lists = [t for t in d.tools if t.kind == "list_records"]
     if lists:  # at least one multi-step read among the core
         core.append(b.read_chain(rng.choice(lists)))

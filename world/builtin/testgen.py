@@ -6,6 +6,7 @@ from skiller.world.builtin.codegen import (
     lit,
     template_text,
 )
+from skiller.world.builtin.lineitems_tests import LineTests
 from skiller.world.builtin.testreads import ReadTests
 from skiller.world.builtin.testwrites import WriteTests
 from skiller.world.catalog.model import CatalogDomain
@@ -15,8 +16,9 @@ __all__ = ["implementation_tests"]
 _HEADER = template_text("impl_tests_header")
 
 
-class _Writer(ReadTests, WriteTests):
-    """Writes every tool's tests: reads (testreads) and writes (testwrites) over a shared base (testbase)."""
+class _Writer(ReadTests, WriteTests, LineTests):
+    """Writes every tool's tests: reads (testreads), writes (testwrites) and line items (lineitems_tests) over a
+    shared base (testbase)."""
 
 
 

@@ -12,6 +12,8 @@ from skiller.world.builtin.codegen import (
     snake,
     tool_parameters,
 )
+from skiller.world.builtin.lineitems import lines_of
+from skiller.world.builtin.lineitems_tests import returned_src
 from skiller.world.builtin.testbase import WriterBase, _wrong_type
 
 
@@ -33,10 +35,12 @@ class ReadTests(WriterBase):
     def _t_get(self, tool: CatalogTool) -> list[str]:
         item = find(self.domain, tool.entity or "")
         table, key, n = snake(item.name), id_column(item.name), tool.name
+        lines = lines_of(self.domain, item.name)  # a record with line items comes with them
+        expected = f"fetch(db, {lit(table)}, {lit(key)}, key)"
         return [
             f"def test_{n}_returns_the_row(db):",
             f'    for key in ids(db, "SELECT {key} FROM {table} ORDER BY {key} LIMIT 3"):',
-            f"        assert call(db, {lit(n)}, {key}=key) == fetch(db, {lit(table)}, {lit(key)}, key)",
+            f"        assert call(db, {lit(n)}, {key}=key) == {returned_src(lines, 'key') if lines else expected}",
             "",
             "",
             f"def test_{n}_rejects_bad_arguments(db):",

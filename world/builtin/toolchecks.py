@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from skiller.world.builtin.lineitems import LINE_KINDS
 from skiller.world.builtin.toolmodel import attribute, find, id_column, pay_field, snake, tool_parameters
 from skiller.world.catalog.model import (
     CatalogDomain,
@@ -139,7 +140,10 @@ _CHECKS: dict[tuple[int, int], tuple[CatalogDomain, CatalogTool, tuple[Check, ..
 
 def checks(domain: CatalogDomain, tool: CatalogTool) -> list[Check]:
     """A write tool's checks in the order they run (after argument and existence validation):
-    requires_status rules, the generic guards, then the other rules in catalog order."""
+    requires_status rules, the generic guards, then the other rules in catalog order. Line-item tools keep
+    their own (skiller.world.builtin.lineitems.line_checks): none here."""
+    if tool.kind in LINE_KINDS:
+        return []
     hit = _CHECKS.get((id(domain), id(tool)))
     if hit is None or hit[0] is not domain or hit[1] is not tool:
         if len(_CHECKS) >= 4096:

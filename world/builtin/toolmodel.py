@@ -127,12 +127,17 @@ def tool_parameters(domain: CatalogDomain, tool: CatalogTool) -> dict[str, Any]:
         props["person_id"] = _person_schema(domain)
         props[id_column(target.name)] = _id_schema(target.name, target.id_prefix)
         required += ["person_id", id_column(target.name)]
+    elif tool.kind in ("create_items", "cancel_item"):
+        from skiller.world.builtin.lineitems import line_parameters  # deferred: lineitems builds on this module
+        lines, needed = line_parameters(domain, tool)
+        props.update(lines)
+        required += needed
     if tool.kind == "browse":
         assert item is not None and tool.amount_field
         ceiling = attribute_schema(item, attribute(item, tool.amount_field))  # type: ignore[arg-type]
         ceiling.pop("enum", None)
         props[browse_ceiling(tool)] = {**ceiling, "description": f"At most this {words(tool.amount_field)} (optional filter)"}
-    if tool.kind in ("search", "create", "update", "browse"):
+    if tool.kind in ("search", "create", "create_items", "update", "browse"):
         assert item is not None
         for name in tool.fields:
             attr = attribute(item, name)
@@ -141,7 +146,7 @@ def tool_parameters(domain: CatalogDomain, tool: CatalogTool) -> dict[str, Any]:
             props[name] = attribute_schema(item, attr)
             if tool.kind in ("search", "browse"):
                 props[name]["description"] += " (optional filter)"
-        if tool.kind == "create" or (tool.kind == "update" and len(tool.fields) == 1):
+        if tool.kind in ("create", "create_items") or (tool.kind == "update" and len(tool.fields) == 1):
             required += list(tool.fields)
     if tool.kind == "pay":
         props["payment_method"] = {"type": "string", "enum": list(PAYMENT_METHODS), "description": "How the amount is paid"}

@@ -107,4 +107,6 @@ def _returns(tool) -> str:
             "create": f"the new {subject}", "set_status": f"the updated {subject}",
             "update": f"the updated {subject}", "pay": "the payment receipt",
             "summary": f"the count, total and count per status of the person's {subject} rows",
-            "browse": f"matching {subject} rows, cheapest first (at most 20)"}[tool.kind]
+            "browse": f"matching {subject} rows, cheapest first (at most 20)",
+            "create_items": f"the new {subject} with its lines (items)",
+            "cancel_item": f"the {subject} with its lines and its recomputed amount"}[tool.kind]

@@ -20,6 +20,7 @@ from skiller.world.catalog.check_base import (
     snake,
 )
 from skiller.world.catalog.balances import balance_problems
+from skiller.world.catalog.check_lines import LineChecks
 from skiller.world.catalog.check_rules import RuleChecks
 from skiller.world.catalog.check_tools import ToolChecks
 from skiller.world.catalog.load import SECTORS, load_catalog
@@ -34,7 +35,7 @@ from skiller.world.catalog.values import GEN_KINDS, PICKS, generate
 
 __all__ = ["CatalogCheckError", "assert_valid", "check_catalog", "check_domain", "gen_values", "snake"]
 
-class _DomainChecker(ToolChecks, RuleChecks):
+class _DomainChecker(ToolChecks, RuleChecks, LineChecks):
     # ------------------------------------------------------------ structure
     def run(self) -> list[str]:
         d = self.d
@@ -71,6 +72,7 @@ class _DomainChecker(ToolChecks, RuleChecks):
             self.check_attributes(f"{kind} {item.name}", item.attributes, id_columns, item)
         for rec in d.records:
             self.check_record(rec)
+        self.check_lines()
         self.check_tools()
         self.check_rules()
         for problem in balance_problems(d):

@@ -44,6 +44,10 @@ class RuleChecks(DomainCheckerBase):
                                   ("percent", {"computed_fee"})):
                 if rule.kind not in used_by and getattr(rule, attr) not in (None, [], {}):
                     self.err(where, f"a {rule.kind} rule takes no {attr}")
+            if tool.kind in ("create_items", "cancel_item"):  # rules per line or on the record: check_lines
+                self.line_rule(rule, tool, where)  # type: ignore[attr-defined]
+                self.statement_problems(rule, where)
+                continue
             if rule.kind in ("member_attr", "tier_limit", "no_outstanding", "ownership", "computed_fee", "balance_covers"):
                 # rules on who asks and on computed amounts: skiller.world.catalog.tiers
                 for problem in tier_rule_problems(d, rule, tool):

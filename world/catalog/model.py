@@ -67,6 +67,23 @@ class CatalogMatch(_Strict):
     allowed: dict[str, list[Any]]
 
 
+class CatalogLines(_Strict):
+    """A record's line items (an order's products): a child table `<name>` with `<name>_id`, the record's id,
+    `<target>_id`, `quantity`, `unit_price` (the target's `price` when ordered), `line_amount` (unit_price x
+    quantity, rounded to cents) and `line_status` (`active` or `cancelled`). The record's `amount` is the sum
+    of its active lines. Tools: create_items (the record and 1..max_lines lines in one call), cancel_item."""
+
+    name: str  # PascalCase, e.g. OrderLine
+    id_prefix: str
+    target: str  # a CatalogEntity: what a line is for (Medication)
+    price: str  # a numeric attribute of the target: the unit price
+    amount: str  # a float attribute of the record: the sum of its active lines
+    max_lines: int = 4
+
+
+LINE_STATUSES = ("active", "cancelled")
+
+
 class CatalogRecord(_Strict):
     """A relationship between the person and a peripheral entity, with a lifecycle
     (e.g. Appointment: person -> Doctor). Has `<snake>_id`, `person_id`, `<target>_id`."""
@@ -88,10 +105,11 @@ class CatalogRecord(_Strict):
     status_timing: dict[str, Literal["past", "future", "any"]] = Field(default_factory=dict)
     pricing: CatalogPricing | None = None  # default: the create tool's amount copies the target's price
     matches: list[CatalogMatch] = Field(default_factory=list)
+    lines: CatalogLines | None = None  # line items (several products in one order)
 
 
 ToolKind = Literal["get_profile", "get", "search", "list_records", "create", "set_status", "update", "pay",
-                   "summary", "browse"]
+                   "summary", "browse", "create_items", "cancel_item"]
 
 
 class CatalogTool(_Strict):
@@ -111,6 +129,10 @@ class CatalogTool(_Strict):
                   count, the total of `amount_field` and the count per status
     browse:       rows of `entity` filtered by optional exact `fields` and an      read
                   optional ceiling `max_<amount_field>`, cheapest first (then id)
+    create_items: new `entity` row (a record with `lines`) and 1..n lines from    write
+                  `items: [{<line target>_id, quantity}]`, priced per line; all or nothing
+    cancel_item:  one line of an `entity` row -> cancelled, the row's amount      write
+                  recomputed; the row must be in `from_statuses`
     """
 
     name: str  # snake_case, legal function name

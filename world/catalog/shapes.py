@@ -30,6 +30,8 @@ def schema_shape(d: CatalogDomain) -> Shape:
     tables += [_types(e.attributes, ["key"]) for e in d.entities]
     # a record: its key, the person and its target (entity or record) as references
     tables += [_types(r.attributes, ["key", "ref", "ref"]) for r in d.records]
+    # line items: key, record and target references, quantity, unit price, line amount, line status
+    tables += [_types([], ["key", "ref", "ref", "int", "float", "float", "str"]) for r in d.records if r.lines]
     tools = tuple(sorted(Counter(t.kind for t in d.tools).items()))
     return tuple(sorted(tables)), tools
 
@@ -37,7 +39,7 @@ def schema_shape(d: CatalogDomain) -> Shape:
 def structure(d: CatalogDomain) -> Structure:
     """(tables besides person, tool kinds, rule kinds): the signature 'unlike any other' is judged by."""
     rules = {r.kind for r in d.rules} | {f"bridge:{b.kind}" for b in d.bridges}
-    return 1 + len(d.entities) + len(d.records), tuple(sorted({t.kind for t in d.tools})), tuple(sorted(rules))
+    return 1 + len(d.entities) + len(d.records) + sum(1 for r in d.records if r.lines), tuple(sorted({t.kind for t in d.tools})), tuple(sorted(rules))
 
 
 def unlike(domains: list[CatalogDomain]) -> list[str]:

@@ -51,7 +51,7 @@ def test_database_is_byte_identical_across_runs_and_consistent(domain: CatalogDo
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
     expected = {"person", snake(domain.role), *(snake(e.name) for e in domain.entities),
-                *(snake(r.name) for r in domain.records)}
+                *(snake(r.name) for r in domain.records), *(snake(r.lines.name) for r in domain.records if r.lines)}
     assert set(tables) == expected
     for table in tables:
         assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] > 0, f"{table} is empty"
@@ -113,7 +113,10 @@ def test_generated_rows_obey_the_world_at_the_default_size(domain: CatalogDomain
     assert report.ok, report.problems()
     assert report.violations == {}, report.examples
     assert report.checked.get("status_date", 0) == 300 * len(invariants.status_dates)
-    assert report.checked.get("amount", 0) == 300 * len(invariants.amounts)
+    with sqlite3.connect(path) as conn:  # every priced row: 300 per record table, every line of a lined one
+        priced = sum(conn.execute(f"SELECT COUNT(*) FROM {a.table}").fetchone()[0] for a in invariants.amounts)
+    assert report.checked.get("amount", 0) == priced
+    assert report.checked.get("line_total", 0) == 300 * len(invariants.line_totals)
     problems, summary = check_database(path.read_bytes(), invariants, Config().clock)
     assert problems == [] and summary is not None
 
