@@ -14,8 +14,21 @@ _STATUS = re.compile(r"(^|_)status$")
 _NOISE = re.compile(r"\s*(\(optional filter\)|\(YYYY-MM-DD\)|, e\.g\. .*)$")
 
 
+def _say_item(item: Mapping[str, Any]) -> str:
+    """One line of an order: '2 x MED-0063' (and its amount or status once it exists: '(293.24, cancelled)')."""
+    ids = [k for k in item if k.endswith("_id")]
+    what = value_text(item[ids[-1]]) if ids else ", ".join(value_text(v) for k, v in item.items() if k != "quantity")
+    head = f"{item['quantity']} x {what}" if "quantity" in item else what
+    extra = [say_value(k, v) for k, v in item.items() if "amount" in k] + \
+            [value_text(v) for k, v in item.items() if _STATUS.search(k) and v != "active"]
+    return head + (f" ({', '.join(extra)})" if extra else "")
+
+
 def say_value(key: str, value: Any) -> str:
-    """A value as people write it: 'Friday, March 6, 2026', '1,250.00', 'credit card', 'yes'."""
+    """A value as people write it: 'Friday, March 6, 2026', '1,250.00', 'credit card', 'yes'; an order's lines
+    as '2 x MED-0063, 3 x MED-0104'."""
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        return ", ".join(_say_item(v) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (int, float)) and _MONEY.search(key):
@@ -61,6 +74,8 @@ class Vocabulary:
     def thing(self, key: str, value: Any) -> str:
         """'charging station CST-0220' for an id field, else 'slot length in minutes 40'."""
         label = self.label(key)
+        if isinstance(value, list):  # an order's lines: "the medication lines to order: 2 x MED-0063, ..."
+            return f"{re.sub(r' *[,(].*$', '', label)}: {say_value(key, value)}"
         if key.endswith("_id"):
             return f"{re.sub(r' id$', '', label)} {value_text(value)}"
         return f"{label} {say_value(key, value)}"
@@ -89,7 +104,8 @@ class Vocabulary:
                 continue
             if (_STATUS.search(key) or key in arguments or _MONEY.search(key)
                     or (isinstance(value, str) and ISO_DATE.match(value))):
-                parts.append(f"{self.label(key)} {say_value(key, value)}")
+                label = re.sub(r" *[,(].*$", "", self.label(key)) if isinstance(value, list) else self.label(key)
+                parts.append(f"{label} {say_value(key, value)}")
         return f"{head[:1].upper() + head[1:]}" + (": " + ", ".join(parts) + "." if parts else ".")
 
     def fact_about(self, outputs: Sequence[Any], wanted: str) -> str | None:

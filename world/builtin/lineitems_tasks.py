@@ -14,6 +14,8 @@ from skiller.world.builtin.taskrefusals import least_used
 from skiller.world.builtin.toolmodel import find, id_column, words
 from skiller.world.catalog.model import CatalogTool
 
+_ORDINALS = ("first", "second", "third", "fourth")  # the items of an order, as the customer names them
+
 __all__ = ["line_templates"]
 
 # The builder (skiller.world.builtin.taskwrites._Builder) and the template type come in as arguments (tasks.py
@@ -70,8 +72,8 @@ def order_items(b: Builder, make: Make, tool: CatalogTool, n: int, look: bool, b
     listing = "; ".join(f"{q} of {_named(x, s)}" for s, q in zip(slots, quantities))
     known = b.who("person") | {f"{words(parent.name)} id": f"<target.{pkey}>"}
     for i, (s, q) in enumerate(zip(slots, quantities)):
-        known[f"{what} {i + 1}"] = f"<{s}.{x.target_key}>"
-        known[f"how many of {what} {i + 1}"] = str(q)
+        known[f"{_ORDINALS[i]} {what}"] = f"<{s}.{x.target_key}>"
+        known[f"quantity of the {_ORDINALS[i]} {what}"] = str(q)
     known |= known_args
     instruction = (f"You want to {_lower(tool.description.rstrip('.'))}, all in one order at {words(parent.name)} "
                    f"<target.{pkey}>: {listing}" + (f"; {text}" if text else "") + ".")
@@ -115,7 +117,7 @@ def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None
     own = (tool.name, {x.key: f"<line.{x.key}>"})
     rec, what = words(x.rec.name), words(x.target.name)
     known = b.who("rec") | {f"{what} to remove": f"<line.{x.target_key}>",
-                            f"{words(x.spec.name)} id on the receipt": f"<line.{x.key}>"}
+                            f"{words(x.spec.name)} id of the line to remove": f"<line.{x.key}>"}
     known |= {f"{rec} status": f"<rec.{sf}>"} if listed else {f"{rec} id": f"<rec.{x.parent_key}>"}
     which = f"your only {rec} in status <rec.{sf}>" if listed else f"your {rec} <rec.{x.parent_key}>"
     instruction = (f"You want to {_lower(tool.description.rstrip('.'))}: from {which}, "
@@ -152,7 +154,7 @@ def order_then_refused(b: Builder, make: Make, create: CatalogTool, tool: Catalo
                  ("line", line_sql)]
     rec, what = words(x.rec.name), words(x.target.name)
     known = base.known | {f"earlier {rec} id": f"<rec.{key}>", f"{what} to remove from it": f"<line.{x.target_key}>",
-                          f"its {words(x.spec.name)} id on the receipt": f"<line.{x.key}>"}
+                          f"{words(x.spec.name)} id of the line to remove": f"<line.{x.key}>"}
     instruction = (base.instruction + f" Then you want to {_lower(tool.description.rstrip('.'))}: from your earlier "
                    f"{rec} <rec.{key}>, remove the line for {_named(x, 'line')}.")
     calls = [*base.calls, (get.name, {key: f"<rec.{key}>"})]

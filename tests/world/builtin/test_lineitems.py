@@ -222,7 +222,7 @@ def test_a_fused_template_renames_the_placeholders_inside_the_item_list() -> Non
     domain = get_domain("Pharmacy")
     order = next(t for t in templates_for(domain, 400, seed=3)
                  if t["kind"] == "write" and t["trajectory"][-1]["tool"] == "place_medicine_order")
-    segment = _Segment("Pharmacy", order, 1, 2, ["medication", "medicine_order", "order_line", "pharmacy_branch"])
+    segment = _Segment(domain, order, 1, 2, ["medication", "medicine_order", "order_line", "pharmacy_branch"])
     items = segment.calls[-1]["arguments"]["items"]
     assert [i["medication_id"] for i in items] == [f"<s1_item{k + 1}.medication_id>" for k in range(len(items))]
     assert all(isinstance(i["quantity"], int) for i in items)
