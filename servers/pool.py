@@ -50,17 +50,11 @@ class EnvironmentPool:
     def lease(self, modules: list[ModuleSource], db_bytes: bytes) -> Iterator[Environment]:
         key = _key(modules, db_bytes)
         env = self._take(key)
+        fresh = env is None
         if env is None:
             env = Environment.start(modules, db_bytes, sandbox=self._sandbox)
-            self.started += 1
-        else:
-            self.reused += 1
-        try:
-            yield env
-        except BaseException:
-            env.close()
-            raise
-        self._give(key, env)
+        with self._held(key, env, fresh) as held:
+            yield held
 
     @asynccontextmanager
     async def alease(self, modules: list[ModuleSource], db_bytes: bytes, *,
@@ -75,6 +69,7 @@ class EnvironmentPool:
         while env is None and brief and key in self._starting:
             await self._starting[key].wait()
             env = self._take(key)
+        fresh = env is None
         if env is None:
             starting = self._starting.setdefault(key, asyncio.Event()) if brief else None
             try:
@@ -83,9 +78,14 @@ class EnvironmentPool:
                 if starting is not None:
                     del self._starting[key]
                     starting.set()
-            self.started += 1
-        else:
-            self.reused += 1
+        with self._held(key, env, fresh) as held:
+            yield held
+
+    @contextmanager
+    def _held(self, key: str, env: Environment, fresh: bool) -> Iterator[Environment]:
+        """One holder's time with `env`: back to the idle workers after, closed if the holder raised."""
+        self.started += fresh
+        self.reused += not fresh
         try:
             yield env
         except BaseException:

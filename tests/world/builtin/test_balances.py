@@ -12,22 +12,18 @@ from skiller.contract.environment import ModuleSource, table_name
 from skiller.servers.coherence import coherence_report
 from skiller.servers.environment import Environment
 from skiller.world.builtin.codegen import checks, implementation_module
-from skiller.world.builtin.dbgen import database_invariants, database_program
+from skiller.world.builtin.dbgen import database_invariants
 from skiller.world.builtin.policygen import policy_markdown
 from skiller.world.builtin.tasks import templates_for
 from skiller.world.builtin.testgen import implementation_tests
-from skiller.world.catalog import get_domain, load_catalog
+from skiller.world.catalog import get_domain
 from skiller.world.catalog.check import check_domain
 from skiller.world.catalog.model import CatalogDomain
-from tests.world.builtin.test_dbgen import CLOCK, SANDBOX
+from tests.world.builtin.test_dbgen import CLOCK, SANDBOX, built_db
 
 
 def _db(name: str) -> bytes:
-    built = SANDBOX.run_python({"gen_db.py": database_program(get_domain(name), load_catalog())}, "gen_db.py",
-                               ["--seed", "11", "--rows", "40", "--people", "30", "--clock", CLOCK, "--out", "db.sqlite"],
-                               collect=["db.sqlite"])
-    assert built.ok, built.stderr[-3000:]
-    return built.outputs["db.sqlite"]
+    return built_db(name, seed=11)
 
 
 def _bad(data: dict, where: str, value) -> list[str]:

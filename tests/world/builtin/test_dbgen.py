@@ -32,9 +32,9 @@ def run_program(domain: CatalogDomain, seed: int = SEED) -> bytes:
 
 
 @lru_cache(maxsize=None)
-def built_db(name: str) -> bytes:
-    """The DB of a catalog domain (seed 7, 40 rows, 30 people), built once per test session."""
-    return run_program(next(d for d in DOMAINS if d.name == name))
+def built_db(name: str, seed: int = SEED) -> bytes:
+    """The DB of a catalog domain (40 rows, 30 people), built once per test session and seed."""
+    return run_program(next(d for d in DOMAINS if d.name == name), seed)
 
 
 def open_bytes(data: bytes) -> sqlite3.Connection:

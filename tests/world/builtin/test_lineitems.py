@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from skiller.servers.coherence import coherence_report
 from skiller.steps.s04_blueprints import Blueprint
 from skiller.steps.s05_tool_lists import openai_tool
 from skiller.world.builtin.codegen import implementation_module, tool_parameters
-from skiller.world.builtin.dbgen import database_invariants, database_program
+from skiller.world.builtin.dbgen import database_invariants
 from skiller.world.builtin.fusion import _Segment
 from skiller.world.builtin.policygen import policy_markdown
 from skiller.world.builtin.tasks import templates_for
@@ -26,18 +25,13 @@ from skiller.world.catalog import get_domain, load_catalog
 from skiller.world.catalog.check import check_domain
 from skiller.world.catalog.model import CatalogDomain
 from skiller.llm.interface import LLMRequest, Message
-from tests.world.builtin.test_dbgen import CLOCK, SANDBOX
+from tests.world.builtin.test_dbgen import CLOCK, SANDBOX, built_db
 
 LINED = ["Pharmacy", "ConcertHall"]
 
 
-@lru_cache(maxsize=None)
 def _db(name: str) -> bytes:
-    built = SANDBOX.run_python({"gen_db.py": database_program(get_domain(name), load_catalog())}, "gen_db.py",
-                               ["--seed", "11", "--rows", "40", "--people", "30", "--clock", CLOCK, "--out", "db.sqlite"],
-                               collect=["db.sqlite"])
-    assert built.ok, built.stderr[-3000:]
-    return built.outputs["db.sqlite"]
+    return built_db(name, seed=11)
 
 
 def _rows(db: bytes, sql: str, *params: Any) -> list[tuple[Any, ...]]:

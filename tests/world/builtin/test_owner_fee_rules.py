@@ -6,21 +6,16 @@ import json
 
 import pytest
 
-from skiller.world.catalog import get_domain, load_catalog
+from skiller.world.catalog import get_domain
 from skiller.world.builtin.codegen import checks, implementation_module, tool_parameters
-from skiller.world.builtin.dbgen import database_program
 from skiller.world.builtin.policygen import policy_markdown
 from skiller.world.builtin.tasks import templates_for
 from skiller.world.builtin.testgen import implementation_tests
-from tests.world.builtin.test_dbgen import CLOCK, SANDBOX
+from tests.world.builtin.test_dbgen import CLOCK, SANDBOX, built_db
 
 
 def _db(name: str) -> bytes:
-    built = SANDBOX.run_python({"gen_db.py": database_program(get_domain(name), load_catalog())}, "gen_db.py",
-                               ["--seed", "11", "--rows", "40", "--people", "30", "--clock", CLOCK, "--out", "db.sqlite"],
-                               collect=["db.sqlite"])
-    assert built.ok, built.stderr[-3000:]
-    return built.outputs["db.sqlite"]
+    return built_db(name, seed=11)
 
 
 def _run_tests(name: str, impl: str, db: bytes):
