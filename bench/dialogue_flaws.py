@@ -20,6 +20,7 @@ from typing import Any
 _REFUSAL = re.compile(r"Our policy says:")
 _CONFIRM = re.compile(r"go ahead\?|proceed\?", re.I)
 _CLOSE = re.compile(r"anything else", re.I)
+_ASK = re.compile(r"^(Could you please tell me|May I have|Could you give me)\s+|(, please)?\?$")
 _IDENTITY = re.compile(r"your (full name|person id)", re.I)
 
 
@@ -67,8 +68,15 @@ def asked_after_violation(messages: list[dict[str, Any]]) -> bool:
     last_tool = max((i for i, m in enumerate(messages[:refusal]) if m["role"] == "tool"), default=None)
     if last_tool is None:
         return False
-    return any(m["role"] == "assistant" and _questions(_text(m)) and not _IDENTITY.search(_text(m))
-               for m in messages[last_tool + 1:refusal])
+    judged = re.search(r"You asked for (.*?), which falls outside", _text(messages[refusal]))
+    for m in messages[last_tool + 1:refusal]:
+        text = _text(m)
+        if m["role"] != "assistant" or not _questions(text) or _IDENTITY.search(text):
+            continue
+        asked = _ASK.sub("", re.split(r"(?<=[.!?)])\s+", text)[-1]).strip().removeprefix("the ")
+        if not (judged and " and " not in asked and judged.group(1).startswith(asked)):
+            return True  # a value other than the one the rule judges
+    return False
 
 
 def name_asked_after_profile(messages: list[dict[str, Any]]) -> bool:

@@ -74,8 +74,7 @@ class _Conversation:
         self.derived: set[str] = set()  # values read off a profile (the person's name and id): never asked
 
     def follows(self, messages: list[dict[str, Any]]) -> bool:
-        """Whether `messages` continues the conversation read so far (the same message objects first;
-        the orchestrator only ever appends)."""
+        """Whether `messages` continues the conversation read so far (the orchestrator only ever appends)."""
         n = len(self.read)
         return len(messages) >= n and all(map(operator.is_, self.read, messages[:n]))
 
@@ -234,14 +233,14 @@ class OracleAgent:
         rule = self.task.rule
         if rule is None or rule.kind not in _ON_REQUEST or not rule.field:
             return []
-        label = words.label(rule.field).lower()
-        return [k for k in self._facts if k.lower().endswith(label)]
+        label = words.label(rule.field).lower()  # 'arrival day', not also 'current arrival day'
+        found = [k for k in self._facts if k.lower().endswith(label)]
+        return [k for k in found if k.lower() == label] or found
 
     def _before_refusal(self, talk: _Conversation, words: Vocabulary) -> list[str]:
-        """What to ask before refusing, once the reads are done: the value the rule judges when it is about the
-        request's own value; nothing when a read already showed the rule broken (a flag, a status, a count)."""
-        rule = self.task.rule
-        if rule is not None and rule.kind not in _ON_REQUEST:
+        """What to ask before refusing once the reads are done: the value the rule judges (nothing when a read
+        showed the rule broken: a flag, a status, a count)."""
+        if self.task.rule is not None and self.task.rule.kind not in _ON_REQUEST:
             return []
         judged = self._rule_facts(words) or list(self._facts)
         return [k for k in judged if not self._have(k, talk)][:2]
@@ -330,9 +329,8 @@ class OracleAgent:
             return f"I'm sorry, but I cannot do that: our policy does not allow it (rule {self.task.violated_rule})."
         statement = rule.statement.rstrip(".")
         # the request in the customer's terms: the values they gave for the forbidden call's arguments
-        given = {k: v for k in words.params.get(rule.tool, []) for label, v in self._facts.items()
-                 if label.lower().endswith(words.label(k).lower()) and said_value(talk.said, v)}
-        what = words.deed(rule.tool, given)
+        what = words.deed(rule.tool, {k: v for k in words.params.get(rule.tool, []) for label, v in self._facts.items()
+                                      if label.lower().endswith(words.label(k).lower()) and said_value(talk.said, v)})
         offer = _OFFER.get(rule.kind, "I'm happy to help with anything the rules allow")
         asked = "" if rule.kind in _ON_REQUEST else self._seen(talk, words)
         if rule.field and rule.kind in _ON_REQUEST:
