@@ -80,10 +80,10 @@ class _Conversation:
         self._pending: dict[str, tuple[str, dict[str, Any]]] = {}
         self._normed: list[dict[str, str]] = []  # each call's arguments, normalized as `done` compares them
         self._asked = False
+        self.derived: set[str] = set()  # values read off a profile (the person's name and id): never asked
 
     def follows(self, messages: list[dict[str, Any]]) -> bool:
-        """Whether `messages` continues the conversation read so far (the same message objects first;
-        the orchestrator only ever appends)."""
+        """Whether `messages` continues the conversation read so far (the orchestrator only ever appends)."""
         n = len(self.read)
         return len(messages) >= n and all(map(operator.is_, self.read, messages[:n]))
 
@@ -109,6 +109,8 @@ class _Conversation:
                 name, args = self._pending.pop(m["tool_call_id"])
                 ok, value = _tool_output(text)
                 self.calls.append((name, args, ok, value))
+                if ok and isinstance(value, dict) and value.get("first_name") and value.get("last_name"):
+                    self.derived |= {_norm(f"{value['first_name']} {value['last_name']}"), _norm(value.get("person_id"))}
                 self._normed.append({k: _norm(v) for k, v in args.items()})
                 self._asked, self.confirmed = False, False
             elif role == "user":
@@ -156,7 +158,7 @@ class OracleAgent:
         lead = " ".join(x for x in (greeting, self._found(talk, words)) if x)
         pending = next((a for a, want in zip(self._actions, self._wants) if not talk.done(a, want)), None)
         if pending is None:
-            missing = [k for k in self._facts if not self._have(k, talk)] if self.task.kind == "refusal" else []
+            missing = self._before_refusal(talk, words) if self.task.kind == "refusal" else []
             if missing:
                 return AgentTurn(text=self._ask(lead, missing[:2], talk))
             return AgentTurn(text=self._final(talk, words, lead))
@@ -202,7 +204,7 @@ class OracleAgent:
     # ------------------------------------------------------------------ what is known
     def _have(self, label: str, talk: _Conversation) -> bool:
         value = self._facts[label]
-        if said_value(talk.said, value):
+        if said_value(talk.said, value) or _norm(value) in talk.derived:
             return True
         m = self._mistake
         if m is not None and m.fact == label and said_value(talk.said, m.wrong):
@@ -234,6 +236,35 @@ class OracleAgent:
             return dict(action.arguments)
         right = _norm(self._facts[m.fact])
         return {k: (m.wrong if _norm(v) == right else v) for k, v in action.arguments.items()}
+
+    def _rule_facts(self, words: Vocabulary) -> list[str]:
+        """The facts holding the value a rule on the request's own value judges (the date or amount asked for)."""
+        rule = self.task.rule
+        if rule is None or rule.kind not in _ON_REQUEST or not rule.field:
+            return []
+        label = words.label(rule.field).lower()  # 'arrival day', not also 'current arrival day'
+        found = [k for k in self._facts if k.lower().endswith(label)]
+        return [k for k in found if k.lower() == label] or found
+
+    def _before_refusal(self, talk: _Conversation, words: Vocabulary) -> list[str]:
+        """What to ask before refusing once the reads are done: the value the rule judges (nothing when a read
+        showed the rule broken: a flag, a status, a count)."""
+        if self.task.rule is not None and self.task.rule.kind not in _ON_REQUEST:
+            return []
+        judged = self._rule_facts(words) or list(self._facts)
+        return [k for k in judged if not self._have(k, talk)][:2]
+
+    def _seen(self, talk: _Conversation, words: Vocabulary) -> str:
+        """' I can see that for pet plan PPL-0012, open to new pets is no.': the read value that breaks the rule."""
+        field = self.task.rule.field if self.task.rule is not None else None
+        for _, _, ok, out in reversed(talk.calls):
+            rows = out if isinstance(out, list) else [out]
+            row = next((r for r in rows if ok and isinstance(r, dict) and r.get(field) is not None), None)
+            if field and row is not None:
+                ids = [k for k in row if k.endswith("_id") and k != "person_id"]
+                head = words.thing(ids[0], row[ids[0]]) if ids else "your account"
+                return f" I can see that for {head}, {words.label(field)} is {say_value(field, row[field])}."
+        return ""
 
     def _finished(self, talk: _Conversation) -> bool:
         return any(c in talk.assistant_texts[-1] for c in _CLOSINGS)
@@ -284,7 +315,7 @@ class OracleAgent:
         writes = {a.name for a in self._actions if a.mode == "write"}
         done = [words.outcome(out, args) for name, args, ok, out in talk.calls if ok and name in writes]
         if self.task.kind == "refusal":  # what was done first (a compliant part), then what cannot be
-            parts = [lead, *([self._pick(_DONE, "done", talk), *done] if done else []), self._refusal(words)]
+            parts = [lead, *([self._pick(_DONE, "done", talk), *done] if done else []), self._refusal(words, talk)]
         elif writes:
             parts = [self._pick(_DONE, "done", talk), *done]
         else:
@@ -301,20 +332,22 @@ class OracleAgent:
         parts.append(self._pick(_CLOSINGS, "close", talk))
         return " ".join(p for p in parts if p)
 
-    def _refusal(self, words: Vocabulary) -> str:
+    def _refusal(self, words: Vocabulary, talk: _Conversation) -> str:
         rule = self.task.rule
         if rule is None:
             return f"I'm sorry, but I cannot do that: our policy does not allow it (rule {self.task.violated_rule})."
         statement = rule.statement.rstrip(".")
-        what = words.action(rule.tool)
+        # the request in the customer's terms: the values they gave for the forbidden call's arguments
+        what = words.deed(rule.tool, {k: v for k in words.params.get(rule.tool, []) for label, v in self._facts.items()
+                                      if label.lower().endswith(words.label(k).lower()) and said_value(talk.said, v)})
         offer = _OFFER.get(rule.kind, "I'm happy to help with anything the rules allow")
-        asked = ""
-        if rule.field:
+        asked = "" if rule.kind in _ON_REQUEST else self._seen(talk, words)
+        if rule.field and rule.kind in _ON_REQUEST:
             label = words.label(rule.field)
             value = next((v for k, v in self._facts.items() if k.lower().endswith(label.lower())), None)
             if value is not None:
                 asked = f" You asked for {label} {say_value(rule.field, value)}, which falls outside that."
-        return (f"I'm sorry, but I can't {what} for you. Our policy says: {statement[:1].lower() + statement[1:]} "
+        return (f"I'm sorry, but I can't {what}. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")
 
     def _after_end(self, talk: _Conversation) -> str:
@@ -323,6 +356,10 @@ class OracleAgent:
                     f"exception: {self.task.rule.statement} {self._pick(_CLOSINGS, 'close', talk)}")
         return f"You're welcome. {self._pick(_CLOSINGS, 'close', talk)}"
 
+
+# Rule kinds judging a value the request itself carries (a date, an amount): the agent asks for that value
+# before refusing. Under any other kind a read shows the rule broken, and the refusal follows that read.
+_ON_REQUEST = {"date_window", "value_range", "tier_limit", "computed_fee", "balance_covers", "not_above", "date_after"}
 
 _OFFER = {
     "date_window": "If you'd like, I can do it for a date within that window instead",

@@ -11,6 +11,8 @@ __all__ = ["Vocabulary", "say_value"]
 
 _MONEY = re.compile(r"amount|fee|price|cost|due|paid|total|balance|premium|charge|fare|rent|salary|budget")
 _STATUS = re.compile(r"(^|_)status$")
+_ARTICLE = re.compile(r"\b(a|an) ([a-z]+)\b")
+_NAMED = re.compile(r"^(?:name of the (?:[a-z]+ )*?([a-z]+)|([a-z]+) name)$")  # 'name of the insured pet', 'pet name'
 _NOISE = re.compile(r"\s*(\(optional filter\)|\(YYYY-MM-DD\)|, e\.g\. .*)$")
 
 
@@ -52,10 +54,12 @@ class Vocabulary:
 
     def __init__(self, tools: Sequence[Mapping[str, Any]]) -> None:
         self.actions: dict[str, str] = {}
+        self.params: dict[str, list[str]] = {}  # each tool's argument names
         seen: dict[str, set[str]] = {}
         for tool in tools:
             fn = tool.get("function", tool)
             self.actions[fn.get("name", "")] = str(fn.get("description") or "").rstrip(".")
+            self.params[fn.get("name", "")] = list(((fn.get("parameters") or {}).get("properties") or {}))
             for name, spec in ((fn.get("parameters") or {}).get("properties") or {}).items():
                 text = _NOISE.sub("", str(spec.get("description") or "")).strip()
                 text = re.sub(r"^(The|the) [\w' ]+?'s (?=person id)", "", text)  # "The member's person id"
@@ -71,6 +75,25 @@ class Vocabulary:
         text = self.actions.get(tool) or _words(tool)
         return text[:1].lower() + text[1:]
 
+    def deed(self, tool: str, arguments: Mapping[str, Any] | None = None) -> str:
+        """The action as a person says it about this request: 'insure Olive under that plan' rather than the
+        tool's 'insure a pet under a plan' (a thing the arguments name goes by its name; the others, already
+        talked about, are 'that' one; the first, what the call makes, keeps its article)."""
+        names = {}
+        for key, value in (arguments or {}).items():
+            named = _NAMED.match(self.label(key))
+            if named and isinstance(value, str) and value:
+                names[named.group(1) or named.group(2)] = value
+        seen = []
+
+        def definite(m: re.Match[str]) -> str:
+            seen.append(m.group(2))
+            if m.group(2) in names:
+                return names.pop(m.group(2))
+            return m.group(0) if len(seen) == 1 else f"that {m.group(2)}"
+
+        return _ARTICLE.sub(definite, self.action(tool))
+
     def thing(self, key: str, value: Any) -> str:
         """'charging station CST-0220' for an id field, else 'slot length in minutes 40'."""
         label = self.label(key)
@@ -83,7 +106,7 @@ class Vocabulary:
     def change(self, tool: str, arguments: Mapping[str, Any]) -> str:
         """What a write is about to do, in words (the person's own id is implied)."""
         shown = [self.thing(k, v) for k, v in arguments.items() if k != "person_id"]
-        return self.action(tool) + (": " + "; ".join(shown) if shown else "")
+        return self.deed(tool, arguments) + (": " + "; ".join(shown) if shown else "")
 
     def outcome(self, output: Any, arguments: Mapping[str, Any]) -> str:
         """One sentence on what a call returned: the row's id, its status, the fields the call set,

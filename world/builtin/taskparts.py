@@ -81,6 +81,15 @@ def _about(label: str, subject: str) -> str:
     return f", for {subject}, {label}" if label.lower().startswith(_WH) else f" the {label} of {subject}"
 
 
+def _wish(attr: CatalogAttribute, value: str) -> str | None:
+    """'with orthopedics as the medical specialty': a search criterion as the customer states it in their first
+    message (a wish they have, not an attribute they are asked for); None for numbers and codes, which the
+    first message leaves out (the assistant asks for them)."""
+    if attr.type != "str" or not set(attr.gen) & {"choice", "pick", "compose"}:
+        return None
+    return f"with {value} as {_the(_lower(attr.description))}"
+
+
 def _lower(text: str) -> str:
     """Sentence case to mid-sentence ('Day of the visit' -> 'day of the visit'; 'ABO group' stays)."""
     return text if text[1:2].isupper() else text[:1].lower() + text[1:]

@@ -8,7 +8,7 @@ from skiller.world.builtin import phrasing
 from skiller.world.builtin.codegen import find, words
 from skiller.world.builtin.taskbase import _Base
 from skiller.contract.dialogue import is_clause
-from skiller.world.builtin.taskparts import _about, _flag_phrase, _info_attrs, _label_attr, _lower, _T, _the
+from skiller.world.builtin.taskparts import _about, _flag_phrase, _info_attrs, _label_attr, _lower, _T, _the, _wish
 
 __all__ = ["_Reads"]
 
@@ -60,7 +60,7 @@ class _Reads(_Base):
             f = self.rng.choice(plain)
             args[f] = f"<target.{f}>"
             known[_lower(attrs[f].description)] = f"<target.{f}>"
-            asks.append(f"({_lower(attrs[f].description)}: <target.{f}>)")
+            asks.append(_wish(attrs[f], f"<target.{f}>") or f"({_lower(attrs[f].description)}: <target.{f}>)")
         if flags and (self.rng.random() < 0.7 or not plain):
             f = self.rng.choice(flags)
             args[f] = True

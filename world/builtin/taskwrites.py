@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
-from skiller.world.builtin import shaped_tasks
+from skiller.world.builtin import phrasing, shaped_tasks
 from skiller.world.builtin.balances import balance_told
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
 from skiller.world.builtin.taskparts import (_about, _cond, _flag_phrase, _info_attrs, _label_attr,
-                                              _lower, _static, _T, _the)
+                                              _lower, _static, _T, _the, _wish)
 from skiller.world.builtin.taskreads import _Reads
 from skiller.contract.placeholders import PLACEHOLDER, sql_literal
 
@@ -184,8 +184,10 @@ class _Builder(_Reads):
             tconds += [_cond(c, True, "t") for c in flags if _cond(c, True, "t") not in tconds]
             calls.append((search.name, sargs))
             tref = f"<out{len(calls)}.{tkey}>"
-            fdesc = _lower(next(a.description for a in target.attributes if a.name == f))
+            fattr = next(a for a in target.attributes if a.name == f)
+            fdesc = _lower(fattr.description)
             whom = f"the first {twhat} the system lists with {fdesc}: <target.{f}>"
+            wish = _wish(fattr, f"<target.{f}>")  # the criterion, said up front as what the customer wants
             for c in flags:  # the search filters on the flags the policy requires
                 attr = next(a for a in target.attributes if a.name == c.field)
                 whom += f" {'among' if c.values[0] else 'excluding'} those where {_flag_phrase(attr)}"
@@ -193,20 +195,23 @@ class _Builder(_Reads):
         else:
             if get_target is not None:
                 calls.append((get_target.name, {tkey: f"<target.{tkey}>"}))
-            tref = f"<target.{tkey}>"
+            tref, wish = f"<target.{tkey}>", None
             whom = f"{twhat} <target.{tkey}>" + (f" (<target.{lab.name}>)" if lab else "")
             known = {f"{twhat} id": f"<target.{tkey}>"} | known
         known = self.who("person") | known
         own = (tool.name, {"person_id": "<person.person_id>", tkey: tref, **args})
         desc = _lower(tool.description.rstrip("."))
-        instruction = f"You want to {desc}: {whom}; {text}."
+        wanted = f", choosing {phrasing.article(twhat)} {wish}" if via_search and wish else ""
+        instruction = f"You want to {desc}{wanted}: {whom}; {text}."
         selectors = [("person", self.person_sql(pconds)), ("target", self.ent_sql(target, tconds))]
         if bad is not None:
             if bad.subject == "person":
+                # the provider first, then the list that shows the limit reached: the refusal follows that read
                 lst = self.tool("list_records", rec.name)
-                calls = self.profile_call("person") + ([(lst.name, {"person_id": "<person.person_id>"})] if lst else [])
+                calls = self.profile_call("person")
                 if get_target is not None and not via_search and look:
                     calls.append((get_target.name, {tkey: f"<target.{tkey}>"}))
+                calls += [(lst.name, {"person_id": "<person.person_id>"})] if lst else []
             elif bad.subject in ("arg", "member") and not via_search and not look:  # on the customer's word
                 calls = self.profile_call("person") or calls
             return _T("refusal", calls, instruction, self.reason("refusal", bad.label, what=what), known,

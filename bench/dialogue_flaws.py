@@ -1,0 +1,119 @@
+"""Counts the demonstrator's dialogue flaws in a workspace's rollouts (outputs/rollouts/*.jsonl):
+
+1. search filter asked: the assistant asked for a value the user gave only when asked, and it went into a
+   search call as a filter (an attribute of the catalogue entity the user cannot know);
+2. asked after a visible violation: in a refused request, the assistant asked for values after the read that
+   already showed the rule broken (the violation was visible, the refusal came later);
+3. name asked after the account was found: the assistant asked for a value equal to the person's name on the
+   profile it had already read.
+
+Usage: python bench/dialogue_flaws.py WORKSPACE [--show N]  (prints counts per flaw, and N examples of each)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+_REFUSAL = re.compile(r"Our policy says:")
+_CONFIRM = re.compile(r"go ahead\?|proceed\?", re.I)
+_CLOSE = re.compile(r"anything else", re.I)
+_ASK = re.compile(r"^(Could you please tell me|May I have|Could you give me)\s+|(, please)?\?$")
+_IDENTITY = re.compile(r"your (full name|person id)", re.I)
+
+
+def _text(m: dict[str, Any]) -> str:
+    return str(m.get("content") or "")
+
+
+def _questions(text: str) -> bool:
+    """An assistant message asking the user for values (not a confirmation, not the closing question)."""
+    return "?" in text and not _CONFIRM.search(text) and not _CLOSE.search(text)
+
+
+def _calls(messages: list[dict[str, Any]]) -> list[tuple[int, str, dict[str, Any]]]:
+    out = []
+    for i, m in enumerate(messages):
+        for c in m.get("tool_calls") or []:
+            try:
+                args = json.loads(c["function"].get("arguments") or "{}")
+            except ValueError:
+                args = {}
+            out.append((i, c["function"]["name"], args))
+    return out
+
+
+def search_filter_asked(messages: list[dict[str, Any]]) -> bool:
+    first = next((_text(m) for m in messages if m["role"] == "user"), "").casefold()
+    for i, name, args in _calls(messages):
+        if not re.search(r"(^|_)(search|find)_", name):
+            continue
+        for value in args.values():
+            if not isinstance(value, str) or value.casefold() in first:
+                continue
+            answered = [j for j, m in enumerate(messages[:i]) if m["role"] == "user" and value.casefold() in _text(m).casefold()]
+            if answered and any(messages[k]["role"] == "assistant" and _questions(_text(messages[k]))
+                                for k in range(answered[0] - 1, -1, -1)[:1]):
+                return True
+    return False
+
+
+def asked_after_violation(messages: list[dict[str, Any]]) -> bool:
+    """A refusal preceded by questions asked after the last tool result (the reads were all done)."""
+    refusal = next((i for i, m in enumerate(messages) if m["role"] == "assistant" and _REFUSAL.search(_text(m))), None)
+    if refusal is None:
+        return False
+    last_tool = max((i for i, m in enumerate(messages[:refusal]) if m["role"] == "tool"), default=None)
+    if last_tool is None:
+        return False
+    judged = re.search(r"You asked for (.*?), which falls outside", _text(messages[refusal]))
+    for m in messages[last_tool + 1:refusal]:
+        text = _text(m)
+        if m["role"] != "assistant" or not _questions(text) or _IDENTITY.search(text):
+            continue
+        asked = _ASK.sub("", re.split(r"(?<=[.!?)])\s+", text)[-1]).strip().removeprefix("the ")
+        if not (judged and " and " not in asked and judged.group(1).startswith(asked)):
+            return True  # a value other than the one the rule judges
+    return False
+
+
+def name_asked_after_profile(messages: list[dict[str, Any]]) -> bool:
+    name = None
+    for i, m in enumerate(messages):
+        if m["role"] == "tool":
+            try:
+                out = json.loads(_text(m))
+            except ValueError:
+                continue
+            if isinstance(out, dict) and out.get("first_name") and out.get("last_name") and name is None:
+                name = f"{out['first_name']} {out['last_name']}"
+        elif m["role"] == "user" and name is not None and name in _text(m) and i > 0:
+            if messages[i - 1]["role"] == "assistant" and _questions(_text(messages[i - 1])):
+                return True
+    return False
+
+
+FLAWS = {"1 search filter asked": search_filter_asked, "2 asked after a visible violation": asked_after_violation,
+         "3 name asked after the account was found": name_asked_after_profile}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--show", type=int, default=0, help="print the task ids of N examples of each flaw")
+    a = parser.parse_args()
+    rows = [json.loads(line) for f in sorted((a.workspace / "outputs" / "rollouts").glob("*.jsonl"))
+            for line in f.read_text().splitlines() if line.strip()]
+    print(f"rollouts: {len(rows)}")
+    for label, test in FLAWS.items():
+        hits = [r for r in rows if test(r["messages"])]
+        fused = sum(1 for r in hits if len(r.get("domains") or []) > 1)
+        print(f"{label}: {len(hits)} ({fused} fused)")
+        for r in hits[:a.show]:
+            print(f"    {r['environment']} {r['task_id']}")
+
+
+if __name__ == "__main__":
+    main()
