@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any
 
-__all__ = ["ISO_DATE", "human_date", "is_clause", "is_no", "is_yes", "label_phrase", "said_value", "spoken_forms", "value_text"]
+__all__ = ["ISO_DATE", "human_date", "is_clause", "is_no", "is_yes", "label_phrase", "leaf_values", "said_value", "spoken_forms", "value_text"]
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -120,3 +120,12 @@ def is_yes(text: str) -> bool:
 
 def is_no(text: str) -> bool:
     return bool(_NO.match(text))
+
+
+def leaf_values(value: Any) -> list[Any]:
+    """The scalar values inside arguments, through lists and objects (a multi-item order's ids and quantities)."""
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in leaf_values(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in leaf_values(v)]
+    return [value]

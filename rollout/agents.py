@@ -9,7 +9,7 @@ from typing import Any
 
 from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider, message_text
 from skiller.rollout.speech import Vocabulary, say_value
-from skiller.contract.dialogue import is_yes, label_phrase, said_value, value_text
+from skiller.contract.dialogue import is_yes, label_phrase, leaf_values, said_value, value_text
 from skiller.servers.task import GoldenAction, Task
 
 __all__ = ["ChatAgent", "NoopAgent", "OracleAgent"]
@@ -41,15 +41,6 @@ _VOCABULARIES: dict[int, tuple[list[dict[str, Any]], Vocabulary]] = {}  # by too
 
 def _norm(value: Any) -> str:
     return value_text(value).strip().casefold()
-
-
-def _leaves(value: Any) -> list[Any]:
-    """The scalar values inside arguments, through lists and objects (a multi-item order's ids and quantities)."""
-    if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in _leaves(v)]
-    if isinstance(value, list):
-        return [leaf for v in value for leaf in _leaves(v)]
-    return [value]
 
 
 def _tool_output(content: str) -> tuple[bool, Any]:
@@ -218,7 +209,7 @@ class OracleAgent:
         return m is not None and call[2] and call[3] == [] and m.wrong in json.dumps(call[1])
 
     def _labels_of(self, action: GoldenAction) -> list[str]:
-        values = {_norm(v) for v in _leaves(action.arguments)}  # an order's items are asked for like any value
+        values = {_norm(v) for v in leaf_values(action.arguments)}  # an order's items are asked for like any value
         return [k for k, v in self._facts.items() if _norm(v) in values]
 
     def _missing(self, action: GoldenAction, talk: _Conversation) -> list[str]:

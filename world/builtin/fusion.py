@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from skiller.contract.namespaces import namespace_of, rename_tables
-from collections.abc import Mapping
-
 from skiller.world.catalog import get_domain, load_catalog
 from skiller.world.catalog.model import CatalogBridge, CatalogDomain
 from skiller.world.catalog.variants import family
@@ -17,8 +16,8 @@ from skiller.world.builtin.flows import flow_templates  # storylines where recor
 from skiller.world.builtin.policygen import policy_markdown
 from skiller.world.builtin.registry import answers
 from skiller.world.builtin.seeding import rng as _rng
-from skiller.llm.interface import LLMRequest
 from skiller.contract.placeholders import PLACEHOLDER
+from skiller.llm.interface import LLMRequest
 
 _PERSON_OUTPUT_KINDS = {"get_profile", "list_records", "create", "set_status", "update", "pay"}
 
