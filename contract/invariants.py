@@ -62,6 +62,20 @@ class BalanceRule(_Frozen):
     amount_column: str | None = None
 
 
+class RefundRule(_Frozen):
+    """A row of `table` in a `cancelled` status carries in `refund_column` its `amount_column` x the percent of
+    the refund tier (`tiers`: days ahead -> percent) its `date_column` falls in, counted from today and never
+    below the lowest tier (no cancel is made below it), rounded to cents; any other row carries none (NULL)."""
+
+    table: str
+    status_column: str
+    cancelled: list[str]
+    date_column: str
+    amount_column: str
+    refund_column: str
+    tiers: dict[str, float]
+
+
 class DataInvariants(_Frozen):
     """What a database generator promises about its rows; the integrity check verifies it."""
 
@@ -69,11 +83,13 @@ class DataInvariants(_Frozen):
     amounts: list[AmountRule] = []
     categories: list[CategoryRule] = []
     balances: list[BalanceRule] = []
+    refunds: list[RefundRule] = []
 
     @model_serializer(mode="wrap")
     def _lean(self, handler: Any) -> dict[str, Any]:
-        # balances appear only where a domain has them, so the other domains' invariants keep their bytes
+        # balances and refunds appear only where a domain has them, so the other domains' invariants keep their bytes
         out = handler(self)
-        if not out.get("balances"):
-            out.pop("balances", None)
+        for key in ("balances", "refunds"):
+            if not out.get(key):
+                out.pop(key, None)
         return out

@@ -20,6 +20,7 @@ from skiller.world.catalog.check_base import (
     snake,
 )
 from skiller.world.catalog.balances import balance_problems
+from skiller.world.catalog.refunds import refund_column_problems
 from skiller.world.catalog.check_rules import RuleChecks
 from skiller.world.catalog.check_tools import ToolChecks
 from skiller.world.catalog.load import SECTORS, load_catalog
@@ -75,6 +76,8 @@ class _DomainChecker(ToolChecks, RuleChecks):
         self.check_rules()
         for problem in balance_problems(d):
             self.err("balances", problem)
+        for problem in refund_column_problems(d):
+            self.err("refunds", problem)
         return self.problems
 
     def check_attributes(self, where: str, attrs: list[CatalogAttribute], reserved: set[str] | frozenset[str],
