@@ -75,6 +75,20 @@ class LineTotal(_Frozen):
     active: str
 
 
+class RefundRule(_Frozen):
+    """A row of `table` in a `cancelled` status carries in `refund_column` its `amount_column` x the percent of
+    the refund tier (`tiers`: days ahead -> percent) its `date_column` falls in, counted from today and never
+    below the lowest tier (no cancel is made below it), rounded to cents; any other row carries none (NULL)."""
+
+    table: str
+    status_column: str
+    cancelled: list[str]
+    date_column: str
+    amount_column: str
+    refund_column: str
+    tiers: dict[str, float]
+
+
 class DataInvariants(_Frozen):
     """What a database generator promises about its rows; the integrity check verifies it."""
 
@@ -83,13 +97,14 @@ class DataInvariants(_Frozen):
     categories: list[CategoryRule] = []
     balances: list[BalanceRule] = []
     line_totals: list[LineTotal] = []
+    refunds: list[RefundRule] = []
 
     @model_serializer(mode="wrap")
     def _lean(self, handler: Any) -> dict[str, Any]:
-        # balances and line totals appear only where a domain has them, so the other domains' invariants
-        # keep their bytes
+        # balances, line totals and refunds appear only where a domain has them, so the other domains'
+        # invariants keep their bytes
         out = handler(self)
-        for key in ("balances", "line_totals"):
+        for key in ("balances", "line_totals", "refunds"):
             if not out.get(key):
                 out.pop(key, None)
         return out

@@ -15,9 +15,11 @@ class Frozen(BaseModel):
 
 RULE_MARKER = re.compile(r"<!-- RULE (\{.*?\}) -->")
 RuleKind = Literal["max_active", "value_range", "date_window", "target_flag", "lead_time", "requires_status",
-                   "member_attr", "tier_limit", "no_outstanding", "ownership", "computed_fee", "balance_covers"]
+                   "member_attr", "tier_limit", "no_outstanding", "ownership", "computed_fee", "balance_covers",
+                   "refund_schedule"]
 # Rule kinds whose outcome depends on who asks (a customer attribute) or on a computed amount.
-ATTRIBUTE_KINDS = frozenset({"member_attr", "tier_limit", "computed_fee", "balance_covers"})
+ATTRIBUTE_KINDS = frozenset({"member_attr", "tier_limit", "computed_fee", "balance_covers", "refund_schedule"})
+REFUND_COLUMN = "refund_amount"  # the record column a refund_schedule cancel writes (and returns) its refund into
 
 
 class PolicyRule(Frozen):
@@ -37,6 +39,9 @@ class PolicyRule(Frozen):
                      computed by the tool and returned as `fee`; the fee must lie within [`min`, `max`]
     balance_covers:  the acting person's profile attribute `attribute` (a balance, e.g. benefit left) covers argument
                      `field` (1 per record without); the create uses it up, a cancelling write gives it back
+    refund_schedule: a cancel (set_status) of a row whose date `field` is d days after the clock refunds the row's
+                     amount `attribute` x `limits[k]`% for the largest tier k <= d (`limits`: days ahead -> percent),
+                     rounded to cents, written to the row's REFUND_COLUMN and returned; d below every tier: refused
     """
 
     id: str
@@ -62,6 +67,13 @@ class PolicyRule(Frozen):
             if not out.get(key):
                 out.pop(key, None)
         return out
+
+
+def refund_percent(tiers: dict[str, float], days: int) -> float | None:
+    """The percent a refund_schedule's `tiers` (days ahead -> percent) gives a cancel `days` ahead of the
+    record's date: the tier with the most days not above `days`; None below every tier (the cancel is refused)."""
+    fitting = [int(k) for k in tiers if int(k) <= days]
+    return float(tiers[str(max(fitting))]) if fitting else None
 
 
 def parse_rules(markdown: str) -> list[PolicyRule]:

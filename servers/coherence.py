@@ -9,11 +9,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from skiller.contract.invariants import (
-    AmountRule, BalanceRule, CategoryRule, DataInvariants, LineTotal, StatusTiming,
+    AmountRule, BalanceRule, CategoryRule, DataInvariants, LineTotal, RefundRule, StatusTiming,
 )
 from skiller.servers.database import _connect, _q
 
-__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "LineTotal", "StatusTiming",
+__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "LineTotal", "RefundRule",
+           "StatusTiming",
            "coherence_report"]
 
 TOLERANCE = 0.01  # a database passes while at most 1% of the rows checked by a kind break it
@@ -25,7 +26,7 @@ class _Frozen(BaseModel):
 
 
 class CoherenceReport(_Frozen):
-    """Per kind (status_date, amount, category, balance): rows checked and rows breaking the rule."""
+    """Per kind (status_date, amount, category, balance, refund): rows checked and rows breaking the rule."""
 
     checked: dict[str, int] = {}
     violations: dict[str, int] = {}
@@ -146,6 +147,24 @@ def _line_totals(conn: Any, rule: LineTotal, tally: _Tally) -> None:
                   f"{round(float(lines), 2)}" if bad else None)
 
 
+def _refunds(conn: Any, rule: RefundRule, today: str, tally: _Tally) -> None:
+    tiers = {int(k): float(v) for k, v in rule.tiers.items()}
+    sql = (f"SELECT rowid, {_q(rule.status_column)}, {_q(rule.date_column)}, {_q(rule.amount_column)}, "
+           f"{_q(rule.refund_column)} FROM {_q(rule.table)} ORDER BY rowid")
+    day0 = dt.date.fromisoformat(today)
+    for rowid, status, day, amount, refund in conn.execute(sql):
+        expected = None
+        try:
+            if status in rule.cancelled and day is not None:
+                days = max((dt.date.fromisoformat(str(day)[:10]) - day0).days, min(tiers))
+                expected = round(float(amount or 0) * tiers[max(k for k in tiers if k <= days)] / 100, 2)
+            bad = (refund is not None) if expected is None else (refund is None or abs(float(refund) - expected) > 0.005)
+        except (TypeError, ValueError):
+            bad = True
+        tally.add("refund", f"{rule.table} rowid {rowid} ({status} on {day}) refunds {refund}, expected {expected}"
+                  if bad else None)
+
+
 def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.date | str) -> CoherenceReport:
     """Count the rows breaking each declared invariant, relative to the simulation date `today`."""
     day = today.isoformat() if isinstance(today, dt.date) else str(today)[:10]
@@ -180,5 +199,10 @@ def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.dat
             unknown += missing
             if not missing:
                 _line_totals(conn, t, tally)
+        for r in invariants.refunds:
+            missing = _missing(conn, {r.table: [r.status_column, r.date_column, r.amount_column, r.refund_column]})
+            unknown += missing
+            if not missing:
+                _refunds(conn, r, day, tally)
     return CoherenceReport(checked=tally.checked, violations=tally.violations, examples=tally.examples,
                            unknown=sorted(set(unknown)))

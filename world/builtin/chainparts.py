@@ -8,6 +8,7 @@ from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin.codegen import (PAYMENT_METHODS, checks, fee_check, find, owned, pay_field,
                                             snake, words)
 from skiller.world.builtin.taskparts import _cond, _lower, _the
+from skiller.world.builtin.refunds import refund_told
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.contract.dialogue import is_clause
 from skiller.contract.placeholders import sql_literal
@@ -24,6 +25,12 @@ def _fee(b: _Builder, create: CatalogTool, at: int) -> tuple[list[str], str]:
     if fee_check(b.d, create) is None:
         return [], ""
     return [f"<out{at}.fee>"], " You also want to know the fee it costs."
+
+
+def _refund(b: _Builder, tool: CatalogTool, at: int) -> tuple[list[str], str]:
+    """A cancel with a refund schedule tells the refund back: (what to communicate, the words asking for it)."""
+    told = refund_told(b.d, tool)
+    return ([f"<out{at}.{told[0]}>"], told[1]) if told else ([], "")
 
 
 def _desc(tool: CatalogTool) -> str:

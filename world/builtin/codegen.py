@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from skiller.world.builtin.balances import balance_code
+from skiller.world.builtin.refunds import refund_code
 from skiller.world.builtin.toolchecks import Check, checks, fee_check
 from skiller.world.builtin.lineitems import line_records, lines_of
 from skiller.world.builtin.lineitems_code import LineCompiler
@@ -49,7 +50,8 @@ class _Compiler(LineCompiler):
         return [r for r in self.domain.rules if r.tool == tool.name]
 
     def function(self, tool: CatalogTool) -> str:
-        body = balance_code(self.domain, tool, getattr(self, f"_{tool.kind}")(tool))  # a balance used up or given back
+        body = getattr(self, f"_{tool.kind}")(tool)
+        body = balance_code(self.domain, tool, refund_code(self.domain, tool, body))  # a refund; a balance used or given back
         fee = fee_check(self.domain, tool)
         if fee is not None:  # the computed fee is part of the answer: the caller must tell the customer
             source = f"a[{lit(fee.field)}]" if fee.subject == "arg" else f"row[{lit(fee.field)}]"

@@ -10,6 +10,7 @@ from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, Catalog
 from skiller.world.builtin.codegen import attribute, block, choices, find, id_column, lit, snake, template_text
 from skiller.world.builtin.lineitems import lines_schema_sql, lines_spec
 from skiller.world.builtin.dbrules import balance_spec, database_invariants, is_name, pricing, timing_spec
+from skiller.world.builtin.refunds import refund_spec
 from skiller.world.builtin.scenarios import data_scenarios, solve
 
 __all__ = ["database_invariants", "database_program", "data_scenarios", "solve", "schema_sql"]
@@ -119,6 +120,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
         "lines": lines_spec(domain),
         "refs": refs,
         **({"balances": balance_spec(domain)} if domain.balances else {}),
+        **({"refunds": refund_spec(domain)} if refund_spec(domain) else {}),
     }
 
 
@@ -382,13 +384,15 @@ def database_program(domain: CatalogDomain, catalog: list[CatalogDomain]) -> str
     """The source of `gen_db.py` for `domain`: stdlib only, deterministic for the same arguments.
     `catalog` resolves `{"ref": "Domain.Record"}` generators to that record's id prefix."""
     schema = ",\n".join("    " + lit(s) for s in schema_sql(domain))
+    settled = [n for n, has in (("balances", domain.balances), ("refunds", refund_spec(domain))) if has]
     source = (_SCRIPT.replace("__NAME__", domain.name)
               .replace("__SCHEMA__", schema)
               .replace("__SPEC__", block(_spec(domain, catalog), 0, len("SPEC: dict[str, Any] = ")))
               .replace("__VALUES__", _embed(_values_source()))
-              # balances: settled after the records they follow (world/builtin/dbgen_balances.py.tmpl)
-              .replace("__BALANCES__", template_text("dbgen_balances") + "\n\n" if domain.balances else "")
-              .replace("__SETTLE__\n", "    settle_balances(db, tables, member)\n" if domain.balances else "")
+              # balances and refunds: settled after the records they follow (world/builtin/dbgen_*.py.tmpl)
+              .replace("__BALANCES__", "".join(template_text(f"dbgen_{n}") + "\n\n" for n in settled))
+              .replace("__SETTLE__\n", "".join({"balances": "    settle_balances(db, tables, member)\n",
+                                                "refunds": "    settle_refunds(db, clock)\n"}[n] for n in settled))
               .replace("\n\ndef main(", template_text("gen_db_lines").rstrip("\n") + "\n\n\ndef main(", 1))
     compile(source, "gen_db.py", "exec")
     return source

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, DataInvariants, StatusTiming
+from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, DataInvariants, RefundRule, StatusTiming
 from skiller.world.catalog.coherence import status_timing
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
 from skiller.world.builtin.codegen import attribute, choices, find, id_column, pricing, snake
 from skiller.world.builtin.lineitems import line_invariants
+from skiller.world.builtin.refunds import refund_spec
 
 __all__ = ["GRACE_DAYS", "balance_spec", "database_invariants", "is_name", "pricing", "timing_spec"]
 
@@ -58,9 +59,11 @@ def database_invariants(domain: CatalogDomain) -> DataInvariants:
     balances = [BalanceRule(table=b["table"], balance_column=b["attribute"], limit_column=b["limit"],
                             record_table=b["record"], status_column=b["status"], released=b["released"],
                             amount_column=b["amount"]) for b in balance_spec(domain)]
+    refunds = [RefundRule(table=r["table"], status_column=r["status"], cancelled=r["cancelled"], date_column=r["date"],
+                          amount_column=r["amount"], refund_column=r["column"], tiers=r["tiers"]) for r in refund_spec(domain)]
     line_amounts, line_totals = line_invariants(domain)  # lines: price x quantity, records: sum of live lines
     return DataInvariants(status_dates=timings, amounts=amounts + line_amounts, categories=categories,
-                          balances=balances, line_totals=line_totals)
+                          balances=balances, line_totals=line_totals, refunds=refunds)
 
 
 def balance_spec(domain: CatalogDomain) -> list[dict[str, Any]]:

@@ -65,6 +65,8 @@ REFUSAL_REASONS: dict[str, list[str]] = {
                      "You want your {what} at the amount you chose, whatever fee it brings."],
     "balance_covers": ["You assume there is still enough left on your account with {service} for this {what}.",
                        "You have not kept track of what you used this year and want your {what} anyway."],
+    "refund_schedule": ["Your plans changed at the last minute and you want to call off your {what} with {service} now.",
+                        "You assume a {what} can still be called off, even this close to its day."],
 }
 
 # (name, pronoun-free) from many cultures; every persona draws one.

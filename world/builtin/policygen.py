@@ -7,6 +7,7 @@ from typing import Any
 from skiller.contract.policy import parse_rules as parse_rule_markers, reference_marker
 from skiller.world.catalog.model import CatalogDomain, CatalogRecord, CatalogRule, CatalogTool
 from skiller.world.builtin.balances import balance_effects
+from skiller.world.builtin.refunds import refund_effects
 from skiller.world.builtin.codegen import (
     READ_KINDS,
     browse_ceiling,
@@ -133,6 +134,7 @@ class _Writer:
             *self.effects(tool),
             *self.fee(tool),
             *balance_effects(self.d, tool),
+            *refund_effects(self.d, tool),
         ]
         if rules:
             lines += ["", *[rule_marker(r) for r in rules]]

@@ -8,6 +8,7 @@ from typing import Any
 
 from skiller.world.catalog.model import CatalogDomain, CatalogEntity, CatalogRecord
 from skiller.world.builtin.codegen import Check, attribute, checks, choices, find, snake
+from skiller.world.builtin.refunds import refund_cases
 
 __all__ = ["data_scenarios", "solve"]
 
@@ -175,7 +176,7 @@ def data_scenarios(domain: CatalogDomain) -> dict[str, Any]:
                 add_target(target, (solve(target, case) or {}).get("set"))
         if tool.kind == "create":
             continue
-        row_cases = _row_cases(found, "row")
+        row_cases = _row_cases(found, "row") + refund_cases(domain, tool, found)  # + a permitted row per refund tier
         happy_target = [(c, True) for c in found if c.subject == "target"]
         for n, case in enumerate(row_cases):
             scenario = solve(item, case)

@@ -10,7 +10,7 @@ from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin.codegen import (Check, checks, find, linked, snake, words)
 from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _static, _T, _the
 from skiller.world.builtin.taskwrites import _Builder
-from skiller.world.builtin.chainparts import _desc, _effect, _ends, _fee, _find, _new_record, _of, _on_record, _person_conds, _step_args, _target_read
+from skiller.world.builtin.chainparts import _desc, _effect, _ends, _fee, _find, _new_record, _of, _on_record, _person_conds, _refund, _step_args, _target_read
 
 __all__ = ["act_then_refused", "act_twice", "book_two", "compliant_and_refused", "refused_same_provider",
            "replace"]
@@ -39,11 +39,13 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     calls, rid, ident, facts, extra = found
     row += extra
     ref = f"<out{len(calls)}.{tkey}>"  # the provider, as the old record names it
+    refund = _refund(b, cancel, len(calls) + 1)
     calls += [_on_record(b, cancel, {key: rid})] + (_target_read(b, rec, ref) if provider else [])
     own, text, known = _new_record(b, create, rec, "rec", ref)
     calls.append(own)
     again = f"a new {what} with the same {twhat} instead" if _ends(cancel) else f"another {what} with the same {twhat}"
     fee, asks = _fee(b, create, len(calls))
+    fee, asks = refund[0] + fee, refund[1] + asks
     instruction = f"You want to {_desc(cancel)}: {ident}. Then you want {again}: {text}.{asks}"
     return _T("write", calls, instruction, b.reason("update", what=what), b.who("rec") | facts | known, f"You do not know the new {what}'s id; the assistant finds the {twhat} from the old {what}.",
               [("rec", b.rec_sql(rec, row, tconds))], [f"<out{len(calls)}.{key}>", *fee], group="chain")
@@ -126,6 +128,8 @@ def act_twice(b: _Builder, first: CatalogTool, second: CatalogTool, by_list: boo
     calls += [_on_record(b, first, {key: rid, **a1}), _on_record(b, second, {key: rid, **a2})]
     comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if c[0] in (first.name, second.name)
             and b.d_tool(c[0]).kind == "pay" and b.d_tool(c[0]).amount_field]
+    refunds = [_refund(b, t, at) for at, t in ((len(calls) - 1, first), (len(calls), second))]  # a cancel's refund
+    comm += [c for told, _ in refunds for c in told]
     get = b.tool("get", rec.name)
     if not comm and get is not None and by_list and len(calls) < 5:  # read it back and tell its new state
         calls.append((get.name, {key: rid}))
@@ -135,9 +139,10 @@ def act_twice(b: _Builder, first: CatalogTool, second: CatalogTool, by_list: boo
         if "payment_method" in args:
             known["payment method"] = args["payment_method"]
     instruction = (f"You want to {_desc(first)}: {ident}" + (f", {c1}" if c1 else "")
-                   + f". Then you want to {_desc(second)}" + (f", {c2}" if c2 else "") + ".")
+                   + f". Then you want to {_desc(second)}" + (f", {c2}" if c2 else "") + "."
+                   + "".join(asks for _, asks in refunds))
     return _T("write", calls, instruction, b.reason(first.kind, what=what), known,
-              f"You do not know the {what}'s current details" + (" or the amount due." if comm else "."),
+              f"You do not know the {what}'s current details" + (" or the amount due." if any("amount_paid" in c for c in comm) else "."),
               [("rec", b.rec_sql(rec, row, tconds))], comm, group="chain")
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skiller.contract.placeholders import sql_literal
+from skiller.contract.policy import REFUND_COLUMN
 from skiller.world.builtin.codegen import Check, words
 from skiller.world.catalog.model import CatalogAttribute, CatalogEntity, CatalogRecord
 
@@ -60,7 +61,8 @@ def _label_attr(item: Item) -> CatalogAttribute | None:
 
 
 def _info_attrs(item: Item, skip: set[str] = frozenset()) -> list[CatalogAttribute]:  # type: ignore[assignment]
-    return [a for a in item.attributes if a.type != "bool" and "ref" not in a.gen and a.name not in skip]
+    # a refund column is empty until a cancel writes it: nothing to ask about
+    return [a for a in item.attributes if a.type != "bool" and "ref" not in a.gen and a.name not in skip | {REFUND_COLUMN}]
 
 
 def _flag_phrase(attr: CatalogAttribute) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin import phrasing, shaped_tasks
 from skiller.world.builtin.balances import balance_told
+from skiller.world.builtin.refunds import refund_rule, refund_told, tier_conditions
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
 from skiller.world.builtin.taskparts import (_about, _cond, _flag_phrase, _info_attrs, _label_attr,
                                               _lower, _static, _T, _the, _wish)
@@ -24,10 +25,11 @@ class _Builder(_Reads):
         return value if isinstance(value, str) and PLACEHOLDER.fullmatch(value) else sql_literal(value)
 
     def on_record(self, tool: CatalogTool, bad: Check | None = None, by_list: bool = False,
-                  then: CatalogTool | None = None, provider: bool = False, detail: bool = False) -> _T | None:
+                  then: CatalogTool | None = None, provider: bool = False, detail: bool = False,
+                  tier: int | None = None) -> _T | None:
         """profile -> look the record up (-> its provider, asked about first) -> `tool` (-> `then`, e.g. pay
         after checking in); or a refusal of `tool` when `bad` is given (the golden calls are the reads, `tool`
-        is the forbidden call)."""
+        is the forbidden call). A cancel with a refund schedule lands in refund tier `tier` (drawn without)."""
         rec = find(self.d, tool.entity or "")
         if not isinstance(rec, CatalogRecord):
             return None
@@ -46,6 +48,9 @@ class _Builder(_Reads):
             change = f"paying by {args['payment_method'].replace('_', ' ')}"
             if tool.amount_field and bad is None:
                 row.append(f"r.{tool.amount_field} > 0")
+        elif refund_rule(self.d, tool) is not None and bad is None:  # the cancel's refund tier
+            tiers = len(refund_rule(self.d, tool).limits)
+            row += tier_conditions(refund_rule(self.d, tool), self.rng.randrange(tiers) if tier is None else tier)
         chained: list[tuple[str, dict[str, Any]]] = []
         if then is not None:  # `then` runs on the row after `tool` moved it to tool.to
             state = {rec.status_field: tool.to}
@@ -128,6 +133,9 @@ class _Builder(_Reads):
         if balance_told(self.d, tool) is not None:  # a balance given back, told
             comm.append(f"<out{calls.index(own) + 1}.{balance_told(self.d, tool)[0]}>")
             instruction += balance_told(self.d, tool)[1]
+        if refund_told(self.d, tool) is not None:  # the refund a cancel computes, told
+            comm.append(f"<out{calls.index(own) + 1}.{refund_told(self.d, tool)[0]}>")
+            instruction += refund_told(self.d, tool)[1]
         return _T("write", calls, instruction, self.reason(tool.kind, what=what), known,
                   f"You do not know the {what}'s current details.", selectors, comm,
                   group="multi" if len(calls) >= 3 else "write")

@@ -21,6 +21,7 @@ from skiller.world.builtin.codegen import (
     tool_parameters,
 )
 from skiller.world.builtin.balances import balance_test_lines
+from skiller.world.builtin.refunds import REFUND_COLUMN, refund_rule, refund_tests
 from skiller.world.builtin.dbgen import solve
 from skiller.world.builtin.testbase import WriterBase, _charge_src, _field_rejections, _ident
 
@@ -179,6 +180,7 @@ class WriteTests(WriterBase):
             *told,
             f"    after = fetch(db, {lit(table)}, {lit(key)}, key)",
             *effect,
+            *refund_tests(self.domain, tool, lambda conds: self.select(table, key, conds, item, "r"), extra_src),
             "",
             "",
             f"def test_{n}_rejects_bad_arguments(db):",
@@ -242,9 +244,10 @@ class WriteTests(WriterBase):
     def _t_set_status(self, tool: CatalogTool) -> list[str]:
         item = find(self.domain, tool.entity or "")
         sf = item.status_field if isinstance(item, CatalogRecord) else "status"
+        moved = [sf, REFUND_COLUMN] if refund_rule(self.domain, tool) else [sf]  # a cancel with a refund writes it too
         return self._row_tool(tool, [
             f"    assert after[{lit(sf)}] == {lit(tool.to)} and out == after",
-            f"    assert {{k: v for k, v in after.items() if k != {lit(sf)}}} == {{k: v for k, v in before.items() if k != {lit(sf)}}}",
+            f"    assert {{k: v for k, v in after.items() if k not in {lit(moved)}}} == {{k: v for k, v in before.items() if k not in {lit(moved)}}}",
         ])
 
     def _t_update(self, tool: CatalogTool) -> list[str]:

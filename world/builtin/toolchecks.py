@@ -122,6 +122,8 @@ def _rule_check(domain: CatalogDomain, tool: CatalogTool, rule: CatalogRule) -> 
         return Check(**common, kind="date_range", lo=rule.min, hi=rule.max)
     if rule.kind == "lead_time":
         return Check(**common, kind="date_range", lo=rule.min if rule.min is not None else 0)
+    if rule.kind == "refund_schedule":  # a cancel below every tier is refused; the refund itself: refunds.py
+        return Check(**common, kind="date_range", lo=min(int(k) for k in rule.limits))
     if rule.kind == "target_flag":
         return Check(**common, kind="eq", values=(rule.equals,))
     if rule.kind == "requires_status":

@@ -21,6 +21,7 @@ from skiller.world.catalog.check_base import (
 )
 from skiller.world.catalog.balances import balance_problems
 from skiller.world.catalog.check_lines import LineChecks
+from skiller.world.catalog.refunds import refund_column_problems
 from skiller.world.catalog.check_rules import RuleChecks
 from skiller.world.catalog.check_tools import ToolChecks
 from skiller.world.catalog.load import SECTORS, load_catalog
@@ -77,6 +78,8 @@ class _DomainChecker(ToolChecks, RuleChecks, LineChecks):
         self.check_rules()
         for problem in balance_problems(d):
             self.err("balances", problem)
+        for problem in refund_column_problems(d):
+            self.err("refunds", problem)
         return self.problems
 
     def check_attributes(self, where: str, attrs: list[CatalogAttribute], reserved: set[str] | frozenset[str],

@@ -37,10 +37,11 @@ class RuleChecks(DomainCheckerBase):
             for attr, used_by in (("limit", {"max_active"}), ("equals", {"target_flag"}),
                                   ("statuses", {"max_active", "requires_status", "member_attr", "no_outstanding"}),
                                   ("field", {"value_range", "date_window", "target_flag", "lead_time", "member_attr",
-                                             "tier_limit", "computed_fee", "balance_covers"}),
+                                             "tier_limit", "computed_fee", "balance_covers", "refund_schedule"}),
                                   ("min", {"value_range", "date_window", "lead_time", "member_attr", "computed_fee"}),
                                   ("max", {"value_range", "date_window", "member_attr", "computed_fee"}),
-                                  ("attribute", {"tier_limit", "balance_covers"}), ("limits", {"tier_limit"}),
+                                  ("attribute", {"tier_limit", "balance_covers", "refund_schedule"}),
+                                  ("limits", {"tier_limit", "refund_schedule"}),
                                   ("percent", {"computed_fee"})):
                 if rule.kind not in used_by and getattr(rule, attr) not in (None, [], {}):
                     self.err(where, f"a {rule.kind} rule takes no {attr}")
@@ -48,7 +49,8 @@ class RuleChecks(DomainCheckerBase):
                 self.line_rule(rule, tool, where)  # type: ignore[attr-defined]
                 self.statement_problems(rule, where)
                 continue
-            if rule.kind in ("member_attr", "tier_limit", "no_outstanding", "ownership", "computed_fee", "balance_covers"):
+            if rule.kind in ("member_attr", "tier_limit", "no_outstanding", "ownership", "computed_fee", "balance_covers",
+                             "refund_schedule"):
                 # rules on who asks and on computed amounts: skiller.world.catalog.tiers
                 for problem in tier_rule_problems(d, rule, tool):
                     self.err(where, problem)

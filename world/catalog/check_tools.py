@@ -13,6 +13,7 @@ from skiller.world.catalog.check_base import (
     gen_values,
     snake,
 )
+from skiller.contract.policy import REFUND_COLUMN
 from skiller.world.catalog.model import CatalogAttribute, CatalogRecord, CatalogTool
 
 
@@ -127,7 +128,7 @@ class ToolChecks(DomainCheckerBase):
                 self.err(where, f"default {f}={v!r} is not a possible value of {rec.name}.{f}")
         if t.defaults.get(rec.status_field, rec.statuses[0]) != rec.statuses[0]:
             self.err(where, f"a new {rec.name} starts in the first status {rec.statuses[0]!r}")
-        covered = set(t.fields) | set(t.defaults) | {rec.status_field}
+        covered = set(t.fields) | set(t.defaults) | {rec.status_field, REFUND_COLUMN}  # a refund: empty until a cancel
         if t.amount_field:
             a = attrs.get(t.amount_field)
             if a is None or a.type not in ("int", "float"):

@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from skiller.world.catalog.balances import covers_problems
+from skiller.world.catalog.refunds import schedule_problems
 from skiller.world.catalog.model import CatalogDomain, CatalogRule, CatalogTool
 from skiller.contract.policy import ATTRIBUTE_KINDS
 
@@ -83,6 +84,8 @@ def tier_rule_problems(d: CatalogDomain, rule: CatalogRule, tool: CatalogTool) -
         out += _fee_problems(d, rule, tool)
     elif rule.kind == "balance_covers":
         out += covers_problems(d, rule, tool)
+    elif rule.kind == "refund_schedule":
+        out += schedule_problems(d, rule, tool)
     return out
 
 
