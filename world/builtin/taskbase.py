@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from skiller.world.catalog import values
+from skiller.world.catalog.coherence import status_timing
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord, CatalogTool
 from skiller.world.builtin import phrasing
 from skiller.world.builtin.codegen import Check, checks, choices, find, id_column, snake, words
@@ -163,6 +164,10 @@ class _Base:
         row: list[str] = []
         target: list[str] = []
         person: list[str] = []
+        rec = find(self.d, tool.entity or "") if tool.kind == "set_status" and tool.entity else None
+        timing = status_timing(rec) if isinstance(rec, CatalogRecord) else None
+        if timing is not None and tool.to in timing.past:  # what it records has happened: its day has come
+            row.append(f"r.{timing.date} <= {sql_literal(self.clock)}")
         for c in checks(self.d, tool):
             fails = bad is not None and c.label == bad.label and c.when == bad.when
             if c.subject == "member" or (fails and c.when):  # who asks: their profile row
