@@ -78,7 +78,8 @@ class LineTotal(_Frozen):
 class RefundRule(_Frozen):
     """A row of `table` in a `cancelled` status carries in `refund_column` its `amount_column` x the percent of
     the refund tier (`tiers`: days ahead -> percent) its `date_column` falls in, counted from today and never
-    below the lowest tier (no cancel is made below it), rounded to cents; any other row carries none (NULL)."""
+    below the lowest tier (no cancel is made below it), rounded to cents; any other row carries none (NULL). Only
+    what was paid comes back: with a `paid_column`, a cancelled row whose value is not `paid_value` refunds 0."""
 
     table: str
     status_column: str
@@ -87,6 +88,8 @@ class RefundRule(_Frozen):
     amount_column: str
     refund_column: str
     tiers: dict[str, float]
+    paid_column: str | None = None
+    paid_value: str | None = None
 
 
 class DataInvariants(_Frozen):

@@ -149,15 +149,17 @@ def _line_totals(conn: Any, rule: LineTotal, tally: _Tally) -> None:
 
 def _refunds(conn: Any, rule: RefundRule, today: str, tally: _Tally) -> None:
     tiers = {int(k): float(v) for k, v in rule.tiers.items()}
+    paid = _q(rule.paid_column) if rule.paid_column else "NULL"
     sql = (f"SELECT rowid, {_q(rule.status_column)}, {_q(rule.date_column)}, {_q(rule.amount_column)}, "
-           f"{_q(rule.refund_column)} FROM {_q(rule.table)} ORDER BY rowid")
+           f"{_q(rule.refund_column)}, {paid} FROM {_q(rule.table)} ORDER BY rowid")
     day0 = dt.date.fromisoformat(today)
-    for rowid, status, day, amount, refund in conn.execute(sql):
+    for rowid, status, day, amount, refund, paid_as in conn.execute(sql):
         expected = None
         try:
             if status in rule.cancelled and day is not None:
                 days = max((dt.date.fromisoformat(str(day)[:10]) - day0).days, min(tiers))
                 expected = round(float(amount or 0) * tiers[max(k for k in tiers if k <= days)] / 100, 2)
+                expected = 0.0 if rule.paid_column and paid_as != rule.paid_value else expected
             bad = (refund is not None) if expected is None else (refund is None or abs(float(refund) - expected) > 0.005)
         except (TypeError, ValueError):
             bad = True

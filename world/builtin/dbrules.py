@@ -60,7 +60,9 @@ def database_invariants(domain: CatalogDomain) -> DataInvariants:
                             record_table=b["record"], status_column=b["status"], released=b["released"],
                             amount_column=b["amount"]) for b in balance_spec(domain)]
     refunds = [RefundRule(table=r["table"], status_column=r["status"], cancelled=r["cancelled"], date_column=r["date"],
-                          amount_column=r["amount"], refund_column=r["column"], tiers=r["tiers"]) for r in refund_spec(domain)]
+                          amount_column=r["amount"], refund_column=r["column"], tiers=r["tiers"],
+                          paid_column=(r["paid"] or [None])[0], paid_value=(r["paid"] or [None, None])[1])
+               for r in refund_spec(domain)]
     line_amounts, line_totals = line_invariants(domain)  # lines: price x quantity, records: sum of live lines
     return DataInvariants(status_dates=timings, amounts=amounts + line_amounts, categories=categories,
                           balances=balances, line_totals=line_totals, refunds=refunds)

@@ -140,7 +140,7 @@ def persona(rng: random.Random) -> dict[str, Any]:
             "language": "en"}
 
 
-_VERBS = "want|need|have|had|like|owe|noticed|received|heard|lost|decided|do|can|cannot|worry|planned|chose|picked|booked|own"
+_VERBS = "want|need|have|had|like|owe|noticed|received|heard|lost|decided|do|can|cannot|worry|planned|chose|picked|booked|own|will|would|get|got|paid"
 
 
 def _first_person(text: str, want: str, register: str) -> str:

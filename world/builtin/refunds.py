@@ -7,10 +7,10 @@ from typing import Any, Callable
 
 from skiller.contract.policy import REFUND_COLUMN
 from skiller.world.builtin.toolchecks import Check, checks
-from skiller.world.builtin.toolmodel import find, id_column, lit, snake, words
+from skiller.world.builtin.toolmodel import find, id_column, lit, pay_field, snake, words
 from skiller.world.catalog.model import CatalogDomain, CatalogRecord, CatalogRule, CatalogTool
 
-__all__ = ["REFUND_COLUMN", "refund_cases", "refund_code", "refund_effects", "refund_rule", "refund_spec", "refund_tests",
+__all__ = ["REFUND_COLUMN", "paid_as", "refund_cases", "refund_code", "refund_effects", "refund_rule", "refund_spec", "refund_tests",
            "refund_told", "tier_conditions", "tier_spans"]
 
 
@@ -19,6 +19,12 @@ def refund_rule(domain: CatalogDomain, tool: CatalogTool) -> CatalogRule | None:
     if tool.kind != "set_status":
         return None
     return next((r for r in domain.rules if r.tool == tool.name and r.kind == "refund_schedule"), None)
+
+
+def paid_as(domain: CatalogDomain, rec_name: str) -> tuple[str, str] | None:
+    """(column, value) that marks a record paid, from the domain's pay tool for it; None when it is never paid."""
+    pay = next((t for t in domain.tools if t.kind == "pay" and t.entity == rec_name and t.to), None)
+    return (pay_field(pay), pay.to) if pay is not None and pay.to is not None else None
 
 
 def tier_spans(rule: CatalogRule) -> list[tuple[int, int | None, float]]:
@@ -48,6 +54,8 @@ def refund_code(domain: CatalogDomain, tool: CatalogTool, body: list[str]) -> li
             f"days = (datetime.date.fromisoformat(row[{lit(rule.field)}]) - datetime.date.fromisoformat(CLOCK)).days",
             f"percent = {percent}",
             f"refund = round(float(row[{lit(rule.attribute)}] or 0) * percent / 100, 2)",
+            *([f"refund = refund if row[{lit(paid[0])}] == {lit(paid[1])} else 0.0  # only what was paid comes back"]
+              if (paid := paid_as(domain, item.name)) else []),
             f"_update(db, {lit(table)}, {lit(key)}, row[{lit(key)}], {{{lit(REFUND_COLUMN)}: refund}})",
             body[-1]]
 
@@ -56,13 +64,20 @@ def _tier_check(rule: CatalogRule, lo: int, hi: int | None) -> Check:
     return Check(f"{rule.id}-tier", "row", "date_range", rule.field, lo=lo, hi=hi)
 
 
+def _paid_checks(domain: CatalogDomain, tool: CatalogTool, paid: bool = True) -> list[tuple[Check, bool]]:
+    """A forced or picked row that was paid (refunded by its tier), or not (refunded nothing)."""
+    found = paid_as(domain, find(domain, tool.entity or "").name)
+    return [(Check("paid", "row", "eq", found[0], (found[1],)), paid)] if found else []
+
+
 def refund_cases(domain: CatalogDomain, tool: CatalogTool, found: list[Check]) -> list[list[tuple[Check, bool]]]:
     """Forced-row cases: a permitted row of the cancel in each tier (so every tier can be tested and asked for)."""
     rule = refund_rule(domain, tool)
     if rule is None:
         return []
     happy = [(c, True) for c in found if c.subject == "row"]
-    return [happy + [(_tier_check(rule, lo, hi), True)] for lo, hi, _ in tier_spans(rule)]
+    cases = [happy + _paid_checks(domain, tool) + [(_tier_check(rule, lo, hi), True)] for lo, hi, _ in tier_spans(rule)]
+    return cases + ([happy + _paid_checks(domain, tool, paid=False)] if _paid_checks(domain, tool) else [])
 
 
 def refund_tests(domain: CatalogDomain, tool: CatalogTool, select: Callable[[list[tuple[Check, bool]]], str],
@@ -79,13 +94,18 @@ def refund_tests(domain: CatalogDomain, tool: CatalogTool, select: Callable[[lis
     for lo, hi, pct in tier_spans(rule):
         out += ["", "",
                 f"def test_{tool.name}_refunds_{_pct(pct)}_percent_from_{lo}_days_ahead(db):",
-                f"    key = pick(db, {lit(select(happy + [(_tier_check(rule, lo, hi), True)]))})",
+                f"    key = pick(db, {lit(select(happy + _paid_checks(domain, tool) + [(_tier_check(rule, lo, hi), True)]))})",
                 f"    args = {{{lit(key)}: key{', ' + args_src if args_src else ''}}}",
                 f"    before = fetch(db, {lit(table)}, {lit(key)}, key)",
                 f"    out = call(db, {lit(tool.name)}, **args)",
                 f"    expected = round(float(before[{lit(rule.attribute)}] or 0) * {_pct(pct)} / 100, 2)",
                 f"    assert out[{lit(REFUND_COLUMN)}] == expected",
                 f"    assert fetch(db, {lit(table)}, {lit(key)}, key)[{lit(REFUND_COLUMN)}] == expected"]
+    if _paid_checks(domain, tool):  # nothing paid, nothing refunded
+        out += ["", "", f"def test_{tool.name}_refunds_nothing_unpaid(db):",
+                f"    key = pick(db, {lit(select(happy + _paid_checks(domain, tool, paid=False)))})",
+                f"    args = {{{lit(key)}: key{', ' + args_src if args_src else ''}}}",
+                f"    assert call(db, {lit(tool.name)}, **args)[{lit(REFUND_COLUMN)}] == 0.0"]
     return out
 
 
@@ -98,22 +118,25 @@ def refund_effects(domain: CatalogDomain, tool: CatalogTool) -> list[str]:
              (f"{lo} days ahead: {_pct(p)}%" if lo == hi else f"{lo} to {hi} days ahead: {_pct(p)}%")
              for lo, hi, p in tier_spans(rule)]
     what = words(find(domain, tool.entity or "").name)
-    return [f"- Refunds the {what}'s `{rule.attribute}` by how many days before its `{rule.field}` it is cancelled "
-            f"({'; '.join(parts)}), rounded to cents; writes the refund to `{REFUND_COLUMN}` and returns it with "
-            "the row; tell the user the refund."]
+    paid = paid_as(domain, find(domain, tool.entity or "").name)
+    unpaid = f" (only when its `{paid[0]}` is `{paid[1]}`: nothing paid, nothing refunded)" if paid else ""
+    return [f"- Refunds the {what}'s `{rule.attribute}`{unpaid} by how many days before its `{rule.field}` it is "
+            f"cancelled ({'; '.join(parts)}), rounded to cents; writes the refund to `{REFUND_COLUMN}` and returns it "
+            "with the row; tell the user the refund."]
 
 
 def refund_told(domain: CatalogDomain, tool: CatalogTool) -> tuple[str, str] | None:
     """(the returned key, the customer's wish in words) of the refund a cancel gives."""
     if refund_rule(domain, tool) is None:
         return None
-    return REFUND_COLUMN, " You also want to know how much you get refunded."
+    return REFUND_COLUMN, " You also want to know the refund you will get."
 
 
-def tier_conditions(rule: CatalogRule, turn: int) -> list[str]:
-    """SQL conditions (on alias r, dates as clock placeholders) for a record in tier number `turn` (cycled)."""
+def tier_conditions(rule: CatalogRule, turn: int, paid: tuple[str, str] | None = None) -> list[str]:
+    """SQL conditions (on alias r, dates as clock placeholders) for a paid record in tier number `turn` (cycled)."""
     lo, hi, _ = tier_spans(rule)[turn % len(rule.limits)]
-    return [f"r.{rule.field} >= <clock+{lo}>"] + ([f"r.{rule.field} <= <clock+{hi}>"] if hi is not None else [])
+    return ([f"r.{rule.field} >= <clock+{lo}>"] + ([f"r.{rule.field} <= <clock+{hi}>"] if hi is not None else [])
+            + ([f"r.{paid[0]} = '{paid[1]}'"] if paid else []))
 
 
 
@@ -128,5 +151,6 @@ def refund_spec(domain: CatalogDomain) -> list[dict[str, Any]]:
         assert isinstance(rec, CatalogRecord)
         out.append({"table": snake(rec.name), "key": id_column(rec.name), "status": rec.status_field,
                     "cancelled": [tool.to], "date": rule.field, "amount": rule.attribute, "column": REFUND_COLUMN,
-                    "tiers": {k: float(v) for k, v in sorted(rule.limits.items(), key=lambda kv: int(kv[0]))}})
+                    "tiers": {k: float(v) for k, v in sorted(rule.limits.items(), key=lambda kv: int(kv[0]))},
+                    "paid": list(paid_as(domain, rec.name) or []) or None})
     return out

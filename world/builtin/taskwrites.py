@@ -7,7 +7,7 @@ from typing import Any
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin import phrasing, shaped_tasks
 from skiller.world.builtin.balances import balance_told
-from skiller.world.builtin.refunds import refund_rule, refund_told, tier_conditions
+from skiller.world.builtin.refunds import paid_as, refund_rule, refund_told, tier_conditions
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
 from skiller.world.builtin.taskparts import (_about, _cond, _flag_phrase, _info_attrs, _label_attr,
                                               _lower, _static, _T, _the, _wish)
@@ -50,7 +50,8 @@ class _Builder(_Reads):
                 row.append(f"r.{tool.amount_field} > 0")
         elif refund_rule(self.d, tool) is not None and bad is None:  # the cancel's refund tier
             tiers = len(refund_rule(self.d, tool).limits)
-            row += tier_conditions(refund_rule(self.d, tool), self.rng.randrange(tiers) if tier is None else tier)
+            row += tier_conditions(refund_rule(self.d, tool), self.rng.randrange(tiers) if tier is None else tier,
+                                   paid_as(self.d, rec.name))
         chained: list[tuple[str, dict[str, Any]]] = []
         if then is not None:  # `then` runs on the row after `tool` moved it to tool.to
             state = {rec.status_field: tool.to}

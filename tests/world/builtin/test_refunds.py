@@ -90,14 +90,16 @@ def test_generated_refunds_are_coherent_and_the_integrity_check_counts_a_broken_
     report = coherence_report(path, invariants, CLOCK)
     assert report.ok and report.checked["refund"] >= 40 and not report.violations.get("refund"), report
     db = sqlite3.connect(path)
-    rows = db.execute(f"SELECT status, {date}, amount_due, {REFUND_COLUMN} FROM {table}").fetchall()
+    rows = db.execute(f"SELECT status, {date}, amount_due, {REFUND_COLUMN}, payment_status FROM {table}").fetchall()
     cancelled = [r for r in rows if r[0] == "cancelled"]
     assert cancelled and all(r[3] is not None for r in cancelled if r[1] is not None)
     assert all(r[3] is None for r in rows if r[0] != "cancelled")
+    assert {r[4] for r in cancelled} == {"paid", "unpaid"}  # both kinds of cancelled bookings exist
     day0 = datetime.date.fromisoformat(CLOCK)
-    for status, day, amount, refund in cancelled:  # re-derived here from the tiers, not from the generator
+    for status, day, amount, refund, paid in cancelled:  # re-derived here from the tiers, not from the generator
         days = max((datetime.date.fromisoformat(day) - day0).days, min(int(k) for k in tiers))
-        assert refund == round(amount * refund_percent(tiers, days) / 100, 2)
+        # only what was paid comes back
+        assert refund == (round(amount * refund_percent(tiers, days) / 100, 2) if paid == "paid" else 0.0)
     db.execute(f"UPDATE {table} SET {REFUND_COLUMN} = 1.5 WHERE status <> 'cancelled' AND rowid IN "
                f"(SELECT rowid FROM {table} WHERE status <> 'cancelled' ORDER BY rowid LIMIT 2)")
     db.commit()
@@ -117,12 +119,16 @@ def test_the_compiled_cancel_refunds_per_tier_in_the_worker_and_refuses_below_ev
     path.write_bytes(content)
     conn = sqlite3.connect(path)
     day0 = datetime.date.fromisoformat(CLOCK)
-    open_rows = conn.execute(f"SELECT {key}, person_id, {date}, amount_due FROM {table} WHERE status = 'booked' "
-                             f"AND {date} IS NOT NULL ORDER BY 1").fetchall()
+    open_rows = conn.execute(f"SELECT {key}, person_id, {date}, amount_due, payment_status FROM {table} "
+                             f"WHERE status = 'booked' AND {date} IS NOT NULL ORDER BY 1").fetchall()
+    unpaid = conn.execute(f"SELECT {key}, person_id FROM {table} WHERE status = 'booked' AND payment_status = 'unpaid' "
+                          f"AND {date} >= ? ORDER BY 1", ((day0 + datetime.timedelta(days=30)).isoformat(),)).fetchone()
     conn.close()
     by_tier: dict[float | None, tuple] = {}
-    for row in open_rows:
-        by_tier.setdefault(refund_percent(tiers, (datetime.date.fromisoformat(row[2]) - day0).days), row)
+    for row in open_rows:  # a paid booking in each tier (only what was paid comes back), any below every tier
+        pct = refund_percent(tiers, (datetime.date.fromisoformat(row[2]) - day0).days)
+        if pct is None or row[4] == "paid":
+            by_tier.setdefault(pct, row)
     assert set(by_tier) >= {float(p) for p in tiers.values()} | {None}, sorted(by_tier, key=str)  # every tier, and below
     code = implementation_module(get_domain(name), CLOCK)
     rule = next(r for r in get_domain(name).rules if r.kind == "refund_schedule")
@@ -139,6 +145,9 @@ def test_the_compiled_cancel_refunds_per_tier_in_the_worker_and_refuses_below_ev
             assert done.ok, done.error
             assert done.value["status"] == "cancelled" and done.value[REFUND_COLUMN] == round(row[3] * pct / 100, 2)
             assert env.call(f"get_{table}", {key: row[0]}).value[REFUND_COLUMN] == done.value[REFUND_COLUMN]
+        assert unpaid is not None
+        nothing = env.call(tool, {key: unpaid[0], **who(unpaid)})  # nothing paid, nothing refunded, however early
+        assert nothing.ok and nothing.value[REFUND_COLUMN] == 0.0, nothing
 
 
 @pytest.mark.parametrize(("name", "tool", "table", "key", "date", "tiers"), CASES)
@@ -163,8 +172,9 @@ def test_the_generated_tests_cover_each_tier_and_catch_a_module_that_refunds_wro
 def test_policy_states_the_tiers_and_tasks_ask_for_the_refund_in_different_tiers() -> None:
     boarding = get_domain("PetBoarding")
     policy = policy_markdown(boarding)
-    assert ("Refunds the boarding stay's `amount_due` by how many days before its `check_in_date` it is cancelled "
-            "(14 or more days ahead: 100%; 2 to 13 days ahead: 50%; 0 to 1 days ahead: 0%)") in policy
+    assert ("Refunds the boarding stay's `amount_due` (only when its `payment_status` is `paid`: nothing paid, nothing "
+            "refunded) by how many days before its `check_in_date` it is cancelled (14 or more days ahead: 100%; 2 to 13 "
+            "days ahead: 50%; 0 to 1 days ahead: 0%)") in policy
     assert '"kind": "refund_schedule"' in policy and "[BRD-7]" in policy
     for name, tool, _, _, date, schedule in CASES:
         templates = templates_for(get_domain(name), 60, seed=3)
@@ -172,7 +182,7 @@ def test_policy_states_the_tiers_and_tasks_ask_for_the_refund_in_different_tiers
         assert cancels
         for t in cancels:
             assert f"<out{len(t['trajectory'])}.{REFUND_COLUMN}>" in t["communicate"]
-            assert "how much you get refunded" in t["instruction"]
+            assert "the refund you will get" in t["instruction"]
         floors = [re.findall(rf"r\.{date} >= <clock\+(\d+)>", next(s["sql"] for s in t["selectors"] if s["slot"] == "rec"))
                   for t in cancels]
         tiers = {max(int(k) for k in found) for found in floors if found}
