@@ -32,6 +32,11 @@ def database_text(summary: DatabaseSummary) -> str:
     return "\n".join(lines)
 
 
+def _param_type(schema: dict[str, Any]) -> str:
+    """`type` of an array element's field, with its minimum when it has one."""
+    return schema.get("type", "any") + (f" >= {schema['minimum']}" if "minimum" in schema else "")
+
+
 def _param(name: str, schema: dict[str, Any], required: bool) -> str:
     extra = []
     if schema.get("enum"):
@@ -43,6 +48,12 @@ def _param(name: str, schema: dict[str, Any], required: bool) -> str:
             extra.append(f"{key} {_value(schema[key])}")
     if schema.get("range"):
         extra.append(f"range {schema['range']}")
+    if schema.get("items"):  # an array of objects (line items): what one element holds, and how many
+        props = schema["items"].get("properties", {})
+        extra.append("each {" + ", ".join(f"{k}: {_param_type(v)}" for k, v in props.items()) + "}")
+    for key in ("minItems", "maxItems"):
+        if key in schema:
+            extra.append(f"{key} {schema[key]}")
     text = f"{name}: {schema.get('type', 'any')}{'' if required else ' (optional)'}"
     return text + (f" [{'; '.join(extra)}]" if extra else "") + (f" - {schema['description']}" if schema.get("description") else "")
 
