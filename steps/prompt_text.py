@@ -103,3 +103,10 @@ def attributes_text(entities: list, relationships: list) -> str:
                      + (f", an id of {a.value_from_entity}" if getattr(a, "value_from_entity", None) else "")
                      + (f", range {a.range}" if getattr(a, "range", None) else "")
                      + f"): {a.description}" for e in [*entities, *relationships] for a in e.attributes)
+
+
+def ranges_text(relationships: list) -> str:
+    """`- Record.column (type, range lo..hi): description` for each record column with a stated range, else "none"."""
+    ranged = [r.model_copy(update={"attributes": [a for a in r.attributes if getattr(a, "range", None)]})
+              for r in relationships]
+    return attributes_text([], ranged) or "none"
