@@ -144,6 +144,9 @@ class DomainReader:
         # (table, column) -> the parameter schema a tool acting on that table gives the column (filled by domain())
         self.schemas: dict[tuple[str, str], dict[str, Any]] = {}
         self.price_columns: set[str] = set()
+        from tests.fakes import reading_lines  # deferred: it reads with this module's reader
+        self.lines = reading_lines
+        self.line_tables = reading_lines.line_tables(sections)  # a record's lines: neither an entity nor a record
 
     # -- tables by role
     def _table_of_key(self, key: str) -> Table | None:
@@ -157,7 +160,8 @@ class DomainReader:
         return [t for t in self.tables.values() if t.key != "person_id" and t.column("person_id")]
 
     def entities(self) -> list[Table]:
-        return [t for t in self.tables.values() if t.key != "person_id" and not t.column("person_id")]
+        return [t for t in self.tables.values() if t.key != "person_id" and not t.column("person_id")
+                and t.name not in self.line_tables]
 
     def target_of(self, record: Table) -> Table:
         keys = [c.name for c in record.columns if c.name not in (record.key, "person_id") and c.name.endswith("_id")]
@@ -244,7 +248,9 @@ class DomainReader:
         base = {"name": name, "description": tool["description"]}
         if "Returns the person's details merged" in fx:
             return CatalogTool(kind="get_profile", **base), None
-        if (m := re.search(r"None\. Returns the ([\w ]+) row\.", fx)):
+        if (line_tool := self.lines.read_line_tool(self, name, sec, base)) is not None:
+            return line_tool, None
+        if (m := re.search(r"None\. Returns the ([\w ]+) row(?:\.| with its [\w ]+ under `items`)", fx)):
             return CatalogTool(kind="get", entity=self.names[self._table_named(m[1]).name], **base), None
         if (m := re.search(r"matching rows whose `(\w+)` is at most `(\w+)` \(when given\), lowest", fx)):
             fields = [p for p in params if p != m[2]]
@@ -337,7 +343,8 @@ class DomainReader:
             statuses = statuses or (col.values if col is not None and col.values else [])
             records.append(CatalogRecord(name=name, description=name, id_prefix=t.prefix, target=self.names[target.name],
                                          status_field=status_field, statuses=[str(s) for s in statuses],
-                                         attributes=attrs, pricing=pricings.get(name)))
+                                         attributes=attrs, pricing=pricings.get(name),
+                                         lines=self.lines.lines_of_record(self, t.name, tools)))
         return CatalogDomain(name=self.name, sector=self.head[0], description=self.head[1], role=self.names[role.name],
                              role_attributes=self.attributes(role, {"person_id"}), entities=entities, records=records,
                              tools=tools, rules=self.rules, balances=balances)

@@ -26,8 +26,8 @@ BuiltinProvider()  # registers the builtin answers compared against
 CLOCK = "2026-03-02"
 # Priced by quantity (BoardingStay) and by copy, updates of several fields, tier and member rules, pay tools;
 # balances used up and given back (VetClinic per visit, PetInsurance by amount); refund schedules on a cancel
-# (PetBoarding, MovingServices).
-DOMAINS = ["PetBoarding", "VetClinic", "BuildingPermits", "PetInsurance", "MovingServices"]
+# (PetBoarding, MovingServices); records with line items (Pharmacy, ConcertHall).
+DOMAINS = ["PetBoarding", "VetClinic", "BuildingPermits", "PetInsurance", "MovingServices", "Pharmacy", "ConcertHall"]
 
 
 def _builtin(purpose: str, domain: str, **more) -> dict:
