@@ -32,6 +32,11 @@ def database_text(summary: DatabaseSummary) -> str:
     return "\n".join(lines)
 
 
+def _param_type(schema: dict[str, Any]) -> str:
+    """`type` of an array element's field, with its minimum when it has one."""
+    return schema.get("type", "any") + (f" >= {schema['minimum']}" if "minimum" in schema else "")
+
+
 def _param(name: str, schema: dict[str, Any], required: bool) -> str:
     extra = []
     if schema.get("enum"):
@@ -43,6 +48,12 @@ def _param(name: str, schema: dict[str, Any], required: bool) -> str:
             extra.append(f"{key} {_value(schema[key])}")
     if schema.get("range"):
         extra.append(f"range {schema['range']}")
+    if schema.get("items"):  # an array of objects (line items): what one element holds, and how many
+        props = schema["items"].get("properties", {})
+        extra.append("each {" + ", ".join(f"{k}: {_param_type(v)}" for k, v in props.items()) + "}")
+    for key in ("minItems", "maxItems"):
+        if key in schema:
+            extra.append(f"{key} {schema[key]}")
     text = f"{name}: {schema.get('type', 'any')}{'' if required else ' (optional)'}"
     return text + (f" [{'; '.join(extra)}]" if extra else "") + (f" - {schema['description']}" if schema.get("description") else "")
 
@@ -92,3 +103,10 @@ def attributes_text(entities: list, relationships: list) -> str:
                      + (f", an id of {a.value_from_entity}" if getattr(a, "value_from_entity", None) else "")
                      + (f", range {a.range}" if getattr(a, "range", None) else "")
                      + f"): {a.description}" for e in [*entities, *relationships] for a in e.attributes)
+
+
+def ranges_text(relationships: list) -> str:
+    """`- Record.column (type, range lo..hi): description` for each record column with a stated range, else "none"."""
+    ranged = [r.model_copy(update={"attributes": [a for a in r.attributes if getattr(a, "range", None)]})
+              for r in relationships]
+    return attributes_text([], ranged) or "none"

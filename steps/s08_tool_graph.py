@@ -50,6 +50,11 @@ Records the service keeps (a record row carries its own id, the person's person_
 names: its target, or the person's earlier record it names). A tool returning a record (one row, the person's
 rows, the new or updated row, or a count and total of the person's rows) outputs these ids:
 {records}
+A record kept with lines (several items in one order) is created with all its lines in one call: its `items`
+parameter is an array of lines, each an item's id and a quantity; the new record comes back with its lines
+under `items`. A tool removing one line takes that line's id and returns the record with its lines and its
+recomputed amount. Either outputs the record's ids listed above; the line and item ids inside `items` are not
+outputs a link may name.
 Tools:
 {tools}"""
 

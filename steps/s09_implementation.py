@@ -10,7 +10,8 @@ from skiller.servers.database import DatabaseSummary
 from skiller.servers.task import EnvironmentBundle
 from skiller.llm.interface import LLMRequest, Message
 from skiller.steps.base import Frozen, StepContext, StepOutput, step
-from skiller.steps.prompt_text import database_text
+from skiller.steps.prompt_text import database_text, ranges_text
+from skiller.steps.s04_blueprints import Blueprint
 from skiller.steps.s05_tool_lists import ToolList
 from skiller.steps.s07_policy import Policy
 from skiller.steps.worker_probe import probe
@@ -46,6 +47,7 @@ class WriteInput(Frozen):
     tool_list: ToolList
     policy: Policy
     database_summary: DatabaseSummary
+    blueprint: Blueprint | None = None  # the records' value ranges (what a request may ask for)
 
 
 class WriteOutput(StepOutput):
@@ -75,6 +77,7 @@ class RepairInput(Frozen):
     implementation: Implementation
     test_outcome: TestOutcome
     attempt: int = 0
+    blueprint: Blueprint | None = None
 
 
 class RepairOutput(StepOutput):
@@ -84,7 +87,8 @@ class RepairOutput(StepOutput):
 def _prompt(inputs: WriteInput | RepairInput, ctx: StepContext) -> str:
     return PROMPT.format(name=inputs.domain, clock=ctx.clock.isoformat(),
                          tools=json.dumps(inputs.tool_list.tools, indent=1), modes=json.dumps(inputs.tool_list.modes),
-                         database=database_text(inputs.database_summary), policy=inputs.policy.markdown)
+                         database=database_text(inputs.database_summary), policy=inputs.policy.markdown,
+                         ranges=ranges_text(inputs.blueprint.relationships if inputs.blueprint else []))
 
 
 @step("s09.start", machine="domain", source="tool_graph_built", triggers={"start_implementation": "implementing"})

@@ -15,6 +15,7 @@ from skiller.contract.policy import parse_rules
 from skiller.world.builtin.codegen import snake
 from skiller.world.catalog.model import (
     CatalogAttribute,
+    CatalogBalance,
     CatalogDomain,
     CatalogEntity,
     CatalogPricing,
@@ -143,6 +144,9 @@ class DomainReader:
         # (table, column) -> the parameter schema a tool acting on that table gives the column (filled by domain())
         self.schemas: dict[tuple[str, str], dict[str, Any]] = {}
         self.price_columns: set[str] = set()
+        from tests.fakes import reading_lines  # deferred: it reads with this module's reader
+        self.lines = reading_lines
+        self.line_tables = reading_lines.line_tables(sections)  # a record's lines: neither an entity nor a record
 
     # -- tables by role
     def _table_of_key(self, key: str) -> Table | None:
@@ -156,7 +160,8 @@ class DomainReader:
         return [t for t in self.tables.values() if t.key != "person_id" and t.column("person_id")]
 
     def entities(self) -> list[Table]:
-        return [t for t in self.tables.values() if t.key != "person_id" and not t.column("person_id")]
+        return [t for t in self.tables.values() if t.key != "person_id" and not t.column("person_id")
+                and t.name not in self.line_tables]
 
     def target_of(self, record: Table) -> Table:
         keys = [c.name for c in record.columns if c.name not in (record.key, "person_id") and c.name.endswith("_id")]
@@ -243,7 +248,9 @@ class DomainReader:
         base = {"name": name, "description": tool["description"]}
         if "Returns the person's details merged" in fx:
             return CatalogTool(kind="get_profile", **base), None
-        if (m := re.search(r"None\. Returns the ([\w ]+) row\.", fx)):
+        if (line_tool := self.lines.read_line_tool(self, name, sec, base)) is not None:
+            return line_tool, None
+        if (m := re.search(r"None\. Returns the ([\w ]+) row(?:\.| with its [\w ]+ under `items`)", fx)):
             return CatalogTool(kind="get", entity=self.names[self._table_named(m[1]).name], **base), None
         if (m := re.search(r"matching rows whose `(\w+)` is at most `(\w+)` \(when given\), lowest", fx)):
             fields = [p for p in params if p != m[2]]
@@ -316,6 +323,7 @@ class DomainReader:
             if price is not None:
                 pricings[tool.entity] = price
                 self.price_columns.add(price.price)
+        balances = self._balances(tools)
         role = self.role_table()
         self.targets = {self.target_of(t).name for t in self.records()}
         entities = [CatalogEntity(name=self.names[t.name], description=self.names[t.name], id_prefix=t.prefix,
@@ -335,10 +343,31 @@ class DomainReader:
             statuses = statuses or (col.values if col is not None and col.values else [])
             records.append(CatalogRecord(name=name, description=name, id_prefix=t.prefix, target=self.names[target.name],
                                          status_field=status_field, statuses=[str(s) for s in statuses],
-                                         attributes=attrs, pricing=pricings.get(name)))
+                                         attributes=attrs, pricing=pricings.get(name),
+                                         lines=self.lines.lines_of_record(self, t.name, tools)))
         return CatalogDomain(name=self.name, sector=self.head[0], description=self.head[1], role=self.names[role.name],
                              role_attributes=self.attributes(role, {"person_id"}), entities=entities, records=records,
-                             tools=tools, rules=self.rules)
+                             tools=tools, rules=self.rules, balances=balances)
+
+    def _balances(self, tools: list[CatalogTool]) -> list[CatalogBalance]:
+        """The balances the policy says a create uses up (of an allowance) and a status change gives back."""
+        found: dict[str, CatalogBalance] = {}
+        for tool in (t for t in tools if t.kind == "create"):
+            used = re.search(r"^- Uses up (?:the given `(\w+)`|one) of the [\w ]+'s `(\w+)` \(what is left of their "
+                             r"`(\w+)`\)", self.sections[tool.name].effects, re.M)
+            if used:
+                found[used[2]] = CatalogBalance(attribute=used[2], limit=used[3], record=tool.entity or "",
+                                                amount=used[1], released=[])
+        for tool in (t for t in tools if t.kind == "set_status"):
+            back = re.search(r"^- Gives (?:the [\w ]+'s `\w+`|one) back to the [\w ]+'s `(\w+)`",
+                             self.sections[tool.name].effects, re.M)
+            if back:
+                held = need(found.get(back[1]), f"which create uses up the balance {back[1]}")
+                held.released.append(tool.to or "")
+        return list(found.values())
+
+
+_RANGE = re.compile(r"^- ([A-Z]\w*)\.(\w+) \(\w+(?:, an id of \w+\.\w+)?, range (\S+?)\.\.(\S+?)\): ", re.M)
 
 
 def domain_of_implementation_prompt(prompt: str) -> tuple[CatalogDomain, str]:
@@ -352,6 +381,9 @@ def domain_of_implementation_prompt(prompt: str) -> tuple[CatalogDomain, str]:
     head = need(re.search(rf"You are the assistant of \*\*{name}\*\* \((\w+)\)\. (.*?) You serve ", policy),
                 "the service's sector and description")
     rules = [CatalogRule.model_validate(r.model_dump()) for r in parse_rules(policy)]
+    stated = need(re.search(r"\nThe ranges the values of the person's records are drawn from [^\n]*\n[^\n]*\n(.*?)\n\n",
+                            prompt, re.S), "the ranges of the records' values")[1]
+    ranges = {(snake(e), c): [json.loads(lo), json.loads(hi)] for e, c, lo, hi in _RANGE.findall(stated)}
     reader = DomainReader(name, json.loads(tools_json), modes, read_tables(database), read_sections(policy), rules,
-                          (head[1], head[2]), clock)
+                          (head[1], head[2]), clock, ranges=ranges)
     return reader.domain(), clock

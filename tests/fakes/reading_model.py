@@ -33,10 +33,15 @@ _PARAM = re.compile(r"(?:^|; )(\w+): (?:string|integer|number|boolean|any)\b")
 _RECORD = re.compile(r"^- \w+ \((\w+)\): \w+ -> \w+ \((\w+)\)(?:, naming an? \w+ \((\w+)\))?$", re.M)
 
 
-def _subject(returns: str, params: set[str]) -> str | None:
-    """The snake_case entity a tool's output is about, read from what it returns; None for the profile."""
+def _subject(returns: str, params: set[str], lines_told: bool) -> str | None:
+    """The snake_case entity a tool's output is about, read from what it returns; None for the profile. A record
+    returned with its lines is about the record (when the prompt says its ids are what such a tool outputs)."""
     if returns == "the person's profile":
         return None
+    if " with its lines" in returns:
+        if not lines_told:
+            raise Unreadable(f"what a tool returning {returns!r} outputs")
+        returns = returns.split(" with its lines", 1)[0]
     for pattern in (r"^matching (.+) rows(?:, cheapest first)? \(at most \d+\)$", r"^the person's (.+) rows$",
                     r"^the (?:new|updated) (.+)$", r"^the count, total and count per status of the person's (.+) rows$"):
         found = re.match(pattern, returns)
@@ -56,10 +61,11 @@ def tool_graph(prompt: str) -> dict[str, Any]:
                       "the records and their targets", re.S).group(1)
     # what a record's row names: the earlier record when it names one, else its target
     targets = {own: named or target for own, target, named in _RECORD.findall(records)}
+    lines_told = "Either outputs the record's ids listed above" in prompt
     tools = []
     for name, mode, params_text, returns in _TOOL.findall(prompt.split("\nTools:\n", 1)[1]):
         params = set() if params_text == "none" else set(_PARAM.findall(params_text))
-        entity = _subject(returns, params)
+        entity = _subject(returns, params, lines_told)
         if entity is None:
             outputs = {"person_id"}
         else:

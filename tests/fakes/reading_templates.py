@@ -36,7 +36,7 @@ def read_tools(text: str) -> tuple[list[dict], dict[str, str]]:
     tools, modes = [], {}
     for name, mode, description, params, _returns in _TOOL.findall(text):
         properties: dict[str, dict[str, Any]] = {}
-        parts = [] if params == "none" else re.split(r"; (?=\w+: (?:string|integer|number|boolean|any)\b)", params)
+        parts = [] if params == "none" else re.split(r"; (?=\w+: (?:string|integer|number|boolean|array|any)\b)", params)
         for part in parts:
             found = need(_PARAM.match(part), f"parameter {part!r} of {name}")
             schema: dict[str, Any] = {"type": found[2], "description": found[5] or ""}
@@ -44,6 +44,11 @@ def read_tools(text: str) -> tuple[list[dict], dict[str, str]]:
                 key, _, value = extra.partition(" ")
                 if key == "one":  # "one of a|b"
                     schema["enum"] = [_literal(v, found[2]) for v in value.removeprefix("of ").split("|")]
+                elif key == "each":  # an array's element: "{medication_id: string, quantity: integer >= 1}"
+                    fields = re.findall(r"(\w+): (\w+)", value)
+                    schema["items"] = {"type": "object", "properties": {k: {"type": t} for k, t in fields}}
+                elif key in ("minItems", "maxItems"):
+                    schema[key] = int(value)
                 elif key in ("format", "default"):
                     schema[key] = value if key == "format" else _literal(value, found[2])
             properties[found[1]] = schema

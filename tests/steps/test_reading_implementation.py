@@ -14,7 +14,7 @@ import skiller.world.catalog as catalog
 import skiller.world.catalog.load as catalog_load
 from skiller.llm.interface import LLMRequest
 from skiller.servers.database import DatabaseSummary, summarize
-from skiller.steps.prompt_text import database_text
+from skiller.steps.prompt_text import database_text, ranges_text
 from skiller.steps.s04_blueprints import Blueprint
 from skiller.steps.s05_tool_lists import openai_tool
 from skiller.steps.s09_implementation import PROMPT
@@ -24,8 +24,10 @@ from tests.fakes.reading_model import Unreadable, implementation
 
 BuiltinProvider()  # registers the builtin answers compared against
 CLOCK = "2026-03-02"
-# Priced by quantity (BoardingStay) and by copy, updates of several fields, tier and member rules, pay tools.
-DOMAINS = ["PetBoarding", "VetClinic", "BuildingPermits", "PetInsurance"]
+# Priced by quantity (BoardingStay) and by copy, updates of several fields, tier and member rules, pay tools;
+# balances used up and given back (VetClinic per visit, PetInsurance by amount); refund schedules on a cancel
+# (PetBoarding, MovingServices); records with line items (Pharmacy, ConcertHall).
+DOMAINS = ["PetBoarding", "VetClinic", "BuildingPermits", "PetInsurance", "MovingServices", "Pharmacy", "ConcertHall"]
 
 
 def _builtin(purpose: str, domain: str, **more) -> dict:
@@ -48,7 +50,8 @@ def s09_prompt(domain: str, tmp_path) -> str:
     return PROMPT.format(name=domain, clock=CLOCK, tools=json.dumps(tools, indent=1),
                          modes=json.dumps({f.name: f.mode for f in blueprint.functions}),
                          database=database_text(database_of(domain, tmp_path)),
-                         policy=_builtin("s07.policy", domain)["markdown"])
+                         policy=_builtin("s07.policy", domain)["markdown"],
+                         ranges=ranges_text(blueprint.relationships))
 
 
 def _unavailable() -> None:

@@ -14,8 +14,10 @@ from skiller.steps.s14_task_templates import GROUP, S14Input, template_prompt
 from tests.fakes.reading_templates import Unreadable, templates
 from tests.steps.test_reading_implementation import CLOCK, _builtin, catalog_unavailable, database_of
 
-# Tier, ownership and fee rules (PetBoarding, MovingServices, HealthInsurance); a newer shape (LaundryService).
-DOMAINS = ["PetBoarding", "MovingServices", "HealthInsurance", "LaundryService"]
+# Tier, ownership and fee rules (PetBoarding, MovingServices, HealthInsurance); a newer shape (LaundryService);
+# refund schedules (PetBoarding, MovingServices); balances (VetClinic, PetInsurance); line items (Pharmacy, ConcertHall).
+DOMAINS = ["PetBoarding", "MovingServices", "HealthInsurance", "LaundryService", "VetClinic", "PetInsurance", "Pharmacy",
+           "ConcertHall"]
 
 
 def s14_prompt(domain: str, tmp_path, first: int = 9, size: int = 8, count: int = 24) -> str:
