@@ -12,7 +12,7 @@ from skiller.world.builtin.lineitems import line_records, lines_of
 from skiller.world.builtin.lineitems_code import LineCompiler
 from skiller.world.builtin.toolmodel import (
     PAYMENT_METHODS, READ_KINDS, SEARCH_LIMIT, _int, amount_source, attribute, block, browse_ceiling, charged, choices,
-    find, formula, id_column, label, linked, lit, owned, pay_field, pricing, snake, tool_parameters, words,
+    find, formula, id_column, label, linked, lit, new_row, owned, pay_field, pricing, snake, tool_parameters, words,
 )
 from skiller.world.catalog.model import CatalogDomain, CatalogEntity, CatalogPricing, CatalogRecord, CatalogRule, CatalogTool
 
@@ -141,12 +141,7 @@ class _Compiler(LineCompiler):
             lines += ['if target["person_id"] != a["person_id"]:',
                       f'    raise ToolError(f"{label(target.name)} {{target[{tkey!r}]}} belongs to another person")']
         lines += self._checks(tool, rec)
-        row: dict[str, str] = {key: "new_id", "person_id": 'a["person_id"]', tkey: f"a[{lit(tkey)}]"}
-        for f in tool.fields:
-            row[f] = f"a[{lit(f)}]"
-        for f, v in tool.defaults.items():
-            row.setdefault(f, lit(v))
-        row.setdefault(rec.status_field, lit(rec.statuses[0]))
+        row = new_row(tool, rec, key, tkey)
         amount_note: list[str] = []
         price = charged(self.domain, tool)
         if price is not None:

@@ -3,7 +3,7 @@ cancel_item (one line cancelled, the record's amount recomputed); a record with 
 from __future__ import annotations
 
 from skiller.world.builtin.lineitems import ITEMS, LineCheck, Lines, guard_statuses, line_checks, lines_of
-from skiller.world.builtin.toolmodel import find, id_column, label, lit, snake, words
+from skiller.world.builtin.toolmodel import find, id_column, label, lit, new_row, snake, words
 from skiller.world.catalog.model import CatalogDomain, CatalogTool
 
 __all__ = ["LineCompiler"]
@@ -54,12 +54,7 @@ class LineCompiler:
                 x_ = f"item[{lit(c.field)}]" if c.kind == "flag" else "quantity"
                 lines += [f"    # {c.rule.id}: {c.rule.statement}", f"    if {_fails(c, x_)}:",
                           f"        _violation({lit(c.rule.id)}, {lit(c.rule.statement)})"]
-        row: dict[str, str] = {key: "new_id", "person_id": 'a["person_id"]', tkey: f"a[{lit(tkey)}]"}
-        for f in tool.fields:
-            row[f] = f"a[{lit(f)}]"
-        for f, v in tool.defaults.items():
-            row.setdefault(f, lit(v))
-        row.setdefault(rec.status_field, lit(rec.statuses[0]))
+        row = new_row(tool, rec, key, tkey)
         row[x.spec.amount] = "0.0"  # set from the lines once they are written
         lines += [f"new_id = _next_id(db, {lit(table)}, {lit(key)}, {lit(rec.id_prefix)})", "row = {",
                   *[f"    {lit(k)}: {v}," for k, v in row.items()], "}", f"_insert(db, {lit(table)}, row)",

@@ -258,3 +258,15 @@ def block(value: Any, indent: int, column: int | None = None, width: int = 100) 
 
 def _int(x: float | None) -> int:
     return int(x) if x is not None else 0
+
+
+def new_row(tool: CatalogTool, rec: CatalogRecord, key: str, tkey: str) -> dict[str, str]:
+    """The Python expressions of a create's new row: its id, the person, the target, the fields the caller
+    gives, the tool's defaults and the record's first status."""
+    row: dict[str, str] = {key: "new_id", "person_id": 'a["person_id"]', tkey: f"a[{lit(tkey)}]"}
+    for f in tool.fields:
+        row[f] = f"a[{lit(f)}]"
+    for f, v in tool.defaults.items():
+        row.setdefault(f, lit(v))
+    row.setdefault(rec.status_field, lit(rec.statuses[0]))
+    return row
