@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider, message_text
-from skiller.rollout.speech import Vocabulary, say_value
+from skiller.rollout.speech import Vocabulary, latest_per_record, say_value
 from skiller.contract.dialogue import is_yes, label_phrase, leaf_values, said_value, value_text
 from skiller.servers.task import GoldenAction, Task
 
@@ -304,9 +304,9 @@ class OracleAgent:
     def _final(self, talk: _Conversation, words: Vocabulary, lead: str) -> str:
         """Results in plain sentences, every fact the customer must be told included, then the closing."""
         writes = {a.name for a in self._actions if a.mode == "write"}
-        done = [words.outcome(out, args) for name, args, ok, out in talk.calls if ok and name in writes]
+        done = latest_per_record([words.outcome(out, args) for name, args, ok, out in talk.calls if ok and name in writes])
         if self.task.kind == "refusal":  # what was done first (a compliant part), then what cannot be
-            parts = [lead, *([self._pick(_DONE, "done", talk), *done] if done else []), self._refusal(words, talk)]
+            parts = [lead * (lead not in done), *([self._pick(_DONE, "done", talk), *done] if done else []), self._refusal(words, talk)]
         elif writes:
             parts = [self._pick(_DONE, "done", talk), *done]
         else:

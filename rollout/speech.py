@@ -7,7 +7,7 @@ from typing import Any
 
 from skiller.contract.dialogue import ISO_DATE, human_date, value_text
 
-__all__ = ["Vocabulary", "say_value"]
+__all__ = ["Vocabulary", "latest_per_record", "say_value"]
 
 _MONEY = re.compile(r"amount|fee|price|cost|due|paid|total|balance|premium|charge|fare|rent|salary|budget")
 _STATUS = re.compile(r"(^|_)status$")
@@ -142,3 +142,10 @@ class Vocabulary:
                     if value is not None and value_text(value).casefold() == wanted.casefold():
                         return f"the {self.label(key)} is {say_value(key, value)}"
         return None
+
+
+def latest_per_record(outcomes: list[str]) -> list[str]:
+    """Outcome sentences with one per record ("Vet visit VVS-0280: ..."): a record changed twice is told as it
+    ended, in the place of its last change."""
+    heads = [o.split(":", 1)[0] for o in outcomes]
+    return [o for i, o in enumerate(outcomes) if ":" not in o or heads[i] not in heads[i + 1:]]
