@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
+from skiller.contract.policy import refund_percent
 from skiller.contract.invariants import (
     AmountRule, BalanceRule, CategoryRule, DataInvariants, LineTotal, RefundRule, StatusTiming,
 )
@@ -148,7 +149,7 @@ def _line_totals(conn: Any, rule: LineTotal, tally: _Tally) -> None:
 
 
 def _refunds(conn: Any, rule: RefundRule, today: str, tally: _Tally) -> None:
-    tiers = {int(k): float(v) for k, v in rule.tiers.items()}
+    lowest = min(int(k) for k in rule.tiers)  # no cancel is made below the lowest tier
     paid = _q(rule.paid_column) if rule.paid_column else "NULL"
     sql = (f"SELECT rowid, {_q(rule.status_column)}, {_q(rule.date_column)}, {_q(rule.amount_column)}, "
            f"{_q(rule.refund_column)}, {paid} FROM {_q(rule.table)} ORDER BY rowid")
@@ -157,8 +158,8 @@ def _refunds(conn: Any, rule: RefundRule, today: str, tally: _Tally) -> None:
         expected = None
         try:
             if status in rule.cancelled and day is not None:
-                days = max((dt.date.fromisoformat(str(day)[:10]) - day0).days, min(tiers))
-                expected = round(float(amount or 0) * tiers[max(k for k in tiers if k <= days)] / 100, 2)
+                days = max((dt.date.fromisoformat(str(day)[:10]) - day0).days, lowest)
+                expected = round(float(amount or 0) * (refund_percent(rule.tiers, days) or 0.0) / 100, 2)
                 expected = 0.0 if rule.paid_column and paid_as != rule.paid_value else expected
             bad = (refund is not None) if expected is None else (refund is None or abs(float(refund) - expected) > 0.005)
         except (TypeError, ValueError):

@@ -210,14 +210,12 @@ class Environment:
             return request
         with self._lock:
             if not self.alive:
-                return ToolResult(ok=False, error=f"environment is not running ({self._dead_reason}); reset it")
+                return self._not_running()
             self._used = True
             try:
                 reply = self._exchange(request, self._call_timeout, what=name)
-            except WorkerGone as exc:
-                return ToolResult(ok=False, error=str(exc))
-            except (TypeError, ValueError) as exc:
-                return ToolResult(ok=False, error=f"invalid arguments for {name}: not JSON ({exc})")
+            except (WorkerGone, TypeError, ValueError) as exc:
+                return self._failed(name, exc)
             return self._result(name, reply)
 
     async def acall(self, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
@@ -230,14 +228,12 @@ class Environment:
             return await asyncio.to_thread(self.call, name, arguments)
         try:
             if not self.alive:
-                return ToolResult(ok=False, error=f"environment is not running ({self._dead_reason}); reset it")
+                return self._not_running()
             self._used = True
             try:
                 reply = await self._aexchange(request, self._call_timeout, what=name)
-            except WorkerGone as exc:
-                return ToolResult(ok=False, error=str(exc))
-            except (TypeError, ValueError) as exc:
-                return ToolResult(ok=False, error=f"invalid arguments for {name}: not JSON ({exc})")
+            except (WorkerGone, TypeError, ValueError) as exc:
+                return self._failed(name, exc)
             return self._result(name, reply)
         finally:
             self._lock.release()
@@ -250,6 +246,16 @@ class Environment:
         if not isinstance(arguments, dict):
             return ToolResult(ok=False, error=f"invalid arguments for {name}: arguments must be a JSON object")
         return {"op": "call", "name": name, "arguments": arguments}
+
+    def _not_running(self) -> ToolResult:
+        return ToolResult(ok=False, error=f"environment is not running ({self._dead_reason}); reset it")
+
+    @staticmethod
+    def _failed(name: str, exc: Exception) -> ToolResult:
+        """A call whose exchange failed: the worker is gone (its reason), or the arguments are not JSON."""
+        if isinstance(exc, WorkerGone):
+            return ToolResult(ok=False, error=str(exc))
+        return ToolResult(ok=False, error=f"invalid arguments for {name}: not JSON ({exc})")
 
     def _result(self, name: str, reply: dict[str, Any]) -> ToolResult:
         ok, error = reply.get("ok"), reply.get("error")

@@ -7,7 +7,7 @@ from typing import Any
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin.codegen import (PAYMENT_METHODS, checks, fee_check, find, owned, pay_field,
                                             snake, words)
-from skiller.world.builtin.taskparts import _cond, _lower, _the
+from skiller.world.builtin.taskparts import FEE_TOLD, _cond, _lower, _the, _told_back
 from skiller.world.builtin.refunds import refund_told
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.contract.dialogue import is_clause
@@ -22,15 +22,12 @@ def _on_record(b: _Builder, tool: CatalogTool, args: dict[str, Any]) -> tuple[st
 
 def _fee(b: _Builder, create: CatalogTool, at: int) -> tuple[list[str], str]:
     """A create with a computed fee tells it back: (what to communicate, the words asking for it)."""
-    if fee_check(b.d, create) is None:
-        return [], ""
-    return [f"<out{at}.fee>"], " You also want to know the fee it costs."
+    return _told_back(FEE_TOLD if fee_check(b.d, create) is not None else None, at)
 
 
 def _refund(b: _Builder, tool: CatalogTool, at: int) -> tuple[list[str], str]:
     """A cancel with a refund schedule tells the refund back: (what to communicate, the words asking for it)."""
-    told = refund_told(b.d, tool)
-    return ([f"<out{at}.{told[0]}>"], told[1]) if told else ([], "")
+    return _told_back(refund_told(b.d, tool), at)
 
 
 def _desc(tool: CatalogTool) -> str:

@@ -120,7 +120,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
         "lines": lines_spec(domain),
         "refs": refs,
         **({"balances": balance_spec(domain)} if domain.balances else {}),
-        **({"refunds": refund_spec(domain)} if refund_spec(domain) else {}),
+        **({"refunds": refunds} if (refunds := refund_spec(domain)) else {}),
     }
 
 

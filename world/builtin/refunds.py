@@ -76,8 +76,9 @@ def refund_cases(domain: CatalogDomain, tool: CatalogTool, found: list[Check]) -
     if rule is None:
         return []
     happy = [(c, True) for c in found if c.subject == "row"]
-    cases = [happy + _paid_checks(domain, tool) + [(_tier_check(rule, lo, hi), True)] for lo, hi, _ in tier_spans(rule)]
-    return cases + ([happy + _paid_checks(domain, tool, paid=False)] if _paid_checks(domain, tool) else [])
+    paid = _paid_checks(domain, tool)
+    cases = [happy + paid + [(_tier_check(rule, lo, hi), True)] for lo, hi, _ in tier_spans(rule)]
+    return cases + ([happy + _paid_checks(domain, tool, paid=False)] if paid else [])
 
 
 def refund_tests(domain: CatalogDomain, tool: CatalogTool, select: Callable[[list[tuple[Check, bool]]], str],
@@ -90,18 +91,19 @@ def refund_tests(domain: CatalogDomain, tool: CatalogTool, select: Callable[[lis
     item = find(domain, tool.entity or "")
     table, key = snake(item.name), id_column(item.name)
     happy = [(c, True) for c in checks(domain, tool) if c.subject in ("row", "target", "member")]
+    paid = _paid_checks(domain, tool)
     out: list[str] = []
     for lo, hi, pct in tier_spans(rule):
         out += ["", "",
                 f"def test_{tool.name}_refunds_{_pct(pct)}_percent_from_{lo}_days_ahead(db):",
-                f"    key = pick(db, {lit(select(happy + _paid_checks(domain, tool) + [(_tier_check(rule, lo, hi), True)]))})",
+                f"    key = pick(db, {lit(select(happy + paid + [(_tier_check(rule, lo, hi), True)]))})",
                 f"    args = {{{lit(key)}: key{', ' + args_src if args_src else ''}}}",
                 f"    before = fetch(db, {lit(table)}, {lit(key)}, key)",
                 f"    out = call(db, {lit(tool.name)}, **args)",
                 f"    expected = round(float(before[{lit(rule.attribute)}] or 0) * {_pct(pct)} / 100, 2)",
                 f"    assert out[{lit(REFUND_COLUMN)}] == expected",
                 f"    assert fetch(db, {lit(table)}, {lit(key)}, key)[{lit(REFUND_COLUMN)}] == expected"]
-    if _paid_checks(domain, tool):  # nothing paid, nothing refunded
+    if paid:  # nothing paid, nothing refunded
         out += ["", "", f"def test_{tool.name}_refunds_nothing_unpaid(db):",
                 f"    key = pick(db, {lit(select(happy + _paid_checks(domain, tool, paid=False)))})",
                 f"    args = {{{lit(key)}: key{', ' + args_src if args_src else ''}}}",

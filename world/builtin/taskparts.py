@@ -97,6 +97,15 @@ def _lower(text: str) -> str:
     return text if text[1:2].isupper() else text[:1].lower() + text[1:]
 
 
+FEE_TOLD = ("fee", " You also want to know the fee it costs.")  # a computed fee, asked for as balance_told/refund_told
+
+
+def _told_back(told: tuple[str, str] | None, at: int) -> tuple[list[str], str]:
+    """A figure call `at` returns that the customer asks for, from a (returned key, words asking for it) pair:
+    (what to communicate, the words), or nothing when there is no such figure."""
+    return ([f"<out{at}.{told[0]}>"], told[1]) if told else ([], "")
+
+
 @dataclass
 class _T:
     """A template under construction (becomes a TaskTemplate dict)."""

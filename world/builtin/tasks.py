@@ -64,8 +64,8 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
             core.append(least_used(b, [lambda t=t, by_list=by_list, provider=provider: b.on_record(
                 t, by_list=by_list, provider=provider) for by_list in (False, True) for provider in (False, True)]))
             extra.append(b.on_record(t, by_list=rng.random() < 0.5))
-            if refund_rule(d, t) is not None:  # a cancel in each refund tier
-                extra += [b.on_record(t, by_list=rng.random() < 0.5, tier=k) for k in range(len(refund_rule(d, t).limits))]
+            if (refund := refund_rule(d, t)) is not None:  # a cancel in each refund tier
+                extra += [b.on_record(t, by_list=rng.random() < 0.5, tier=k) for k in range(len(refund.limits))]
             if t.kind == "set_status" and t.entity in pays:
                 extra.append(b.on_record(t, then=pays[t.entity]))
     core += shaped_tasks.shaped_templates(b, _T)  # summary and browse tools (skiller.world.builtin.shaped_tasks)

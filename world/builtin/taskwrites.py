@@ -9,8 +9,8 @@ from skiller.world.builtin import phrasing, shaped_tasks
 from skiller.world.builtin.balances import balance_told
 from skiller.world.builtin.refunds import paid_as, refund_rule, refund_told, tier_conditions
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
-from skiller.world.builtin.taskparts import (_about, _cond, _flag_phrase, _info_attrs, _label_attr,
-                                              _lower, _static, _T, _the, _wish)
+from skiller.world.builtin.taskparts import (FEE_TOLD, _about, _cond, _flag_phrase, _info_attrs, _label_attr,
+                                              _lower, _static, _T, _the, _told_back, _wish)
 from skiller.world.builtin.taskreads import _Reads
 from skiller.contract.placeholders import PLACEHOLDER, sql_literal
 
@@ -48,9 +48,8 @@ class _Builder(_Reads):
             change = f"paying by {args['payment_method'].replace('_', ' ')}"
             if tool.amount_field and bad is None:
                 row.append(f"r.{tool.amount_field} > 0")
-        elif refund_rule(self.d, tool) is not None and bad is None:  # the cancel's refund tier
-            tiers = len(refund_rule(self.d, tool).limits)
-            row += tier_conditions(refund_rule(self.d, tool), self.rng.randrange(tiers) if tier is None else tier,
+        elif (refund := refund_rule(self.d, tool)) is not None and bad is None:  # the cancel's refund tier
+            row += tier_conditions(refund, self.rng.randrange(len(refund.limits)) if tier is None else tier,
                                    paid_as(self.d, rec.name))
         chained: list[tuple[str, dict[str, Any]]] = []
         if then is not None:  # `then` runs on the row after `tool` moved it to tool.to
@@ -131,12 +130,9 @@ class _Builder(_Reads):
         if fee_check(self.d, tool) is not None and fee_check(self.d, tool).field in args:  # a computed fee to tell
             comm.append(f"<out{calls.index(own) + 1}.fee>")
             instruction += " You also want to know the fee it costs."
-        if balance_told(self.d, tool) is not None:  # a balance given back, told
-            comm.append(f"<out{calls.index(own) + 1}.{balance_told(self.d, tool)[0]}>")
-            instruction += balance_told(self.d, tool)[1]
-        if refund_told(self.d, tool) is not None:  # the refund a cancel computes, told
-            comm.append(f"<out{calls.index(own) + 1}.{refund_told(self.d, tool)[0]}>")
-            instruction += refund_told(self.d, tool)[1]
+        for told in (balance_told(self.d, tool), refund_told(self.d, tool)):  # a balance given back, a refund: told
+            said, asks = _told_back(told, calls.index(own) + 1)
+            comm, instruction = comm + said, instruction + asks
         return _T("write", calls, instruction, self.reason(tool.kind, what=what), known,
                   f"You do not know the {what}'s current details.", selectors, comm,
                   group="multi" if len(calls) >= 3 else "write")
@@ -228,12 +224,10 @@ class _Builder(_Reads):
                       forbidden=own, rule=bad.label, group="refusal")
         calls.append(own)
         comm = [f"<out{len(calls)}.{key}>"]
-        if fee_check(self.d, tool) is not None:  # a computed fee to tell
-            comm.append(f"<out{len(calls)}.fee>")
-            instruction += " You also want to know the fee it costs."
-        if balance_told(self.d, tool) is not None:  # what is left of a balance it uses up, told
-            comm.append(f"<out{len(calls)}.{balance_told(self.d, tool)[0]}>")
-            instruction += balance_told(self.d, tool)[1]
+        fee = FEE_TOLD if fee_check(self.d, tool) is not None else None
+        for told in (fee, balance_told(self.d, tool)):  # a computed fee, what is left of a balance it uses up: told
+            said, asks = _told_back(told, len(calls))
+            comm, instruction = comm + said, instruction + asks
         if then is not None:
             state = {rec.status_field: tool.defaults.get(rec.status_field, rec.statuses[0]),
                      pay_field(then): tool.defaults.get(pay_field(then))}
