@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -41,6 +42,12 @@ def _ws(args, write: bool = False) -> Workspace:
     return ws
 
 
+def _export_workers(ws) -> int:
+    """The run's worker processes also write outputs/ (`scheduler.executor: processes`); else this process."""
+    scheduler = ws.config.scheduler
+    return (scheduler.workers or os.cpu_count() or 1) if scheduler.executor == "processes" else 1
+
+
 def cmd_init(args) -> int:
     root = Workspace.init(Path(args.dir), args.preset)
     console.print(f"initialised workspace {root}" + (f" (preset {args.preset})" if args.preset != "default" else ""))
@@ -51,7 +58,7 @@ def cmd_run(args) -> int:
     ws = _ws(args, write=True)
     proj = runner.advance(ws, "run", runner.stop_after(ws.config))
     if args.export:
-        export(ws.store, ws.root / "outputs")
+        export(ws.store, ws.root / "outputs", workers=_export_workers(ws))
     print_summary(proj)
     _print_scores(ws)
     return 1 if failures(proj) else 0
@@ -92,7 +99,7 @@ def cmd_rollout(args) -> int:
     ws = _ws(args, write=True)
     _check_environment(ws, args.domain)
     proj = runner.advance(ws, "rollout", runner.tasks_in({"instantiated", "evaluated"}, args.domain))
-    export(ws.store, ws.root / "outputs")
+    export(ws.store, ws.root / "outputs", workers=_export_workers(ws))
     done = [m for m in proj.of_kind("task") if m.state == "rolled_out"
             and (args.domain is None or m.inputs.get("domain") == args.domain)]
     console.print(f"rolled out {len(done)} tasks with agent {ws.config.rollout.agent} "
@@ -111,7 +118,7 @@ def cmd_evaluate(args) -> int:
     ws = _ws(args, write=True)
     _check_environment(ws, args.domain)
     runner.advance(ws, "evaluate", runner.tasks_in({"rolled_out"}, args.domain))
-    export(ws.store, ws.root / "outputs")
+    export(ws.store, ws.root / "outputs", workers=_export_workers(ws))
     if not _print_scores(ws):
         raise WorkspaceError("nothing to evaluate: run `skiller rollout` first")
     console.print(f"wrote {ws.root / 'outputs' / 'evaluation' / 'results.jsonl'}")
@@ -177,7 +184,7 @@ def cmd_export(args) -> int:
         console.print(f"wrote {len(written)} files to {out}")
         return 0
     out = Path(args.out) if args.out else ws.root / "outputs"
-    written = export(ws.store, out, sft=args.format == "sft")
+    written = export(ws.store, out, sft=args.format == "sft", workers=_export_workers(ws))
     console.print(f"wrote {len(written)} files to {out}")
     return 0
 

@@ -1,9 +1,14 @@
 """Projection to files: writes `outputs/` in the reference layout, rebuilt from the log alone."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -76,37 +81,73 @@ def function_tool(tool: dict, prefix: str = "") -> dict:
 def render(store: Store, sft: bool = False) -> dict[str, bytes]:
     proj = store.projection()
     files: dict[str, bytes] = {}
-    for write in WRITERS:
+    for write in _writers(sft):
         files.update(write(store, proj))
-    if sft:
-        files.update(sft_files(store, proj))
     return files
+
+
+def _writers(sft: bool) -> list[Callable[[Store, Projection], Files]]:
+    return [*WRITERS, sft_files] if sft else list(WRITERS)
 
 
 class ExportError(Exception):
     """Outputs cannot be written where asked, as one line."""
 
 
-def export(store: Store, out: Path, sft: bool = False) -> list[Path]:
-    """Write every file atomically (temp file + rename), so a crash never leaves half a file."""
+def export(store: Store, out: Path, sft: bool = False, workers: int = 1) -> list[Path]:
+    """Write every file atomically (temp file + rename), so a crash never leaves half a file.
+
+    With `workers` > 1 the writers run in that many spawned processes, each reading the log on its own
+    (a large workspace spends most of its export encoding JSON, on one core otherwise); every file and its
+    bytes are the same either way.
+    """
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} is a file, not a folder; give --out a folder (it is created if missing)")
+    writers = _writers(sft)
+    if workers <= 1 or not store.path.is_file():
+        proj = store.projection()
+        return sorted(path for write in writers for path in _write(write(store, proj), out))
+    # The largest writers first, so the pool ends together (rollouts alone are half the bytes of a volume run).
+    names = sorted((w.__name__ for w in writers), key=_COST_ORDER.index)
+    context = multiprocessing.get_context("spawn")  # never fork: the caller holds SQLite connections and threads
     try:
-        files = render(store, sft)
+        with ProcessPoolExecutor(min(workers, len(names)), mp_context=context) as pool:
+            parts = list(pool.map(_write_part, repeat(str(store.path)), names, repeat(str(out))))
+    except BrokenProcessPool as exc:  # killed (out of memory, a signal): the files already renamed are whole
+        raise ExportError(f"a worker process writing {out} died ({exc}); export again") from exc
+    return sorted(Path(p) for part in parts for p in part)
+
+
+_COST_ORDER = ["rollout_files", "sft_files", "fusion_files", "task_files", "environment_files", "world_files"]
+
+
+def _write_part(db: str, name: str, out: str) -> list[str]:
+    """One writer's files, written by a worker process that reads the log beside the live writer."""
+    store = Store(Path(db), readonly="shared")
+    try:
+        write = next(w for w in _writers(True) if w.__name__ == name)
+        return [str(p) for p in _write(write(store, store.projection()), Path(out))]
+    finally:
+        store.close()
+
+
+def _write(files: Files, out: Path) -> list[Path]:
+    written: list[Path] = []
+    try:
+        for rel, content in files:
+            path = out / rel
+            tmp = path.with_name(path.name + ".tmp")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(content)
+                os.replace(tmp, path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):  # never leave a partial file behind; earlier files are complete
+                    tmp.unlink(missing_ok=True)
+                raise _write_error(exc, str(path), len(written)) from exc
+            written.append(path)
     except OSError as exc:  # database snapshots go through temporary files
-        raise _write_error(exc, "temporary files", 0) from exc
-    written = []
-    for rel, content in sorted(files.items()):
-        path = out / rel
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(content)
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)  # never leave a partial file behind; earlier files are complete
-            raise _write_error(exc, str(path), len(written)) from exc
-        written.append(path)
+        raise _write_error(exc, "temporary files", len(written)) from exc
     return written
 
 

@@ -107,3 +107,27 @@ def test_export_reruns_are_byte_identical(exported, tmp_path):
     first = {p.relative_to(exported): p.read_bytes() for p in exported.rglob("*") if p.is_file()}
     again = {p.relative_to(tmp_path / "again"): p.read_bytes() for p in (tmp_path / "again").rglob("*") if p.is_file()}
     assert first.keys() == again.keys() and first == again
+
+
+def test_export_through_worker_processes_writes_the_same_bytes(exported, tmp_path):
+    root = exported.parent
+    spread = ["--set", "scheduler.executor=processes", "--set", "scheduler.workers=2"]
+    assert cli("export", "-w", str(root), "--format", "sft", "--out", str(tmp_path / "spread"), *spread) == 0
+    assert cli("export", "-w", str(root), "--format", "sft", "--out", str(tmp_path / "one")) == 0
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    spread_files = {p.relative_to(tmp_path / "spread"): p.read_bytes()
+                    for p in (tmp_path / "spread").rglob("*") if p.is_file()}
+    assert len(one) > 50 and one == spread_files
+
+
+def test_a_worker_process_that_cannot_write_fails_in_one_line_and_keeps_whole_files(exported, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "rollouts").write_text("a file where the rollouts folder goes")
+    spread = ["--set", "scheduler.executor=processes", "--set", "scheduler.workers=2"]
+    assert cli("export", "-w", str(exported.parent), "--out", str(out), *spread) != 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "rollouts" in lines[0], lines
+    assert not list(out.rglob("*.tmp"))
+    for path in out.rglob("*.json"):  # every file another worker finished is whole
+        json.loads(path.read_text())
