@@ -118,12 +118,30 @@ def _connect(path: str | Path) -> Iterator[sqlite3.Connection]:
         raise FileNotFoundError(f"no SQLite file at {path}")
     conn = sqlite3.connect(uri, uri=True)
     try:
-        conn.execute("PRAGMA trusted_schema=OFF")
-        conn.execute("PRAGMA cell_size_check=ON")
-        conn.execute("PRAGMA query_only=ON")
-        yield conn
+        yield _distrusting(conn)
     finally:
         conn.close()
+
+
+@contextmanager
+def _connect_bytes(data: bytes) -> Iterator[sqlite3.Connection]:
+    """`_connect` over a file's bytes already in memory: SQLite reads no page from disk again.
+
+    Only for a rollback-journal file with no hot journal (the caller checks): the bytes are then the content.
+    """
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(data)
+        yield _distrusting(conn)
+    finally:
+        conn.close()
+
+
+def _distrusting(conn: sqlite3.Connection) -> sqlite3.Connection:
+    conn.execute("PRAGMA trusted_schema=OFF")
+    conn.execute("PRAGMA cell_size_check=ON")
+    conn.execute("PRAGMA query_only=ON")
+    return conn
 
 
 def _q(name: str) -> str:

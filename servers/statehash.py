@@ -1,13 +1,16 @@
 """Incremental state hash of a database that changes between calls: only tables whose pages changed are read again."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skiller.servers import database, pages
+from skiller.servers.tablerows import Columns, TableRows, read_rows
 
 __all__ = ["StateHasher"]
 
@@ -21,6 +24,8 @@ class _Snapshot:
     dumps: dict[str, bytes]  # each table's share of the canonical dump
     prefixes: tuple[Any, ...]  # the digest's state after each table, in order (hashlib objects)
     plans: dict[str, database.DumpPlan]  # how each table is read (fixed by the schema)
+    columns: dict[str, Columns]  # each table's columns as declared (fixed by the schema)
+    rows: dict[str, TableRows | None]  # each table's rows by rowid and leaf page (None: read whole)
     owned: dict[str, frozenset[int] | None]  # pages of each table's b-tree (None: unknown, always re-read)
     schema: frozenset[int]  # pages of sqlite_master
 
@@ -54,21 +59,38 @@ class StateHasher:
 
     def _snapshot(self, path: Path, data: bytes, known: list[_Snapshot]) -> _Snapshot:
         prior, changed = _closest(data, known)
-        with database._connect(path) as conn:
+        # A file in WAL mode (header bytes 18-19) keeps content outside it: read that through the file.
+        wal = data[18:20] == b"\x02\x02"
+        with contextlib.ExitStack() as stack:
+            opened: list[sqlite3.Connection] = []
+
+            def conn() -> sqlite3.Connection:  # opened only when a row must be read through SQLite
+                if not opened:
+                    opened.append(stack.enter_context(database._connect(path) if wal else database._connect_bytes(data)))
+                return opened[0]
+
             if prior is None:  # an unchanged schema means the same tables at the same root pages
-                tables = tuple(database._tables(conn))
-                roots = dict(conn.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'").fetchall())
-                plans = {t: database._dump_plan(conn, t) for t in tables}
+                tables = tuple(database._tables(conn()))
+                roots = dict(conn().execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'").fetchall())
+                plans = {t: database._dump_plan(conn(), t) for t in tables}
+                columns = {t: tuple(database._columns(conn(), t)) for t in tables}
             else:
-                tables, roots, plans = prior.tables, prior.roots, prior.plans
+                tables, roots, plans, columns = prior.tables, prior.roots, prior.plans, prior.columns
             dumps: dict[str, bytes] = {}
             owned: dict[str, frozenset[int] | None] = {}
+            rows: dict[str, TableRows | None] = {}
             for table in tables:
                 before = prior.owned.get(table) if prior is not None else None
                 if prior is not None and before is not None and not before & changed:
-                    dumps[table], owned[table] = prior.dumps[table], before
+                    dumps[table], owned[table], rows[table] = prior.dumps[table], before, prior.rows[table]
                     continue
-                dumps[table] = database._table_dump(conn, table, self._lines, plans[table])
+                kept = read_rows(conn, data, table, roots.get(table), plans[table], columns[table], self._lines,
+                                 prior.rows[table] if prior is not None else None, changed)
+                if kept is not None:
+                    dumps[table], rows[table] = kept
+                    owned[table] = rows[table].pages
+                    continue
+                dumps[table], rows[table] = database._table_dump(conn(), table, self._lines, plans[table]), None
                 owned[table] = _owned(data, roots.get(table))
         # The digest runs over the tables in order: resume it after the leading tables that were reused.
         same = 0
@@ -81,7 +103,8 @@ class StateHasher:
             running.update(dumps[table])
             prefixes.append(running.copy())
         schema = prior.schema if prior is not None else _owned(data, 1) or frozenset()  # its pages did not change
-        return _Snapshot(data, running.hexdigest(), tables, roots, dumps, tuple(prefixes), plans, owned, schema)
+        return _Snapshot(data, running.hexdigest(), tables, roots, dumps, tuple(prefixes), plans, columns, rows, owned,
+                         schema)
 
 
 def _owned(data: bytes, root: object) -> frozenset[int] | None:
