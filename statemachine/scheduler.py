@@ -15,6 +15,8 @@ from skiller.statemachine.ready import ReadySet
 from skiller.steps import MEMBERS_PREFIX, MachineIndex, MachineSummary, StepError, StepOutput, StepSpec, load_all
 from skiller.store import Artifact, Store
 
+_MODELS_KEPT = 256
+
 
 @dataclass
 class Outcome:
@@ -39,6 +41,7 @@ class Scheduler:
     allow: Callable[[MachineView, Projection], bool] = lambda m, p: True  # which machines may advance
     on_progress: Callable[[Projection], None] = lambda p: None
     failed: set[str] = field(default_factory=set)  # streams that failed during this run
+    _models: dict[tuple[str, type], BaseModel] = field(default_factory=dict)  # validated frozen artifacts, by sha
     halted: str | None = None  # why no new work starts: the infrastructure or provider is down
 
     def __post_init__(self) -> None:
@@ -113,14 +116,24 @@ class Scheduler:
         return spec.input_model.model_validate(values)
 
     def _load(self, sha: str, annotation: Any) -> Any:
-        content = self.store.artifact(sha)
         if annotation is bytes:
-            return content
+            return self.store.artifact(sha)
         if annotation is str:
-            return content.decode()
-        model = next((a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)),
-                     annotation)  # `X | None` fields
-        return typing.cast(type[BaseModel], model).model_validate_json(content)
+            return self.store.artifact(sha).decode()
+        model = typing.cast(type[BaseModel], next(
+            (a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)),
+            annotation))  # `X | None` fields
+        if not model.model_config.get("frozen"):
+            return model.model_validate_json(self.store.artifact(sha))
+        # A task's steps read its environment's bundle, summary, template and instance again and again: a frozen
+        # model of one content is validated once (the artifact's sha names the content).
+        key = (sha, model)
+        if (hit := self._models.pop(key, None)) is None:
+            hit = model.model_validate_json(self.store.artifact(sha))
+            if len(self._models) >= _MODELS_KEPT:
+                self._models.pop(next(iter(self._models)))
+        self._models[key] = hit  # most recent last
+        return hit
 
     async def _commit(self, view: MachineView, outcome: Outcome) -> set[str]:
         """Append the outcome's events; returns the streams they touched (whose readiness may change)."""
