@@ -334,11 +334,10 @@ class OracleAgent:
         offer = _OFFER.get(rule.kind, "I'm happy to help with anything the rules allow")
         asked = "" if rule.kind in _ON_REQUEST else self._seen(talk, words)
         if rule.field and rule.kind in _ON_REQUEST:
-            label = words.label(rule.field)
+            label, said = words.label(rule.field), label_phrase(words.said(rule.field))
             value = next((v for k, v in self._facts.items() if k.lower().endswith(label.lower())), None)
             if value is not None:
-                asked = (f" You asked for {label_phrase(words.said(rule.field))} to be {say_value(rule.field, value)}, "
-                         f"which falls outside that.")
+                asked = f" You asked for {said} to be {say_value(rule.field, value)}, which falls outside that."
         return (f"I'm sorry, but I can't {what}. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")
 
