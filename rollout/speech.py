@@ -189,8 +189,11 @@ class Vocabulary:
             label = re.sub(r" *[,(].*$", "", label)
         elif key.endswith("_id"):
             label = re.sub(r" id$", "", label)
-        if isinstance(value, bool):
-            return f"{label}: {say_value(key, value)}"
+        if isinstance(value, bool):  # a flag is told by its name: 'it is in stock', 'it does not have pets'
+            flag = _words(key).removeprefix("is ")
+            if flag.startswith("has "):
+                return f"it {'has' if value else 'does not have'} {flag[4:]}"
+            return f"it is {'' if value else 'not '}{flag}"
         return f"{label_phrase(label)} is {say_value(key, value)}"
 
     def fact_about(self, outputs: Sequence[Any], wanted: str) -> str | None:

@@ -47,6 +47,9 @@ def test_several_rows_are_counted_then_told_one_by_one() -> None:
     assert told.startswith("I found 5 matches. Your prescription fill RXF-0001 is ready: ")
     assert told.endswith("There are 2 more.") and "RXF-0004" not in told
     assert Vocabulary(_PHARMACY).outcome({"fill_id": "RXF-0009"}, {}) == "I found prescription fill RXF-0009."
+    stock = Vocabulary([]).outcome({"medication_id": "MED-1", "in_stock": False, "has_generic": True},
+                                   {"in_stock": True, "has_generic": True})
+    assert stock == "Medication MED-1: it is not in stock and it has generic."
 
 
 def test_the_demonstrator_says_you_where_a_label_speaks_of_the_customer() -> None:

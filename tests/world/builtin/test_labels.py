@@ -28,6 +28,8 @@ def test_two_facts_whose_short_names_clash_keep_their_full_names() -> None:
 def test_a_field_of_a_linked_record_names_that_record_once() -> None:
     linked = "the doctor linked to your appointment in status <rec.status>"
     assert _about("doctor's name", linked) == f" the name of {linked}"
-    assert _about("kind of suite", "the boarding suite linked to your stay") == " the kind of the boarding suite linked to your stay"
+    assert _about("kind of suite", "the boarding suite of your stay") == " the kind of boarding suite of your stay"
+    assert _about("strength of the medication", "the medication of your fill") == " the strength of the medication of your fill"
+    assert _about("provider's name", "the care provider of your claim") == " the name of the care provider of your claim"
     assert _about("fee", "doctor DOC-0001") == " the fee of doctor DOC-0001"
     assert _about("why the team visits", "your visit") == ", for your visit, why the team visits"
