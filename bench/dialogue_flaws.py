@@ -5,7 +5,14 @@
 2. asked after a visible violation: in a refused request, the assistant asked for values after the read that
    already showed the rule broken (the violation was visible, the refusal came later);
 3. name asked after the account was found: the assistant asked for a value equal to the person's name on the
-   profile it had already read.
+   profile it had already read;
+4. field dump: the assistant told a result as 'label value' pairs ("Boarding stay BST-0030: arrival day Monday,
+   ..., stay status booked, amount due 494.45, payment status unpaid") rather than in sentences;
+5. customer in the third person: the assistant or the user spoke of the customer as "the customer", "the
+   member's ..." in their own words (the policy's quoted statements aside);
+6. nested label: a label inside a label ("the vet visit where the pet was vaccinated of the first boarding
+   stay", "the doctor's name of the doctor of my appointment", "the kind of suite of the boarding suite of my
+   stay").
 
 Usage: python bench/dialogue_flaws.py WORKSPACE [--show N]  (prints counts per flaw, and N examples of each)
 """
@@ -68,7 +75,7 @@ def asked_after_violation(messages: list[dict[str, Any]]) -> bool:
     last_tool = max((i for i, m in enumerate(messages[:refusal]) if m["role"] == "tool"), default=None)
     if last_tool is None:
         return False
-    judged = re.search(r"You asked for (.*?), which falls outside", _text(messages[refusal]))
+    judged = re.search(r"You asked for (?:the )?(.*?), which falls outside", _text(messages[refusal]))
     for m in messages[last_tool + 1:refusal]:
         text = _text(m)
         if m["role"] != "assistant" or not _questions(text) or _IDENTITY.search(text):
@@ -95,8 +102,33 @@ def name_asked_after_profile(messages: list[dict[str, Any]]) -> bool:
     return False
 
 
+_DUMP = re.compile(r"\b[A-Z][A-Z0-9]*-\d+: (?!the |you |it )[a-z][a-z' ]*? (?:\d|[A-Z]|yes\b|no\b)|"
+                   r", (?:[a-z]+ )*status (?!is\b)[a-z]")
+_ROLE = r"(?:customer|member|owner|tenant|student|applicant|patron|diner|policyholder|homeowner|client)"
+_THIRD = re.compile(rf"\bthe {_ROLE}\b(?! (?:number|reference|code|segment|type|level|tier|since|id)\b)|\b{_ROLE}'s\b", re.I)
+_QUOTED = re.compile(r"Our policy says: .*?\(rule [^)]*\)|cannot make an exception: [^.]*\.")
+_SPAN = r"(?:(?! and )[^.?!,;:])*?"  # within one phrase
+_NESTED = re.compile(r"\b(\w+)'s \w+ of the (?:\w+ )?\1\b"  # "the doctor's name of the doctor"
+                     r"|\bof the (\w+) of (?:the (?:first|second|third|fourth)|my|your) (?:\w+ )?\2\b"  # "day of the visit of the first visit"
+                     rf"|\b(?:where|which(?! of)|who|whose|that|is for|was for){_SPAN} of (?:the (?:first|second|third|fourth)|my|your) "
+                     rf"|\bof {_SPAN} of {_SPAN} of (?:the|my|your) ")  # three 'of's in one label
+
+
+def field_dump(messages: list[dict[str, Any]]) -> bool:
+    return any(m["role"] == "assistant" and _DUMP.search(_text(m)) for m in messages)
+
+
+def third_person(messages: list[dict[str, Any]]) -> bool:
+    return any(m["role"] in ("assistant", "user") and _THIRD.search(_QUOTED.sub("", _text(m))) for m in messages)
+
+
+def nested_label(messages: list[dict[str, Any]]) -> bool:
+    return any(m["role"] in ("assistant", "user") and _NESTED.search(_text(m)) for m in messages)
+
+
 FLAWS = {"1 search filter asked": search_filter_asked, "2 asked after a visible violation": asked_after_violation,
-         "3 name asked after the account was found": name_asked_after_profile}
+         "3 name asked after the account was found": name_asked_after_profile,
+         "4 field dump": field_dump, "5 customer in the third person": third_person, "6 nested label": nested_label}
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any
 
-__all__ = ["ISO_DATE", "human_date", "is_clause", "is_no", "is_yes", "label_phrase", "leaf_values", "said_value", "spoken_forms", "value_text"]
+__all__ = ["ISO_DATE", "as_said", "human_date", "is_clause", "is_no", "is_yes", "label_phrase", "leaf_values", "said_value", "spoken_forms", "value_text"]
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -42,14 +42,70 @@ def is_clause(label: str) -> bool:
     return (m.group(2) if m else label).lower().startswith(_CLAUSE)
 
 
-def label_phrase(label: str) -> str:
+def label_phrase(label: str, speaker: str | None = None) -> str:
     """A fact label as said in a sentence: 'the day of the slot' ('why the team visits' stays a clause); a
     fused scenario's member prefix moves behind ('ChargingNetwork day of the slot' -> 'the day of the slot for
-    ChargingNetwork')."""
+    ChargingNetwork'). With a speaker, the customer is spoken of as `as_said` does."""
     m = _SERVICE_LABEL.match(label)
     core, service = (m.group(2), m.group(1)) if m else (label, "")
     core = core if core.lower().startswith(("the ", "your ", "my ") + _CLAUSE) else f"the {core}"
-    return f"{core} for {service}" if service else core
+    phrase = f"{core} for {service}" if service else core
+    return as_said(phrase, speaker) if speaker else phrase
+
+
+# Labels and tool descriptions speak of the customer in the third person ("the day the customer collects the
+# fill", "the member's vehicle"); said in a conversation, the agent says "you", the customer says "I".
+_ROLE = r"(?:customer|member|owner|tenant|student|applicant|patron|diner|policyholder|homeowner|client)"
+_OWNED = re.compile(rf"\b(?:[Tt]he )?({_ROLE})'s\b", re.I)
+_ROLE_NOUN = re.compile(rf"\b([Tt])he {_ROLE}\b( \w+)?")
+_BE = {"is": ("are", "am"), "was": ("were", "was"), "has": ("have", "have"), "does": ("do", "do")}
+_AFTER_OBJECT = {"in", "on", "at", "for", "to", "from", "with", "and", "or", "about", "by", "of", "into", "when"}
+_MODAL = {"may", "can", "will", "must", "should", "would", "could", "might", "cannot"}
+
+
+def _present(verb: str, speaker: str) -> str | None:
+    """The verb after a converted subject ('collects' -> 'collect', 'is' -> 'are'/'am'); None: not a verb."""
+    if verb in _BE:
+        return _BE[verb][speaker != "agent"]
+    if verb in _MODAL or verb.endswith("ed"):
+        return verb
+    if verb.endswith("ies") and len(verb) > 4:
+        return verb[:-3] + "y"
+    if verb.endswith(("ches", "shes", "sses", "xes", "zes", "oes")):
+        return verb[:-2]
+    if verb.endswith("s") and not verb.endswith(("ss", "us")):
+        return verb[:-1]
+    return None
+
+
+def as_said(text: str, speaker: str) -> str:
+    """`text` in the words of `speaker` ('agent' or 'user') about the customer: 'the day the customer collects
+    the fill' -> 'the day you collect the fill' / 'the day I collect the fill'; "the member's vehicle" -> 'your
+    vehicle' / 'my vehicle'; 'pay it to the member' -> 'pay it to you' / 'pay it to me'."""
+    if not re.search(rf"\b{_ROLE}\b", text, re.I):
+        return text
+    agent = speaker == "agent"
+    your = "your" if agent else "my"
+    before = text
+    text = _OWNED.sub(lambda m: your.capitalize() if m.group(0)[:1].isupper() else your, text)
+    text = _ROLE_NOUN.sub(lambda m: _spoken_role(m, speaker), text)
+    if text != before:
+        text = re.sub(r"\btheir\b", your, re.sub(r"\bthemselves\b", "yourself" if agent else "myself", text))
+    return text
+
+
+def _spoken_role(m: re.Match[str], speaker: str) -> str:
+    """'the customer collects' -> 'you collect' / 'I collect'; 'to the member' -> 'to you' / 'to me'."""
+    agent = speaker == "agent"
+    verb = (m.group(2) or "").strip()
+    said = _present(verb, speaker) if verb else None
+    if said is None and verb and verb not in _AFTER_OBJECT:
+        return m.group(0)  # a compound noun: 'the client number', 'the customer segment'
+    if said is None:  # the customer as an object: 'to the member', 'contacts the customer'
+        who = "you" if agent else "me"
+        return (who.capitalize() if m.group(1) == "T" else who) + (m.group(2) or "")
+    who = "you" if agent else "I"
+    return f"{who.capitalize() if m.group(1) == 'T' else who} {said}"
 
 
 def human_date(iso: str, weekday: bool = False) -> str:

@@ -254,7 +254,7 @@ class OracleAgent:
             if field and row is not None:
                 ids = [k for k in row if k.endswith("_id") and k != "person_id"]
                 head = words.thing(ids[0], row[ids[0]]) if ids else "your account"
-                return f" I can see that for {head}, {words.label(field)} is {say_value(field, row[field])}."
+                return f" I can see that for {head}, {words.said(field)} is {say_value(field, row[field])}."
         return ""
 
     def _finished(self, talk: _Conversation) -> bool:
@@ -272,12 +272,12 @@ class OracleAgent:
         else:
             # "Which irrigation permit do you mean: what status is it in?" rather than asking for a "status"
             states = [k for k in labels if k.lower().endswith(" status")]
-            which = " ".join(f"Which {label_phrase(k[:-len(' status')]).removeprefix('the ')} do you mean: "
+            which = " ".join(f"Which {label_phrase(k[:-len(' status')], 'agent').removeprefix('the ')} do you mean: "
                              f"what status is it in?" for k in states)
             rest = [k for k in labels if k not in states]
             if not rest:
                 return f"{lead} {which}".strip()
-            asked, why = " and ".join(label_phrase(k) for k in rest), ""
+            asked, why = " and ".join(label_phrase(k, "agent") for k in rest), ""
             lead = f"{lead} {which}".strip()
         return f"{lead} {self._pick(_ASKS, 'ask', talk).format(x=asked + why)}".strip()
 
@@ -297,7 +297,7 @@ class OracleAgent:
         if m is not None and m.wrong in json.dumps(args):
             said = "" if error == [] else f"; the system says: {str(error).rstrip('.')}"
             return (f"I'm sorry, I could not find anything under {m.wrong}{said}. "
-                    f"Could you please check {label_phrase(m.fact)} and tell me again?")
+                    f"Could you please check {label_phrase(m.fact, 'agent')} and tell me again?")
         return (f"I'm sorry, that did not work; the system says: {str(error).rstrip('.')}. "
                 f"Could you please check the details and tell me again?")
 
@@ -334,10 +334,10 @@ class OracleAgent:
         offer = _OFFER.get(rule.kind, "I'm happy to help with anything the rules allow")
         asked = "" if rule.kind in _ON_REQUEST else self._seen(talk, words)
         if rule.field and rule.kind in _ON_REQUEST:
-            label = words.label(rule.field)
+            label, said = words.label(rule.field), label_phrase(words.said(rule.field))
             value = next((v for k, v in self._facts.items() if k.lower().endswith(label.lower())), None)
             if value is not None:
-                asked = f" You asked for {label} {say_value(rule.field, value)}, which falls outside that."
+                asked = f" You asked for {said} to be {say_value(rule.field, value)}, which falls outside that."
         return (f"I'm sorry, but I can't {what}. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")
 

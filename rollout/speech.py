@@ -5,7 +5,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from skiller.contract.dialogue import ISO_DATE, human_date, value_text
+from skiller.contract.dialogue import ISO_DATE, as_said, human_date, label_phrase, value_text
 
 __all__ = ["Vocabulary", "latest_per_record", "say_value"]
 
@@ -45,6 +45,45 @@ def say_value(key: str, value: Any) -> str:
     return text.replace("_", " ") if re.fullmatch(r"[a-z]+(_[a-z]+)+", text) else text
 
 
+# A payment status with the amount due, said together: '494.45 is due and not yet paid'.
+_PAID = {"paid": ("was due and has been paid", "it has been paid"),
+         "unpaid": ("is due and not yet paid", "it is not yet paid"),
+         "refunded": ("was paid and has been refunded", "it has been refunded")}
+
+
+def _count(n: int) -> str:
+    return "one match" if n == 1 else f"{n} matches"
+
+
+def _listing(parts: list[str]) -> str:
+    """'a, b and c' ('a, b, and c' when a part holds a comma of its own, as a date does)."""
+    if len(parts) == 1:
+        return parts[0]
+    last = ", and " if any("," in p for p in parts[:-1]) else " and "
+    return ", ".join(parts[:-1]) + last + parts[-1]
+
+
+def _payment(told: dict[str, Any]) -> list[str]:
+    """A record's payment told in words, its fields taken out of `told`: '494.45 is due and not yet paid', 'you
+    paid the 1,929.20 due by credit card' (a rent, premium or payment status; one this does not know is left to
+    the field list)."""
+    state = next((k for k in told if _STATUS.search(k) and k != "status" and "payout" not in k  # paid to them
+                  and told[k] in _PAID), None)
+    if state is None:
+        return []
+    with_due, alone = _PAID[told.pop(state)]
+    due = next((k for k in told if k.endswith("_due") and isinstance(told[k], (int, float))), None)
+    owed = say_value(due, told.pop(due)) if due else None
+    if "amount_paid" not in told:
+        return [f"{owed} {with_due}" if owed else alone]
+    method = told.pop("payment_method", None)
+    by = f" by {say_value('payment_method', method)}" if method is not None else ""
+    paid = say_value("amount_paid", told.pop("amount_paid"))
+    if paid == owed:
+        return [f"you paid the {paid} due{by}"]
+    return [f"{owed} {with_due}" if owed else alone, f"you paid {paid}{by}"]
+
+
 def _words(name: str) -> str:
     return name.replace("_", " ").strip()
 
@@ -71,8 +110,12 @@ class Vocabulary:
     def label(self, key: str) -> str:
         return self.fields.get(key) or _words(key)
 
+    def said(self, key: str) -> str:
+        """The label as the agent says it to the customer: 'day you collect the fill'."""
+        return as_said(self.label(key), "agent")
+
     def action(self, tool: str) -> str:
-        text = self.actions.get(tool) or _words(tool)
+        text = as_said(self.actions.get(tool) or _words(tool), "agent")
         return text[:1].lower() + text[1:]
 
     def deed(self, tool: str, arguments: Mapping[str, Any] | None = None) -> str:
@@ -96,7 +139,7 @@ class Vocabulary:
 
     def thing(self, key: str, value: Any) -> str:
         """'charging station CST-0220' for an id field, else 'slot length in minutes 40'."""
-        label = self.label(key)
+        label = self.said(key)
         if isinstance(value, list):  # an order's lines: "the medication lines to order: 2 x MED-0063, ..."
             return f"{re.sub(r' *[,(].*$', '', label)}: {say_value(key, value)}"
         if key.endswith("_id"):
@@ -109,27 +152,49 @@ class Vocabulary:
         return self.deed(tool, arguments) + (": " + "; ".join(shown) if shown else "")
 
     def outcome(self, output: Any, arguments: Mapping[str, Any]) -> str:
-        """One sentence on what a call returned: the row's id, its status, the fields the call set,
-        dates and amounts. Lists are summarised row by row (at most three)."""
+        """What a call returned, as a person tells it: 'Your boarding stay BST-0054 is checked in: the arrival
+        day is Monday, February 16, 2026, and 1,929.20 is due and not yet paid.' Told: the row's id, its
+        status, the fields the call set, dates and amounts. Lists are told row by row (at most three)."""
         if isinstance(output, list):
             if not output:
                 return "I found nothing that matches."
-            rows = [self.outcome(row, arguments) for row in output[:3]]
-            more = f" (and {len(output) - 3} more)" if len(output) > 3 else ""
-            return "I found: " + " ".join(rows) + more
+            rows = [self._row(row, arguments, alone=False) for row in output[:3]]
+            extra = len(output) - 3
+            more = f" There {'is' if extra == 1 else 'are'} {extra} more." if extra > 0 else ""
+            return f"I found {_count(len(output))}. " + " ".join(rows) + more
+        return self._row(output, arguments, alone=True)
+
+    def _row(self, output: Any, arguments: Mapping[str, Any], alone: bool) -> str:
         if not isinstance(output, Mapping):
             return f"The result is {say_value('', output)}."
         ids = [k for k in output if k.endswith("_id") and k != "person_id"]
-        head = self.thing(ids[0], output[ids[0]]) if ids else "your account" if "person_id" in output else "the record"
-        parts = []
-        for key, value in output.items():
-            if key in ids[:1] or key == "person_id" or value is None or value == "":
-                continue
-            if (_STATUS.search(key) or key in arguments or _MONEY.search(key)
-                    or (isinstance(value, str) and ISO_DATE.match(value))):
-                label = re.sub(r" *[,(].*$", "", self.label(key)) if isinstance(value, list) else self.label(key)
-                parts.append(f"{label} {say_value(key, value)}")
-        return f"{head[:1].upper() + head[1:]}" + (": " + ", ".join(parts) + "." if parts else ".")
+        owned = "person_id" in output
+        head = (("your " if owned else "") + self.thing(ids[0], output[ids[0]]) if ids
+                else "your account" if owned else "the record")
+        told = {k: v for k, v in output.items() if k not in ids[:1] and k != "person_id" and v is not None
+                and v != "" and (_STATUS.search(k) or k in arguments or _MONEY.search(k)
+                                 or (isinstance(v, str) and ISO_DATE.match(v)))}
+        money = _payment(told)  # takes the payment's fields out of `told`: they are told last, together
+        state = next((k for k in told if _STATUS.search(k)), None)
+        clauses = [self._clause(k, v) for k, v in told.items() if k != state] + money
+        text = head[:1].upper() + head[1:] + (f" is {say_value(state, told[state])}" if state else "")
+        if not clauses:  # nothing to tell but the record itself: 'I found care provider PRV-0282.'
+            return text + "." if state or not alone else f"I found {head}."
+        return f"{text}: {_listing(clauses)}."
+
+    def _clause(self, key: str, value: Any) -> str:
+        """'the arrival day is Monday, February 16, 2026', 'the boarding suite is SUI-0259'."""
+        label = self.said(key)
+        if isinstance(value, list):
+            label = re.sub(r" *[,(].*$", "", label)
+        elif key.endswith("_id"):
+            label = re.sub(r" id$", "", label)
+        if isinstance(value, bool):  # a flag is told by its name: 'it is in stock', 'it does not have pets'
+            flag = _words(key).removeprefix("is ")
+            if flag.startswith("has "):
+                return f"it {'has' if value else 'does not have'} {flag[4:]}"
+            return f"it is {'' if value else 'not '}{flag}"
+        return f"{label_phrase(label)} is {say_value(key, value)}"
 
     def fact_about(self, outputs: Sequence[Any], wanted: str) -> str | None:
         """'your slot length in minutes is 40' when an output field holds `wanted` (first match)."""
@@ -140,12 +205,15 @@ class Vocabulary:
                     continue
                 for key, value in row.items():
                     if value is not None and value_text(value).casefold() == wanted.casefold():
-                        return f"the {self.label(key)} is {say_value(key, value)}"
+                        return f"{label_phrase(self.said(key))} is {say_value(key, value)}"
         return None
 
 
 def latest_per_record(outcomes: list[str]) -> list[str]:
-    """Outcome sentences with one per record ("Vet visit VVS-0280: ..."): a record changed twice is told as it
-    ended, in the place of its last change."""
-    heads = [o.split(":", 1)[0] for o in outcomes]
-    return [o for i, o in enumerate(outcomes) if ":" not in o or heads[i] not in heads[i + 1:]]
+    """Outcome sentences with one per record ("Your vet visit VVS-0280 is ..."): a record changed twice is told
+    as it ended, in the place of its last change."""
+    heads = [m.group(0) if (m := _RECORD.match(o)) else None for o in outcomes]
+    return [o for i, o in enumerate(outcomes) if heads[i] is None or heads[i] not in heads[i + 1:]]
+
+
+_RECORD = re.compile(r"^[^.:]*?\b[A-Z][A-Z0-9]*-\d+\b")  # a sentence's head up to the record's id

@@ -99,7 +99,8 @@ class BuiltinUser:
         self.seed = seed
         facts = [k for k, v in task.user_scenario.facts.items() if v]
         # (label, how a question names it), longest phrase first: read once, searched every turn
-        self._keys = [(k, label_phrase(k).removeprefix("the ").casefold())
+        # matched in the agent's words ('the day you collect the fill'), answered in the customer's own
+        self._keys = [(k, label_phrase(k, "agent").removeprefix("the ").casefold())
                       for k in sorted(facts, key=lambda k: -len(label_phrase(k)))]
 
     async def respond(self, messages: list[dict[str, Any]]) -> UserTurn:
@@ -181,8 +182,8 @@ class BuiltinUser:
         if alone and persona.verbosity == "terse":
             return shown
         if is_clause(label):  # 'why the team visits: meter replacement', not '... visits is meter replacement'
-            return f"{label_phrase(label)}: {shown}"
-        return f"{label_phrase(label)} is {shown}"
+            return f"{label_phrase(label, 'user')}: {shown}"
+        return f"{label_phrase(label, 'user')} is {shown}"
 
     @staticmethod
     def _sentence(text: str, persona: Persona) -> str:

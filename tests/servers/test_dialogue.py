@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from skiller.evaluator.matching import mentions
-from skiller.contract.dialogue import human_date, is_yes, label_phrase, said_value, spoken_forms
+from skiller.contract.dialogue import as_said, human_date, is_yes, label_phrase, said_value, spoken_forms
 
 
 def test_a_date_is_said_with_its_year_in_three_forms() -> None:
@@ -47,3 +47,22 @@ def test_a_label_that_is_a_question_clause_takes_no_article() -> None:
     assert label_phrase("why the team visits") == "why the team visits"
     assert label_phrase("PowerUtility how urgent it is") == "how urgent it is for PowerUtility"
     assert label_phrase("whyte street") == "the whyte street"  # a word, not a clause
+
+
+def test_a_label_about_the_customer_is_said_to_them_or_by_them() -> None:
+    assert as_said("day the customer collects the fill", "agent") == "day you collect the fill"
+    assert as_said("day the customer collects the fill", "user") == "day I collect the fill"
+    assert as_said("Battery capacity of the member's vehicle in kWh", "user") == "Battery capacity of my vehicle in kWh"
+    assert as_said("Tenant's employer", "agent") == "Your employer"
+    assert as_said("How the crew contacts the customer", "user") == "How the crew contacts me"
+    assert as_said("pay the reimbursement of a claim to the member", "agent") == "pay the reimbursement of a claim to you"
+    assert as_said("Whether the student brings their own tools", "user") == "Whether I bring my own tools"
+    assert as_said("the customer is away", "user") == "I am away"
+
+
+def test_a_role_word_in_a_compound_or_another_label_is_left_alone() -> None:
+    assert as_said("the client number", "agent") == "the client number"
+    assert as_said("the member level", "user") == "the member level"
+    assert as_said("A customer may have at most 4 open fills", "agent") == "A customer may have at most 4 open fills"
+    assert as_said("the day of the slot", "agent") == "the day of the slot"
+    assert label_phrase("day the customer collects the fill", "agent") == "the day you collect the fill"

@@ -1,6 +1,7 @@
 """The pieces chained templates share: finding the record, the new record's call, its fee, who acts."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -34,9 +35,31 @@ def _desc(tool: CatalogTool) -> str:
     return _lower(tool.description.rstrip("."))
 
 
+_PREPOSITIONS = {"of", "for", "to", "in", "at", "on", "by", "with", "from", "into"}
+
+
 def _of(label: str, whose: str) -> str:
-    """'day of the visit of the first visit', but 'why the team visits, for the first visit'."""
-    return f"{label}, for {whose}" if is_clause(label) else f"{label} of {whose}"
+    """A record's fact named for one of two records, kept short: 'day of the first visit' (not 'day of the visit
+    of the first visit'), 'vet visit for the first stay' (not 'vet visit where the pet was vaccinated of the
+    first stay'), 'why the team visits, for the first visit'; else 'number of nights of the first stay'."""
+    tail = re.match(r"^(.+) of the (\w+)$", label)  # 'day of the visit' for 'the first (service) visit'
+    if tail and whose.endswith(f" {tail.group(2)}"):
+        return f"{tail.group(1)} of {whose}"
+    if is_clause(label):
+        return f"{label}, for {whose}"
+    words_ = label.split(" ")
+    cut = next((i for i, w in enumerate(words_) if i and w in ("where", "which", "that", "who", "whose", "the")
+                and words_[i - 1] not in _PREPOSITIONS), None)
+    if cut is not None:  # a relative clause: the noun it describes says enough once the record is named
+        return f"{' '.join(words_[:cut])} for {whose}" if cut >= 2 else f"{label}, for {whose}"
+    return f"{label} of {whose}"
+
+
+def _facts_of(facts: dict[str, str], whose: str) -> dict[str, str]:
+    """`facts` named for `whose` by `_of`, each in full where two short names would be the same."""
+    short = {k: _of(k, whose) for k in facts}
+    clash = {s for s in short.values() if list(short.values()).count(s) > 1}
+    return {(f"{k} of {whose}" if short[k] in clash else short[k]): v for k, v in facts.items()}
 
 
 def _ends(tool: CatalogTool) -> bool:

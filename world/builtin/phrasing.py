@@ -5,7 +5,7 @@ import random
 import re
 from typing import Any
 
-from skiller.contract.dialogue import human_date, label_phrase
+from skiller.contract.dialogue import as_said, human_date, label_phrase
 
 __all__ = ["NAMES", "REASONS", "REFUSAL_REASONS", "STYLES", "article", "intent", "persona", "plural", "query"]
 
@@ -252,12 +252,13 @@ def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
     if details and verbosity == "detailed" and rng.random() < 0.5:
         k, v = rng.choice(details)
         shown = human_date(v) if register != "neutral" else v
-        parts.append(rng.choice(_DETAIL).format(k=label_phrase(k), v=shown.replace("_", " ")))
+        parts.append(rng.choice(_DETAIL).format(k=label_phrase(k, "user"), v=shown.replace("_", " ")))
     closer = rng.choice(style["close"]) if verbosity != "terse" or rng.random() < 0.3 else ""
     if closer:
         parts.append(closer)
     # People say "ready for pickup", not the stored code `ready_for_pickup`.
     first = re.sub(r"\b[a-z]+(?:_[a-z0-9]+)+\b", lambda m: m.group(0).replace("_", " "), " ".join(x for x in parts if x))
+    first = as_said(first, "user")  # "record that I collected a ready fill", not "... the customer collected ..."
     known = "; ".join(f"{k}: {v}" for k, v in facts.items())
     kind = ctx.get("kind", "read")
     who = name or p.get("name", "a customer")  # the person on record, so the profile check can succeed

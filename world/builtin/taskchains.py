@@ -10,7 +10,7 @@ from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin.codegen import (Check, checks, find, linked, snake, words)
 from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _static, _T, _the
 from skiller.world.builtin.taskwrites import _Builder
-from skiller.world.builtin.chainparts import _desc, _effect, _ends, _fee, _find, _new_record, _of, _on_record, _person_conds, _refund, _step_args, _target_read
+from skiller.world.builtin.chainparts import _desc, _effect, _ends, _fee, _find, _facts_of, _new_record, _on_record, _person_conds, _refund, _step_args, _target_read
 
 __all__ = ["act_then_refused", "act_twice", "book_two", "compliant_and_refused", "refused_same_provider",
            "replace"]
@@ -78,7 +78,7 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
         calls.append(own)
         comm += [f"<out{len(calls)}.{key}>", *_fee(b, create, len(calls))[0]]
         n = "first" if slot == "target" else "second"
-        known |= {f"{n} {twhat} id": f"<{slot}.{tkey}>"} | {_of(k, f"the {n} {what}"): v for k, v in facts.items()}
+        known |= {f"{n} {twhat} id": f"<{slot}.{tkey}>"} | _facts_of(facts, f"the {n} {what}")
         who = f"{twhat} <{slot}.{tkey}>" + (f" (<{slot}.{lab.name}>)" if lab else "")
         says.append(f"{who}; {text}")
     instruction = (f"You want to {_desc(create)} for a first {twhat}: {says[0]}. "

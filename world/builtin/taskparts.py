@@ -2,6 +2,7 @@
 and the template under construction (`_T`)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +80,21 @@ def _the(label: str) -> str:
 
 
 def _about(label: str, subject: str) -> str:
-    """' the fee of doctor X' or ', for payee X, what the payee is paid for' (follows 'You want to know')."""
-    return f", for {subject}, {label}" if label.lower().startswith(_WH) else f" the {label} of {subject}"
+    """' the fee of doctor X' or ', for payee X, what the payee is paid for' (follows 'You want to know'). A label
+    naming the subject again says it once: "the doctor's name" of "the doctor linked to ..." is ' the name of the
+    doctor linked to ...'; "kind of suite" of "the boarding suite of ..." is ' the kind of boarding suite
+    of ...'."""
+    if label.lower().startswith(_WH):
+        return f", for {subject}, {label}"
+    named = re.split(r" linked | of ", subject)[0]  # 'the doctor' of 'the doctor linked to your appointment'
+    owner = re.match(r"^(.+)'s (.+)$", label)
+    if owner and subject.startswith(("the ", "your ")) and re.search(rf"\b{re.escape(owner.group(1))}\b", named):
+        return f" the {owner.group(2)} of {subject}"
+    noun = re.match(r"^(.+?) of (?:the |an? )?(\w+)$", label)  # 'kind of suite' of 'the boarding suite ...'
+    if noun and subject.startswith("the ") and re.search(rf"\b{noun.group(2)}$", named):
+        kind = noun.group(1) in ("kind", "type", "sort")  # 'the kind of boarding suite ...'
+        return f" the {noun.group(1)} of {subject.removeprefix('the ') if kind else subject}"
+    return f" the {label} of {subject}"
 
 
 def _wish(attr: CatalogAttribute, value: str) -> str | None:
