@@ -82,30 +82,29 @@ class WorkerPipe:
         """`exchange` for a coroutine: the reply is awaited on the running loop, not in poll(2).
         Cancelled mid-call, the pipe is out of step: the caller must stop the worker."""
         deadline = time.monotonic() + timeout
-        view = memoryview(_line(request))
-        while view:  # a request line fits the pipe's buffer unless it is huge: wait for room then
-            if not select.select([], [self._out], [], self._remaining(deadline, timeout, what))[1]:
-                continue
-            view = self._write(view, 0, what)
+        view = self._write(memoryview(_line(request)), 0, what)  # a request line nearly always fits at once
+        while view:  # a huge one: wait for room in the pipe
+            if select.select([], [self._out], [], self._remaining(deadline, timeout, what))[1]:
+                view = self._write(view, 0, what)
         loop = asyncio.get_running_loop()
         fds = [fd for fd in (self._in, self._err) if fd >= 0]
         while True:
             reply = self._take(what)
             if reply is not None:
                 return reply
-            remaining = self._remaining(deadline, timeout, what)
+            # One future woken by either pipe or by the deadline: cheaper per call than asyncio.wait_for.
             woke: asyncio.Future[int] = loop.create_future()
             for fd in fds:
                 loop.add_reader(fd, _wake, woke, fd)
+            timer = loop.call_later(self._remaining(deadline, timeout, what), _wake, woke, -1)
             try:
-                fd = await asyncio.wait_for(woke, remaining)
-            except TimeoutError:
-                continue  # `_remaining` raises on the next round
+                fd = await woke
             finally:
+                timer.cancel()
                 for fd_ in fds:
                     loop.remove_reader(fd_)
-            if not self._read(fd, what):
-                fds.remove(fd)
+            if fd >= 0 and not self._read(fd, what):
+                fds.remove(fd)  # on the deadline (-1), `_remaining` raises on the next round
 
     # --- pieces -----------------------------------------------------------------------------
 
