@@ -97,11 +97,16 @@ def _plain(text: str) -> str:
 
 def said_value(text: str, value: Any) -> bool:
     """Whether `text` mentions `value` in any spoken form (case-insensitive; '1,250.00' says '1250')."""
+    return _said(text, value_text(value))
+
+
+# A conversation asks the same questions of the same texts turn after turn: remember answers and parts.
+@functools.lru_cache(maxsize=16384)
+def _said(text: str, value: str) -> bool:
     hay = _hay(text)
-    return any(p.search(hay) for p in _patterns(value_text(value)))
+    return any(p.search(hay) for p in _patterns(value))
 
 
-# A conversation asks the same questions of the same texts turn after turn: remember the answers' parts.
 @functools.lru_cache(maxsize=4096)
 def _hay(text: str) -> str:
     return _plain(text).casefold()
