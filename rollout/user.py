@@ -110,7 +110,7 @@ class BuiltinUser:
         questions, confirming = _reading(last)
         if confirming:
             return UserTurn(text=self._cap(rng.choice(_YES_WORDS[persona.language_register]), persona))
-        asked = _asked(self._keys, questions)
+        asked = self._asked(self._keys, questions)
         if asked:
             return UserTurn(text=self._answer(asked, said, persona, rng))
         if (self.task.kind == "refusal" and _REFUSED.search(last) and persona.patience != "low"
@@ -125,7 +125,24 @@ class BuiltinUser:
             return UserTurn(text=self._closing(_DONT_KNOW, persona, rng, " Sorry I can't be more helpful."))
         return UserTurn(text=f"{self._closing(_GIVE_UP, persona, rng, ' Have a good day.')} {STOP}", stop=True)
 
-    # ------------------------------------------------------------------ what is answered
+    # ------------------------------------------------------------------ what is asked
+    @staticmethod
+    @functools.lru_cache(maxsize=16384)  # by value: the same questions come back in every episode of a task
+    def _asked(keys: tuple[tuple[str, str], ...], questions: str) -> tuple[str, ...]:
+        """Fact labels the questions name, longest first so 'day of the slot for X' beats 'day of the slot'."""
+        text = questions.casefold()
+        found: list[tuple[int, str]] = []
+        for label, key in keys:
+            at = text.find(key)
+            if at < 0 and label.lower().endswith(" status"):  # "which X do you mean: what status is it in?"
+                words = key.split()
+                at = text.find(words[0]) if all(re.search(rf"\b{re.escape(w)}\b", text) for w in words) else -1
+                key = words[0]
+            if at >= 0:
+                found.append((at, label))
+                text = text[:at] + " " * len(key) + text[at + len(key):]
+        return tuple(label for _, label in sorted(found))
+
     def _answer(self, asked: tuple[str, ...], said: list[str], persona: Persona, rng: random.Random) -> str:
         facts = self.task.user_scenario.facts
         mistake = self.task.user_scenario.mistake
@@ -178,7 +195,8 @@ class BuiltinUser:
         return text if persona.language_register == "casual" else text[:1].upper() + text[1:]
 
     def _rng(self, turn: int) -> random.Random:
-        return random.Random(_seed(self.seed, self.task.id, turn))
+        digest = hashlib.sha256(f"{self.seed}|{self.task.id}|{turn}".encode()).digest()
+        return random.Random(int.from_bytes(digest[:8], "big"))
 
     @staticmethod
     def _assistant_texts(messages: list[dict[str, Any]]) -> list[str]:
@@ -199,7 +217,7 @@ class BuiltinUser:
         return text[0].upper() + text[1:] if persona.language_register != "casual" else text
 
 
-# What depends only on a task's facts or on an assistant text is read once for every episode and turn.
+# What depends only on a task's facts or on an assistant text is read once for all episodes and turns.
 @functools.lru_cache(maxsize=4096)
 def _keys(facts: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """(label, how a question names it), longest phrase first."""
@@ -211,28 +229,6 @@ def _keys(facts: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 def _reading(last: str) -> tuple[str, bool]:
     """The questions in the assistant's last words, and whether they ask to confirm a change."""
     return " ".join(q for q in re.findall(r"[^.!?]*\?", last)), bool(_CONFIRMATION.search(last))
-
-
-@functools.lru_cache(maxsize=16384)
-def _asked(keys: tuple[tuple[str, str], ...], questions: str) -> tuple[str, ...]:
-    """Fact labels the questions name, longest first so 'day of the slot for X' beats 'day of the slot'."""
-    text = questions.casefold()
-    found: list[tuple[int, str]] = []
-    for label, key in keys:
-        at = text.find(key)
-        if at < 0 and label.lower().endswith(" status"):  # "which X do you mean: what status is it in?"
-            words = key.split()
-            at = text.find(words[0]) if all(re.search(rf"\b{re.escape(w)}\b", text) for w in words) else -1
-            key = words[0]
-        if at >= 0:
-            found.append((at, label))
-            text = text[:at] + " " * len(key) + text[at + len(key):]
-    return tuple(label for _, label in sorted(found))
-
-
-@functools.lru_cache(maxsize=16384)
-def _seed(seed: int, task_id: str, turn: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}|{task_id}|{turn}".encode()).digest()[:8], "big")
 
 
 def user_system_prompt(task: Task) -> str:
