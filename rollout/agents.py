@@ -40,6 +40,9 @@ _FOUND = ["Thank you, {n}, I have found your account.", "Thanks, {n}; I've found
 _VOCABULARIES: dict[int, tuple[list[dict[str, Any]], Vocabulary, dict[tuple[str, str], str]]] = {}
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(x, ensure_ascii=False), one encoder for all
+
+
 @functools.lru_cache(maxsize=8192)
 def _variant(task_id: str, turn: int, slot: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{task_id}|{turn}|{slot}".encode()).digest()[:4], "big")
@@ -62,7 +65,7 @@ class OracleAgent:
     def __init__(self, task: Task) -> None:
         self.task = task
         self._plan = plan = plan_for(task)
-        self._actions, self._wants, self._facts = plan.actions, plan.wants, plan.facts
+        self._actions, self._facts = plan.actions, plan.facts
         self._mistake = task.user_scenario.mistake
         self._words: tuple[list[dict[str, Any]], Vocabulary, dict[tuple[str, str], str]] | None = None
         self._talk: Conversation | None = None
@@ -75,7 +78,7 @@ class OracleAgent:
         if talk.last_role == "user" and talk.assistant_texts and self._finished(talk):
             return AgentTurn(text=self._after_end(talk))  # the customer answered the closing words
         lead = " ".join(x for x in (greeting, self._found(talk, words)) if x)
-        at = next((i for i, (a, want) in enumerate(zip(self._actions, self._wants)) if not talk.done(a, want)), None)
+        at = next((i for i, key in enumerate(self._plan.keys) if key not in talk.succeeded), None)
         pending = None if at is None else self._actions[at]
         if pending is None:
             missing = self._before_refusal(talk, words) if self.task.kind == "refusal" else []
@@ -90,7 +93,7 @@ class OracleAgent:
             change = self._pick(_ABOUT_TO, "about", talk).format(c=words.change(pending.name, arguments))
             return AgentTurn(text=f"{lead} {change} {self._pick(_CONFIRMS, 'confirm', talk)}".strip())
         call = AgentToolCall(id=f"call_{len(talk.calls) + 1}", name=pending.name,
-                             arguments=json.dumps(arguments, ensure_ascii=False))
+                             arguments=_to_json(arguments))
         if talk.last_role == "user":
             text = greeting or self._pick(_DOING if talk.confirmed else _CHECKING, "call", talk)
         else:

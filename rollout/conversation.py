@@ -15,7 +15,7 @@ from skiller.contract.dialogue import is_yes, leaf_values, value_text
 from skiller.rollout.base import message_text
 from skiller.servers.task import GoldenAction, Task
 
-__all__ = ["Conversation", "Plan", "norm", "plan_for"]
+__all__ = ["Conversation", "Plan", "call_key", "norm", "plan_for"]
 
 IDENTITY = ("person id", "full name")
 
@@ -53,7 +53,7 @@ class Conversation:
         self.turn = 0
         self.known: dict[str, bool] = {}
         self._pending: dict[str, tuple[str, dict[str, Any], str]] = {}
-        self._normed: list[dict[str, str]] = []  # each call's arguments, normalized as `done` compares them
+        self.succeeded: set[tuple[str, tuple[tuple[str, str], ...]]] = set()  # see `call_key`
         self._asked = False
         self.derived: set[str] = set()  # values read off a profile (the person's name and id): never asked
 
@@ -88,7 +88,8 @@ class Conversation:
                 self.raw.append((raw, text))
                 if ok and isinstance(value, dict) and value.get("first_name") and value.get("last_name"):
                     self.derived |= {norm(f"{value['first_name']} {value['last_name']}"), norm(value.get("person_id"))}
-                self._normed.append({k: norm(v) for k, v in args.items()})
+                if ok:
+                    self.succeeded.add(call_key(name, {k: norm(v) for k, v in args.items()}))
                 self._asked, self.confirmed, self.known = False, False, {}
             elif role == "user":
                 self.user.append(text)
@@ -98,8 +99,12 @@ class Conversation:
 
     def done(self, action: GoldenAction, want: dict[str, str]) -> bool:
         """Whether a call with the action's name and these normalized arguments succeeded."""
-        return any(ok and name == action.name and normed == want
-                   for (name, _, ok, _), normed in zip(self.calls, self._normed))
+        return call_key(action.name, want) in self.succeeded
+
+
+def call_key(name: str, normed: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A call by its name and normalized arguments, in any order: equal keys, equal calls."""
+    return name, tuple(sorted(normed.items()))
 
 
 class Plan:
@@ -110,6 +115,7 @@ class Plan:
         # Actions the user performs (requestor "user") are not the assistant's to replay.
         self.actions = [a for a in task.golden_actions if a.requestor == "assistant"]
         self.wants = [{k: norm(v) for k, v in a.arguments.items()} for a in self.actions]
+        self.keys = [call_key(a.name, want) for a, want in zip(self.actions, self.wants)]
         self.facts = {k: v for k, v in task.user_scenario.facts.items() if v}
         self.writes = {a.name for a in self.actions if a.mode == "write"}
         identity = [k for k in self.facts if k.lower() in IDENTITY]

@@ -26,6 +26,7 @@ log = structlog.get_logger("skiller.servers.environment")
 
 MAX_REPLY_BYTES = 8_000_000
 STDERR_TAIL_BYTES = 4_096
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode  # one for all lines
 
 
 class WorkerGone(Exception):
@@ -213,4 +214,4 @@ async def _wait_loop(loop: asyncio.AbstractEventLoop, fds: list[int], remaining:
 
 
 def _line(request: dict[str, Any]) -> bytes:
-    return json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+    return _ENCODE(request).encode() + b"\n"
