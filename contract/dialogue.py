@@ -97,7 +97,10 @@ def _plain(text: str) -> str:
 
 def said_value(text: str, value: Any) -> bool:
     """Whether `text` mentions `value` in any spoken form (case-insensitive; '1,250.00' says '1250')."""
-    return _said(text, value_text(value))
+    said = value_text(value)
+    if "\n" in text and "\n" not in said:  # no form spans a line break: each line is read once, for all turns
+        return any(_said(line, said) for line in text.split("\n"))
+    return _said(text, said)
 
 
 # A conversation asks the same questions of the same texts turn after turn: remember answers and parts.
