@@ -126,7 +126,7 @@ class OracleAgent:
         said = self._words[2]
         key = talk.raw[index]
         if key not in said:
-            if len(said) >= 8192:
+            if len(said) >= 2048:
                 said.clear()
             _, args, _, output = talk.calls[index]
             said[key] = self._words[1].outcome(output, args)

@@ -138,7 +138,7 @@ def plan_for(task: Task) -> Plan:
     """The task's plan, built on its first episode and reused by the others."""
     plan = _PLANS.get(id(task))
     if plan is None or plan.task is not task:
-        if len(_PLANS) >= 4096:
+        if len(_PLANS) >= 1024:
             _PLANS.clear()
         plan = _PLANS[id(task)] = Plan(task)
     return plan
