@@ -13,9 +13,20 @@ the code before and after issue 13's rollout work run back to back, twice each):
   moment). Per episode about 2.5 ms in this process (the oracle and the builtin user, now reading
   each message once) and 0.7 ms in the worker, whose reset now costs a few blocks written back by
   this process instead of a reopened copy. Calls are awaited on the event loop, not in a thread.
-Still short of issue 13's 1,000 episodes/s and 1 ms after a write: the hash after a write re-reads
-the changed table through SQLite (fetching its 300 rows is ~0.5 ms of it), and the oracle and user
-still do a few hundred microseconds of string work per turn.
+Then the per-episode work (same bench; the code before and after run back to back, three times each,
+at load average 3.2-3.6 and again at 6.6-7.2 from other jobs on 2 cores):
+- before: 223-268 episodes per CPU-s (98-210 per wall s), 470-643 evaluations per CPU-s;
+- after: 302-495 episodes per CPU-s (158-487 per wall s), 458-724 evaluations per CPU-s (the same,
+  within the noise). Warm (every task run once before measuring): 446-518 episodes per CPU-s, about
+  1.3-1.45 ms per episode in this process (was 2.7-2.95) and 0.67-0.79 ms in the worker (was
+  0.79-1.13). What a task alone decides is planned once for all its episodes and trials, a result's
+  sentence is said once per result text, texts are read once (a conversation line by line), a reset
+  rides on the episode's first call (one round trip less) and a reply is awaited in poll(2) while
+  the event loop has nothing else to do.
+Still short of issue 13's 1,000 episodes/s and 1 ms after a write: the worker's share is mostly the
+generated tools' own SQL (a new id scans its table), the oracle and the builtin user still spend about
+a millisecond of Python over an episode's ~14 turns, and the hash after a write re-reads the changed
+table through SQLite (fetching its 300 rows is ~0.5 ms of it).
 """
 from __future__ import annotations
 

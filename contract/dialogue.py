@@ -153,11 +153,19 @@ def _plain(text: str) -> str:
 
 def said_value(text: str, value: Any) -> bool:
     """Whether `text` mentions `value` in any spoken form (case-insensitive; '1,250.00' says '1250')."""
+    said = value_text(value)
+    if "\n" in text and "\n" not in said:  # no form spans a line break: each line is read once, for all turns
+        return any(_said(line, said) for line in text.split("\n"))
+    return _said(text, said)
+
+
+# A conversation asks the same questions of the same texts turn after turn: remember answers and parts.
+@functools.lru_cache(maxsize=16384)
+def _said(text: str, value: str) -> bool:
     hay = _hay(text)
-    return any(p.search(hay) for p in _patterns(value_text(value)))
+    return any(p.search(hay) for p in _patterns(value))
 
 
-# A conversation asks the same questions of the same texts turn after turn: remember the answers' parts.
 @functools.lru_cache(maxsize=4096)
 def _hay(text: str) -> str:
     return _plain(text).casefold()

@@ -1,15 +1,16 @@
 """Assistant agents for rollouts: the golden-action oracle, a do-nothing baseline and a chat-model agent."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import operator
 import re
 from typing import Any
 
-from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider, message_text
+from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider
+from skiller.rollout.conversation import IDENTITY as _IDENTITY, Conversation, norm as _norm, plan_for
 from skiller.rollout.speech import Vocabulary, latest_per_record, say_value
-from skiller.contract.dialogue import is_yes, label_phrase, leaf_values, said_value, value_text
+from skiller.contract.dialogue import label_phrase, said_value
 from skiller.servers.task import GoldenAction, Task
 
 __all__ = ["ChatAgent", "NoopAgent", "OracleAgent"]
@@ -33,86 +34,18 @@ _ABOUT_TO = ["Before I make any change, here is what I will do: {c}.", "Just to 
 _DONE = ["All done.", "That's done.", "Done, that went through.", "All set."]
 _FOUND = ["Thank you, {n}, I have found your account.", "Thanks, {n}; I've found your account.",
           "I've located your account, {n}."]
-_IDENTITY = ("person id", "full name")
+
+# By tool list (kept alive here): its vocabulary, and the sentences said about call results with it
+# (the same lookups return the same rows in every episode of a task).
+_VOCABULARIES: dict[int, tuple[list[dict[str, Any]], Vocabulary, dict[tuple[str, str], str]]] = {}
 
 
-_VOCABULARIES: dict[int, tuple[list[dict[str, Any]], Vocabulary]] = {}  # by tool list (kept alive here)
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(x, ensure_ascii=False), one encoder for all
 
 
-def _norm(value: Any) -> str:
-    return value_text(value).strip().casefold()
-
-
-def _tool_output(content: str) -> tuple[bool, Any]:
-    """(ok, value) of a tool message: failures are `{"error": ...}`."""
-    try:
-        value = json.loads(content)
-    except ValueError:
-        return True, content
-    if isinstance(value, dict) and set(value) == {"error"}:
-        return False, value["error"]
-    return True, value
-
-
-class _Conversation:
-    """What the oracle reads off the conversation so far. Read once: `extend` adds the messages that
-    followed, so a turn costs its new messages, not the whole conversation again."""
-
-    def __init__(self) -> None:
-        self.read: list[dict[str, Any]] = []  # the messages read, in order
-        self.user: list[str] = []
-        self.calls: list[tuple[str, dict[str, Any], bool, Any]] = []  # name, arguments, ok, output
-        self.last_role: str | None = None
-        self.assistant_texts: list[str] = []
-        self.called = False  # the assistant made a tool call
-        self.confirmed = False  # the last assistant words asked to confirm, and the user said yes since
-        self.said = ""
-        self.turn = 0
-        self._pending: dict[str, tuple[str, dict[str, Any]]] = {}
-        self._normed: list[dict[str, str]] = []  # each call's arguments, normalized as `done` compares them
-        self._asked = False
-        self.derived: set[str] = set()  # values read off a profile (the person's name and id): never asked
-
-    def follows(self, messages: list[dict[str, Any]]) -> bool:
-        """Whether `messages` continues the conversation read so far (the orchestrator only ever appends)."""
-        n = len(self.read)
-        return len(messages) >= n and all(map(operator.is_, self.read, messages[:n]))
-
-    def extend(self, messages: list[dict[str, Any]]) -> None:
-        for m in messages:
-            self.read.append(m)
-            role, text = m.get("role"), message_text(m)
-            self.last_role = role
-            if role == "assistant":
-                self.turn += 1
-                if text:
-                    self.assistant_texts.append(text)
-                for c in m.get("tool_calls") or []:
-                    self.called = True
-                    try:
-                        args = json.loads(c["function"].get("arguments") or "{}")
-                    except ValueError:
-                        args = {}
-                    self._pending[c["id"]] = (c["function"]["name"], args)
-                if text and not m.get("tool_calls"):
-                    self._asked, self.confirmed = bool(_CONFIRM_SAID.search(text)), False
-            elif role == "tool" and m.get("tool_call_id") in self._pending:
-                name, args = self._pending.pop(m["tool_call_id"])
-                ok, value = _tool_output(text)
-                self.calls.append((name, args, ok, value))
-                if ok and isinstance(value, dict) and value.get("first_name") and value.get("last_name"):
-                    self.derived |= {_norm(f"{value['first_name']} {value['last_name']}"), _norm(value.get("person_id"))}
-                self._normed.append({k: _norm(v) for k, v in args.items()})
-                self._asked, self.confirmed = False, False
-            elif role == "user":
-                self.user.append(text)
-                self.said = "\n".join(self.user)
-                self.confirmed = self._asked and is_yes(text)
-
-    def done(self, action: GoldenAction, want: dict[str, str]) -> bool:
-        """Whether a call with the action's name and these normalized arguments succeeded."""
-        return any(ok and name == action.name and normed == want
-                   for (name, _, ok, _), normed in zip(self.calls, self._normed))
+@functools.lru_cache(maxsize=8192)
+def _variant(task_id: str, turn: int, slot: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{task_id}|{turn}|{slot}".encode()).digest()[:4], "big")
 
 
 class OracleAgent:
@@ -131,13 +64,11 @@ class OracleAgent:
 
     def __init__(self, task: Task) -> None:
         self.task = task
-        # Actions the user performs (requestor "user") are not the assistant's to replay.
-        self._actions = [a for a in task.golden_actions if a.requestor == "assistant"]
-        self._wants = [{k: _norm(v) for k, v in a.arguments.items()} for a in self._actions]
-        self._facts = {k: v for k, v in task.user_scenario.facts.items() if v}
+        self._plan = plan = plan_for(task)
+        self._actions, self._facts = plan.actions, plan.facts
         self._mistake = task.user_scenario.mistake
-        self._words: tuple[list[dict[str, Any]], Vocabulary] | None = None
-        self._talk: _Conversation | None = None
+        self._words: tuple[list[dict[str, Any]], Vocabulary, dict[tuple[str, str], str]] | None = None
+        self._talk: Conversation | None = None
 
     async def respond(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AgentTurn:
         talk, words = self._read(messages), self._vocabulary(tools)
@@ -147,13 +78,14 @@ class OracleAgent:
         if talk.last_role == "user" and talk.assistant_texts and self._finished(talk):
             return AgentTurn(text=self._after_end(talk))  # the customer answered the closing words
         lead = " ".join(x for x in (greeting, self._found(talk, words)) if x)
-        pending = next((a for a, want in zip(self._actions, self._wants) if not talk.done(a, want)), None)
+        at = next((i for i, key in enumerate(self._plan.keys) if key not in talk.succeeded), None)
+        pending = None if at is None else self._actions[at]
         if pending is None:
             missing = self._before_refusal(talk, words) if self.task.kind == "refusal" else []
             if missing:
                 return AgentTurn(text=self._ask(lead, missing[:2], talk))
             return AgentTurn(text=self._final(talk, words, lead))
-        missing = self._missing(pending, talk)
+        missing = self._missing(at, talk)
         if missing:
             return AgentTurn(text=self._ask(lead, missing, talk))
         arguments = self._arguments(pending, talk)
@@ -161,18 +93,18 @@ class OracleAgent:
             change = self._pick(_ABOUT_TO, "about", talk).format(c=words.change(pending.name, arguments))
             return AgentTurn(text=f"{lead} {change} {self._pick(_CONFIRMS, 'confirm', talk)}".strip())
         call = AgentToolCall(id=f"call_{len(talk.calls) + 1}", name=pending.name,
-                             arguments=json.dumps(arguments, ensure_ascii=False))
+                             arguments=_to_json(arguments))
         if talk.last_role == "user":
             text = greeting or self._pick(_DOING if talk.confirmed else _CHECKING, "call", talk)
         else:
             text = ""
         return AgentTurn(text=text, tool_calls=[call])
 
-    def _read(self, messages: list[dict[str, Any]]) -> _Conversation:
+    def _read(self, messages: list[dict[str, Any]]) -> Conversation:
         # An episode hands every turn the conversation so far plus the new messages: read only those.
         talk = self._talk
         if talk is None or not talk.follows(messages):
-            talk = self._talk = _Conversation()
+            talk = self._talk = Conversation(_CONFIRM_SAID)
         talk.extend(messages[len(talk.read):])
         return talk
 
@@ -184,16 +116,33 @@ class OracleAgent:
             if known is None or known[0] is not tools:
                 if len(_VOCABULARIES) >= 64:
                     _VOCABULARIES.clear()
-                known = _VOCABULARIES[id(tools)] = (tools, Vocabulary(tools))
+                known = _VOCABULARIES[id(tools)] = (tools, Vocabulary(tools), {})
             self._words = known
         return self._words[1]
 
-    def _pick(self, options: list[str], slot: str, talk: _Conversation) -> str:
-        digest = hashlib.sha256(f"{self.task.id}|{talk.turn}|{slot}".encode()).digest()
-        return options[int.from_bytes(digest[:4], "big") % len(options)]
+    def _outcome(self, talk: Conversation, index: int) -> str:
+        """`Vocabulary.outcome` of a call, said once per result text and arguments for all episodes."""
+        assert self._words is not None
+        said = self._words[2]
+        key = talk.raw[index]
+        if key not in said:
+            if len(said) >= 2048:
+                said.clear()
+            _, args, _, output = talk.calls[index]
+            said[key] = self._words[1].outcome(output, args)
+        return said[key]
+
+    def _pick(self, options: list[str], slot: str, talk: Conversation) -> str:
+        return options[_variant(self.task.id, talk.turn, slot) % len(options)]
 
     # ------------------------------------------------------------------ what is known
-    def _have(self, label: str, talk: _Conversation) -> bool:
+    def _have(self, label: str, talk: Conversation) -> bool:
+        known = talk.known.get(label)
+        if known is None:
+            known = talk.known[label] = self._had(label, talk)
+        return known
+
+    def _had(self, label: str, talk: Conversation) -> bool:
         value = self._facts[label]
         if said_value(talk.said, value) or _norm(value) in talk.derived:
             return True
@@ -208,19 +157,17 @@ class OracleAgent:
         m = self._mistake
         return m is not None and call[2] and call[3] == [] and m.wrong in json.dumps(call[1])
 
-    def _labels_of(self, action: GoldenAction) -> list[str]:
-        values = {_norm(v) for v in leaf_values(action.arguments)}  # an order's items are asked for like any value
-        return [k for k, v in self._facts.items() if _norm(v) in values]
+    def _missing(self, at: int, talk: Conversation) -> list[str]:
+        labels = self._plan.labels[at] if talk.calls else self._plan.first_labels[at]
+        missing = []
+        for k in labels:
+            if not self._have(k, talk):
+                missing.append(k)
+                if len(missing) == 2:
+                    break
+        return missing
 
-    def _missing(self, action: GoldenAction, talk: _Conversation) -> list[str]:
-        labels = self._labels_of(action)
-        if not talk.calls:  # identify the customer first, by id and name, as the policy asks
-            identity = [k for k in self._facts if k.lower() in _IDENTITY]
-            labels = identity + [k for k in labels if k not in identity] if set(identity) & set(labels) else labels
-        missing = [k for k in dict.fromkeys(labels) if not self._have(k, talk)]
-        return missing[:2]
-
-    def _arguments(self, action: GoldenAction, talk: _Conversation) -> dict[str, Any]:
+    def _arguments(self, action: GoldenAction, talk: Conversation) -> dict[str, Any]:
         """The golden arguments, except a reference the customer has so far only given wrongly."""
         m = self._mistake
         if m is None or said_value(talk.said, self._facts.get(m.fact, "")) or not said_value(talk.said, m.wrong):
@@ -237,7 +184,7 @@ class OracleAgent:
         found = [k for k in self._facts if k.lower().endswith(label)]
         return [k for k in found if k.lower() == label] or found
 
-    def _before_refusal(self, talk: _Conversation, words: Vocabulary) -> list[str]:
+    def _before_refusal(self, talk: Conversation, words: Vocabulary) -> list[str]:
         """What to ask before refusing once the reads are done: the value the rule judges (nothing when a read
         showed the rule broken: a flag, a status, a count)."""
         if self.task.rule is not None and self.task.rule.kind not in _ON_REQUEST:
@@ -245,7 +192,7 @@ class OracleAgent:
         judged = self._rule_facts(words) or list(self._facts)
         return [k for k in judged if not self._have(k, talk)][:2]
 
-    def _seen(self, talk: _Conversation, words: Vocabulary) -> str:
+    def _seen(self, talk: Conversation, words: Vocabulary) -> str:
         """' I can see that for pet plan PPL-0012, open to new pets is no.': the read value that breaks the rule."""
         field = self.task.rule.field if self.task.rule is not None else None
         for _, _, ok, out in reversed(talk.calls):
@@ -257,15 +204,15 @@ class OracleAgent:
                 return f" I can see that for {head}, {words.said(field)} is {say_value(field, row[field])}."
         return ""
 
-    def _finished(self, talk: _Conversation) -> bool:
+    def _finished(self, talk: Conversation) -> bool:
         return any(c in talk.assistant_texts[-1] for c in _CLOSINGS)
 
     # ------------------------------------------------------------------ what is said
-    def _greeting(self, talk: _Conversation) -> str:
+    def _greeting(self, talk: Conversation) -> str:
         service = " and ".join(self.task.environment.split("_"))
         return self._pick(_GREETINGS, "greet", talk).format(s=service)
 
-    def _ask(self, lead: str, labels: list[str], talk: _Conversation) -> str:
+    def _ask(self, lead: str, labels: list[str], talk: Conversation) -> str:
         if all(k.lower() in _IDENTITY for k in labels):
             asked = " and ".join(f"your {k.lower()}" for k in labels)
             why = self._pick(_WHY_ID, "why", talk)
@@ -281,7 +228,7 @@ class OracleAgent:
             lead = f"{lead} {which}".strip()
         return f"{lead} {self._pick(_ASKS, 'ask', talk).format(x=asked + why)}".strip()
 
-    def _found(self, talk: _Conversation, words: Vocabulary) -> str:
+    def _found(self, talk: Conversation, words: Vocabulary) -> str:
         """Acknowledge the last lookup when words follow it (after a tool result)."""
         if talk.last_role != "tool" or not talk.calls or not talk.calls[-1][2]:
             return ""
@@ -289,9 +236,9 @@ class OracleAgent:
         if isinstance(output, dict) and output.get("first_name") and "last_name" in output:
             first = sum(1 for _, _, ok, out in talk.calls if ok and isinstance(out, dict) and "last_name" in out) == 1
             return self._pick(_FOUND, "found", talk).format(n=output["first_name"]) if first else ""
-        return words.outcome(output, args)
+        return self._outcome(talk, len(talk.calls) - 1)
 
-    def _recover(self, talk: _Conversation, words: Vocabulary) -> str:
+    def _recover(self, talk: Conversation, words: Vocabulary) -> str:
         name, args, _, error = talk.calls[-1]
         m = self._mistake
         if m is not None and m.wrong in json.dumps(args):
@@ -301,10 +248,11 @@ class OracleAgent:
         return (f"I'm sorry, that did not work; the system says: {str(error).rstrip('.')}. "
                 f"Could you please check the details and tell me again?")
 
-    def _final(self, talk: _Conversation, words: Vocabulary, lead: str) -> str:
+    def _final(self, talk: Conversation, words: Vocabulary, lead: str) -> str:
         """Results in plain sentences, every fact the customer must be told included, then the closing."""
-        writes = {a.name for a in self._actions if a.mode == "write"}
-        done = latest_per_record([words.outcome(out, args) for name, args, ok, out in talk.calls if ok and name in writes])
+        writes = self._plan.writes
+        done = latest_per_record([self._outcome(talk, i) for i, (name, _, ok, _) in enumerate(talk.calls)
+                                  if ok and name in writes])
         if self.task.kind == "refusal":  # what was done first (a compliant part), then what cannot be
             parts = [lead * (lead not in done), *([self._pick(_DONE, "done", talk), *done] if done else []), self._refusal(words, talk)]
         elif writes:
@@ -323,7 +271,7 @@ class OracleAgent:
         parts.append(self._pick(_CLOSINGS, "close", talk))
         return " ".join(p for p in parts if p)
 
-    def _refusal(self, words: Vocabulary, talk: _Conversation) -> str:
+    def _refusal(self, words: Vocabulary, talk: Conversation) -> str:
         rule = self.task.rule
         if rule is None:
             return f"I'm sorry, but I cannot do that: our policy does not allow it (rule {self.task.violated_rule})."
@@ -341,7 +289,7 @@ class OracleAgent:
         return (f"I'm sorry, but I can't {what}. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")
 
-    def _after_end(self, talk: _Conversation) -> str:
+    def _after_end(self, talk: Conversation) -> str:
         if self.task.kind == "refusal" and self.task.rule is not None:
             return (f"I understand, and I'm sorry. The rule applies to every request, so I cannot make an "
                     f"exception: {self.task.rule.statement} {self._pick(_CLOSINGS, 'close', talk)}")

@@ -35,6 +35,7 @@ from skiller.llm.interface import ProviderUnavailable
 __all__ = ["PROVIDER_UNAVAILABLE", "run_episode", "run_many"]
 
 log = structlog.get_logger(__name__)
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(x, ensure_ascii=False), one encoder for all
 
 
 class _Episode:
@@ -144,7 +145,7 @@ async def _run_calls(ep: _Episode, env: EpisodeEnvironment, calls: list[tuple[st
                 broken = result.error
         content = result.value if result.ok else {"error": result.error}
         ep.messages.append({"role": "tool", "tool_call_id": call_id,
-                            "content": json.dumps(content, ensure_ascii=False)})
+                            "content": _to_json(content)})
         ep.records.append(ToolCallRecord(id=call_id, name=call.name, arguments=arguments,
                                          raw_arguments=call.arguments, ok=result.ok,
                                          output=result.value, error=result.error))

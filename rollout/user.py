@@ -1,6 +1,7 @@
 """Simulated users: a deterministic template user driven by the persona, and an LLM playing the persona."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -97,11 +98,8 @@ class BuiltinUser:
     def __init__(self, task: Task, seed: int = 0) -> None:
         self.task = task
         self.seed = seed
-        facts = [k for k, v in task.user_scenario.facts.items() if v]
-        # (label, how a question names it), longest phrase first: read once, searched every turn
         # matched in the agent's words ('the day you collect the fill'), answered in the customer's own
-        self._keys = [(k, label_phrase(k, "agent").removeprefix("the ").casefold())
-                      for k in sorted(facts, key=lambda k: -len(label_phrase(k)))]
+        self._keys = _keys(tuple(k for k, v in task.user_scenario.facts.items() if v))
 
     async def respond(self, messages: list[dict[str, Any]]) -> UserTurn:
         said = [message_text(m) for m in messages if m.get("role") == "user"]
@@ -110,10 +108,10 @@ class BuiltinUser:
         persona = self.task.user_scenario.persona
         rng = self._rng(len(said))
         last = self._last_assistant_text(messages)
-        questions = " ".join(q for q in re.findall(r"[^.!?]*\?", last))
-        if _CONFIRMATION.search(last):
+        questions, confirming = _reading(last)
+        if confirming:
             return UserTurn(text=self._cap(rng.choice(_YES_WORDS[persona.language_register]), persona))
-        asked = self._asked(questions)
+        asked = self._asked(self._keys, questions)
         if asked:
             return UserTurn(text=self._answer(asked, said, persona, rng))
         if (self.task.kind == "refusal" and _REFUSED.search(last) and persona.patience != "low"
@@ -129,11 +127,13 @@ class BuiltinUser:
         return UserTurn(text=f"{self._closing(_GIVE_UP, persona, rng, ' Have a good day.')} {STOP}", stop=True)
 
     # ------------------------------------------------------------------ what is asked
-    def _asked(self, questions: str) -> list[str]:
+    @staticmethod
+    @functools.lru_cache(maxsize=16384)  # by value: the same questions come back in every episode of a task
+    def _asked(keys: tuple[tuple[str, str], ...], questions: str) -> tuple[str, ...]:
         """Fact labels the questions name, longest first so 'day of the slot for X' beats 'day of the slot'."""
         text = questions.casefold()
         found: list[tuple[int, str]] = []
-        for label, key in self._keys:
+        for label, key in keys:
             at = text.find(key)
             if at < 0 and label.lower().endswith(" status"):  # "which X do you mean: what status is it in?"
                 words = key.split()
@@ -142,9 +142,9 @@ class BuiltinUser:
             if at >= 0:
                 found.append((at, label))
                 text = text[:at] + " " * len(key) + text[at + len(key):]
-        return [label for _, label in sorted(found)]
+        return tuple(label for _, label in sorted(found))
 
-    def _answer(self, asked: list[str], said: list[str], persona: Persona, rng: random.Random) -> str:
+    def _answer(self, asked: tuple[str, ...], said: list[str], persona: Persona, rng: random.Random) -> str:
         facts = self.task.user_scenario.facts
         mistake = self.task.user_scenario.mistake
         spoken = "\n".join(said)
@@ -216,6 +216,20 @@ class BuiltinUser:
         if persona.verbosity == "detailed":
             text += detail
         return text[0].upper() + text[1:] if persona.language_register != "casual" else text
+
+
+# What depends only on a task's facts or on an assistant text is read once for all episodes and turns.
+@functools.lru_cache(maxsize=4096)
+def _keys(facts: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(label, how a question names it), longest phrase first."""
+    return tuple((k, label_phrase(k, "agent").removeprefix("the ").casefold())
+                 for k in sorted(facts, key=lambda k: -len(label_phrase(k))))
+
+
+@functools.lru_cache(maxsize=8192)
+def _reading(last: str) -> tuple[str, bool]:
+    """The questions in the assistant's last words, and whether they ask to confirm a change."""
+    return " ".join(q for q in re.findall(r"[^.!?]*\?", last)), bool(_CONFIRMATION.search(last))
 
 
 def user_system_prompt(task: Task) -> str:

@@ -87,6 +87,7 @@ class Environment:
         self._hasher = StateHasher()  # outlives resets and respawns: the initial state stays known
         self._db_id: FileId | None = None  # the database file the worker opened
         self._used = False  # a call ran since the last reset
+        self._settle = False  # the file was restored under the worker: its next call settles first
         self._budget_checked = 0.0
 
     # --- lifecycle -------------------------------------------------------------
@@ -132,7 +133,7 @@ class Environment:
         self._write("worker.py", WORKER_SOURCE.read_bytes())
         for file, module in zip(self._files, self._modules):
             self._write(file, module.code.encode("utf-8"))
-        self._db_id, self._used = self._write(DB_FILE, self._db_bytes), False
+        self._db_id, self._used, self._settle = self._write(DB_FILE, self._db_bytes), False, False
         for leftover in (f"{DB_FILE}-journal", FRESH_FILE):
             (self._workdir / leftover).unlink(missing_ok=True)
         began = time.perf_counter()
@@ -209,14 +210,24 @@ class Environment:
         if isinstance(request, ToolResult):
             return request
         with self._lock:
-            if not self.alive:
-                return self._not_running()
-            self._used = True
+            return self._call_locked(name, request)
+
+    def _call_locked(self, name: str, request: dict[str, Any], respawn: bool = False) -> ToolResult:
+        if respawn:
             try:
-                reply = self._exchange(request, self._call_timeout, what=name)
-            except (WorkerGone, TypeError, ValueError) as exc:
-                return self._failed(name, exc)
-            return self._result(name, reply)
+                self._respawn()
+            except Exception as exc:  # noqa: BLE001 - the call's failure, in one line
+                return ToolResult(ok=False, error=f"environment could not be reset: {exc}")
+        if not self.alive:
+            return self._not_running()
+        settle = self._mark(request)
+        try:
+            reply = self._exchange(request, self._call_timeout, what=name)
+        except (WorkerGone, TypeError, ValueError) as exc:
+            return self._failed(name, exc)
+        if settle and self._unsettled(reply):  # a fresh worker has nothing to settle: this recurses once
+            return self._call_locked(name, request, respawn=True)
+        return self._result(name, reply)
 
     async def acall(self, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
         """`call` from a coroutine: the reply is awaited on the running loop (no thread per call).
@@ -229,14 +240,28 @@ class Environment:
         try:
             if not self.alive:
                 return self._not_running()
-            self._used = True
+            settle = self._mark(request)
             try:
                 reply = await self._aexchange(request, self._call_timeout, what=name)
             except (WorkerGone, TypeError, ValueError) as exc:
                 return self._failed(name, exc)
+            if settle and self._unsettled(reply):
+                return await asyncio.to_thread(self._call_locked, name, request, True)
             return self._result(name, reply)
         finally:
             self._lock.release()
+
+    def _mark(self, request: dict[str, Any]) -> bool:
+        """Note a call is about to run; whether it carries the reset the worker has not seen yet."""
+        self._used, request["settle"], self._settle = True, self._settle, False
+        return request["settle"]
+
+    def _unsettled(self, reply: dict[str, Any]) -> bool:
+        """Whether the worker could not settle before the call (nothing ran): it is stopped, to be replaced."""
+        if reply.get("settled") is not False:
+            return False
+        self._stop(f"reset failed: {reply.get('error')}")
+        return True
 
     def _request(self, name: str, arguments: dict[str, Any] | None) -> dict[str, Any] | ToolResult:
         if name not in self._by_name:
@@ -270,8 +295,8 @@ class Environment:
         """Restore the initial database; a dead worker is replaced by a fresh one.
 
         The parent writes back the blocks the calls changed and the worker drops what its connection
-        may hold beyond the file (a transaction, temporary tables); failing that, the worker reopens a
-        fresh copy swapped in for the file."""
+        may hold beyond the file (a transaction, temporary tables) before its next call runs; failing
+        that, the worker reopens a fresh copy swapped in for the file."""
         with self._lock:
             if self.alive and self._cpu_budget_left():
                 try:
@@ -298,16 +323,18 @@ class Environment:
         await asyncio.to_thread(self.reset)
 
     def _reset_request(self) -> tuple[dict[str, Any] | None, FileId | None]:
-        """What to ask of the worker once the file is restored (None: nothing), and the fresh copy's id."""
+        """What to ask of the worker once the file is restored (None: nothing now), and the fresh copy's id.
+        Restored in place, the worker settles (see `reset`) first thing in its next call: no round trip."""
         if restore(self.db_path, self._db_bytes, self._db_id):
-            return ({"op": "reset"} if self._used else None), self._db_id  # unused: it holds nothing else
+            self._settle, self._used = self._settle or self._used, False
+            return None, self._db_id
         return {"op": "reset", "db": FRESH_FILE}, self._write(FRESH_FILE, self._db_bytes)
 
     def _reset_done(self, reply: dict[str, Any], fresh: FileId | None) -> bool:
         if reply.get("ok") is not True:
             self._stop(f"reset failed: {reply.get('error')}")
             return False
-        self._db_id, self._used = fresh, False
+        self._db_id, self._used, self._settle = fresh, False, False
         return True
 
     def _respawn(self) -> None:

@@ -2,7 +2,9 @@
 
 Two ways to wait for the reply: `exchange` blocks its thread in poll(2); `aexchange` waits on the
 running event loop, so a coroutine (a rollout) pays no thread hand-off per tool call and the loop
-serves other episodes while the worker works.
+serves other episodes while the worker works. While the loop has nothing else to do, `aexchange`
+waits in poll(2) on the worker's pipes and the loop's own selector at once: the reply then costs no
+trip through the loop, and any other event hands the wait back to the loop.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ log = structlog.get_logger("skiller.servers.environment")
 
 MAX_REPLY_BYTES = 8_000_000
 STDERR_TAIL_BYTES = 4_096
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode  # one for all lines
 
 
 class WorkerGone(Exception):
@@ -82,30 +85,41 @@ class WorkerPipe:
         """`exchange` for a coroutine: the reply is awaited on the running loop, not in poll(2).
         Cancelled mid-call, the pipe is out of step: the caller must stop the worker."""
         deadline = time.monotonic() + timeout
-        view = memoryview(_line(request))
-        while view:  # a request line fits the pipe's buffer unless it is huge: wait for room then
-            if not select.select([], [self._out], [], self._remaining(deadline, timeout, what))[1]:
-                continue
-            view = self._write(view, 0, what)
+        view = self._write(memoryview(_line(request)), 0, what)  # a request line nearly always fits at once
+        while view:  # a huge one: wait for room in the pipe
+            if select.select([], [self._out], [], self._remaining(deadline, timeout, what))[1]:
+                view = self._write(view, 0, what)
         loop = asyncio.get_running_loop()
         fds = [fd for fd in (self._in, self._err) if fd >= 0]
         while True:
             reply = self._take(what)
             if reply is not None:
                 return reply
-            remaining = self._remaining(deadline, timeout, what)
-            woke: asyncio.Future[int] = loop.create_future()
-            for fd in fds:
-                loop.add_reader(fd, _wake, woke, fd)
-            try:
-                fd = await asyncio.wait_for(woke, remaining)
-            except TimeoutError:
-                continue  # `_remaining` raises on the next round
-            finally:
-                for fd_ in fds:
-                    loop.remove_reader(fd_)
-            if not self._read(fd, what):
-                fds.remove(fd)
+            ready = self._wait_idle(loop, fds, self._remaining(deadline, timeout, what))
+            if not ready:
+                ready = [await _wait_loop(loop, fds, self._remaining(deadline, timeout, what))]
+            for fd in ready:  # on the deadline (-1), `_remaining` raises on the next round
+                if fd >= 0 and not self._read(fd, what):
+                    fds.remove(fd)
+
+    @staticmethod
+    def _wait_idle(loop: asyncio.AbstractEventLoop, fds: list[int], remaining: float) -> list[int]:
+        """Our pipes that became readable while the loop had nothing else to do, waited for in poll(2)
+        together with the loop's own selector: a trip through the loop costs a rollout more than the
+        worker's answer. Empty when the loop has work (a ready callback, a timer due first, an event on
+        any of its file descriptors, a signal, a wake-up from another thread) or is not a selector loop:
+        the caller then waits on the loop."""
+        ready, timers, selector = (getattr(loop, name, None) for name in ("_ready", "_scheduled", "_selector"))
+        if ready is None or ready or timers is None or selector is None:
+            return []
+        if timers:
+            remaining = min(remaining, timers[0].when() - loop.time())
+        if remaining <= 0:
+            return []
+        poller = select.poll()
+        for fd in (*fds, selector.fileno()):
+            poller.register(fd, select.POLLIN)
+        return [fd for fd, _ in poller.poll(remaining * 1000) if fd in fds]
 
     # --- pieces -----------------------------------------------------------------------------
 
@@ -184,5 +198,20 @@ class WorkerPipe:
                           f"worker {how}")
 
 
+async def _wait_loop(loop: asyncio.AbstractEventLoop, fds: list[int], remaining: float) -> int:
+    """The first of `fds` to become readable, or -1 after `remaining` seconds, awaited on the loop
+    (one future for both pipes and the deadline: cheaper per call than asyncio.wait_for)."""
+    woke: asyncio.Future[int] = loop.create_future()
+    for fd in fds:
+        loop.add_reader(fd, _wake, woke, fd)
+    timer = loop.call_later(remaining, _wake, woke, -1)
+    try:
+        return await woke
+    finally:
+        timer.cancel()
+        for fd in fds:
+            loop.remove_reader(fd)
+
+
 def _line(request: dict[str, Any]) -> bytes:
-    return json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+    return _ENCODE(request).encode() + b"\n"

@@ -3,12 +3,15 @@
 # anything outside the standard library. Protocol (one JSON object per line each way):
 #   {"op": "load", "modules": [{"file", "namespace", "prefix"}], "db": "db.sqlite"} -> value: tool table
 #   {"op": "call", "name": str, "arguments": {...}}                                  -> value: tool return
+#       with "settle": true, first what {"op": "reset"} does (the parent restored the file since the last
+#       call); if that fails the reply is {"ok": false, "error": ..., "settled": false} and nothing ran
 #   {"op": "reset", "db": "fresh.sqlite"}   (moved over the current DB file, then reopened)
 #   {"op": "reset"}   (the parent restored the DB file itself: end any transaction, drop temporary objects)
 #   {"op": "close"}
 # Every reply is {"ok": true, "value": ...} or {"ok": false, "error": "one line"}.
 from __future__ import annotations
 
+import collections
 import importlib.util
 import io
 import json
@@ -183,12 +186,7 @@ def _validate_object(value: dict, schema: dict, where: str, top: bool) -> dict:
 
 # --- the host -------------------------------------------------------------------
 
-class Tool:
-    __slots__ = ("name", "fn", "module", "mode", "description", "parameters")
-
-    def __init__(self, name, fn, module, mode, description, parameters):
-        self.name, self.fn, self.module = name, fn, module
-        self.mode, self.description, self.parameters = mode, description, parameters
+Tool = collections.namedtuple("Tool", "name fn module mode description parameters")
 
 
 class Host:
@@ -200,6 +198,8 @@ class Host:
     def handle(self, request: dict) -> str:
         op = request.get("op")
         if op == "call":
+            if request.get("settle") is True and (problem := self._settle()) is not None:  # a piggybacked reset
+                return json.dumps({"ok": False, "error": one_line(problem), "settled": False}, ensure_ascii=False)
             return self.call(request.get("name"), request.get("arguments"))
         if op == "load":
             return self.load(request.get("modules"), request.get("db"))
@@ -313,7 +313,7 @@ class Host:
 
     def reset(self, fresh: object) -> str:
         if self.db is not None and fresh is None:
-            return self._settle()
+            return fail(problem) if (problem := self._settle()) is not None else succeed(None)
         if self.db is None or not isinstance(fresh, str):
             return fail("reset needs a loaded database and a fresh file name")
         self.db.really_close()
@@ -328,9 +328,10 @@ class Host:
             return fail(f"cannot reset database: {describe(exc)}")
         return succeed(None)
 
-
-    def _settle(self) -> str:
-        # The file is the initial one again; what a connection keeps beyond it must go too.
+    def _settle(self) -> str | None:
+        """The file is the initial one again; what a connection keeps beyond it must go too (the error, if any)."""
+        if self.db is None:
+            return "cannot reset database: no database loaded"
         try:
             self._rollback()
             if self.db.execute("SELECT count(*) FROM temp.sqlite_master").fetchone()[0]:
@@ -338,8 +339,8 @@ class Host:
                 self.db = None
                 self.db = open_db(self.db_path)
         except Exception as exc:  # noqa: BLE001
-            return fail(f"cannot reset database: {describe(exc)}")
-        return succeed(None)
+            return f"cannot reset database: {describe(exc)}"
+        return None
 
 
 def describe(exc: BaseException) -> str:

@@ -66,3 +66,23 @@ def test_a_role_word_in_a_compound_or_another_label_is_left_alone() -> None:
     assert as_said("A customer may have at most 4 open fills", "agent") == "A customer may have at most 4 open fills"
     assert as_said("the day of the slot", "agent") == "the day of the slot"
     assert label_phrase("day the customer collects the fill", "agent") == "the day you collect the fill"
+
+
+@pytest.mark.parametrize("lines", [
+    ["my id is P-0042", "and the amount is 1,250.00"],
+    ["it costs 1", ",250 in total", "or 12", ".5 maybe"],
+    ["the date: 2026-03-06.", "March 6, 2026 again", "6 March", " 2026"],
+    ["credit_card please", "CREDIT CARD", "P-0042.", "-5 units", "A-028", "28"],
+    ["Straße 12", "STRASSE 12", "", "x\r", "1.50", "1.5", "ab.c"],
+])
+def test_a_text_of_several_lines_says_a_value_exactly_when_read_whole(lines: list[str]) -> None:
+    # said_value reads a multi-line text line by line (each line once for all turns); that must agree with
+    # matching every spoken form against the whole text, including forms at and around the line breaks.
+    from skiller.contract.dialogue import _hay, _patterns, value_text  # the whole-text reading, as reference
+
+    text = "\n".join(lines)
+    values = ["P-0042", "1250", "1,250.00", 1250.0, "12.5", "2026-03-06", "credit_card", "28", "5", "A-028",
+              "straße 12", "1.5", "ab", "c", "x", True, "1", "March 6, 2026", "6 March 2026"]
+    for value in values:
+        whole = any(p.search(_hay(text)) for p in _patterns(value_text(value)))
+        assert said_value(text, value) is whole, (value, text)

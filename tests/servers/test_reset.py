@@ -1,6 +1,7 @@
 """Reset in place: the parent writes back the blocks calls changed, and nothing a call left behind survives it."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -31,8 +32,13 @@ def replace_file(db):
     return {"replaced": True}
 
 
+def break_connection(db):
+    db.really_close()  # the worker's own handle: settling it on the next reset fails
+    return {"closed": True}
+
+
 _NONE = {"type": "object", "properties": {}}
-for _fn in (scratch, grow, replace_file):
+for _fn in (scratch, grow, replace_file, break_connection):
     TOOLS[_fn.__name__] = {"fn": _fn, "mode": "write", "description": _fn.__name__, "parameters": _NONE}
 '''
 
@@ -73,3 +79,22 @@ def test_a_worker_that_replaced_its_database_file_is_reset_onto_a_fresh_copy(env
     assert env.state_hash() != initial  # the worker writes the file the parent reads again
     env.reset()
     assert env.state_hash() == initial
+
+
+def test_a_reset_the_worker_cannot_settle_is_done_on_a_fresh_worker_before_the_call(env: Environment) -> None:
+    # The worker settles a reset with its next call; when it cannot, that call runs on a new worker.
+    initial = env.state_hash()
+    for use_loop in (False, True):
+        assert "closed database" in (env.call("break_connection", {}).error or "")
+        assert not env.call("search_books", {"query": "a"}).ok  # the worker lost its database
+        pid = env._proc.pid  # noqa: SLF001
+        if use_loop:
+            asyncio.run(env.areset())
+            result = asyncio.run(env.acall("borrow_book", {"person_id": "P-001", "book_id": "BK-005"}))
+        else:
+            env.reset()
+            result = env.call("borrow_book", {"person_id": "P-001", "book_id": "BK-005"})
+        assert result.ok and result.value["loan_id"] == "LN-0005"
+        assert env._proc.pid != pid and env.alive  # noqa: SLF001
+        env.reset()
+        assert env.state_hash() == initial
