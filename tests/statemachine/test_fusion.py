@@ -67,6 +67,28 @@ def _record_flows(task: dict, members: list[str]) -> bool:
     return False
 
 
+def test_fused_tasks_confirm_who_asks_in_each_service_before_touching_their_data_there(fused):
+    """Each member's policy asks for the person's identity before their data is read or changed there: in every
+    fused golden trajectory a member's profile lookup comes before that member's first call on a record of theirs
+    (catalogue searches are public)."""
+    store, proj, fusions = _fusions(fused)
+    checked = 0
+    for f in fusions:
+        prefixes = sorted(((namespace_of(m), m) for m in f.inputs["members"]), key=lambda p: -len(p[0]))
+        for m in proj.of_kind("task"):
+            if m.inputs["parent"] != f.stream or "task" not in m.artifacts:
+                continue
+            verified: set[str] = set()
+            for call in json.loads(store.artifact(m.artifacts["task"]))["evaluation_criteria"]["actions"]:
+                member = next(m for p, m in prefixes if call["name"].startswith(p))
+                if "profile" in call["name"]:
+                    verified.add(member)
+                elif not re.search(r"_(search|list_catalog)", call["name"]):
+                    assert member in verified, (m.stream, call["name"])
+            checked += 1
+    assert checked >= 10
+
+
 def test_noop_scores_zero_on_fused_bridge_refusals(fused):
     name = "PropertyRental_MovingServices"
     assert cli("rollout", "-w", str(fused), *FOUR, "--agent", "noop", "--domain", name) == 0

@@ -78,12 +78,19 @@ class _Story:
         return len(self.calls)
 
     # ------------------------------------------------------------ the root record (read, or moved by a write)
-    def root(self, link: dict, moved_by: CatalogTool | None) -> tuple[int, dict[str, Any]]:
+    def root(self, link: dict, moved_by: CatalogTool | None, profiles_first: bool = False) -> tuple[int, dict[str, Any]]:
+        """Look the root record up (and move it by a write). Each service's policy asks for the person's identity
+        before their data is read there: the root's profile first, and with `profiles_first` the first target's
+        too (else `hand_over` looks it up just before the target's write)."""
         d = self.domains[link["source"]]
         rec = find(d, link["record"])
         get = next((t for t in d.tools if t.kind == "get" and t.entity == rec.name), None)
         if get is None or not isinstance(rec, CatalogRecord):
             raise _Skip(f"{d.name} cannot look up a {rec.name}")
+        for domain in [d, self.domains[link["target"]]] if profiles_first else [d]:
+            prof = next((x for x in domain.tools if x.kind == "get_profile"), None)
+            if prof is not None:
+                self.call(domain.name, prof.name, {"person_id": "<src.person_id>"})
         key = id_column(rec.name)
         k = self.call(d.name, get.name, {key: f"<src.{key}>"})
         state: dict[str, Any] = {}
@@ -250,7 +257,7 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
                         None)
         if moved_by is None:
             raise _Skip("no status change of the root record satisfies the hand-over")
-    out, state = s.root(first, moved_by)
+    out, state = s.root(first, moved_by, profiles_first=not profile)
     what = words(rec.name)
     lead = f"At {root.name} you have {phrasing.article(what)} <src.{id_column(rec.name)}>."
     if moved_by is not None:
@@ -294,14 +301,14 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
 
 def flow_templates(combo: dict, tables: dict[str, list[str]], seed: int, count: int, clock: str,
                    domains: Mapping[str, CatalogDomain]) -> list[dict[str, Any]]:
-    """Up to `count` templates: storylines passing the root record on (read, or moved by a write first, with
-    and without the target's profile lookup), then refusals of the first hand-over's bridge rules. `domains`
+    """Up to `count` templates: storylines passing the root record on (read, or moved by a write first, the
+    target's profile looked up just before its write or with the root's at the start), then refusals of the first hand-over's bridge rules. `domains`
     holds each member's domain (with its bridge rules), from the catalog or as a request states it."""
     rng = _rng(seed, combo["name"], "flows")
     first = combo["links"][0]
     bridges = [b for b in domains[first["target"]].bridges if b.tool == first["tool"] and b.ref == first["field"]]
     rng.shuffle(bridges)
-    # (moved by a write first, refused rule, look the target's profile up, variant)
+    # (moved by a write first, refused rule, look the target's profile up just before its write, variant)
     plans = [(False, None, True, 0), (True, None, True, 0), (False, None, False, 0), (True, None, False, 0),
              (False, None, True, 1)]
     refusals = [(False, b, True, 0) for b in bridges]
