@@ -16,23 +16,6 @@ SMALL = ["steps.s01.num_domains=3", "steps.s01.min_sectors=3", "steps.s06.rows_p
 REPO = Path(__file__).resolve().parents[1]
 
 
-_WIDER = {"module": 1, "package": 2, "session": 3}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n 2 --dist loadgroup` (the README's command) the tests sharing a workspace or process
-    built once per module (or per folder, for a package or session fixture of a conftest) run on one xdist
-    worker, so it is built once, not once per worker; every other test is scheduled on its own."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        shared = [(_WIDER[defs[-1].scope], defs[-1].baseid) for defs in
-                  (info.name2fixturedefs.values() if info else ()) if defs and defs[-1].scope in _WIDER
-                  and defs[-1].baseid]  # baseid "": a plugin's fixture, not one of ours
-        if shared and not item.get_closest_marker("xdist_group"):
-            scope, baseid = max(shared)
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0] if scope == 1 else baseid))
-
-
 @pytest.fixture(autouse=True)
 def _no_real_key(monkeypatch):
     """Tests never see a real key; a test that needs one sets a dummy."""
