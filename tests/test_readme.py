@@ -23,7 +23,7 @@ def bash_blocks() -> list[str]:
 def test_readme_gives_the_main_command_and_the_test_command():
     blocks = bash_blocks()
     assert blocks[0].startswith("pip install -e . && skiller init ws && skiller run -w ws")
-    assert blocks[1] == "pip install -e '.[test]' && python -m pytest -q"
+    assert blocks[1] == "pip install -e '.[test]' && python -m pytest -q -n 2 --dist worksteal"
 
 
 def test_ci_runs_exactly_the_readmes_commands():

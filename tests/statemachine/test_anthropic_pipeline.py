@@ -181,7 +181,9 @@ def test_hostile_generated_code_is_a_test_failure_not_a_crash(tmp_path, key, fir
         assert cli("run", "-w", str(ws), *small(), "--set", "scheduler.stop_after=tool_graph_built") == 0
     names = sorted(m.stream.split(":")[1] for m in Store(root / "skiller.db").projection().of_kind("domain"))
     hostile = {names[0]: HOSTILE[first], names[1]: HOSTILE[second]}
-    Path("/tmp/skiller-escape-test.txt").unlink(missing_ok=True)
+    escape = Path("/tmp/skiller-escape-test.txt")
+    if "escape" in (first, second):  # only that case touches the file: a parallel worker's case leaves it be
+        escape.unlink(missing_ok=True)
     with MessagesServer(responder=FakeModel(hostile=hostile)) as server:
         cfg = root / "skiller.yaml"
         cfg.write_text(re.sub(r'base_url: "[^"]+"', f'base_url: "{server.base_url}"', cfg.read_text()))
@@ -197,7 +199,7 @@ def test_hostile_generated_code_is_a_test_failure_not_a_crash(tmp_path, key, fir
         runs = [json.loads(r.payload) for r in store.rows(stream=f"domain:{name}") if r.type == "TestsRan"]
         assert runs[-1]["ok"] is False
         assert re.search(EVIDENCE[kind], runs[-1]["output"]), runs[-1]["output"][-600:]
-    assert not Path("/tmp/skiller-escape-test.txt").exists()
+    assert not escape.exists()
 
 
 def test_task_steps_follow_the_model_and_a_malformed_judge_is_a_low_score(tmp_path, key):
