@@ -68,7 +68,7 @@ def _payment(told: dict[str, Any]) -> list[str]:
     paid the 1,929.20 due by credit card' (a rent, premium or payment status; one this does not know is left to
     the field list)."""
     state = next((k for k in told if _STATUS.search(k) and k != "status" and "payout" not in k  # paid to them
-                  and told[k] in _PAID), None)
+                  and isinstance(told[k], str) and told[k] in _PAID), None)
     if state is None:
         return []
     with_due, alone = _PAID[told.pop(state)]

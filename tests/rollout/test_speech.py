@@ -77,3 +77,10 @@ def test_the_user_answers_a_question_about_themselves_in_the_first_person(env: E
 
     assert re.search(r"[Tt]he day I collect the fill is (2026-03-03|March 3, 2026)", answer), answer
     assert "customer" not in answer.lower()
+
+
+def test_a_summary_with_counts_by_status_is_told_without_taking_them_for_a_payment() -> None:
+    # A summary tool returns a mapping under a *_status key (a variant's summary crashed the demonstrator once).
+    told = Vocabulary(_PHARMACY).outcome({"person_id": "P-0152", "total": 3, "by_status": {"booked": 1, "paid": 2}}, {})
+
+    assert "booked" in told and said_value(told, 3)
