@@ -20,7 +20,7 @@ from skiller.formats import ExportError as FormatError
 from skiller.formats import export_format
 from skiller.names import resolve, resolve_fusion
 from skiller.servers.environment import Environment
-from skiller.servers.mcp_server import ServeError, listen, serve_http, serve_stdio
+from skiller.servers.listen import ServeError, listen
 from skiller.servers.sandbox import Sandbox, SandboxLimits
 from skiller.servers.task import EnvironmentBundle
 from skiller.statemachine import STATES
@@ -220,6 +220,8 @@ def cmd_serve(args) -> int:
     sock = listen(args.host, args.port) if args.transport == "http" else None  # a bad host/port: before any work
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind so the worker and temp dir are cleaned up
     sandbox = Sandbox(SandboxLimits(cpu_seconds=24 * 3600, memory_mb=ws.config.sandbox.memory_mb))
+    # deferred: start-up time; `mcp` takes about a second to import and only this command serves it
+    from skiller.servers.mcp_server import serve_http, serve_stdio
     try:
         with Environment.start(list(bundle.modules), database, sandbox) as env:
             if sock is None:
