@@ -167,8 +167,8 @@ class Scheduler:
                                              inputs=spawn.inputs, artifacts={a.name: a.sha256 for a in spawned}))
             self.store.append(events, artifacts, run_id=self.run_id)
 
-        unit = Unit(view.stream, view.kind, view.state, write)
-        await unit.trigger(trigger)
+        async with Unit(view.stream, view.kind, view.state, write) as unit:
+            await unit.trigger(trigger)  # type: ignore[attr-defined] - added by the machine
         return touched
 
 
