@@ -12,11 +12,7 @@ Allow = Callable[[MachineView, Projection], bool]
 
 
 class ReadySet:
-    """Machines ready to advance: kinds in turn (domain, fusion, task, world), the smallest stream of each first.
-
-    Taking turns keeps every kind moving: when streams were served smallest first, every fusion step went
-    before any of the thousands of tasks the fusions had already made, and a chain of fusion steps (heavy
-    on this process, light on the workers) left a worker idle a fifth of the time at volume.
+    """Machines ready to advance, smallest stream first.
 
     Readiness of a machine changes only when its own events are folded, except for steps whose
     `ready` reads other machines (`ready_scope="workspace"`, e.g. s10 waiting for every domain):
@@ -29,8 +25,7 @@ class ReadySet:
                  blocked: Callable[[str], bool]) -> None:
         self._registry, self._config, self._allow, self._blocked = registry, config, allow, blocked
         self._ready: set[str] = set()
-        self._heaps: dict[str, list[str]] = {}  # by kind; may hold streams no longer ready: skipped when popped
-        self._served = ""  # the kind popped last
+        self._heap: list[str] = []  # may hold streams no longer ready: skipped when popped
         self._watchers: set[str] = set()
 
     def __len__(self) -> int:
@@ -46,22 +41,17 @@ class ReadySet:
             if m is not None and self._is_ready(m, proj):
                 if stream not in self._ready:
                     self._ready.add(stream)
-                    heapq.heappush(self._heaps.setdefault(m.kind, []), stream)
+                    heapq.heappush(self._heap, stream)
             else:
                 self._ready.discard(stream)
 
     def pop(self) -> str | None:
-        """The smallest ready stream of the kind after the one served last (it leaves the set until it is
-        checked again), or None."""
-        kinds = sorted(self._heaps)
-        for kind in [k for k in kinds if k > self._served] + [k for k in kinds if k <= self._served]:
-            heap = self._heaps[kind]
-            while heap:
-                stream = heapq.heappop(heap)
-                if stream in self._ready:
-                    self._ready.discard(stream)
-                    self._served = kind
-                    return stream
+        """The smallest ready stream (it leaves the set until it is checked again), or None."""
+        while self._heap:
+            stream = heapq.heappop(self._heap)
+            if stream in self._ready:
+                self._ready.discard(stream)
+                return stream
         return None
 
     def _is_ready(self, m: MachineView, proj: Projection) -> bool:

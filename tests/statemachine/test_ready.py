@@ -81,11 +81,11 @@ def test_ready_set_from_touched_streams_equals_a_full_rescan(seed):
         assert list(ready) == full_scan(proj, allow, blocked)
 
 
-def test_pop_serves_kinds_in_turn_smallest_stream_first_and_takes_it_out():
+def test_pop_gives_the_smallest_ready_stream_and_takes_it_out():
     log = Log(random.Random(0))
     proj = fold([log.create("world", "world"), log.create("domain:B", "domain"), log.create("domain:A", "domain")])
     ready = ReadySet(REGISTRY, CONFIG, lambda m, p: True, lambda s: False)
     ready.check(proj, proj.machines)
-    assert [ready.pop(), ready.pop(), ready.pop(), ready.pop()] == ["domain:A", "world", "domain:B", None]
+    assert [ready.pop(), ready.pop(), ready.pop(), ready.pop()] == ["domain:A", "domain:B", "world", None]
     ready.check(proj, ["domain:B"])  # checked again (its step committed or failed): back in the set
     assert list(ready) == ["domain:B"]
