@@ -46,7 +46,8 @@ class MachineSummary(Frozen):
 
 
 class MachineIndex(Frozen):
-    """Every machine of the workspace by stream; a step asks for it by naming an input `machines`."""
+    """Every machine of the workspace by stream (for a fusion's steps, its members' machines: those whose
+    `domain` input is a member); a step asks for it by naming an input `machines`."""
 
     machines: dict[str, MachineSummary]
 
