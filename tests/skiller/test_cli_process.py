@@ -60,8 +60,10 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_serve_stops_on_the_first_ctrl_c_with_a_client_connected(implemented):
     root, domain, _ = implemented
     env = {k: v for k, v in os.environ.items() if "KEY" not in k}
+    # As from a terminal: a pytest-xdist worker may ignore SIGINT, and its children would inherit that.
     server = subprocess.Popen([sys.executable, "-m", "skiller", "serve", "-w", str(root), "--domain", domain,
-                               "--transport", "http"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               "--transport", "http"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     client = None
     try:
         ready = server.stderr.readline()
