@@ -125,10 +125,7 @@ def _connect(path: str | Path) -> Iterator[sqlite3.Connection]:
 
 @contextmanager
 def _connect_bytes(data: bytes) -> Iterator[sqlite3.Connection]:
-    """`_connect` over a file's bytes already in memory: SQLite reads no page from disk again.
-
-    Only for a rollback-journal file with no hot journal (the caller checks): the bytes are then the content.
-    """
+    """`_connect` over the bytes of a rollback-journal file with no hot journal (the caller checks), in memory."""
     conn = sqlite3.connect(":memory:")
     try:
         conn.deserialize(data)
@@ -236,6 +233,16 @@ def _dump_plan(conn: sqlite3.Connection, table: str) -> DumpPlan:
     return head, select, [names.index(k) for k in pk], keyed
 
 
+_LINES_KEPT = 200_000  # rows' dump lines remembered across states (see `row_line`); more: start afresh
+
+
+def row_line(lines: dict[tuple, str], row: tuple) -> str:
+    """A row's line of the canonical dump, remembered in `lines` (equal rows, equal lines)."""
+    if (line := lines.get(row)) is None:
+        line = lines[row] = _encode(tuple(map(canonical_value, row)))
+    return line
+
+
 def _table_dump(conn: sqlite3.Connection, table: str, lines: dict[tuple, str] | None = None,
                 plan: DumpPlan | None = None) -> bytes:
     """One table's share of the canonical dump: a header line, then one JSON array per row in key order.
@@ -257,11 +264,11 @@ def _table_dump(conn: sqlite3.Connection, table: str, lines: dict[tuple, str] | 
             for c in (columns[i] for i in where)]
     ordered = keyed and all(set(map(type, k)) <= {int, str} for k in keys) and len(set(zip(*keys))) == len(raw)
     if ordered and lines is not None:
-        if len(lines) > 200_000:
+        if len(lines) > _LINES_KEPT:
             lines.clear()
         got = list(map(lines.get, raw))
         if None in got:
-            got = [g or lines.setdefault(r, _encode(tuple(map(canonical_value, r)))) for g, r in zip(got, raw)]
+            got = [g or row_line(lines, r) for g, r in zip(got, raw)]
         return head + ("\n".join(got) + "\n").encode()
     for i, col in enumerate(columns):  # only columns holding floats or blobs need normalizing
         if any(t in _FLOATISH for t in set(map(type, col))):

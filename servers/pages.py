@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 import struct
 
-__all__ = ["PageError", "btree_pages", "changed_pages", "page_size", "leaf_cells", "record_values", "same_layout", "table_leaves"]
+__all__ = ["PageError", "btree_pages", "changed_pages", "page_size", "record_values", "same_layout", "table_leaves"]
 
 HEADER = 100
 # Header bytes that change on every commit without changing any table's content: file change counter,
@@ -136,12 +136,14 @@ Leaves = dict[int, tuple[int, ...]]  # leaf page -> the rowids of its cells, in 
 
 
 def table_leaves(data: bytes | memoryview, root: int, known: Leaves | None = None,
-                 changed: set[int] | frozenset[int] = frozenset()) -> tuple[Leaves, frozenset[int]]:
-    """The rowids on each leaf page of the rowid table whose b-tree is rooted at `root`, and every page of it.
+                 changed: set[int] | frozenset[int] = frozenset()) -> tuple[Leaves, frozenset[int], dict[int, bytes]]:
+    """The rowids on each leaf page of the rowid table whose b-tree is rooted at `root`, every page of it, and
+    rowid -> whole cell (sizes, rowid, record) for the rows on the leaves read here: equal cells hold equal rows.
 
     Raises `PageError` unless every row lies wholly on its leaf page (a row that spills keeps part of its
     content on overflow pages, which this map does not tie to a row) and the tree is a rowid table's. A
-    page in `known` and not in `changed` is a leaf whose bytes did not change: its rowids are taken from there.
+    page in `known` and not in `changed` is a leaf whose bytes did not change: its rowids are taken from there
+    (and its cells are not read).
     """
     try:
         return _leaves(memoryview(data), root, known or {}, changed)
@@ -149,11 +151,13 @@ def table_leaves(data: bytes | memoryview, root: int, known: Leaves | None = Non
         raise PageError(f"b-tree at page {root} is malformed: {exc}") from None
 
 
-def _leaves(view: memoryview, root: int, known: Leaves, changed: set[int] | frozenset[int]) -> tuple[Leaves, frozenset[int]]:
+def _leaves(view: memoryview, root: int, known: Leaves,
+            changed: set[int] | frozenset[int]) -> tuple[Leaves, frozenset[int], dict[int, bytes]]:
     size = page_size(view)
     count = len(view) // size
     table_max = size - view[20] - 35  # the longest payload a table leaf keeps on the page
     leaves: Leaves = {}
+    cells: dict[int, bytes] = {}
     seen: set[int] = set()
     todo = [root]
     while todo:
@@ -164,45 +168,26 @@ def _leaves(view: memoryview, root: int, known: Leaves, changed: set[int] | froz
         if n in known and n not in changed:
             leaves[n] = known[n]
             continue
-        page = view[(n - 1) * size:n * size]
-        kind, cells = page[0], struct.unpack_from(">H", page, 3)[0]
+        page = bytes(view[(n - 1) * size:n * size])
+        kind, count_on_page = page[0], struct.unpack_from(">H", page, 3)[0]
         if kind == 5:
             todo.append(struct.unpack_from(">I", page, 8)[0])
-            todo.extend(struct.unpack_from(">I", page, at)[0] for at in struct.unpack_from(f">{cells}H", page, 12))
+            todo.extend(struct.unpack_from(">I", page, at)[0]
+                        for at in struct.unpack_from(f">{count_on_page}H", page, 12))
         elif kind == 13:
             rowids = []
-            for at in struct.unpack_from(f">{cells}H", page, 8):
-                payload, at = (page[at], at + 1) if page[at] < 0x80 else _varint(page, at)
-                if payload > table_max:
-                    raise PageError(f"a row on page {n} spills onto overflow pages")
-                rowid, _ = (page[at], 0) if page[at] < 0x80 else _varint(page, at)
-                rowids.append(rowid - (1 << 64) if rowid >= 1 << 63 else rowid)  # stored as 64-bit two's complement
+            for at in struct.unpack_from(f">{count_on_page}H", page, 8):
+                payload, end = (page[at], at + 1) if page[at] < 0x80 else _varint(page, at)
+                rowid, end = (page[end], end + 1) if page[end] < 0x80 else _varint(page, end)
+                if payload > table_max or end + payload > size:
+                    raise PageError(f"a row on page {n} does not lie wholly on it (it spills onto overflow pages)")
+                rowid = rowid - (1 << 64) if rowid >= 1 << 63 else rowid  # stored as 64-bit two's complement
+                rowids.append(rowid)
+                cells[rowid] = page[at:end + payload]
             leaves[n] = tuple(rowids)
         else:
             raise PageError(f"page {n} is not a rowid table's b-tree page (type {kind})")
-    return leaves, frozenset(seen)
-
-
-def leaf_cells(data: bytes | memoryview, page: int) -> dict[int, bytes]:
-    """Rowid -> the whole cell (sizes, rowid, record) of each row on a table leaf page whose rows all lie on it
-    (as `table_leaves` checked): equal cells hold equal rows. Raises `PageError` on anything else."""
-    try:
-        view = memoryview(data)
-        size = page_size(view)
-        table_max = size - view[20] - 35
-        body = bytes(view[(page - 1) * size:page * size])
-        if page < 2 or body[0] != 13:
-            raise PageError(f"page {page} is not a table leaf")
-        out = {}
-        for at in struct.unpack_from(f">{struct.unpack_from('>H', body, 3)[0]}H", body, 8):
-            payload, end = (body[at], at + 1) if body[at] < 0x80 else _varint(body, at)
-            rowid, end = (body[end], end + 1) if body[end] < 0x80 else _varint(body, end)
-            if payload > table_max or end + payload > size:
-                raise PageError(f"a row on page {page} does not lie wholly on it")
-            out[rowid - (1 << 64) if rowid >= 1 << 63 else rowid] = body[at:end + payload]
-        return out
-    except (struct.error, IndexError, ValueError) as exc:
-        raise PageError(f"page {page} is malformed: {exc}") from None
+    return leaves, frozenset(seen), cells
 
 
 _WIDTHS = (0, 1, 2, 3, 4, 6, 8)  # bytes of the big-endian integer serial types 1-6

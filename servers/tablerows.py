@@ -64,24 +64,22 @@ def read_rows(conn: Callable[[], sqlite3.Connection], data: bytes, table: str, r
     names = tuple(sorted(c[0] for c in columns))
     if not keyed or not select or not isinstance(root, int) or _ROWID_NAMES & {n.lower() for n in names}:
         return None
-    try:
-        leaves, owned = pages.table_leaves(data, root, prior.leaves if prior else None, changed)
-        fresh = [p for p, rowids in leaves.items() if prior is None or p in changed or prior.leaves.get(p) is not rowids]
-        now = {r: cell for p in fresh for r, cell in pages.leaf_cells(data, p).items()}
+    try:  # `now`: the cells of the leaves whose bytes changed (all of them without `prior`)
+        leaves, owned, now = pages.table_leaves(data, root, prior.leaves if prior else None, changed)
     except pages.PageError:
         return None
-    if len(lines) > 200_000:
+    if len(lines) > database._LINES_KEPT:
         lines.clear()
     cells: dict[int, bytes] = {}
     rows: dict[int, tuple[tuple, str]] = {}
     found: dict[int, tuple] = {}
     fetch: list[int] = []
     layout = prior.layout if prior is not None else None
-    if prior is not None:
-        kept = set(leaves) - set(fresh)  # leaves whose bytes did not change hold the same rows
-        for p in kept:
-            cells.update((r, prior.cells[r]) for r in leaves[p])
-            rows.update((r, prior.rows[r]) for r in leaves[p])
+    if prior is not None:  # leaves taken from `prior` (their bytes did not change) hold the same rows
+        for p, rowids in leaves.items():
+            if prior.leaves.get(p) is rowids and p not in changed:
+                cells.update((r, prior.cells[r]) for r in rowids)
+                rows.update((r, prior.rows[r]) for r in rowids)
     for r, cell in now.items():
         cells[r] = cell
         if prior is not None and prior.cells.get(r) == cell:
@@ -111,10 +109,7 @@ def read_rows(conn: Callable[[], sqlite3.Connection], data: bytes, table: str, r
     key_of = itemgetter(*where) if len(where) > 1 else (lambda row, at=where[0]: (row[at],))
     added = {}
     for rowid, row in found.items():
-        line = lines.get(row)
-        if line is None:
-            line = lines.setdefault(row, database._encode(tuple(map(database.canonical_value, row))))
-        added[rowid] = (key_of(row), line)
+        added[rowid] = (key_of(row), database.row_line(lines, row))
     if not {type(k) for key, _ in added.values() for k in key} <= {int, str}:
         return None
     same_keys = prior is not None and all(r in prior.rows and prior.rows[r][0] == v[0] for r, v in added.items())
