@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sqlite3
 import sys
@@ -16,6 +15,7 @@ from skiller import report, runner
 from skiller.config import ConfigError, config_schema
 from skiller.evaluator import format_summary, summary_table
 from skiller.export import ExportError, current_results, export
+from skiller.executors import local_workers
 from skiller.formats import ExportError as FormatError
 from skiller.formats import export_format
 from skiller.names import resolve, resolve_fusion
@@ -44,8 +44,7 @@ def _ws(args, write: bool = False) -> Workspace:
 
 def _export_workers(ws) -> int:
     """The run's worker processes also write outputs/ (`scheduler.executor: processes`); else this process."""
-    scheduler = ws.config.scheduler
-    return (scheduler.workers or os.cpu_count() or 1) if scheduler.executor == "processes" else 1
+    return local_workers(ws.config) if ws.config.scheduler.executor == "processes" else 1
 
 
 def cmd_init(args) -> int:

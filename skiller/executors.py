@@ -18,14 +18,18 @@ from skiller.store import Store
 from skiller.workspace import DB_FILE, LOG_FILE, Workspace, configure_logging, dump_config
 
 
+def local_workers(config: Config) -> int:
+    """Worker processes on this machine for `scheduler.executor: processes` (unset: one per core)."""
+    return config.scheduler.workers or os.cpu_count() or 1
+
+
 def open_executor(ws: Workspace, llm: LLMClient, sandbox, environments: EnvironmentPool) -> Executor:
     """The executor `scheduler.executor` names; the caller closes it. Ray problems are one config line."""
     config = ws.config
     if config.scheduler.executor == "local":
         return LocalExecutor(Resources(config, llm, sandbox, ws.chat_provider(), environments))
     if config.scheduler.executor == "processes":
-        workers = config.scheduler.workers or os.cpu_count() or 1
-        return ProcessExecutor(partial(process_resources, str(ws.root.resolve()), config), workers)
+        return ProcessExecutor(partial(process_resources, str(ws.root.resolve()), config), local_workers(config))
     root = str(ws.root.resolve())
     key = hashlib.sha256(json.dumps([root, dump_config(config)], sort_keys=True, default=str).encode()).hexdigest()
     try:

@@ -78,14 +78,6 @@ def function_tool(tool: dict, prefix: str = "") -> dict:
                                              "parameters": tool["parameters"]}}
 
 
-def render(store: Store, sft: bool = False) -> dict[str, bytes]:
-    proj = store.projection()
-    files: dict[str, bytes] = {}
-    for write in _writers(sft):
-        files.update(write(store, proj))
-    return files
-
-
 def _writers(sft: bool) -> list[Callable[[Store, Projection], Files]]:
     return [*WRITERS, sft_files] if sft else list(WRITERS)
 
@@ -108,7 +100,7 @@ def export(store: Store, out: Path, sft: bool = False, workers: int = 1) -> list
         proj = store.projection()
         return sorted(path for write in writers for path in _write(write(store, proj), out))
     # The largest writers first, so the pool ends together (rollouts alone are half the bytes of a volume run).
-    names = sorted((w.__name__ for w in writers), key=_COST_ORDER.index)
+    names = sorted((w.__name__ for w in writers), key=lambda n: _COST_ORDER.index(n) if n in _COST_ORDER else len(_COST_ORDER))
     context = multiprocessing.get_context("spawn")  # never fork: the caller holds SQLite connections and threads
     try:
         with ProcessPoolExecutor(min(workers, len(names)), mp_context=context) as pool:
