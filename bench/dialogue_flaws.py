@@ -12,7 +12,14 @@
    member's ..." in their own words (the policy's quoted statements aside);
 6. nested label: a label inside a label ("the vet visit where the pet was vaccinated of the first boarding
    stay", "the doctor's name of the doctor of my appointment", "the kind of suite of the boarding suite of my
-   stay").
+   stay");
+7. confirmation as a field list: the change the assistant asks the customer to confirm is told as 'label value'
+   pairs ("cancel a pending policy: pet policy PPO-0005; first day of coverage Saturday, April 4, 2026");
+8. new value asked by its plain label: the assistant asks for a value by the very label under which it has just
+   told the current one ("the first day of coverage is Tuesday, April 28, 2026 ... Could you give me the first
+   day of coverage?"), where a person asks for the new one;
+9. done before a refusal: a message that opens with "All done." or the like, then refuses (what was done is
+   only the first part of what was asked).
 
 Usage: python bench/dialogue_flaws.py WORKSPACE [--show N]  (prints counts per flaw, and N examples of each)
 """
@@ -126,9 +133,43 @@ def nested_label(messages: list[dict[str, Any]]) -> bool:
     return any(m["role"] in ("assistant", "user") and _NESTED.search(_text(m)) for m in messages)
 
 
+def confirmation_list(messages: list[dict[str, Any]]) -> bool:
+    return any(m["role"] == "assistant" and _CONFIRM.search(_text(m)) and "; " in _text(m) for m in messages)
+
+
+_TOLD = re.compile(r"(?:^|[:,] |, and |\. )(?:the )?([a-z][a-z' ]*?) is (?=[A-Z0-9])")
+
+
+def new_value_by_label(messages: list[dict[str, Any]]) -> bool:
+    told: set[str] = set()
+    for m in messages:
+        if m["role"] == "user":
+            told = set()
+        if m["role"] != "assistant" or not _text(m):
+            continue
+        text = _text(m)
+        told |= {t.removeprefix("the ") for t in _TOLD.findall(text)}
+        if _questions(text):
+            asked = _ASK.sub("", re.split(r"(?<=[.!?])\s+", text)[-1]).strip()
+            parts = [re.sub(r" for [A-Z]\w+$", "", p.strip()).removeprefix("the ") for p in asked.split(" and ")]
+            if told & set(parts) and not asked.startswith("For the new "):
+                return True
+    return False
+
+
+_DONE_OPENER = re.compile(r"^(All done|That's done|Done, that went through|All set)\.")
+
+
+def done_before_refusal(messages: list[dict[str, Any]]) -> bool:
+    return any(m["role"] == "assistant" and _DONE_OPENER.search(_text(m)) and _REFUSAL.search(_text(m))
+               for m in messages)
+
+
 FLAWS = {"1 search filter asked": search_filter_asked, "2 asked after a visible violation": asked_after_violation,
          "3 name asked after the account was found": name_asked_after_profile,
-         "4 field dump": field_dump, "5 customer in the third person": third_person, "6 nested label": nested_label}
+         "4 field dump": field_dump, "5 customer in the third person": third_person, "6 nested label": nested_label,
+         "7 confirmation as a field list": confirmation_list, "8 new value asked by its plain label": new_value_by_label,
+         "9 done before a refusal": done_before_refusal}
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider
 from skiller.rollout.conversation import IDENTITY as _IDENTITY, Conversation, norm as _norm, plan_for
 from skiller.rollout.speech import Vocabulary, latest_per_record, say_value
-from skiller.contract.dialogue import label_phrase, said_value
+from skiller.contract.dialogue import is_clause, label_phrase, said_value
 from skiller.servers.task import GoldenAction, Task
 
 __all__ = ["ChatAgent", "NoopAgent", "OracleAgent"]
@@ -32,6 +32,7 @@ _DOING = ["Thank you, I'm doing that now.", "Great, making the change now.", "Th
 _ABOUT_TO = ["Before I make any change, here is what I will do: {c}.", "Just to confirm, I'm about to {c}.",
              "Here is the change I would make: {c}."]
 _DONE = ["All done.", "That's done.", "Done, that went through.", "All set."]
+_PART_DONE = ["The first part is done.", "I've taken care of the first part."]  # a refusal follows
 _FOUND = ["Thank you, {n}, I have found your account.", "Thanks, {n}; I've found your account.",
           "I've located your account, {n}."]
 
@@ -83,11 +84,11 @@ class OracleAgent:
         if pending is None:
             missing = self._before_refusal(talk, words) if self.task.kind == "refusal" else []
             if missing:
-                return AgentTurn(text=self._ask(lead, missing[:2], talk))
+                return AgentTurn(text=self._ask(lead, missing[:2], talk, *self._anew(None, missing[:2], talk, words)))
             return AgentTurn(text=self._final(talk, words, lead))
         missing = self._missing(at, talk)
         if missing:
-            return AgentTurn(text=self._ask(lead, missing, talk))
+            return AgentTurn(text=self._ask(lead, missing, talk, *self._anew(at, missing, talk, words)))
         arguments = self._arguments(pending, talk)
         if pending.mode == "write" and not talk.confirmed:
             change = self._pick(_ABOUT_TO, "about", talk).format(c=words.change(pending.name, arguments))
@@ -212,7 +213,37 @@ class OracleAgent:
         service = " and ".join(self.task.environment.split("_"))
         return self._pick(_GREETINGS, "greet", talk).format(s=service)
 
-    def _ask(self, lead: str, labels: list[str], talk: Conversation) -> str:
+    def _anew(self, at: int | None, labels: list[str], talk: Conversation, words: Vocabulary) -> tuple[set[str], str]:
+        """What is asked anew right after a record was told: the labels of its fields the request changes ('the
+        new arrival day'), or, when the request makes another record like it, what it is ('the new claim'). The
+        request is the pending write (`at`), or with None the refused one. A person never asks for a value by
+        the very label they just told the current one under."""
+        if talk.last_role != "tool" or not talk.calls or not talk.calls[-1][2]:
+            return set(), ""
+        out = talk.calls[-1][3]
+        row = out[0] if isinstance(out, list) and len(out) == 1 else out
+        ids = [k for k in row if k.endswith("_id") and k != "person_id"] if isinstance(row, dict) else []
+        if at is not None and self._actions[at].mode == "write":
+            keys = self._plan.arguments[at]
+            same = bool(ids) and _norm(self._actions[at].arguments.get(ids[0], "")) == _norm(row[ids[0]])
+        elif at is None and self.task.rule is not None:
+            params = words.params.get(self.task.rule.tool, [])
+            keys = {k: key for k in labels for key in params if k.lower().endswith(words.label(key).lower())}
+            same = bool(ids) and ids[0] in params
+        else:
+            return set(), ""
+        told = {k for k in labels if keys.get(k) in row and not keys[k].endswith("_id")}
+        if not told or not ids:
+            return set(), ""
+        if same:  # a change to that record
+            return {k for k in told if not is_clause(k)}, ""
+        noun = re.sub(r" id$", "", words.said(ids[0]))
+        ordinal = re.compile(rf"\b(?:first|second|third|fourth|other|new) {re.escape(noun)}\b")
+        return set(), "" if any(ordinal.search(k.lower()) for k in labels) else noun  # 'the day of the second rental'
+
+    def _ask(self, lead: str, labels: list[str], talk: Conversation, new: set[str] = frozenset(),
+             another: str = "") -> str:
+        """Ask for `labels` ('the new X' for those in `new`; 'For the new <another>, ...' first)."""
         if all(k.lower() in _IDENTITY for k in labels):
             asked = " and ".join(f"your {k.lower()}" for k in labels)
             why = self._pick(_WHY_ID, "why", talk)
@@ -224,9 +255,13 @@ class OracleAgent:
             rest = [k for k in labels if k not in states]
             if not rest:
                 return f"{lead} {which}".strip()
-            asked, why = " and ".join(label_phrase(k, "agent") for k in rest), ""
-            lead = f"{lead} {which}".strip()
-        return f"{lead} {self._pick(_ASKS, 'ask', talk).format(x=asked + why)}".strip()
+            asked = " and ".join(re.sub(r"^the ", "the new ", label_phrase(k, "agent")) if k in new
+                                 else label_phrase(k, "agent") for k in rest)
+            why, lead = "", f"{lead} {which}".strip()
+        question = self._pick(_ASKS, 'ask', talk).format(x=asked + why)
+        if another:
+            question = f"For the new {another}, {question[:1].lower()}{question[1:]}"
+        return f"{lead} {question}".strip()
 
     def _found(self, talk: Conversation, words: Vocabulary) -> str:
         """Acknowledge the last lookup when words follow it (after a tool result)."""
@@ -254,7 +289,8 @@ class OracleAgent:
         done = latest_per_record([self._outcome(talk, i) for i, (name, _, ok, _) in enumerate(talk.calls)
                                   if ok and name in writes])
         if self.task.kind == "refusal":  # what was done first (a compliant part), then what cannot be
-            parts = [lead * (lead not in done), *([self._pick(_DONE, "done", talk), *done] if done else []), self._refusal(words, talk)]
+            parts = [lead * (lead not in done), *([self._pick(_PART_DONE, "done", talk), *done] if done else []),
+                     self._refusal(words, talk)]
         elif writes:
             parts = [self._pick(_DONE, "done", talk), *done]
         else:

@@ -123,9 +123,11 @@ class Plan:
         # needs one of them and nothing was called yet (identify first, as the policy asks), else as found.
         self.first_labels: list[list[str]] = []
         self.labels: list[list[str]] = []
-        for action in self.actions:
+        self.arguments: list[dict[str, str]] = []  # per action: fact label -> the argument it fills (top level)
+        for action, want in zip(self.actions, self.wants):
             values = {norm(v) for v in leaf_values(action.arguments)}  # an order's items are asked like any value
             labels = [k for k, v in self.facts.items() if norm(v) in values]
+            self.arguments.append({k: key for k in labels for key, v in want.items() if v == norm(self.facts[k])})
             first = identity + [k for k in labels if k not in identity] if set(identity) & set(labels) else labels
             self.first_labels.append(list(dict.fromkeys(first)))
             self.labels.append(list(dict.fromkeys(labels)))

@@ -147,9 +147,28 @@ class Vocabulary:
         return f"{label} {say_value(key, value)}"
 
     def change(self, tool: str, arguments: Mapping[str, Any]) -> str:
-        """What a write is about to do, in words (the person's own id is implied)."""
-        shown = [self.thing(k, v) for k, v in arguments.items() if k != "person_id"]
-        return self.deed(tool, arguments) + (": " + "; ".join(shown) if shown else "")
+        """What a write is about to do, in a sentence: 'move the start date of that policy (pet policy PPO-0005):
+        the first day of coverage will be Saturday, April 4, 2026'. The records it names go in brackets, the
+        values it sets are told as they will be; the person's own id is implied, a name said in the deed is not
+        repeated."""
+        deed = self.deed(tool, arguments)
+        shown = {k: v for k, v in arguments.items() if k != "person_id"
+                 and not (isinstance(v, str) and v and re.search(rf"\b{re.escape(v)}\b", deed))}
+        records = [self.thing(k, v) for k, v in shown.items() if k.endswith("_id")]
+        values = [self._will(k, v) for k, v in shown.items() if not k.endswith("_id")]
+        return deed + (f" ({', '.join(records)})" if records else "") + (f": {_listing(values)}" if values else "")
+
+    def _will(self, key: str, value: Any) -> str:
+        """'the arrival day will be Monday, February 16, 2026', 'it will be refundable'."""
+        if isinstance(value, bool):
+            flag = _words(key).removeprefix("is ")
+            if flag.startswith("has "):
+                return f"it will {'have' if value else 'not have'} {flag[4:]}"
+            return f"it will {'' if value else 'not '}be {flag}"
+        label = self.said(key)
+        if isinstance(value, list):
+            label = re.sub(r" *[,(].*$", "", label)
+        return f"{label_phrase(label)} will be {say_value(key, value)}"
 
     def outcome(self, output: Any, arguments: Mapping[str, Any]) -> str:
         """What a call returned, as a person tells it: 'Your boarding stay BST-0054 is checked in: the arrival

@@ -8,6 +8,7 @@ from skiller.rollout import BuiltinUser, OracleAgent, run_episode
 from skiller.rollout.speech import Vocabulary
 from skiller.servers import Environment
 
+from tests.rollout.conftest import start_library
 from tests.rollout.support import LIB_1, POLICY, action, make_task
 
 
@@ -40,5 +41,51 @@ def test_a_request_is_named_in_the_customers_terms() -> None:
     assert words.deed("enroll_pet", {"pet_name": "Olive"}) == "insure Olive under that plan"
     assert words.deed("enroll_pet") == "insure a pet under that plan"
     assert words.deed("file_claim") == "file a claim for that veterinary visit"
-    assert words.change("enroll_pet", {"pet_name": "Olive", "pet_plan_id": "PPL-1"}).startswith(
-        "insure Olive under that plan: ")
+    # the change to confirm is a sentence: records named in brackets, values as they will be, a name said once
+    assert words.change("enroll_pet", {"pet_name": "Olive", "pet_plan_id": "PPL-1"}) == \
+        "insure Olive under that plan (pet plan PPL-1)"
+    assert words.change("enroll_pet", {"pet_name": "Olive", "pet_plan_id": "PPL-1", "start_date": "2026-04-04",
+                                       "vaccinated": False}) == \
+        "insure Olive under that plan (pet plan PPL-1): the start date will be Saturday, April 4, 2026, and it will " \
+        "not be vaccinated"
+
+
+# A loan whose due day can be moved: the record is read, told, then changed.
+MOVABLE_DUE_DAY = """
+def get_loan(db, loan_id):
+    return _loan(db, loan_id)
+
+
+def move_due_day(db, loan_id, due_date):
+    _loan(db, loan_id)
+    db.execute(f"UPDATE {_t('loan')} SET due_date = ? WHERE loan_id = ?", (due_date, loan_id))
+    return _loan(db, loan_id)
+
+
+TOOLS["get_loan"] = {"fn": get_loan, "mode": "read", "description": "Look up a loan.",
+                     "parameters": {"type": "object", "properties": {"loan_id": {"type": "string",
+                                    "description": "Loan id"}}, "required": ["loan_id"]}}
+TOOLS["move_due_day"] = {"fn": move_due_day, "mode": "write", "description": "Move the due day of a loan.",
+                         "parameters": {"type": "object", "properties": {
+                             "loan_id": {"type": "string", "description": "Loan id"},
+                             "due_date": {"type": "string", "description": "Day the book is due back"}},
+                             "required": ["loan_id", "due_date"]}}
+"""
+
+
+def test_a_value_just_told_is_asked_for_anew_and_the_change_confirmed_in_a_sentence(rollout_sandbox) -> None:
+    with start_library(rollout_sandbox, MOVABLE_DUE_DAY) as env:
+        task = make_task(env, "lib-move-due", first_query="I'd like to move the due day of my loan.",
+                         facts={"person id": "P-001", "full name": "Ada Lovelace", "loan id": "LN-0001",
+                                "day the book is due back": "2026-03-20"},
+                         actions=[action(1, "get_member", person_id="P-001"), action(2, "get_loan", loan_id="LN-0001"),
+                                  action(3, "move_due_day", "write", loan_id="LN-0001", due_date="2026-03-20")])
+        transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
+
+    spoken = _assistant(transcript)
+    told = next(t for t in spoken if "the day the book is due back is Friday, March 6, 2026" in t)
+    assert "the new day the book is due back" in told  # not the label it was just told under
+    confirm = next(t for t in spoken if "LN-0001" in t and "will be" in t)
+    assert "(loan LN-0001): the day the book is due back will be Friday, March 20, 2026." in confirm
+    assert "; " not in confirm
+    assert [r.name for r in transcript.tool_calls][-1] == "move_due_day" and transcript.tool_calls[-1].ok
