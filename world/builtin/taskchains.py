@@ -195,7 +195,10 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
         calls += _target_read(b, new, f"<target.{tkey}>")
     forbidden = (create.name, {"person_id": "<rec.person_id>", tkey: f"<target.{tkey}>", **a2})
     tlabel = f"{twhat} id" if f"{twhat} id" not in facts_rec else f"{twhat} id for the new {nwhat}"
-    known = b.who("rec") | facts_rec | b.arg_text(rec, a1)[1] | {tlabel: f"<target.{tkey}>"}
+    # The value the first write sets and the refused request's own can share a label (two arrival days): the
+    # first is then 'new arrival day', so the customer knows both and the assistant asks for each.
+    mine = {(f"new {k}" if k in facts and facts[k] != v else k): v for k, v in b.arg_text(rec, a1)[1].items()}
+    known = b.who("rec") | facts_rec | mine | {tlabel: f"<target.{tkey}>"}
     known |= facts
     if "payment_method" in a1:
         known["payment method"] = a1["payment_method"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
+from skiller.contract.dialogue import said_value, value_text
 from skiller.evaluator.quality import template_text
 from skiller.servers.database import summarize
 from skiller.contract.environment import ModuleSource
@@ -149,6 +151,18 @@ def _bigram_ratio(texts: list[str]) -> float:
     return len(set(grams)) / max(1, len(grams))
 
 
+def _untold(task: Task) -> list[str]:
+    """Values a golden write sets that the customer never knows and no earlier call returned: the assistant
+    could only have made them up."""
+    facts, seen, untold = "\n".join(task.user_scenario.facts.values()), "", []
+    for a in task.golden_actions:
+        if a.mode == "write":
+            untold += [f"{a.name}.{k}={v!r}" for k, v in a.arguments.items() if not isinstance(v, (bool, dict, list))
+                       and not said_value(facts, value_text(v)) and value_text(v) not in seen]
+        seen += json.dumps(a.expected)
+    return untold
+
+
 # ---------------------------------------------------------------- end to end through the real steps
 @pytest.mark.parametrize("domain", DOMAINS, ids=lambda d: d.name)
 def test_templates_validate_cover_the_tools_and_become_distinct_tasks(domain: CatalogDomain) -> None:
@@ -177,6 +191,7 @@ def test_templates_validate_cover_the_tools_and_become_distinct_tasks(domain: Ca
         assert "###STOP###" in task.user_scenario.instructions.task_instructions
         if task.kind == "refusal":
             assert task.rule is not None and task.rule.id == task.violated_rule and task.rule.statement
+        assert not _untold(task), (task.first_query, _untold(task))
         slip = task.user_scenario.mistake
         if slip is not None:  # a slip on a reference only ever a read looks up first, and no row has it
             assert slip.fact in task.user_scenario.facts and slip.wrong != task.user_scenario.facts[slip.fact]
