@@ -34,7 +34,7 @@ from typing import Any
 _REFUSAL = re.compile(r"Our policy says:")
 _CONFIRM = re.compile(r"go ahead\?|proceed\?", re.I)
 _CLOSE = re.compile(r"anything else", re.I)
-_ASK = re.compile(r"^(Could you please tell me|May I have|Could you give me)\s+|(, please)?\?$")
+_ASK = re.compile(r"^(For the new [^,]+, )?(Could you please tell me|May I have|Could you give me)\s+|(, please)?\?$", re.I)
 _IDENTITY = re.compile(r"your (full name|person id)", re.I)
 
 
@@ -87,7 +87,7 @@ def asked_after_violation(messages: list[dict[str, Any]]) -> bool:
         text = _text(m)
         if m["role"] != "assistant" or not _questions(text) or _IDENTITY.search(text):
             continue
-        asked = _ASK.sub("", re.split(r"(?<=[.!?)])\s+", text)[-1]).strip().removeprefix("the ")
+        asked = _ASK.sub("", re.split(r"(?<=[.!?)])\s+", text)[-1]).strip().removeprefix("the ").removeprefix("new ")
         if not (judged and " and " not in asked and judged.group(1).startswith(asked)):
             return True  # a value other than the one the rule judges
     return False
@@ -149,11 +149,12 @@ def new_value_by_label(messages: list[dict[str, Any]]) -> bool:
             continue
         text = _text(m)
         told |= {t.removeprefix("the ") for t in _TOLD.findall(text)}
-        if _questions(text):
-            asked = _ASK.sub("", re.split(r"(?<=[.!?])\s+", text)[-1]).strip()
-            parts = [re.sub(r" for [A-Z]\w+$", "", p.strip()).removeprefix("the ") for p in asked.split(" and ")]
-            if told & set(parts) and not asked.startswith("For the new "):
-                return True
+        question = re.split(r"(?<=[.!?])\s+", text)[-1]
+        if not _questions(text) or question.startswith("For the new "):  # asked for another record
+            continue
+        parts = [re.sub(r" for [A-Z]\w+$", "", p.strip()).removeprefix("the ") for p in _ASK.sub("", question).split(" and ")]
+        if told & set(parts):
+            return True
     return False
 
 

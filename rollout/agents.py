@@ -255,7 +255,7 @@ class OracleAgent:
             rest = [k for k in labels if k not in states]
             if not rest:
                 return f"{lead} {which}".strip()
-            asked = " and ".join(re.sub(r"^the ", "the new ", label_phrase(k, "agent")) if k in new
+            asked = " and ".join(re.sub(r"^the (?!new )", "the new ", label_phrase(k, "agent")) if k in new
                                  else label_phrase(k, "agent") for k in rest)
             why, lead = "", f"{lead} {which}".strip()
         question = self._pick(_ASKS, 'ask', talk).format(x=asked + why)
