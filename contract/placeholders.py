@@ -1,11 +1,12 @@
-"""Placeholders of task templates: `<slot.column>`, `<clock+N>`, `<outK.field>`, resolved to concrete values."""
+"""Placeholders of task templates: `<slot.column>`, `<clock+N>`, `<outK.field>`, resolved to concrete values.
+`<outK.field.N.field>` walks into call K's output: `<out3.items.0.order_line_id>` is its first line's id."""
 from __future__ import annotations
 
 import datetime as dt
 import re
 from typing import Any
 
-PLACEHOLDER = re.compile(r"<(?:([A-Za-z_]\w*)\.(\w+)|clock([+-]\d+))>")
+PLACEHOLDER = re.compile(r"<(?:([A-Za-z_]\w*)\.(\w+(?:\.\w+)*)|clock([+-]\d+))>")
 
 
 class Unresolved(Exception):
@@ -21,11 +22,18 @@ def _value(match: re.Match, bindings: dict[str, dict[str, Any]], outputs: list[A
         if not 0 <= index < len(outputs):
             raise Unresolved(f"<{slot}.{column}>: there is no call {index + 1} output yet")
         out = outputs[index]
-        if isinstance(out, list):
-            out = out[0] if out else {}
-        if not isinstance(out, dict) or column not in out:
+        for part in column.split("."):  # a list is read at its first row unless the path gives the index
+            if isinstance(out, list) and part.isdigit():
+                out = out[int(part)] if int(part) < len(out) else None
+                continue
+            if isinstance(out, list):
+                out = out[0] if out else {}
+            if not isinstance(out, dict) or part not in out:
+                raise Unresolved(f"<{slot}.{column}>: the output of call {index + 1} has no field {column}")
+            out = out[part]
+        if out is None and column.split(".")[-1].isdigit():
             raise Unresolved(f"<{slot}.{column}>: the output of call {index + 1} has no field {column}")
-        return out[column]
+        return out
     if slot not in bindings or column not in bindings[slot]:
         raise Unresolved(f"<{slot}.{column}>: no selected value")
     return bindings[slot][column]

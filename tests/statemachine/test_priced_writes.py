@@ -17,7 +17,7 @@ from skiller.steps.s16_validation import ValidatedTask, open_environment
 from tests.conftest import cli, make_workspace
 
 # Domains whose records declare `pricing` and whose tools create them or change their quantity.
-PRICED = ["CityTours", "Pharmacy", "TheaterTickets"]
+PRICED = ["CityTours", "Pharmacy", "SelfStorage", "TheaterTickets"]
 
 
 @pytest.fixture(scope="module")

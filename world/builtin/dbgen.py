@@ -9,7 +9,7 @@ from skiller.world.catalog import get_domain
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
 from skiller.world.builtin.codegen import attribute, block, choices, find, id_column, lit, snake, template_text
 from skiller.world.builtin.lineitems import lines_schema_sql, lines_spec
-from skiller.world.builtin.dbrules import balance_spec, database_invariants, is_name, pricing, timing_spec
+from skiller.world.builtin.dbrules import balance_spec, database_invariants, is_name, pair_spec, pricing, timing_spec
 from skiller.world.builtin.refunds import refund_spec
 from skiller.world.builtin.scenarios import data_scenarios, solve
 
@@ -114,6 +114,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
             "attributes": _attr_spec(e.attributes, {id_column(e.name)}),
             "distinct": [a.name for a in e.attributes if is_name(a)],
             "pinned": pinned.get(snake(e.name), {}),
+            "pairs": pair_spec(e),  # attributes that go together: a medication's dosage forms
             "scenarios": scen["entities"][snake(e.name)],
         } for e in domain.entities],
         "records": records,
@@ -307,6 +308,7 @@ __BALANCES__def build(seed: int, rows: int, people: int, clock: str, out: str) -
         for i, overrides in enumerate(ent["scenarios"][: len(generated)]):
             # forced rows are what scenario records point at: give them the category records need
             force(generated[i], ent["attributes"], {**ent["pinned"], **overrides}, clock)
+        values.fit_pairs(generated, ent["pairs"], [{**ent["pinned"], **o} for o in ent["scenarios"]], rng)  # forced stay
         tables[ent["table"]] = [{ent["key"]: f"{ent['prefix']}-{i + 1:04d}", **r} for i, r in enumerate(generated)]
         insert(db, ent["table"], tables[ent["table"]])
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, DataInvariants, RefundRule, StatusTiming
 from skiller.world.catalog.coherence import status_timing
-from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogRecord
+from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord
+from skiller.world.catalog.pairs import pair_pool
 from skiller.world.builtin.codegen import attribute, choices, find, id_column, pricing, snake
 from skiller.world.builtin.lineitems import line_invariants
 from skiller.world.builtin.refunds import refund_spec
 
-__all__ = ["GRACE_DAYS", "balance_spec", "database_invariants", "is_name", "pricing", "timing_spec"]
+__all__ = ["GRACE_DAYS", "balance_spec", "database_invariants", "is_name", "pair_spec", "pricing", "timing_spec"]
 
 # Generated rows are fitted strictly, but a policy's refusal case may need an open booking whose day
 # has just passed (a reservation "cannot be cancelled once its day is over"): the world tolerates
@@ -30,6 +31,15 @@ def timing_spec(rec: CatalogRecord) -> dict[str, Any] | None:
         if status is not None else list(rec.statuses)
     return {"status": rec.status_field, "date": timing.date, "past": timing.past, "future": timing.future,
             "range": date_gen.get("date"), "pool": pool or list(rec.statuses)}
+
+
+def pair_spec(entity: CatalogEntity) -> list[dict[str, Any]]:
+    """The entity's paired attributes as the generator script fits rows to them (values.fit_pairs): each pair
+    with the pool `then` is drawn from and, for a choice `field`, the pool of `field`."""
+    attrs = {a.name: a for a in entity.attributes}
+    return [p.model_dump() | {"values": pair_pool(attrs[p.then]) or [],
+                              "keys": pair_pool(attrs[p.field]) if "choice" in attrs[p.field].gen else None}
+            for p in entity.pairs]
 
 
 def is_name(attr: CatalogAttribute) -> bool:

@@ -30,6 +30,22 @@ def _active(x: Lines, alias: str) -> str:
             f"AND o.{LINE_STATUS} = 'active')")
 
 
+def _first_active(x: Lines, alias: str) -> str:
+    """SQL: the record aliased `alias` has its first line (by id, as its get tool lists them) active."""
+    return (f"(SELECT o.{LINE_STATUS} FROM {x.table} o WHERE o.{x.parent_key} = {alias}.{x.parent_key} "
+            f"ORDER BY o.{x.key} LIMIT 1) = 'active'")
+
+
+def _first_line_sql(x: Lines, b: Builder) -> str:
+    """The `line` slot: the first line of the selected record with its item's label. The customer names that item;
+    the agent finds its line in the record it read (`<outK.items.0.<line key>>`): nobody tells a line id."""
+    lab = _label_attr(x.target)
+    return (f"SELECT l.*{f', t.{lab.name}' if lab else ''} FROM {x.table} l JOIN {x.target_table} t "
+            f"ON t.{x.target_key} = l.{x.target_key} WHERE l.{x.parent_key} = <rec.{x.parent_key}> "
+            f"AND l.{LINE_STATUS} = 'active' AND NOT EXISTS (SELECT 1 FROM {x.table} f WHERE "
+            f"f.{x.parent_key} = l.{x.parent_key} AND f.{x.key} < l.{x.key})" + b.order("l", x.key))
+
+
 def _named(x: Lines, slot: str) -> str:
     """'medication <item1.medication_id> (<item1.drug_name>)': how the user names a line's target."""
     lab = _label_attr(x.target)
@@ -90,12 +106,15 @@ def order_items(b: Builder, make: Make, tool: CatalogTool, n: int, look: bool, b
 
 
 def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None = None, by_list: bool = False) -> Any:
-    """profile (-> the person's records in one status) -> the record with its lines -> cancel the line the user
-    names, then tell the new total (a refusal when `bad`, a status rule, is given: the record is in a status that
-    keeps its lines). `by_list`: the user knows the record only as their one in its status."""
+    """profile (-> the person's records in one status) -> the record with its lines -> the item the user names (by
+    its id, as they ordered it; never the internal line id) -> cancel that item's line, then tell the new total (a
+    refusal when `bad`, a status rule, is given: the record is in a status that keeps its lines). `by_list`: the
+    user knows the record only as their one in its status."""
     x = lines_of(b.d, tool.entity)
     get = b.tool("get", x.rec.name) if x is not None else None
-    if x is None or get is None:
+    # customers name the item, never the internal line id: the agent reads the order's lines and looks the item up
+    look = b.tool("get", x.target.name) if x is not None else None
+    if x is None or get is None or (bad is None and look is None):
         return None
     sf, found = x.rec.status_field, line_checks(b.d, tool)
     ruled = [c for c in found if c.kind == "status"]
@@ -104,20 +123,17 @@ def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None
         conds = [f"r.{sf} IN ({', '.join(sql_literal(s) for s in open_)})", f"{_active(x, 'r')} >= 2"]
     else:
         conds = [f"r.{sf} NOT IN ({', '.join(sql_literal(s) for s in bad.values)})", f"{_active(x, 'r')} >= 1"]
-    lab = _label_attr(x.target)
-    line_sql = (f"SELECT l.*{f', t.{lab.name}' if lab else ''} FROM {x.table} l JOIN {x.target_table} t "
-                f"ON t.{x.target_key} = l.{x.target_key} WHERE l.{x.parent_key} = <rec.{x.parent_key}> "
-                f"AND l.{LINE_STATUS} = 'active'" + b.order("l", x.key))
+    conds.append(_first_active(x, "r"))
+    line_sql = _first_line_sql(x, b)
     listed = b.listed(x.rec) if by_list and b.profile is not None else None
     if by_list and listed is None:
         return None
     ref = "<out2." + x.parent_key + ">" if listed else f"<rec.{x.parent_key}>"
     selectors = [("rec", b.rec_sql(x.rec, conds + ([b.unique_status(x.rec)] if listed else []))), ("line", line_sql)]
     calls = b.profile_call("rec") + ([listed] if listed else []) + [(get.name, {x.parent_key: ref})]
-    own = (tool.name, {x.key: f"<line.{x.key}>"})
+    own = (tool.name, {x.key: f"<out{len(calls)}.{ITEMS}.0.{x.key}>"})  # read off the record's lines
     rec, what = words(x.rec.name), words(x.target.name)
-    known = b.who("rec") | {f"{what} to remove": f"<line.{x.target_key}>",
-                            f"{words(x.spec.name)} id of the line to remove": f"<line.{x.key}>"}
+    known = b.who("rec") | {f"{what} to remove": f"<line.{x.target_key}>"}
     known |= {f"{rec} status": f"<rec.{sf}>"} if listed else {f"{rec} id": f"<rec.{x.parent_key}>"}
     which = f"your only {rec} in status <rec.{sf}>" if listed else f"your {rec} <rec.{x.parent_key}>"
     instruction = (f"You want to {_lower(tool.description.rstrip('.'))}: from {which}, "
@@ -126,7 +142,7 @@ def cancel_line(b: Builder, make: Make, tool: CatalogTool, bad: LineCheck | None
         return make("refusal", calls, instruction, b.reason("refusal", bad.rule.id, what=rec), known,
                     f"You do not know whether {b.d.name}'s rules allow this.", selectors, [f"<rec.{sf}>"],
                     forbidden=own, rule=bad.rule.id, group="refusal")
-    calls.append(own)
+    calls += [(look.name, {x.target_key: f"<line.{x.target_key}>"}), own]  # the line whose item the customer named
     instruction += f" You want to know the {rec}'s new {words(x.spec.amount)}."
     return make("write", calls, instruction, b.reason("update", what=rec), known,
                 f"You do not know what the {rec} will cost without that line.", selectors,
@@ -144,23 +160,20 @@ def order_then_refused(b: Builder, make: Make, create: CatalogTool, tool: Catalo
     sf, key = x.rec.status_field, x.parent_key
     shut = f"NOT IN ({', '.join(sql_literal(s) for s in bad.values)})"
     holder = (f"EXISTS (SELECT 1 FROM {x.parent_table} r2 WHERE r2.person_id = p.person_id AND r2.{sf} {shut} "
-              f"AND {_active(x, 'r2')} >= 1)")
-    lab = _label_attr(x.target)
-    line_sql = (f"SELECT l.*{f', t.{lab.name}' if lab else ''} FROM {x.table} l JOIN {x.target_table} t "
-                f"ON t.{x.target_key} = l.{x.target_key} WHERE l.{key} = <rec.{key}> "
-                f"AND l.{LINE_STATUS} = 'active'" + b.order("l", x.key))
+              f"AND {_active(x, 'r2')} >= 1 AND {_first_active(x, 'r2')})")
     selectors = [("person", b.person_sql([holder])), *base.selectors[1:],
-                 ("rec", b.rec_sql(x.rec, [f"r.{sf} {shut}", f"{_active(x, 'r')} >= 1", "r.person_id = <person.person_id>"])),
-                 ("line", line_sql)]
+                 ("rec", b.rec_sql(x.rec, [f"r.{sf} {shut}", f"{_active(x, 'r')} >= 1", _first_active(x, "r"),
+                                           "r.person_id = <person.person_id>"])),
+                 ("line", _first_line_sql(x, b))]
     rec, what = words(x.rec.name), words(x.target.name)
-    known = base.known | {f"earlier {rec} id": f"<rec.{key}>", f"{what} to remove from it": f"<line.{x.target_key}>",
-                          f"{words(x.spec.name)} id of the line to remove": f"<line.{x.key}>"}
+    known = base.known | {f"earlier {rec} id": f"<rec.{key}>", f"{what} to remove from it": f"<line.{x.target_key}>"}
     instruction = (base.instruction + f" Then you want to {_lower(tool.description.rstrip('.'))}: from your earlier "
                    f"{rec} <rec.{key}>, remove the line for {_named(x, 'line')}.")
     calls = [*base.calls, (get.name, {key: f"<rec.{key}>"})]
     return make("refusal", calls, instruction, b.reason("refusal", bad.rule.id, what=rec), known,
                 f"You do not know the new {rec}'s id, its cost, or whether {b.d.name}'s rules allow the change.",
-                selectors, [*base.communicate, f"<rec.{sf}>"], forbidden=(tool.name, {x.key: f"<line.{x.key}>"}),
+                selectors, [*base.communicate, f"<rec.{sf}>"],
+                forbidden=(tool.name, {x.key: f"<out{len(calls)}.{ITEMS}.0.{x.key}>"}),
                 rule=bad.rule.id, group="mixed")
 
 

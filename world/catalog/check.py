@@ -21,6 +21,7 @@ from skiller.world.catalog.check_base import (
 )
 from skiller.world.catalog.balances import balance_problems
 from skiller.world.catalog.check_lines import LineChecks
+from skiller.world.catalog.pairs import pair_problems
 from skiller.world.catalog.refunds import refund_column_problems
 from skiller.world.catalog.check_rules import RuleChecks
 from skiller.world.catalog.check_tools import ToolChecks
@@ -71,6 +72,9 @@ class _DomainChecker(ToolChecks, RuleChecks, LineChecks):
         for item in self.items.values():
             kind = "record" if isinstance(item, CatalogRecord) else "entity"
             self.check_attributes(f"{kind} {item.name}", item.attributes, id_columns, item)
+        for ent in d.entities:
+            for problem in pair_problems(ent):
+                self.err(f"entity {ent.name}", problem)
         for rec in d.records:
             self.check_record(rec)
         self.check_lines()

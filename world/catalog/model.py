@@ -38,6 +38,16 @@ class CatalogAttribute(_Strict):
     gen: Gen
 
 
+class CatalogPair(_Strict):
+    """Two attributes of a row that go together (a medication's name and its dosage forms): `then` takes one of
+    `allowed[key]`, the key being the longest one the row's `field` value is or holds as whole words (a composed
+    name "Season Vinyl Record" holds "Vinyl Record"), else "*". Generated rows obey it."""
+
+    field: str  # a choice or compose attribute
+    then: str  # a choice or int attribute of the same row
+    allowed: dict[str, list[Any]]
+
+
 class CatalogEntity(_Strict):
     """A peripheral entity of a service (e.g. Doctor). Its id column is `<snake>_id`."""
 
@@ -46,6 +56,7 @@ class CatalogEntity(_Strict):
     id_prefix: str  # e.g. "DOC"
     count: int | None = None  # rows; default from config
     attributes: list[CatalogAttribute]
+    pairs: list[CatalogPair] = Field(default_factory=list)  # dependent vocabularies: drawn as they go together
 
 
 class CatalogPricing(_Strict):

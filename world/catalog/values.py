@@ -21,9 +21,11 @@ __all__ = [
     "RefLookup",
     "fit_amount",
     "fit_match",
+    "fit_pairs",
     "fit_timing",
     "generate",
     "generate_distinct",
+    "pair_key",
     "person_rows",
     "ref_id",
     "sub_rng",
@@ -342,3 +344,32 @@ def fit_amount(row: dict[str, Any], pricing: dict[str, Any], target: dict[str, A
         return
     charge = float(target.get(extra) or 0) if extra else 0.0
     row[amount] = round(float(target[price]) * float(quantity) + charge, 2)
+
+
+def pair_key(value: Any, allowed: Mapping[str, Any]) -> str | None:
+    """The key of `allowed` that `value` names: the longest one it is or holds as whole words, else "*"."""
+    text = f" {value} "
+    named = [k for k in allowed if k != "*" and f" {k} " in text]
+    return max(named, key=len) if named else ("*" if "*" in allowed else None)
+
+
+def fit_pairs(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], forced: list[dict[str, Any]],
+              rng: random.Random) -> None:
+    """Make each row's paired attributes go together (catalog `pairs`: a medication's forms): a `then` value that
+    `allowed` lists for the row's `field` value, drawn from `values` (the attribute's pool); when row i's
+    `forced[i]` holds `then`, a `field` value from `keys` (a choice attribute's pool) that admits it."""
+    for i, row in enumerate(rows):
+        fixed = set(forced[i]) if i < len(forced) else set()
+        for pair in pairs:
+            field, then, allowed = pair["field"], pair["then"], pair["allowed"]
+            key = pair_key(row.get(field), allowed)
+            if key is None or row.get(then) in allowed[key]:
+                continue
+            if then not in fixed:
+                options = [v for v in pair["values"] if v in allowed[key]]
+            elif field not in fixed:
+                options = [v for v in pair.get("keys") or [] if row[then] in allowed.get(pair_key(v, allowed) or "", [])]
+            else:
+                options = []
+            if options:
+                row[then if then not in fixed else field] = rng.choice(options)

@@ -140,6 +140,8 @@ def _protected(d: CatalogDomain) -> set[str]:
         names |= set(t.defaults) | ({*t.fields} if t.kind == "pay" else set())
     for r in d.records:  # categories a record's target must have (coherent data)
         names |= {x for m in r.matches for x in (m.field, m.target_field) if x}
+    for e in d.entities:  # a paired attribute keeps every value its partners may need
+        names |= {p.then for p in e.pairs}
     for b in d.bridges:  # what the rules on cross-domain references read
         names |= {x for x in (b.field, b.ref) if x}
     return names

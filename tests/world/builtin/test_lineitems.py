@@ -3,6 +3,7 @@ partial cancel keep rows and amounts exact through the real sandboxed worker (a 
 generated rows are coherent, the generated tests catch a broken module, and tasks use the list argument."""
 from __future__ import annotations
 
+import datetime
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from skiller.contract.placeholders import Unresolved, resolve
 from skiller.servers import Environment, ModuleSource
 from skiller.servers.coherence import coherence_report
 from skiller.steps.s04_blueprints import Blueprint
 from skiller.steps.s05_tool_lists import openai_tool
-from skiller.world.builtin.codegen import implementation_module, tool_parameters
+from skiller.world.builtin.codegen import id_column, implementation_module, tool_parameters
 from skiller.world.builtin.dbgen import database_invariants
 from skiller.world.builtin.fusion import _Segment
 from skiller.world.builtin.policygen import policy_markdown
@@ -28,6 +30,7 @@ from skiller.llm.interface import LLMRequest, Message
 from tests.world.builtin.test_dbgen import CLOCK, SANDBOX, built_db
 
 LINED = ["Pharmacy", "ConcertHall"]
+CLOCK_DATE = datetime.date.fromisoformat(CLOCK)
 
 
 def _db(name: str) -> bytes:
@@ -221,3 +224,34 @@ def test_a_fused_template_renames_the_placeholders_inside_the_item_list() -> Non
     assert [i["medication_id"] for i in items] == [f"<s1_item{k + 1}.medication_id>" for k in range(len(items))]
     assert all(isinstance(i["quantity"], int) for i in items)
     assert any("pharmacy_medication" in s["sql"] for s in segment.selectors)  # tables take the member's namespace
+
+
+def test_a_cancelled_line_is_named_by_its_item_and_read_off_the_order_never_told_by_id() -> None:
+    for name in LINED:
+        domain = get_domain(name)
+        cancel = next(t for t in domain.tools if t.kind == "cancel_item")
+        spec = next(r.lines for r in domain.records if r.lines is not None)
+        line_key, look = id_column(spec.name), next(t.name for t in domain.tools if t.kind == "get" and t.entity == spec.target)
+        found = [t for t in templates_for(domain, 400, seed=3)
+                 if cancel.name in [c["tool"] for c in t["trajectory"]] + [(t["forbidden"] or {}).get("tool")]]
+        assert {t["kind"] for t in found} == {"write", "refusal"}, name
+        for t in found:
+            calls = t["trajectory"] + ([t["forbidden"]] if t["forbidden"] else [])
+            line = next(c for c in calls if c["tool"] == cancel.name)["arguments"][line_key]
+            # the customer knows the item (its id, as ordered), never the line's id
+            assert not any("line" in label or line_key in value for label, value in t["known_info"].items()), t["known_info"]
+            item = [v for k, v in t["known_info"].items() if " to remove" in k]
+            assert item == [f"<line.{id_column(spec.target)}>"], t["known_info"]
+            read = int(line[len("<out"):line.index(".")]) - 1  # the line id is read off the order the agent got
+            assert line == f"<out{read + 1}.items.0.{line_key}>" and t["trajectory"][read]["tool"].startswith("get_")
+            if t["kind"] == "write":  # the item the customer names is looked up before its line goes
+                assert [c["tool"] for c in t["trajectory"]][read + 1:] == [look, cancel.name]
+
+
+def test_an_output_placeholder_walks_into_a_records_lines_by_index() -> None:
+    outputs = [{"medicine_order_id": "MOR-1", "items": [{"order_line_id": "OLN-1"}, {"order_line_id": "OLN-2"}]}]
+    assert resolve("<out1.items.0.order_line_id>", {}, outputs, CLOCK_DATE) == "OLN-1"
+    assert resolve("<out1.items.1.order_line_id>", {}, outputs, CLOCK_DATE) == "OLN-2"
+    assert resolve("<out1.medicine_order_id>", {}, outputs, CLOCK_DATE) == "MOR-1"
+    with pytest.raises(Unresolved, match="has no field items.2.order_line_id"):
+        resolve("<out1.items.2.order_line_id>", {}, outputs, CLOCK_DATE)
