@@ -19,7 +19,9 @@
    told the current one ("the first day of coverage is Tuesday, April 28, 2026 ... Could you give me the first
    day of coverage?"), where a person asks for the new one;
 9. done before a refusal: a message that opens with "All done." or the like, then refuses (what was done is
-   only the first part of what was asked).
+   only the first part of what was asked);
+10. value never given: a tool call carries a value (not a yes/no filter) that no user message said and no
+   earlier tool result held: the assistant made it up.
 
 Usage: python bench/dialogue_flaws.py WORKSPACE [--show N]  (prints counts per flaw, and N examples of each)
 """
@@ -30,6 +32,8 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+
+from skiller.contract.dialogue import said_value, value_text
 
 _REFUSAL = re.compile(r"Our policy says:")
 _CONFIRM = re.compile(r"go ahead\?|proceed\?", re.I)
@@ -166,11 +170,26 @@ def done_before_refusal(messages: list[dict[str, Any]]) -> bool:
                for m in messages)
 
 
+def value_never_given(messages: list[dict[str, Any]]) -> bool:
+    said, seen = "", ""
+    for m in messages:
+        if m["role"] == "user":
+            said += "\n" + _text(m)
+        elif m["role"] == "tool":
+            seen += _text(m)
+        for _, name, args in _calls([m]):
+            for value in args.values():
+                text = value_text(value)
+                if not isinstance(value, (bool, dict, list)) and not said_value(said, text) and text not in seen:
+                    return True
+    return False
+
+
 FLAWS = {"1 search filter asked": search_filter_asked, "2 asked after a visible violation": asked_after_violation,
          "3 name asked after the account was found": name_asked_after_profile,
          "4 field dump": field_dump, "5 customer in the third person": third_person, "6 nested label": nested_label,
          "7 confirmation as a field list": confirmation_list, "8 new value asked by its plain label": new_value_by_label,
-         "9 done before a refusal": done_before_refusal}
+         "9 done before a refusal": done_before_refusal, "10 value never given": value_never_given}
 
 
 def main() -> None:
