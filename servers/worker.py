@@ -93,10 +93,6 @@ def open_db(path: str) -> GuardedConnection:
     conn = sqlite3.connect(path, isolation_level=None, factory=GuardedConnection)
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=OFF")  # a scratch copy: durability across OS crashes is not needed
-    # The undo journal in memory: a write call then creates, writes and deletes no journal file. A worker that
-    # dies mid-write may leave the file torn, but a reset writes back every block that differs from the
-    # initial bytes, and a respawn writes the whole file again.
-    conn.execute("PRAGMA journal_mode=MEMORY")
     conn.set_authorizer(_authorize(conn))
     return conn
 
