@@ -33,7 +33,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from skiller.contract.dialogue import said_value, value_text
+from skiller.evaluator.quality import made_up_value
+from skiller.servers.episode import Transcript
 
 _REFUSAL = re.compile(r"Our policy says:")
 _CONFIRM = re.compile(r"go ahead\?|proceed\?", re.I)
@@ -170,26 +171,11 @@ def done_before_refusal(messages: list[dict[str, Any]]) -> bool:
                for m in messages)
 
 
-def value_never_given(messages: list[dict[str, Any]]) -> bool:
-    said, seen = "", ""
-    for m in messages:
-        if m["role"] == "user":
-            said += "\n" + _text(m)
-        elif m["role"] == "tool":
-            seen += _text(m)
-        for _, name, args in _calls([m]):
-            for value in args.values():
-                text = value_text(value)
-                if not isinstance(value, (bool, dict, list)) and not said_value(said, text) and text not in seen:
-                    return True
-    return False
-
-
 FLAWS = {"1 search filter asked": search_filter_asked, "2 asked after a visible violation": asked_after_violation,
          "3 name asked after the account was found": name_asked_after_profile,
          "4 field dump": field_dump, "5 customer in the third person": third_person, "6 nested label": nested_label,
          "7 confirmation as a field list": confirmation_list, "8 new value asked by its plain label": new_value_by_label,
-         "9 done before a refusal": done_before_refusal, "10 value never given": value_never_given}
+         "9 done before a refusal": done_before_refusal, "10 value never given": lambda messages: made_up_value(Transcript.model_construct(messages=messages))}
 
 
 def main() -> None:

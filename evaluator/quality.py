@@ -79,6 +79,9 @@ class Figures(BaseModel):
     assistant_messages_with_raw_json: Share
     refusals_stating_rule: Share
     rollouts_with_recovered_tool_error: Share
+    # A call carrying a value (not a yes/no flag) no user message said and no system prompt or earlier result
+    # held: the assistant made it up (an agent trained on it learns to invent ids, dates and amounts).
+    rollouts_with_made_up_value: Share = Share(count=0, total=0, share=None)
     first_messages_with_template_text: Share
     system_prompts_with_date: Share
     distinct_first_queries: Share
@@ -220,6 +223,28 @@ def recovered_error(transcript: Transcript) -> bool:
     return any(not c.ok and any(d.ok and d.name == c.name for d in calls[i + 1:]) for i, c in enumerate(calls))
 
 
+def made_up_value(transcript: Transcript) -> bool:
+    said, seen = "", ""
+    for m in transcript.messages:
+        role, text = m.get("role"), _text(m)
+        if role == "user":
+            said += "\n" + text
+        elif role in ("tool", "system"):
+            seen += "\n" + text
+        for call in m.get("tool_calls") or [] if role == "assistant" else []:
+            try:
+                arguments = json.loads(call["function"].get("arguments") or "{}")
+            except ValueError:
+                continue  # malformed arguments are counted as errors, not as values
+            for value in arguments.values() if isinstance(arguments, dict) else []:
+                if isinstance(value, (bool, dict, list)) or value is None:
+                    continue
+                shown = value_text(value)
+                if not said_value(said, shown) and shown not in seen:
+                    return True
+    return False
+
+
 def _distinct_3grams(texts: list[str]) -> float | None:
     grams = [tuple(ws[i:i + 3]) for t in texts for ws in [_WORD.findall(t.casefold())] for i in range(len(ws) - 2)]
     return round(len(set(grams)) / len(grams), 4) if grams else None
@@ -239,7 +264,7 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         values = needed_values(t)
         needed += len(values)
         given += sum(1 for v in values if said_value(t.first_query, v))
-    confirmed = written = raw = texts = refusals = stated = recovered = dated = 0
+    confirmed = written = raw = texts = refusals = stated = recovered = dated = made_up = 0
     user_texts: list[str] = []
     assistant_texts: list[str] = []
     available: set[str] = set()
@@ -263,6 +288,7 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
             refusals += 1
             stated += states_rule(task, tr)
         recovered += recovered_error(tr)
+        made_up += made_up_value(tr)
         available |= {t.get("function", t).get("name", "") for t in tr.tools}
         called |= {c.name for c in tr.tool_calls if c.ok}
     firsts = [t.first_query for t in tasks]
@@ -280,6 +306,7 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         assistant_messages_with_raw_json=Share.of(raw, texts),
         refusals_stating_rule=Share.of(stated, refusals),
         rollouts_with_recovered_tool_error=Share.of(recovered, len(transcripts)),
+        rollouts_with_made_up_value=Share.of(made_up, len(transcripts)),
         first_messages_with_template_text=Share.of(sum(template_text(q) for q in firsts), len(firsts)),
         system_prompts_with_date=Share.of(dated, len(transcripts)),
         distinct_first_queries=Share.of(len(set(firsts)), len(firsts)),

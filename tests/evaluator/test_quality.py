@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from skiller.contract.policy import PolicyRule
-from skiller.evaluator.quality import quality_report, template_text
+from skiller.evaluator.quality import made_up_value, quality_report, template_text
 from skiller.servers.episode import ToolCallRecord, Transcript
 from skiller.servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, RuleStatement, Task, UserScenario
 
@@ -118,6 +118,8 @@ def test_overall_figures_match_the_hand_count(report) -> None:
     assert (o.assistant_messages_with_raw_json.count, o.assistant_messages_with_raw_json.total) == (1, 7)
     assert (o.refusals_stating_rule.count, o.refusals_stating_rule.total) == (1, 2)  # an id alone is no rule
     assert (o.rollouts_with_recovered_tool_error.count, o.rollouts_with_recovered_tool_error.total) == (1, 5)
+    # made up: the good run's reason 'too_late', the hasty P-9999, the explained P-0002 (never said), the broken ACC-9
+    assert (o.rollouts_with_made_up_value.count, o.rollouts_with_made_up_value.total) == (4, 5)
     assert (o.first_messages_with_template_text.count, o.first_messages_with_template_text.total) == (1, 3)
     assert (o.system_prompts_with_date.count, o.system_prompts_with_date.total) == (2, 5)
     assert (o.distinct_first_queries.count, o.distinct_first_queries.total) == (3, 3)
@@ -185,3 +187,21 @@ def test_rule_kinds_count_compliant_writes_and_refusals_and_fusions_repeat_no_ru
         "computed_fee": (1, 0, 0), "lead_time": (1, 1, 1), "ownership": (1, 1, 0)}  # A writes cancel_order; B refuses SHP-2
     assert figures.kinds_not_exercised == ["computed_fee", "ownership"]
     assert quality_report([A], [], WRITES).rules is None
+
+
+def test_a_value_is_made_up_unless_the_customer_said_it_in_any_form_or_a_result_held_it() -> None:
+    def run(user: str, *calls: tuple[str, dict, Any]) -> bool:
+        talk = Talk(A, 0, DATED, SHOP_TOOLS).user(user)
+        for name, arguments, output in calls:
+            talk.call(name, arguments, output=output)
+        return made_up_value(talk.end())
+
+    moved = ("move_order", {"order_id": "ORD-0007", "deliver_on": "2026-03-20"}, None)
+    assert not run("Please deliver it on Friday, March 20, 2026.", moved)  # said as people say dates
+    assert run("Please deliver it next week.", moved)  # the date is the assistant's own
+    moved9 = ("move_order", {"order_id": "ORD-0009", "deliver_on": "2026-03-20"}, None)
+    assert not run("I'm P-0001; deliver my last order on 2026-03-20.",  # the order id read off the profile
+                   ("get_profile", {"person_id": "P-0001"}, {"last_order_id": "ORD-0009"}), moved9)
+    assert run("I'm P-0001; deliver my last order on 2026-03-20.", moved9)
+    assert not run("Only ones in stock.", ("search", {"in_stock": True, "limit": None}, []))  # flags and nulls are no values
+    assert run("Hi.", ("get_order", {"order_id": "ORD-0009"}, ORDER))
