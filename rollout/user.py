@@ -110,7 +110,8 @@ class BuiltinUser:
         last = self._last_assistant_text(messages)
         questions, confirming = _reading(last)
         if confirming:
-            return UserTurn(text=self._cap(rng.choice(_YES_WORDS[persona.language_register]), persona))
+            yes = _fresh(_YES_WORDS[persona.language_register], said, rng) or rng.choice(_YES_WORDS[persona.language_register])
+            return UserTurn(text=self._cap(yes, persona))
         asked = self._asked(self._keys, questions)
         if asked:
             return UserTurn(text=self._answer(asked, said, persona, rng))
@@ -161,12 +162,12 @@ class BuiltinUser:
                    and not (mistake is not None and k == mistake.fact) and not k.lower().endswith("full name")]
         if pending and rng.random() < _VOLUNTEER[persona.verbosity]:  # a detail out of order
             parts.append("Also, " + self._fact(pending[0], facts[pending[0]], persona, rng, alone=False))
-        style = "" if persona.verbosity == "terse" or sorry else rng.choice(_STYLE.get(persona.style.lower(), [""]))
+        style = "" if persona.verbosity == "terse" or sorry else _fresh(_STYLE.get(persona.style.lower(), [""]), said, rng)
         text = " ".join(self._sentence(p if i == 0 else self._cap(p, persona), persona) for i, p in enumerate(parts))
-        lead = sorry or style or rng.choice(_LEAD[persona.language_register])
+        lead = sorry or style or _fresh(_LEAD[persona.language_register], said, rng)
         if not lead.strip() or lead.rstrip()[-1] in ".!":  # a new sentence starts
             text = text[:1].upper() + text[1:]
-        return self._cap(lead + text + rng.choice(_TAIL[persona.verbosity]), persona)
+        return self._cap(lead + text + _fresh(_TAIL[persona.verbosity], said, rng), persona)
 
     @staticmethod
     def _fact(label: str, value: str, persona: Persona, rng: random.Random, alone: bool) -> str:
@@ -216,6 +217,13 @@ class BuiltinUser:
         if persona.verbosity == "detailed":
             text += detail
         return text[0].upper() + text[1:] if persona.language_register != "casual" else text
+
+
+def _fresh(options: list[str], said: list[str], rng: random.Random) -> str:
+    """One of the filler phrases not said yet in this conversation ('' once all were): a person who says "Let me
+    know if you need anything else" says it once, not after every answer."""
+    left = [o for o in options if not o.strip() or not any(o.strip().casefold() in s.casefold() for s in said)]
+    return rng.choice(left) if left else ""
 
 
 # What depends only on a task's facts or on an assistant text is read once for all episodes and turns.

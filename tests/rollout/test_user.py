@@ -119,3 +119,25 @@ def test_llm_user_prompt_carries_persona_scenario_facts_and_rules(env: Environme
                  instructions.task_instructions, "chatty", "formal", "- person id: P-001", STOP,
                  "Never invent", "progressively", "explicit yes", "P-100"):
         assert part in prompt
+
+
+def test_a_detailed_customer_says_each_filler_phrase_once(env: Environment) -> None:
+    # Chatty and detailed: every answer may carry a style lead and a closing remark, but not the same one twice.
+    questions = ["Could you tell me your person id?", "And your full name?", "Which author are you after?",
+                 "Could you tell me your person id again?", "And your full name once more?",
+                 "I will borrow a book for you. Shall I go ahead?", "Shall I go ahead?", "Shall I go ahead?"]
+    for seed in range(6):
+        user, messages = BuiltinUser(borrow_task(env, CHATTY), seed=seed), [{"role": "system", "content": POLICY}]
+
+        async def play() -> list[str]:
+            messages.append({"role": "user", "content": (await user.respond(messages)).text})
+            for text in questions:
+                messages.append({"role": "assistant", "content": text})
+                messages.append({"role": "user", "content": (await user.respond(messages)).text})
+            return [m["content"] for m in messages if m["role"] == "user"][1:]
+
+        said = asyncio.run(play())
+        sentences = [s for text in said for s in re.split(r"(?<=[.!?:])\s+", text)
+                     if not any(value in s for value in FACTS.values())]
+        assert len(sentences) == len(set(sentences)), said  # no filler said twice
+        assert all(is_yes(text) for text in said[5:])  # every confirmation is still an explicit yes
