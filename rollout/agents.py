@@ -288,6 +288,7 @@ class OracleAgent:
         writes = self._plan.writes
         done = latest_per_record([self._outcome(talk, i) for i, (name, _, ok, _) in enumerate(talk.calls)
                                   if ok and name in writes])
+        done = [o for o in done if not any(o in said for said in talk.assistant_texts)]  # told already: not again
         if self.task.kind == "refusal":  # what was done first (a compliant part), then what cannot be
             parts = [lead * (lead not in done), *([self._pick(_PART_DONE, "done", talk), *done] if done else []),
                      self._refusal(words, talk)]

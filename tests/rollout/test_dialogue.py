@@ -89,3 +89,20 @@ def test_a_value_just_told_is_asked_for_anew_and_the_change_confirmed_in_a_sente
     assert "(loan LN-0001): the day the book is due back will be Friday, March 20, 2026." in confirm
     assert "; " not in confirm
     assert [r.name for r in transcript.tool_calls][-1] == "move_due_day" and transcript.tool_calls[-1].ok
+
+
+def test_the_closing_message_does_not_tell_again_a_result_already_told(rollout_sandbox) -> None:
+    with start_library(rollout_sandbox, MOVABLE_DUE_DAY) as env:
+        task = make_task(env, "lib-borrow-and-move", first_query="I'd like to borrow a book and move a due day.",
+                         facts={"person id": "P-001", "full name": "Ada Lovelace", "book id": "BK-005",
+                                "loan id": "LN-0001", "day the book is due back": "2026-03-20"},
+                         actions=[action(1, "get_member", person_id="P-001"),
+                                  action(2, "borrow_book", "write", person_id="P-001", book_id="BK-005"),
+                                  action(3, "get_loan", loan_id="LN-0001"),
+                                  action(4, "move_due_day", "write", loan_id="LN-0001", due_date="2026-03-20")])
+        transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
+
+    spoken = _assistant(transcript)
+    assert [r.name for r in transcript.tool_calls if r.ok][-1] == "move_due_day"
+    assert sum("Your loan LN-0005 is active" in t for t in spoken) == 1  # told once, right after the borrowing
+    assert "Your loan LN-0001 is active" in spoken[-1]  # the last change, told at the end
