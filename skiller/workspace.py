@@ -45,7 +45,7 @@ evaluation: {judge: rules, max_k: 4}
 
 VOLUME_YAML = """\
 # Skiller workspace configuration, preset `volume` (skiller init --preset volume): the catalog's 31
-# domains plus 4 seeded variants of each (155 environments), 34 templates each, half-size databases,
+# domains plus 4 seeded variants of each (155 environments), 36 templates each, half-size databases,
 # and as many related fusions as s10 finds (same sector or a record handed over), 22 templates each,
 # so that most tasks are cross-domain; long fused tasks get 60 turns. Steps run in one worker process
 # per core while this process commits. Every other key keeps its default; see `skiller config --schema`.
@@ -55,7 +55,7 @@ provider: {name: builtin}
 steps:
   s01: {num_domains: 31, variants_per_domain: 4}
   s06: {rows_per_table: 150, people: 100}
-  s14: {templates_per_domain: 34}
+  s14: {templates_per_domain: 36}
 fusion: {enabled: true, num_combinations: 700, templates_per_fusion: 22, max_domains: 3}
 rollout: {agent: oracle, user: builtin, trials: 1, in_run: true, max_turns: 60}
 scheduler: {executor: processes, max_parallel_steps: 8}
