@@ -120,14 +120,20 @@ def human_date(iso: str, weekday: bool = False) -> str:
     return f"{day:%A}, {text}" if weekday else text
 
 
+_ORDINAL = {11: "th", 12: "th", 13: "th", 1: "st", 2: "nd", 3: "rd"}  # 11th-13th before 1st-3rd
+
+
 def spoken_forms(value: Any) -> list[str]:
-    """Every text a person may use for `value`, the canonical one first. Dates: ISO, 'March 6, 2026' and
-    '6 March 2026' (always with the year); codes with underscores also with spaces ('credit_card')."""
+    """Every text a person may use for `value`, the canonical one first. Dates: ISO, 'March 6, 2026', '6 March 2026'
+    and their spoken variants ('March 6 2026', 'March 6th, 2026', '6th March 2026', '6th of March 2026'), always with
+    the year; codes with underscores also with spaces ('credit_card')."""
     text = value_text(value).strip()
     forms = [text]
     if ISO_DATE.match(text) and human_date(text) != text:
         day = dt.date.fromisoformat(text)
-        forms += [human_date(text), f"{day.day} {day:%B} {day.year}"]
+        nth = f"{day.day}{_ORDINAL.get(day.day % 100, _ORDINAL.get(day.day % 10, 'th'))}"
+        forms += [human_date(text), f"{day.day} {day:%B} {day.year}", f"{day:%B} {day.day} {day.year}",
+                  f"{day:%B} {nth}, {day.year}", f"{nth} {day:%B} {day.year}", f"{nth} of {day:%B} {day.year}"]
     elif "_" in text:
         forms.append(text.replace("_", " "))
     return forms
@@ -173,8 +179,8 @@ def _hay(text: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _patterns(text: str) -> tuple[re.Pattern[str], ...]:
-    forms = [_plain(f) for f in spoken_forms(text) if f]
-    return tuple(re.compile(_pattern(f)) for f in forms if f)
+    forms = [f for f in (_plain(f) for f in spoken_forms(text) if f) if f]
+    return (re.compile("|".join(f"(?:{_pattern(f)})" for f in forms)),) if forms else ()  # one search for all forms
 
 
 def is_yes(text: str) -> bool:

@@ -7,8 +7,11 @@ from skiller.evaluator.matching import mentions
 from skiller.contract.dialogue import as_said, human_date, is_yes, label_phrase, said_value, spoken_forms
 
 
-def test_a_date_is_said_with_its_year_in_three_forms() -> None:
-    assert spoken_forms("2026-03-06") == ["2026-03-06", "March 6, 2026", "6 March 2026"]
+def test_a_date_is_said_with_its_year_in_the_forms_people_write() -> None:
+    assert spoken_forms("2026-03-06") == ["2026-03-06", "March 6, 2026", "6 March 2026", "March 6 2026",
+                                          "March 6th, 2026", "6th March 2026", "6th of March 2026"]
+    assert [spoken_forms(f"2026-03-{d:02d}")[4] for d in (1, 2, 3, 11, 12, 13, 21, 22, 23, 31)] == [
+        f"March {n}, 2026" for n in ("1st", "2nd", "3rd", "11th", "12th", "13th", "21st", "22nd", "23rd", "31st")]
     assert human_date("2026-03-06", weekday=True) == "Friday, March 6, 2026"
     assert spoken_forms("2026-13-45") == ["2026-13-45"]  # not a date: left alone
 
@@ -20,6 +23,9 @@ def test_a_date_is_said_with_its_year_in_three_forms() -> None:
     ("Reservation CRV-0280, please.", "28", False),
     ("It lasts 28 minutes.", 28.0, True),
     ("Book it for 6 March 2026.", "2026-03-06", True),
+    ("Deliver it on the 20th of March 2026, please.", "2026-03-20", True),
+    ("Deliver it on March 20th, 2026.", "2026-03-20", True),
+    ("Deliver it on March 2nd, 2026.", "2026-03-20", False),  # the 2nd is not the 20th
     ("My id is P-00801.", "P-0080", False),
 ])
 def test_a_value_is_recognised_in_any_spoken_form_and_only_as_a_whole(text: str, value, said: bool) -> None:
