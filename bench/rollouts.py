@@ -31,6 +31,15 @@ before the in-memory read), 0.33 ms min and 0.43 ms median per digest over 1,500
 Still short of issue 13's 1,000 episodes/s: the worker's share is mostly the generated tools' own SQL
 (a new id scans its table), and the oracle and the builtin user still spend about a millisecond of
 Python over an episode's ~14 turns.
+Then (a session later, same bench, a helper's builds running alongside): 417-458 episodes per CPU-s (245 in a
+run that met their start), 529-885 evaluations per CPU-s, 0.39-0.71 ms per digest after a one-row write.
+py-spy over this process: the oracle 35%, the builtin user 19%, calls and reset 25% (of which 7 points
+waiting in poll), pydantic models 5%, JSON 12% (all inside those). The worker spends 0.55-0.75 ms per
+episode (3.4 calls and a reset); replaying the same requests in-process costs 0.35 ms: the rest is the
+pipe and SQLite's per-transaction locking (strace: ~15 system calls per call). A new id computed by SQL
+instead of a Python scan made no difference at this table size. Keeping the undo journal in memory saves
+six system calls per write call but lets a tool that replaced its database file write into the unlinked
+file unnoticed: reverted.
 """
 from __future__ import annotations
 
