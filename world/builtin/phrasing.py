@@ -203,6 +203,8 @@ def _strip_values(sentence: str, facts: dict[str, str]) -> str:
     for value in facts.values():
         for form in {value, value.replace("_", " ")}:
             if re.fullmatch(r"[\d.,:-]+", form) or "_" in value:  # dates, amounts, codes like credit_card
+                # 'changing the rooms to move to 3' says nothing once the value goes: the change goes with it
+                text = re.sub(rf",? (?:changing [^,.;]*? to|so that [^,.;]*? is) {re.escape(form)}(?=[\s.,;]|$)", "", text)
                 # (a status stays: 'your only stay in status checked in' needs it)
                 text = re.sub(rf"(?<!status),?\s+(?:(?:paying )?by|to|on|for)?\s*{re.escape(form)}(?=[\s.,;]|$)", "", text)
     return text
@@ -233,7 +235,7 @@ _READ_CLOSE = {"Please let me know it worked, I'd hate for anything to go wrong.
                "Please tell me if anything looks off, I'd hate to get it wrong.",
                "Please confirm every detail once it is done.": "Please give me every detail exactly as you have it.",
                "Please double-check before you tell me it's done.": "Please double-check before you tell me.",
-               "And tell me exactly what you changed.": "And tell me exactly where you found it."}
+               "And tell me exactly what you changed.": "And tell me exactly what your records say."}
 
 
 def _closes(style: dict[str, list[str]], kind: str) -> list[str]:
