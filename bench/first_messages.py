@@ -4,7 +4,7 @@ what models trained on the data learn customers sound like.
 1. article: 'an unit', 'a appointment' (the article goes by the sound: 'a unit', 'an hour');
 2. doubled word: 'the storage unit unit size';
 3. who + -ing: "I'm someone who moving and needs ...";
-4. me as a subject: "what me ask for";
+4. pronoun case: "what me ask for", "lets I do this";
 5. first/second X: "book a consultation with a doctor for a first doctor. ... the same for a second doctor";
 6. broken noun phrase: "the kind of a provider of care provider", "the plan name of the pet plan", three 'of's;
 7. dangling "in status": the status dropped with the ids ("my only reservation in status?");

@@ -37,7 +37,8 @@ _ARTICLE = re.compile(r"\b([Aa]n?) ([A-Za-z0-9][\w'-]*)")
 _DOUBLED = re.compile(r"\b([A-Za-z]+) \1\b", re.I)
 _WHO_ING = re.compile(r"\bwho ([a-z]+ing)\b")
 _ME_SUBJECT = re.compile(r"\b(?:what|that|which|when|where|if|because|whether|before|after|until|so) me "
-                         r"(?!know\b|too\b|first\b|either\b)")
+                         r"(?!know\b|too\b|first\b|either\b)"
+                         r"|\b(?:lets|let|helps|help|allows|makes|tells|to|for|with) I\b")  # and 'lets I do'
 _FIRST_SECOND = re.compile(r"\b(?:for|with|of) an? (?:first|second|third) \w+")
 _BROKEN_OF = re.compile(r"\bof (?:an?|the) (\w+) of (?:\w+ ){0,2}?\1s?\b"  # 'the kind of a provider of care provider'
                         rf"|\b(\w+) (?:{_PART}) of (?:the|an?|my) (?:only )?(?:[\w-]+ )?\2\b"  # 'plan name of the pet plan'
@@ -47,7 +48,7 @@ _QUESTION = re.compile(r"(?:^|[.!?] )((?:Could|Can|May I|Would) [^.!?]*)\.")
 # A closing line asking what was changed or whether it worked: nothing changes in a request to read.
 CHANGE_CLOSE = re.compile(r"\bwhat you changed\b|\b(?:it's|it is) done\b|\bit worked\b|\bonce it is done\b", re.I)
 
-FLAWS = ("article", "doubled word", "who + -ing", "me as a subject", "first/second X", "broken noun phrase",
+FLAWS = ("article", "doubled word", "who + -ing", "pronoun case", "first/second X", "broken noun phrase",
          "dangling 'in status'", "question without '?'", "change close on a read")
 
 
@@ -69,7 +70,7 @@ def first_message_flaws(text: str, writes: bool = True) -> dict[str, list[str]]:
         "article": _article_slips(text),
         "doubled word": [m.group(0) for m in _DOUBLED.finditer(text)],
         "who + -ing": [m.group(0) for m in _WHO_ING.finditer(text)],
-        "me as a subject": [m.group(0).strip() for m in _ME_SUBJECT.finditer(text)],
+        "pronoun case": [m.group(0).strip() for m in _ME_SUBJECT.finditer(text)],
         "first/second X": [m.group(0) for m in _FIRST_SECOND.finditer(text)],
         "broken noun phrase": [m.group(0) for m in _BROKEN_OF.finditer(text)],
         "dangling 'in status'": [m.group(0) for m in _DANGLING.finditer(text)],

@@ -171,6 +171,7 @@ def _first_person(text: str, want: str, register: str) -> str:
     text = re.sub(r"\bThen you want to\b", "\x01", re.sub(r"^You want to\b", "\x00", text))
     subs = [(r"\bYou want\b", "I want"), (r"\b[Yy]ou are\b", am), (r"\b[Yy]ou were\b", "I was"),
             (r"\bYou do not\b", "I do not" if register == "formal" else "I don't"), (r"\bfor you\b", "for me"),
+            (r"\b(lets|let|helps|help|allows|allow|makes|tells|asks) you\b", r"\1 me"),  # 'lets me do', not 'lets I do'
             (rf"\byou(?= (?:already |still |also |just |now |never )?(?:{_VERBS})\b)", "I"),  # "the ones I already have"
             (r"\byourself\b", "myself"), (r"\byours\b", "mine"), (r"\bYour\b", "My"), (r"\byour\b", "my"),
             (r"\bYou\b", "I"), (r"\byou\b", "me")]

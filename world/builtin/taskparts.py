@@ -91,7 +91,7 @@ def _about(label: str, subject: str) -> str:
     if head and re.search(rf"\b{re.escape(head.group(1))}$", re.sub(r" <[^>]*>| \(.*", "", named)):
         return f" the {head.group(2)} of {subject}"
     owner = re.match(r"^(.+)'s (.+)$", label)
-    if owner and subject.startswith(("the ", "your ")) and re.search(rf"\b{re.escape(owner.group(1))}\b", named):
+    if owner and subject.startswith(("the ", "your ")) and re.search(rf"\b{re.escape(owner.group(1))}", named):  # 'vet': 'veterinarian' 
         return f" the {owner.group(2)} of {subject}"
     # 'kind of suite' of 'the boarding suite ...'; 'day of the visit' of 'your service visit ...'; 'city of the
     # service center' of 'the service center linked to ...'

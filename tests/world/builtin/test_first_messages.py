@@ -20,7 +20,8 @@ def test_the_article_goes_by_the_sound() -> None:
 
 
 @pytest.mark.parametrize("text, writes, flaw", [
-    ("I assume my account allows what me ask for my storage rental.", True, "me as a subject"),
+    ("I assume my account allows what me ask for my storage rental.", True, "pronoun case"),
+    ("I assume my account with HealthInsurance lets I do this.", True, "pronoun case"),
     ("I'm someone who moving and needs to store furniture.", True, "who + -ing"),
     ("A friend mentioned an unit at PropertyRental.", True, "article"),
     ("A friend recommended a advisor.", True, "article"),
