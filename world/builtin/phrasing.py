@@ -68,7 +68,7 @@ REFUSAL_REASONS: dict[str, list[str]] = {
     "balance_covers": ["You assume there is still enough left on your account with {service} for this {what}.",
                        "You have not kept track of what you used this year and want your {what} anyway."],
     "refund_schedule": ["Your plans changed at the last minute and you want to call off your {what} with {service} now.",
-                        "You assume a {what} can still be called off, even this close to its day."],
+                        "You assume {a_what} can still be called off, even this close to its day."],
 }
 
 # (name, pronoun-free) from many cultures; every persona draws one.
@@ -299,8 +299,8 @@ def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
     known = "; ".join(f"{k}: {v}" for k, v in facts.items())
     kind = ctx.get("kind", "read")
     who = name or p.get("name", "a customer")  # the person on record, so the profile check can succeed
-    play = [f"You are {who}, a {p.get('style', 'courteous')} person with {p.get('patience', 'medium')} "
-            f"patience who writes {verbosity} messages in a {register} register.",
+    play = [f"You are {who}, {article(p.get('style', 'courteous'))} person with {p.get('patience', 'medium')} "
+            f"patience who writes {verbosity} messages in {article(register)} register.",
             f"Your goal: {instruction}",
             "Beyond what your first message says, share the facts you know only when the assistant asks for them, "
             "one or two at a time; never invent ids, dates, amounts or other details you were not given, and say "
