@@ -7,7 +7,7 @@ what models trained on the data learn customers sound like.
 4. pronoun case: "what me ask for", "lets I do this";
 5. first/second X: "book a consultation with a doctor for a first doctor. ... the same for a second doctor";
 6. broken noun phrase: "the kind of a provider of care provider", "the plan name of the pet plan", three 'of's;
-7. dangling "in status": the status dropped with the ids ("my only reservation in status?");
+7. dangling value: a value dropped with the ids ("my only reservation in status?", "a price of at most.");
 8. question without "?": "May I ask the price of an exhibition."
 9. change close on a read: a request that changes nothing closing with "And tell me exactly what you changed."
 

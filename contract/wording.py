@@ -43,13 +43,13 @@ _FIRST_SECOND = re.compile(r"\b(?:for|with|of) an? (?:first|second|third) \w+")
 _BROKEN_OF = re.compile(r"\bof (?:an?|the) (\w+) of (?:\w+ ){0,2}?\1s?\b"  # 'the kind of a provider of care provider'
                         rf"|\b(\w+) (?:{_PART}) of (?:the|an?|my) (?:only )?(?:[\w-]+ )?\2\b"  # 'plan name of the pet plan'
                         r"|\bof (?:the|an?|my) [\w ]{1,30}? of (?:the|an?|my) [\w ]{1,30}? of (?:the|an?|my) ")  # three 'of's
-_DANGLING = re.compile(r"\bin status(?= ?[.,;?!]|$)")  # the status value dropped with the ids
+_DANGLING = re.compile(r"\b(?:in status|at most|at least)(?= ?[.,;?!]|$)")  # a value dropped with the ids
 _QUESTION = re.compile(r"(?:^|[.!?] )((?:Could|Can|May I|Would) [^.!?]*)\.")
 # A closing line asking what was changed or whether it worked: nothing changes in a request to read.
 CHANGE_CLOSE = re.compile(r"\bwhat you changed\b|\b(?:it's|it is) done\b|\bit worked\b|\bonce it is done\b", re.I)
 
 FLAWS = ("article", "doubled word", "who + -ing", "pronoun case", "first/second X", "broken noun phrase",
-         "dangling 'in status'", "question without '?'", "change close on a read")
+         "dangling value", "question without '?'", "change close on a read")
 
 
 def _article_slips(text: str) -> list[str]:
@@ -73,7 +73,7 @@ def first_message_flaws(text: str, writes: bool = True) -> dict[str, list[str]]:
         "pronoun case": [m.group(0).strip() for m in _ME_SUBJECT.finditer(text)],
         "first/second X": [m.group(0) for m in _FIRST_SECOND.finditer(text)],
         "broken noun phrase": [m.group(0) for m in _BROKEN_OF.finditer(text)],
-        "dangling 'in status'": [m.group(0) for m in _DANGLING.finditer(text)],
+        "dangling value": [m.group(0) for m in _DANGLING.finditer(text)],
         "question without '?'": [m.group(1)[:40] for m in _QUESTION.finditer(text)],
         "change close on a read": [] if writes else [m.group(0) for m in CHANGE_CLOSE.finditer(text)],
     }

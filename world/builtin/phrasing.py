@@ -204,6 +204,9 @@ def _strip_values(sentence: str, facts: dict[str, str]) -> str:
     for value in facts.values():
         for form in {value, value.replace("_", " ")}:
             if re.fullmatch(r"[\d.,:-]+", form) or "_" in value:  # dates, amounts, codes like credit_card
+                # 'with an item price of at most 40' -> 'below the item price I have in mind'
+                text = re.sub(rf"\bwith an? ([a-z][a-z ]*?) of at most {re.escape(form)}(?=[\s.,;]|$)",
+                              r"below the \1 I have in mind", text)
                 # 'changing the rooms to move to 3' says nothing once the value goes: the change goes with it
                 text = re.sub(rf",? (?:changing [^,.;]*? to|so that [^,.;]*? is) {re.escape(form)}(?=[\s.,;]|$)", "", text)
                 # (a status stays: 'your only stay in status checked in' needs it)

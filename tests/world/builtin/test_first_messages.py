@@ -30,7 +30,8 @@ def test_the_article_goes_by_the_sound() -> None:
     ("Could you tell me the plan name of the pet plan of my pet policy?", False, "broken noun phrase"),
     ("I'd like to report a problem in a unit for a first unit. After that I'd like to do the same for a second "
      "unit.", True, "first/second X"),
-    ("Could you tell me the name of my only reservation in status? Thanks.", False, "dangling 'in status'"),
+    ("Could you tell me the name of my only reservation in status? Thanks.", False, "dangling value"),
+    ("I'm looking for the cheapest merch item with an item price of at most. Thanks.", False, "dangling value"),
     ("May I ask the price per ticket of an exhibition.", False, "question without '?'"),
     ("Could you tell me my city? And tell me exactly what you changed.", False, "change close on a read"),
 ])
