@@ -198,7 +198,7 @@ def _strip_values(sentence: str, facts: dict[str, str]) -> str:
     text = re.sub(r"\s*\([^)]*\)", "", sentence)  # '(day of the slot 2026-02-28)', '(Lakemont)'
     text = text.replace("the first match the system lists", "the first one that comes up")
     # 'of care provider PRV-1' -> 'of a care provider' (the noun only: not 'of provider of care provider')
-    text = re.sub(rf"\b(of|for) (?!(?:your|the|an?|my|of|for) )((?:(?!of |for )[a-z]+ ?)+?) {_REF}\b",
+    text = re.sub(rf"\b(of|for) (?!(?:your|the|an?|my|of|for) )([a-z]+(?: (?!of |for )[a-z]+)*?) {_REF}\b",
                   lambda m: f"{m.group(1)} {article(m.group(2))}", text)
     text = re.sub(rf"\s+{_REF}\b", "", text)
     for value in facts.values():
