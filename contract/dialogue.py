@@ -56,7 +56,7 @@ def label_phrase(label: str, speaker: str | None = None) -> str:
 # Labels and tool descriptions speak of the customer in the third person ("the day the customer collects the
 # fill", "the member's vehicle"); said in a conversation, the agent says "you", the customer says "I".
 _ROLE = r"(?:customer|member|owner|tenant|student|applicant|patron|diner|policyholder|homeowner|client)"
-_OWNED = re.compile(rf"\b(?:[Tt]he )?({_ROLE})'s\b", re.I)
+_OWNED = re.compile(rf"\b(?:[Tt]he |[Mm]y |[Yy]our )?({_ROLE})'s\b", re.I)  # 'your tenant's employer': 'my employer'
 _ROLE_NOUN = re.compile(rf"\b([Tt])he {_ROLE}\b( \w+)?")
 _BE = {"is": ("are", "am"), "was": ("were", "was"), "has": ("have", "have"), "does": ("do", "do")}
 _AFTER_OBJECT = {"in", "on", "at", "for", "to", "from", "with", "and", "or", "about", "by", "of", "into", "when"}

@@ -8,7 +8,7 @@ from typing import Any
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin.codegen import (PAYMENT_METHODS, checks, fee_check, find, owned, pay_field,
                                             snake, words)
-from skiller.world.builtin.taskparts import FEE_TOLD, _cond, _lower, _the, _told_back
+from skiller.world.builtin.taskparts import FEE_TOLD, _changing, _cond, _lower, _told_back
 from skiller.world.builtin.refunds import refund_told
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.contract.dialogue import is_clause
@@ -138,7 +138,7 @@ def _effect(tool: CatalogTool, rec: CatalogRecord, args: dict[str, Any]) -> dict
 def _step_args(b: _Builder, tool: CatalogTool, rec: CatalogRecord) -> tuple[dict[str, Any], str]:
     if tool.kind == "update":
         args = b.args(tool, rec, [b.rng.choice(tool.fields)], None)
-        return args, ", ".join(f"changing {_the(k)} to {v}" for k, v in b.arg_text(rec, args)[1].items())
+        return args, ", ".join(_changing(k, v) for k, v in b.arg_text(rec, args)[1].items())
     if tool.kind == "pay":
         method = b.rng.choice(PAYMENT_METHODS)
         return {"payment_method": method}, f"paying by {method.replace('_', ' ')}"

@@ -293,10 +293,10 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
     t_last = domains[links[-1]["target"]]
     t_rec = find(t_last, next(x for x in t_last.tools if x.name == links[-1]["tool"]).entity or "")
     comm = [f"<out{len(s.calls)}.{id_column(t_rec.name)}>"]
-    hint = (t_last.personas_hint or [f"needs {targets}"])[0]
+    said = next((x for x in map(phrasing.situation, t_last.personas_hint) if x), f"You need {targets}")
     return s.template("write", root.name, rec.name, lead,
-                      f"You are someone who {hint}; your {what} at {root.name} is what {targets} "
-                      f"need{'s' if len(links) == 1 else ''}.", communicate=comm)
+                      f"{said}, and {targets} need{'s' if len(links) == 1 else ''} your {what} from {root.name}.",
+                      communicate=comm)
 
 
 def flow_templates(combo: dict, tables: dict[str, list[str]], seed: int, count: int, clock: str,

@@ -1,6 +1,7 @@
 """What the policy says about line-item tools (create_items, cancel_item): preconditions, outcomes, effects."""
 from __future__ import annotations
 
+from skiller.contract.wording import article
 from skiller.world.builtin.lineitems import guard_statuses, line_checks, lines_of
 from skiller.world.builtin.toolmodel import find, id_column, words
 from skiller.world.catalog.model import CatalogDomain, CatalogTool
@@ -16,7 +17,7 @@ def line_preconditions(d: CatalogDomain, tool: CatalogTool, role: str) -> list[s
                 f"named, read with its lines (a lookup of the {words(x.rec.name)} returns them under `items`).",
                 "- The user explicitly confirmed this action and its arguments (global rule 3)."]
     parent = find(d, x.rec.target)
-    return [f"- The person's id is confirmed (global rule 1) and they are a {role} of {d.name}.",
+    return [f"- The person's id is confirmed (global rule 1) and they are {article(role)} of {d.name}.",
             f"- The {words(parent.name)} (`{id_column(parent.name)}`) exists; find it with a lookup.",
             f"- Each {words(x.target.name)} of `items` (`{x.target_key}`) exists and is named once, with the quantity "
             "the user asked for; the whole list goes in one call.",
@@ -29,7 +30,7 @@ def line_outcomes(d: CatalogDomain, tool: CatalogTool) -> list[str]:
     out = ["- Permitted: when every condition below is met."]
     out += [f"- Rejected [{c.rule.id}]: {c.rule.statement}" for c in line_checks(d, tool)]
     if tool.kind == "create_items":
-        return out + [f"- Rejected: an empty list, more than {x.spec.max_lines} lines, a {words(x.target.name)} listed "
+        return out + [f"- Rejected: an empty list, more than {x.spec.max_lines} lines, {article(words(x.target.name))} listed "
                       "twice or unknown. One refused line refuses the whole call: nothing is created."]
     allowed = guard_statuses(d, tool)
     if allowed:

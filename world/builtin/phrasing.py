@@ -6,8 +6,10 @@ import re
 from typing import Any
 
 from skiller.contract.dialogue import as_said, human_date, label_phrase
+from skiller.contract.wording import article
 
-__all__ = ["NAMES", "REASONS", "REFUSAL_REASONS", "STYLES", "article", "intent", "persona", "plural", "query"]
+__all__ = ["NAMES", "REASONS", "REFUSAL_REASONS", "STYLES", "article", "intent", "persona", "plural", "query",
+           "situation"]
 
 # Reasons for call per template group; {service}, {what} (and {target} for create) are filled in.
 REASONS: dict[str, list[str]] = {
@@ -50,7 +52,7 @@ REFUSAL_REASONS: dict[str, list[str]] = {
     "tier_limit": ["You know exactly how much you need and want your {what} set that way.",
                    "You assume your account allows what you ask for your {what}."],
     "target_flag": ["You have set your heart on one particular {target} for your {what}.",
-                    "A friend recommended a {target} and you want no other."],
+                    "A friend recommended {a_target} and you want no other."],
     "requires_status": ["You want your {what} dealt with now, whatever state it is in.",
                         "You assume your {what} with {service} is ready for the next step."],
     "max_active": ["You like to have several {whats} lined up with {service} at once.",
@@ -66,7 +68,7 @@ REFUSAL_REASONS: dict[str, list[str]] = {
     "balance_covers": ["You assume there is still enough left on your account with {service} for this {what}.",
                        "You have not kept track of what you used this year and want your {what} anyway."],
     "refund_schedule": ["Your plans changed at the last minute and you want to call off your {what} with {service} now.",
-                        "You assume a {what} can still be called off, even this close to its day."],
+                        "You assume {a_what} can still be called off, even this close to its day."],
 }
 
 # (name, pronoun-free) from many cultures; every persona draws one.
@@ -132,6 +134,24 @@ def plural(noun: str) -> str:
     return noun + ("es" if re.search(r"(s|x|z|ch|sh)$", noun) else "s")
 
 
+_THIRD = {"needs": "need", "wants": "want", "thinks": "think", "has": "have", "is": "are", "asks": "ask",
+          "orders": "order", "does": "do", "goes": "go"}
+_PAST = {"had", "lost", "fell", "got", "was", "took", "left", "came", "broke", "just"}
+
+
+def situation(hint: str) -> str | None:
+    """A catalog hint about why people call ('moving and needs to store furniture', 'thinks the last bill is
+    too high') as the person's own sentence start ('You are moving and need to store furniture'); None when the
+    hint is not a verb phrase ('water bill seems wrong')."""
+    head = hint.split(" ", 1)[0]
+    base = re.sub(rf"(^|\band |\bjust )({'|'.join(_THIRD)})\b", lambda m: m.group(1) + _THIRD[m.group(2)], hint)
+    if head.endswith("ing"):
+        return f"You are {base}"
+    if head in _THIRD or head in _PAST or head.endswith("ed"):
+        return f"You {base}"
+    return None
+
+
 def persona(rng: random.Random) -> dict[str, Any]:
     style = rng.choice(sorted(STYLES))
     spec = STYLES[style]
@@ -140,7 +160,8 @@ def persona(rng: random.Random) -> dict[str, Any]:
             "language": "en"}
 
 
-_VERBS = "want|need|have|had|like|owe|noticed|received|heard|lost|decided|do|can|cannot|worry|planned|chose|picked|booked|own|will|would|get|got|paid"
+_VERBS = ("want|need|have|had|like|owe|noticed|received|heard|lost|decided|do|can|cannot|worry|planned|chose|picked|"
+          "booked|own|will|would|get|got|paid|ask|asked|expect|know|think|used|assume")
 
 
 def _first_person(text: str, want: str, register: str) -> str:
@@ -150,19 +171,16 @@ def _first_person(text: str, want: str, register: str) -> str:
     text = re.sub(r"\bThen you want to\b", "\x01", re.sub(r"^You want to\b", "\x00", text))
     subs = [(r"\bYou want\b", "I want"), (r"\b[Yy]ou are\b", am), (r"\b[Yy]ou were\b", "I was"),
             (r"\bYou do not\b", "I do not" if register == "formal" else "I don't"), (r"\bfor you\b", "for me"),
+            (r"\b(lets|let|helps|help|allows|allow|makes|tells|asks) you\b", r"\1 me"),  # 'lets me do', not 'lets I do'
             (rf"\byou(?= (?:already |still |also |just |now |never )?(?:{_VERBS})\b)", "I"),  # "the ones I already have"
             (r"\byourself\b", "myself"), (r"\byours\b", "mine"), (r"\bYour\b", "My"), (r"\byour\b", "my"),
             (r"\bYou\b", "I"), (r"\byou\b", "me")]
     for pattern, repl in subs:
         text = re.sub(pattern, repl, text)
     text = text.replace("\x00", want).replace("\x01", then)
-    if text.startswith(("Could", "Can")) and text.endswith("."):
+    if text.startswith(("Could", "Can", "May I")) and text.endswith("."):
         text = text[:-1] + "?"
     return text[:1].upper() + text[1:]
-
-
-def article(noun: str) -> str:
-    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def _sentence(text: str) -> str:
@@ -179,12 +197,20 @@ def _strip_values(sentence: str, facts: dict[str, str]) -> str:
     """A goal sentence without the concrete references, dates and amounts a customer gives only when asked."""
     text = re.sub(r"\s*\([^)]*\)", "", sentence)  # '(day of the slot 2026-02-28)', '(Lakemont)'
     text = text.replace("the first match the system lists", "the first one that comes up")
-    text = re.sub(rf"\b(of|for) (?!your |the |an? |my )([a-z][a-z ]*?) {_REF}\b", r"\1 a \2", text)
+    # 'of care provider PRV-1' -> 'of a care provider' (the noun only: not 'of provider of care provider')
+    text = re.sub(rf"\b(of|for) (?!(?:your|the|an?|my|of|for) )([a-z]+(?: (?!of |for )[a-z]+)*?) {_REF}\b",
+                  lambda m: f"{m.group(1)} {article(m.group(2))}", text)
     text = re.sub(rf"\s+{_REF}\b", "", text)
     for value in facts.values():
         for form in {value, value.replace("_", " ")}:
             if re.fullmatch(r"[\d.,:-]+", form) or "_" in value:  # dates, amounts, codes like credit_card
-                text = re.sub(rf",?\s+(?:(?:paying )?by|to|on|for)?\s*{re.escape(form)}(?=[\s.,;]|$)", "", text)
+                # 'with an item price of at most 40' -> 'below the item price I have in mind'
+                text = re.sub(rf"\bwith an? ([a-z][a-z ]*?) of at most {re.escape(form)}(?=[\s.,;]|$)",
+                              r"below the \1 I have in mind", text)
+                # 'changing the rooms to move to 3' says nothing once the value goes: the change goes with it
+                text = re.sub(rf",? (?:changing [^,.;]*? to|so that [^,.;]*? is) {re.escape(form)}(?=[\s.,;]|$)", "", text)
+                # (a status stays: 'your only stay in status checked in' needs it)
+                text = re.sub(rf"(?<!status),?\s+(?:(?:paying )?by|to|on|for)?\s*{re.escape(form)}(?=[\s.,;]|$)", "", text)
     return text
 
 
@@ -206,6 +232,20 @@ def intent(instruction: str, facts: dict[str, str]) -> list[tuple[str | None, st
             kept.append(_strip_values(sentence, facts).strip())
         out.append((service, " ".join(k if k.endswith((".", "?", "!")) else k + "." for k in kept if k)))
     return out
+
+
+# A request that changes nothing closes without asking what was changed or whether it worked.
+_READ_CLOSE = {"Please let me know it worked, I'd hate for anything to go wrong.":
+               "Please tell me if anything looks off, I'd hate to get it wrong.",
+               "Please confirm every detail once it is done.": "Please give me every detail exactly as you have it.",
+               "Please double-check before you tell me it's done.": "Please double-check before you tell me.",
+               "And tell me exactly what you changed.": "And tell me exactly what your records say."}
+
+
+def _closes(style: dict[str, list[str]], kind: str) -> list[str]:
+    if kind != "read":
+        return style["close"]
+    return [_READ_CLOSE.get(c, c) for c in style["close"]]
 
 
 _DETAIL = ["In case it helps, {k} is {v}.", "For what it's worth, {k} is {v}.", "Oh, and {k} is {v}."]
@@ -253,7 +293,7 @@ def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
         k, v = rng.choice(details)
         shown = human_date(v) if register != "neutral" else v
         parts.append(rng.choice(_DETAIL).format(k=label_phrase(k, "user"), v=shown.replace("_", " ")))
-    closer = rng.choice(style["close"]) if verbosity != "terse" or rng.random() < 0.3 else ""
+    closer = rng.choice(_closes(style, ctx.get("kind", "read"))) if verbosity != "terse" or rng.random() < 0.3 else ""
     if closer:
         parts.append(closer)
     # People say "ready for pickup", not the stored code `ready_for_pickup`.
@@ -262,8 +302,8 @@ def query(rng: random.Random, ctx: dict[str, Any]) -> dict[str, str]:
     known = "; ".join(f"{k}: {v}" for k, v in facts.items())
     kind = ctx.get("kind", "read")
     who = name or p.get("name", "a customer")  # the person on record, so the profile check can succeed
-    play = [f"You are {who}, a {p.get('style', 'courteous')} person with {p.get('patience', 'medium')} "
-            f"patience who writes {verbosity} messages in a {register} register.",
+    play = [f"You are {who}, {article(p.get('style', 'courteous'))} person with {p.get('patience', 'medium')} "
+            f"patience who writes {verbosity} messages in {article(register)} register.",
             f"Your goal: {instruction}",
             "Beyond what your first message says, share the facts you know only when the assistant asks for them, "
             "one or two at a time; never invent ids, dates, amounts or other details you were not given, and say "

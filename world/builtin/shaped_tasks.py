@@ -65,7 +65,7 @@ def browse_read(b: Builder, make: Make, tool: CatalogTool) -> Any:
         known[_lower(attrs[f].description)] = f"<target.{f}>"
         asks = f" ({_lower(attrs[f].description)}: <target.{f}>)"
     return make("read", [(tool.name, args)],
-                f"You are looking for the cheapest {what}{asks} with a {words(amount)} of at most <target.{amount}>. "
+                f"You are looking for the cheapest {what}{asks} with {phrasing.article(words(amount))} of at most <target.{amount}>. "
                 f"You want its id and its {words(amount)}.",
                 b.reason("search", what=what), known, f"You do not know which {phrasing.plural(what)} exist.",
                 [("target", b.ent_sql(item, [f"t.{amount} IS NOT NULL"]))], [f"<out1.{key}>", f"<out1.{amount}>"])
@@ -97,7 +97,7 @@ def browse_then_create(b: Builder, make: Make, browse: CatalogTool, create: Cata
     known = {k: v for k, v in base.known.items() if k != f"{words(target.name)} id"}
     known[f"highest {words(amount)}"] = f"<target.{amount}>"
     desc = _lower(create.description.rstrip("."))
-    instruction = (f"You want to {desc}: the cheapest {words(target.name)} with a {words(amount)} of at most "
+    instruction = (f"You want to {desc}: the cheapest {words(target.name)} with {phrasing.article(words(amount))} of at most "
                    f"<target.{amount}>{needs}" + (f"; {text}." if text else "."))
     person_sql = base.selectors[0][1]
     target_sql = b.ent_sql(target, [f"t.{amount} IS NOT NULL", *[f"t.{c.field} = {sql_literal(c.values[0])}" for c in flags]])

@@ -220,6 +220,7 @@ class _Base:
         names["a_what"] = phrasing.article(what)
         names["whats"] = phrasing.plural(what)
         names.setdefault("target", self._target_words(what))
+        names["a_target"] = phrasing.article(names["target"])
         kind = next((r.kind for r in self.d.rules if r.id == rule), None)
         pool = phrasing.REFUSAL_REASONS.get(kind or "") if group == "refusal" else None
         return self.rng.choice(pool or phrasing.REASONS[group]).format(service=self.d.name, **names)

@@ -8,7 +8,7 @@ from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin.codegen import (Check, checks, find, linked, snake, words)
-from skiller.world.builtin.taskparts import _cond, _Impossible, _label_attr, _static, _T, _the
+from skiller.world.builtin.taskparts import _changing, _cond, _Impossible, _label_attr, _static, _T
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.world.builtin.chainparts import _desc, _effect, _ends, _fee, _find, _facts_of, _new_record, _on_record, _person_conds, _refund, _step_args, _target_read
 
@@ -81,8 +81,9 @@ def book_two(b: _Builder, create: CatalogTool) -> _T | None:
         known |= {f"{n} {twhat} id": f"<{slot}.{tkey}>"} | _facts_of(facts, f"the {n} {what}")
         who = f"{twhat} <{slot}.{tkey}>" + (f" (<{slot}.{lab.name}>)" if lab else "")
         says.append(f"{who}; {text}")
-    instruction = (f"You want to {_desc(create)} for a first {twhat}: {says[0]}. "
-                   f"Then you want to do the same for a second {twhat}: {says[1]}.") + _fee(b, create, 0)[1]
+    # as a person says it: 'book a consultation with a doctor, and then the same again for another doctor'
+    instruction = (f"You want to {_desc(create)}, and then the same again for another {twhat}: first with "
+                   f"{says[0]}; then with {says[1]}.") + _fee(b, create, 0)[1]
     second = b.ent_sql(target, [*tconds, f"t.{tkey} <> '<target.{tkey}>'"])
     return _T("write", calls, instruction, b.reason("create", what=what, target=twhat), known,
               f"You do not know the new {what} ids.",
@@ -258,7 +259,7 @@ def act_then_refused(b: _Builder, first: CatalogTool, second: CatalogTool, bad: 
             a2 = _step_args(b, second, rec)[0]
     except _Impossible:
         return None
-    c2 = ", ".join(f"changing {_the(k)} to {v}" for k, v in b.arg_text(rec, a2)[1].items()) if second.kind == "update" \
+    c2 = ", ".join(_changing(k, v) for k, v in b.arg_text(rec, a2)[1].items()) if second.kind == "update" \
         else f"paying by {a2['payment_method'].replace('_', ' ')}" if "payment_method" in a2 else ""
     found = _find(b, rec, by_list)
     if found is None:

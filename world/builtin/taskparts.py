@@ -84,17 +84,37 @@ def _about(label: str, subject: str) -> str:
     naming the subject again says it once: "the doctor's name" of "the doctor linked to ..." is ' the name of the
     doctor linked to ...'; "kind of suite" of "the boarding suite of ..." is ' the kind of boarding suite
     of ...'."""
-    if label.lower().startswith(_WH):
-        return f", for {subject}, {label}"
+    if label.lower().startswith(_WH) or re.search(r" (?:for|to|in|at|with|on|from)$", label):
+        return f", for {subject}, {_the(label)}"  # 'the animals the suite is for' takes no 'of' after it
     named = re.split(r" linked | of ", subject)[0]  # 'the doctor' of 'the doctor linked to your appointment'
+    head = re.match(rf"^(\w+) ({_PART})$", label)  # 'plan name' of 'the pet plan ...': 'the name of the pet plan'
+    if head and re.search(rf"\b{re.escape(head.group(1))}$", re.sub(r" <[^>]*>| \(.*", "", named)):
+        return f" the {head.group(2)} of {subject}"
     owner = re.match(r"^(.+)'s (.+)$", label)
-    if owner and subject.startswith(("the ", "your ")) and re.search(rf"\b{re.escape(owner.group(1))}\b", named):
+    if owner and subject.startswith(("the ", "your ")) and re.search(rf"\b{re.escape(owner.group(1))}", named):  # 'vet': 'veterinarian' 
         return f" the {owner.group(2)} of {subject}"
-    noun = re.match(r"^(.+?) of (?:the |an? )?(\w+)$", label)  # 'kind of suite' of 'the boarding suite ...'
-    if noun and subject.startswith("the ") and re.search(rf"\b{noun.group(2)}$", named):
+    # 'kind of suite' of 'the boarding suite ...'; 'day of the visit' of 'your service visit ...'; 'city of the
+    # service center' of 'the service center linked to ...'
+    noun = re.match(r"^(.+?) of (?:the |an? )?([\w ]+)$", label)
+    if noun and re.search(rf"\b{re.escape(noun.group(2))}$", re.sub(r" <[^>]*>| \(.*", "", named)):
         kind = noun.group(1) in ("kind", "type", "sort")  # 'the kind of boarding suite ...'
-        return f" the {noun.group(1)} of {subject.removeprefix('the ') if kind else subject}"
+        if not kind or subject.startswith("the "):
+            return f" the {noun.group(1)} of {subject.removeprefix('the ') if kind else subject}"
     return f" the {label} of {subject}"
+
+
+_PART = "name|title|code|status|type|category|number|size|level|tier"
+
+
+def _joined(what: str, label: str) -> str:
+    """'storage unit' + 'unit size' -> 'storage unit size', not 'storage unit unit size'."""
+    last, first = what.rsplit(" ", 1)[-1], label.split(" ", 1)
+    return f"{what} {first[1]}" if len(first) > 1 and first[0] == last else f"{what} {label}"
+
+
+def _changing(label: str, value: str) -> str:
+    """'changing the day of the visit to V', but 'so that the city the parcel goes to is V' (no 'to to')."""
+    return f"so that {_the(label)} is {value}" if label.endswith(" to") else f"changing {_the(label)} to {value}"
 
 
 def _wish(attr: CatalogAttribute, value: str) -> str | None:

@@ -8,7 +8,7 @@ from skiller.world.builtin import phrasing
 from skiller.world.builtin.codegen import find, words
 from skiller.world.builtin.taskbase import _Base
 from skiller.contract.dialogue import is_clause
-from skiller.world.builtin.taskparts import _about, _flag_phrase, _info_attrs, _label_attr, _lower, _T, _the, _wish
+from skiller.world.builtin.taskparts import _about, _flag_phrase, _joined, _info_attrs, _label_attr, _lower, _T, _the, _wish
 
 __all__ = ["_Reads"]
 
@@ -33,7 +33,7 @@ class _Reads(_Base):
         attr = self.rng.choice(_info_attrs(item, {lab.name} if lab else set()) or _info_attrs(item))
         what = words(item.name)
         named = f" (<target.{lab.name}>)" if lab else ""
-        known = {f"{what} id": f"<target.{key}>"} | ({f"{what} {words(lab.name)}": f"<target.{lab.name}>"} if lab else {})
+        known = {f"{what} id": f"<target.{key}>"} | ({_joined(what, words(lab.name)): f"<target.{lab.name}>"} if lab else {})
         return _T("read", [(tool.name, {key: f"<target.{key}>"})],
                   f"You want to know{_about(_lower(attr.description), f'{what} <target.{key}>{named}')}.",
                   self.reason("entity", what=what), known, f"You do not know {_the(_lower(attr.description))}.",

@@ -9,8 +9,8 @@ from skiller.world.builtin import phrasing, shaped_tasks
 from skiller.world.builtin.balances import balance_told
 from skiller.world.builtin.refunds import paid_as, refund_rule, refund_told, tier_conditions
 from skiller.world.builtin.codegen import PAYMENT_METHODS, Check, checks, fee_check, find, owned, pay_field, words
-from skiller.world.builtin.taskparts import (FEE_TOLD, _about, _cond, _flag_phrase, _info_attrs, _label_attr,
-                                              _lower, _static, _T, _the, _told_back, _wish)
+from skiller.world.builtin.taskparts import (FEE_TOLD, _about, _changing, _cond, _flag_phrase, _info_attrs, _label_attr,
+                                              _lower, _static, _T, _told_back, _wish)
 from skiller.world.builtin.taskreads import _Reads
 from skiller.contract.placeholders import PLACEHOLDER, sql_literal
 
@@ -42,7 +42,7 @@ class _Builder(_Reads):
             args = self.args(tool, rec, names, bad)
             if bad is None:
                 row += [f"({'r.' + n} IS NULL OR r.{n} <> {self._sqlv(v)})" for n, v in args.items()]
-            change = ", ".join(f"changing {_the(k)} to {v}" for k, v in self.arg_text(rec, args)[1].items())
+            change = ", ".join(_changing(k, v) for k, v in self.arg_text(rec, args)[1].items())
         elif tool.kind == "pay":
             args = {"payment_method": self.rng.choice(PAYMENT_METHODS)}
             change = f"paying by {args['payment_method'].replace('_', ' ')}"
@@ -105,7 +105,7 @@ class _Builder(_Reads):
             known[f"{what} id"] = f"<rec.{key}>"
         instruction = f"You want to {desc}: {ident}" + (f", {change}" if change else "") + "."
         if asked:  # a question about the provider first, then the request
-            instruction = (f"You want to know{_about(asked[0], f'the {asked[1]} of {ident}')}. Then you want to {desc}"
+            instruction = (f"You want to know{_about(asked[0], f'the {asked[1]} linked to {ident}')}. Then you want to {desc}"
                            + (f", {change}" if change else "") + ".")
         if then is not None:
             method = chained[0][1].get("payment_method")

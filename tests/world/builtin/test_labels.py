@@ -33,3 +33,15 @@ def test_a_field_of_a_linked_record_names_that_record_once() -> None:
     assert _about("provider's name", "the care provider of your claim") == " the name of the care provider of your claim"
     assert _about("fee", "doctor DOC-0001") == " the fee of doctor DOC-0001"
     assert _about("why the team visits", "your visit") == ", for your visit, why the team visits"
+
+
+def test_a_label_repeating_its_subject_names_it_once() -> None:
+    linked = "the pet plan linked to your only pet policy in status <rec.status>"
+    assert _about("plan name", linked) == f" the name of {linked}"
+    assert _about("policy status", "your pet policy <rec.policy_id>") == " the status of your pet policy <rec.policy_id>"
+    assert _about("day of the visit", "your service visit <rec.visit_id>") == " the day of your service visit <rec.visit_id>"
+    assert _about("city of the service center", "the service center linked to your road test") == \
+        " the city of the service center linked to your road test"
+    assert _about("animals the suite is for", "boarding suite <target.suite_id>") == \
+        ", for boarding suite <target.suite_id>, the animals the suite is for"
+    assert _about("plan name", "your claim <rec.claim_id>") == " the plan name of your claim <rec.claim_id>"
