@@ -115,7 +115,7 @@ def name_asked_after_profile(messages: list[dict[str, Any]]) -> bool:
 
 
 _DUMP = re.compile(r"\b[A-Z][A-Z0-9]*-\d+: (?!the |you |it )[a-z][a-z' ]*? (?:\d|[A-Z]|yes\b|no\b)|"
-                   r", (?:[a-z]+ )*status (?!is\b)[a-z]")
+                   r", (?:[a-z]+ )*status (?!is\b|of\b)[a-z]")
 _ROLE = r"(?:customer|member|owner|tenant|student|applicant|patron|diner|policyholder|homeowner|client)"
 _THIRD = re.compile(rf"\bthe {_ROLE}\b(?! (?:number|reference|code|segment|type|level|tier|since|id)\b)|\b{_ROLE}'s\b", re.I)
 _QUOTED = re.compile(r"Our policy says: .*?\(rule [^)]*\)|cannot make an exception: [^.]*\.")

@@ -5,7 +5,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from skiller.contract.dialogue import ISO_DATE, as_said, human_date, label_phrase, value_text
+from skiller.contract.dialogue import ISO_DATE, as_said, human_date, label_phrase, said_value, value_text
 
 __all__ = ["Vocabulary", "latest_per_record", "say_value"]
 
@@ -216,16 +216,33 @@ class Vocabulary:
         return f"{label_phrase(label)} is {say_value(key, value)}"
 
     def fact_about(self, outputs: Sequence[Any], wanted: str) -> str | None:
-        """'your slot length in minutes is 40' when an output field holds `wanted` (first match)."""
+        """'the slot length in minutes is 40' when an output field holds `wanted` (first match), said of its record
+        when the label does not name it: 'the full name of doctor DOC-0194 is Yuki Ortega', 'the status of your
+        prescription fill RXF-0100 is requested'."""
         for output in outputs:
             rows = output if isinstance(output, list) else [output]
             for row in rows:
                 if not isinstance(row, Mapping):
                     continue
                 for key, value in row.items():
-                    if value is not None and value_text(value).casefold() == wanted.casefold():
-                        return f"{label_phrase(self.said(key))} is {say_value(key, value)}"
+                    if value is not None and _same(value_text(value), wanted):
+                        return f"{self._of_record(key, row)} is {say_value(key, value)}"
         return None
+
+    def _of_record(self, key: str, row: Mapping[str, Any]) -> str:
+        label = label_phrase(self.said(key))
+        ids = [k for k in row if k.endswith("_id") and k != "person_id"]
+        if key.endswith("_id") or not ids or len(label.split()) > 4:  # 'the day the care was received' stays
+            return label
+        noun = re.sub(r" id$", "", self.said(ids[0]))
+        if re.search(rf"\b{re.escape(noun.split()[-1])}\b", label):  # 'the generic name of the medication'
+            return label
+        return f"{label} of {'your ' if 'person_id' in row else ''}{self.thing(ids[0], row[ids[0]])}"
+
+
+def _same(text: str, wanted: str) -> bool:
+    """The same value as written two ways ('544.6' and '544.60', '2026-03-20' and 'March 20, 2026')."""
+    return text.casefold() == wanted.casefold() or (said_value(text, wanted) and said_value(wanted, text))
 
 
 def latest_per_record(outcomes: list[str]) -> list[str]:

@@ -84,3 +84,15 @@ def test_a_summary_with_counts_by_status_is_told_without_taking_them_for_a_payme
     told = Vocabulary(_PHARMACY).outcome({"person_id": "P-0152", "total": 3, "by_status": {"booked": 1, "paid": 2}}, {})
 
     assert "booked" in told and said_value(told, 3)
+
+
+def test_a_fact_to_tell_is_found_however_its_number_is_written_and_said_of_its_record() -> None:
+    words = Vocabulary(_PHARMACY)
+    doctor = {"doctor_id": "DOC-0002", "full_name": "Thanh Fernandes", "consultation_fee": 89.4}
+
+    assert words.fact_about([_FILL], "562.160") == "the amount due of your prescription fill RXF-0116 is 562.16"
+    assert words.fact_about([doctor], "89.40") == "the consultation fee of doctor DOC-0002 is 89.40"
+    assert words.fact_about([doctor], "Thanh Fernandes") == "the full name of doctor DOC-0002 is Thanh Fernandes"
+    assert words.fact_about([doctor], "DOC-0002") == "the doctor id is DOC-0002"
+    assert words.fact_about([_FILL], "ready") == "the status of your prescription fill RXF-0116 is ready"
+    assert words.fact_about([doctor], "89.41") is None
