@@ -290,6 +290,10 @@ class OracleAgent:
                                   if ok and name in writes])
         done = [o for o in done if not any(o in said for said in talk.assistant_texts)]  # told already: not again
         if self.task.kind == "refusal":  # what was done first (a compliant part), then what cannot be
+            last = len(talk.calls) - 1
+            if talk.last_role == "tool" and last >= 0 and talk.calls[last][0] not in writes:
+                read = self._outcome(talk, last)  # a lookup's result is no preamble to a refusal: the rule's value is
+                lead = lead.removesuffix(read).strip()  # told in it, the facts asked for after it
             parts = [lead * (lead not in done), *([self._pick(_PART_DONE, "done", talk), *done] if done else []),
                      self._refusal(words, talk)]
         elif writes:

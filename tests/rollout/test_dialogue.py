@@ -106,3 +106,16 @@ def test_the_closing_message_does_not_tell_again_a_result_already_told(rollout_s
     assert [r.name for r in transcript.tool_calls if r.ok][-1] == "move_due_day"
     assert sum("Your loan LN-0005 is active" in t for t in spoken) == 1  # told once, right after the borrowing
     assert "Your loan LN-0001 is active" in spoken[-1]  # the last change, told at the end
+
+
+def test_a_refusal_does_not_open_with_the_result_of_the_lookup_before_it(env: Environment) -> None:
+    # the member's loans are read, then the request is refused: the rule is told, not the row just read
+    task = make_task(env, "lib-refuse-after-search", kind="refusal", first_query="Please lend me another book.",
+                     facts={"person id": "P-002", "full name": "Alan Turing", "author": "Knuth"},
+                     actions=[action(1, "get_member", person_id="P-002"),
+                              action(2, "search_books", query="Knuth", available_only=True)],
+                     violated_rule="LIB-1", rule=LIB_1)
+    transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
+
+    refusal = next(t for t in _assistant(transcript) if "LIB-1" in t)
+    assert refusal.startswith("I'm sorry, but I can't"), refusal
