@@ -9,7 +9,7 @@ from typing import Any
 
 from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider
 from skiller.rollout.conversation import IDENTITY as _IDENTITY, Conversation, norm as _norm, plan_for
-from skiller.rollout.speech import Vocabulary, latest_per_record, say_value
+from skiller.rollout.speech import Vocabulary, latest_per_record, record_ids, say_value
 from skiller.contract.dialogue import is_clause, label_phrase, said_value
 from skiller.servers.task import GoldenAction, Task
 
@@ -200,7 +200,7 @@ class OracleAgent:
             rows = out if isinstance(out, list) else [out]
             row = next((r for r in rows if ok and isinstance(r, dict) and r.get(field) is not None), None)
             if field and row is not None:
-                ids = [k for k in row if k.endswith("_id") and k != "person_id"]
+                ids = record_ids(row)
                 head = words.thing(ids[0], row[ids[0]]) if ids else "your account"
                 return f" I can see that for {head}, {words.said(field)} is {say_value(field, row[field])}."
         return ""
@@ -222,7 +222,7 @@ class OracleAgent:
             return set(), ""
         out = talk.calls[-1][3]
         row = out[0] if isinstance(out, list) and len(out) == 1 else out
-        ids = [k for k in row if k.endswith("_id") and k != "person_id"] if isinstance(row, dict) else []
+        ids = record_ids(row) if isinstance(row, dict) else []
         if at is not None and self._actions[at].mode == "write":
             keys = self._plan.arguments[at]
             same = bool(ids) and _norm(self._actions[at].arguments.get(ids[0], "")) == _norm(row[ids[0]])
@@ -237,7 +237,7 @@ class OracleAgent:
             return set(), ""
         if same:  # a change to that record
             return {k for k in told if not is_clause(k)}, ""
-        noun = re.sub(r" id$", "", words.said(ids[0]))
+        noun = words.noun(ids[0])
         ordinal = re.compile(rf"\b(?:first|second|third|fourth|other|new) {re.escape(noun)}\b")
         return set(), "" if any(ordinal.search(k.lower()) for k in labels) else noun  # 'the day of the second rental'
 

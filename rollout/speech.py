@@ -7,7 +7,7 @@ from typing import Any
 
 from skiller.contract.dialogue import ISO_DATE, as_said, human_date, label_phrase, said_value, value_text
 
-__all__ = ["Vocabulary", "latest_per_record", "say_value"]
+__all__ = ["Vocabulary", "latest_per_record", "record_ids", "say_value"]
 
 _MONEY = re.compile(r"amount|fee|price|cost|due|paid|total|balance|premium|charge|fare|rent|salary|budget")
 _STATUS = re.compile(r"(^|_)status$")
@@ -88,6 +88,11 @@ def _words(name: str) -> str:
     return name.replace("_", " ").strip()
 
 
+def record_ids(row: Mapping[str, Any]) -> list[str]:
+    """A row's id fields other than the person's, its own first ('boarding_stay_id', then what it points at)."""
+    return [k for k in row if k.endswith("_id") and k != "person_id"]
+
+
 class Vocabulary:
     """Labels of tools and fields, read from the OpenAI tool list the assistant is given."""
 
@@ -137,13 +142,17 @@ class Vocabulary:
 
         return _ARTICLE.sub(definite, self.action(tool))
 
+    def noun(self, key: str) -> str:
+        """What an id field names: 'charging station' for `charging_station_id`."""
+        return re.sub(r" id$", "", self.said(key))
+
     def thing(self, key: str, value: Any) -> str:
         """'charging station CST-0220' for an id field, else 'slot length in minutes 40'."""
         label = self.said(key)
         if isinstance(value, list):  # an order's lines: "the medication lines to order: 2 x MED-0063, ..."
             return f"{re.sub(r' *[,(].*$', '', label)}: {say_value(key, value)}"
         if key.endswith("_id"):
-            return f"{re.sub(r' id$', '', label)} {value_text(value)}"
+            return f"{self.noun(key)} {value_text(value)}"
         return f"{label} {say_value(key, value)}"
 
     def change(self, tool: str, arguments: Mapping[str, Any]) -> str:
@@ -155,20 +164,8 @@ class Vocabulary:
         shown = {k: v for k, v in arguments.items() if k != "person_id"
                  and not (isinstance(v, str) and v and re.search(rf"\b{re.escape(v)}\b", deed))}
         records = [self.thing(k, v) for k, v in shown.items() if k.endswith("_id")]
-        values = [self._will(k, v) for k, v in shown.items() if not k.endswith("_id")]
+        values = [self._clause(k, v, future=True) for k, v in shown.items() if not k.endswith("_id")]
         return deed + (f" ({', '.join(records)})" if records else "") + (f": {_listing(values)}" if values else "")
-
-    def _will(self, key: str, value: Any) -> str:
-        """'the arrival day will be Monday, February 16, 2026', 'it will be refundable'."""
-        if isinstance(value, bool):
-            flag = _words(key).removeprefix("is ")
-            if flag.startswith("has "):
-                return f"it will {'have' if value else 'not have'} {flag[4:]}"
-            return f"it will {'' if value else 'not '}be {flag}"
-        label = self.said(key)
-        if isinstance(value, list):
-            label = re.sub(r" *[,(].*$", "", label)
-        return f"{label_phrase(label)} will be {say_value(key, value)}"
 
     def outcome(self, output: Any, arguments: Mapping[str, Any]) -> str:
         """What a call returned, as a person tells it: 'Your boarding stay BST-0054 is checked in: the arrival
@@ -186,7 +183,7 @@ class Vocabulary:
     def _row(self, output: Any, arguments: Mapping[str, Any], alone: bool) -> str:
         if not isinstance(output, Mapping):
             return f"The result is {say_value('', output)}."
-        ids = [k for k in output if k.endswith("_id") and k != "person_id"]
+        ids = record_ids(output)
         owned = "person_id" in output
         head = (("your " if owned else "") + self.thing(ids[0], output[ids[0]]) if ids
                 else "your account" if owned else "the record")
@@ -201,19 +198,22 @@ class Vocabulary:
             return text + "." if state or not alone else f"I found {head}."
         return f"{text}: {_listing(clauses)}."
 
-    def _clause(self, key: str, value: Any) -> str:
-        """'the arrival day is Monday, February 16, 2026', 'the boarding suite is SUI-0259'."""
+    def _clause(self, key: str, value: Any, future: bool = False) -> str:
+        """'the arrival day is Monday, February 16, 2026', 'the boarding suite is SUI-0259'; in the `future`, what a
+        change will make it: 'the arrival day will be ...', 'it will not be refundable'."""
         label = self.said(key)
         if isinstance(value, list):
             label = re.sub(r" *[,(].*$", "", label)
         elif key.endswith("_id"):
-            label = re.sub(r" id$", "", label)
+            label = self.noun(key)
+        be, not_be, has, lacks = (("will be", "will not be", "will have", "will not have") if future
+                                  else ("is", "is not", "has", "does not have"))
         if isinstance(value, bool):  # a flag is told by its name: 'it is in stock', 'it does not have pets'
             flag = _words(key).removeprefix("is ")
             if flag.startswith("has "):
-                return f"it {'has' if value else 'does not have'} {flag[4:]}"
-            return f"it is {'' if value else 'not '}{flag}"
-        return f"{label_phrase(label)} is {say_value(key, value)}"
+                return f"it {has if value else lacks} {flag[4:]}"
+            return f"it {be if value else not_be} {flag}"
+        return f"{label_phrase(label)} {be} {say_value(key, value)}"
 
     def fact_about(self, outputs: Sequence[Any], wanted: str) -> str | None:
         """'the slot length in minutes is 40' when an output field holds `wanted` (first match), said of its record
@@ -231,10 +231,10 @@ class Vocabulary:
 
     def _of_record(self, key: str, row: Mapping[str, Any]) -> str:
         label = label_phrase(self.said(key))
-        ids = [k for k in row if k.endswith("_id") and k != "person_id"]
+        ids = record_ids(row)
         if key.endswith("_id") or not ids or len(label.split()) > 4:  # 'the day the care was received' stays
             return label
-        noun = re.sub(r" id$", "", self.said(ids[0]))
+        noun = self.noun(ids[0])
         if re.search(rf"\b{re.escape(noun.split()[-1])}\b", label):  # 'the generic name of the medication'
             return label
         return f"{label} of {'your ' if 'person_id' in row else ''}{self.thing(ids[0], row[ids[0]])}"
