@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CHANGE_CLOSE", "FLAWS", "article", "first_message_flaws", "vowel_sound"]
+__all__ = ["CHANGE_CLOSE", "FLAWS", "LABEL_PARTS", "article", "first_message_flaws", "vowel_sound"]
 
 # Words spelled with a vowel but said with a consonant ('a unit', 'a euro', 'a one-off') and the reverse
 # ('an hour'); acronyms are said letter by letter ('an MRI', 'a PIN' is a word but rare here).
@@ -32,7 +32,8 @@ def article(noun: str) -> str:
     return ("an " if vowel_sound(noun) else "a ") + noun
 
 
-_PART = "name|title|code|status|type|category|number|size|level|tier"
+# Words that name a part of the thing a label starts with ("plan name", "unit size"): said once, after it.
+LABEL_PARTS = "name|title|code|status|type|category|number|size|level|tier"
 _ARTICLE = re.compile(r"\b([Aa]n?) ([A-Za-z0-9][\w'-]*)")
 _DOUBLED = re.compile(r"\b([A-Za-z]+) \1\b", re.I)
 _WHO_ING = re.compile(r"\bwho ([a-z]+ing)\b")
@@ -41,7 +42,7 @@ _ME_SUBJECT = re.compile(r"\b(?:what|that|which|when|where|if|because|whether|be
                          r"|\b(?:lets|let|helps|help|allows|makes|tells|to|for|with) I\b")  # and 'lets I do'
 _FIRST_SECOND = re.compile(r"\b(?:for|with|of) an? (?:first|second|third) \w+")
 _BROKEN_OF = re.compile(r"\bof (?:an?|the) (\w+) of (?:\w+ ){0,2}?\1s?\b"  # 'the kind of a provider of care provider'
-                        rf"|\b(\w+) (?:{_PART}) of (?:the|an?|my) (?:only )?(?:[\w-]+ )?\2\b"  # 'plan name of the pet plan'
+                        rf"|\b(\w+) (?:{LABEL_PARTS}) of (?:the|an?|my) (?:only )?(?:[\w-]+ )?\2\b"  # 'plan name of the pet plan'
                         r"|\bof (?:the|an?|my) [\w ]{1,30}? of (?:the|an?|my) [\w ]{1,30}? of (?:the|an?|my) ")  # three 'of's
 _DANGLING = re.compile(r"\b(?:in status|at most|at least)(?= ?[.,;?!]|$)")  # a value dropped with the ids
 _QUESTION = re.compile(r"(?:^|[.!?] )((?:Could|Can|May I|Would) [^.!?]*)\.")

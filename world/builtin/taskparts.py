@@ -8,6 +8,7 @@ from typing import Any
 
 from skiller.contract.placeholders import sql_literal
 from skiller.contract.policy import REFUND_COLUMN
+from skiller.contract.wording import LABEL_PARTS
 from skiller.world.builtin.codegen import Check, words
 from skiller.world.catalog.model import CatalogAttribute, CatalogEntity, CatalogRecord
 
@@ -87,7 +88,7 @@ def _about(label: str, subject: str) -> str:
     if label.lower().startswith(_WH) or re.search(r" (?:for|to|in|at|with|on|from)$", label):
         return f", for {subject}, {_the(label)}"  # 'the animals the suite is for' takes no 'of' after it
     named = re.split(r" linked | of ", subject)[0]  # 'the doctor' of 'the doctor linked to your appointment'
-    head = re.match(rf"^(\w+) ({_PART})$", label)  # 'plan name' of 'the pet plan ...': 'the name of the pet plan'
+    head = re.match(rf"^(\w+) ({LABEL_PARTS})$", label)  # 'plan name' of 'the pet plan ...': 'the name of the pet plan'
     if head and re.search(rf"\b{re.escape(head.group(1))}$", re.sub(r" <[^>]*>| \(.*", "", named)):
         return f" the {head.group(2)} of {subject}"
     owner = re.match(r"^(.+)'s (.+)$", label)
@@ -102,8 +103,6 @@ def _about(label: str, subject: str) -> str:
             return f" the {noun.group(1)} of {subject.removeprefix('the ') if kind else subject}"
     return f" the {label} of {subject}"
 
-
-_PART = "name|title|code|status|type|category|number|size|level|tier"
 
 
 def _joined(what: str, label: str) -> str:
