@@ -171,11 +171,15 @@ def done_before_refusal(messages: list[dict[str, Any]]) -> bool:
                for m in messages)
 
 
+def value_never_given(messages: list[dict[str, Any]]) -> bool:
+    return made_up_value(Transcript.model_construct(messages=messages))  # the report's figure, on one rollout
+
+
 FLAWS = {"1 search filter asked": search_filter_asked, "2 asked after a visible violation": asked_after_violation,
          "3 name asked after the account was found": name_asked_after_profile,
          "4 field dump": field_dump, "5 customer in the third person": third_person, "6 nested label": nested_label,
          "7 confirmation as a field list": confirmation_list, "8 new value asked by its plain label": new_value_by_label,
-         "9 done before a refusal": done_before_refusal, "10 value never given": lambda messages: made_up_value(Transcript.model_construct(messages=messages))}
+         "9 done before a refusal": done_before_refusal, "10 value never given": value_never_given}
 
 
 def main() -> None:

@@ -110,7 +110,8 @@ class BuiltinUser:
         last = self._last_assistant_text(messages)
         questions, confirming = _reading(last)
         if confirming:
-            yes = _fresh(_YES_WORDS[persona.language_register], said, rng) or rng.choice(_YES_WORDS[persona.language_register])
+            words = _YES_WORDS[persona.language_register]
+            yes = _fresh(words, said, rng) or rng.choice(words)  # a yes said before, once each one was
             return UserTurn(text=self._cap(yes, persona))
         asked = self._asked(self._keys, questions)
         if asked:
