@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from skiller.contract.dialogue import ISO_DATE, as_said, human_date, label_phrase, said_value, value_text
@@ -100,6 +100,7 @@ class Vocabulary:
         self.actions: dict[str, str] = {}
         self.params: dict[str, list[str]] = {}  # each tool's argument names
         seen: dict[str, set[str]] = {}
+        self.described: dict[tuple[str, str], str] = {}  # (tool, argument): its label in that tool
         for tool in tools:
             fn = tool.get("function", tool)
             self.actions[fn.get("name", "")] = str(fn.get("description") or "").rstrip(".")
@@ -107,26 +108,32 @@ class Vocabulary:
             for name, spec in ((fn.get("parameters") or {}).get("properties") or {}).items():
                 text = _NOISE.sub("", str(spec.get("description") or "")).strip()
                 text = re.sub(r"^(The|the) [\w' ]+?'s (?=person id)", "", text)  # "The member's person id"
-                if text and not re.match(r"(How|Whether|Which|What|When|Why|Where|Who) ", text):  # a question is no label
-                    seen.setdefault(name, set()).add(text[:1].lower() + text[1:] if not text[1:2].isupper() else text)
+                # a question is no label, nor an example ('e.g. LN-0001')
+                if text and not re.match(r"(How|Whether|Which|What|When|Why|Where|Who|e\.g\.|For example) ", text):
+                    text = text[:1].lower() + text[1:] if not text[1:2].isupper() else text
+                    seen.setdefault(name, set()).add(text)
+                    self.described[fn.get("name", ""), name] = text
         # A name two tools describe differently (a fusion's `status`) is labelled by its own words.
         self.fields = {name: next(iter(texts)) for name, texts in seen.items() if len(texts) == 1}
 
-    def label(self, key: str) -> str:
-        return self.fields.get(key) or _words(key)
+    def label(self, key: str, tool: str | None = None) -> str:
+        """A field's label; given the tool, as that tool describes it (a name tools describe differently)."""
+        return (self.described.get((tool, key)) if tool else None) or self.fields.get(key) or _words(key)
 
-    def said(self, key: str) -> str:
+    def said(self, key: str, tool: str | None = None) -> str:
         """The label as the agent says it to the customer: 'day you collect the fill'."""
-        return as_said(self.label(key), "agent")
+        return as_said(self.label(key, tool), "agent")
 
     def action(self, tool: str) -> str:
         text = as_said(self.actions.get(tool) or _words(tool), "agent")
         return text[:1].lower() + text[1:]
 
-    def deed(self, tool: str, arguments: Mapping[str, Any] | None = None) -> str:
+    def deed(self, tool: str, arguments: Mapping[str, Any] | None = None,
+             discussed: Collection[str] | None = None) -> str:
         """The action as a person says it about this request: 'insure Olive under that plan' rather than the
         tool's 'insure a pet under a plan' (a thing the arguments name goes by its name; the others, already
-        talked about, are 'that' one; the first, what the call makes, keeps its article)."""
+        talked about, are 'that' one; the first, what the call makes, keeps its article). Given the things
+        `discussed` so far ('storage unit'), only those are 'that' one."""
         names = {}
         for key, value in (arguments or {}).items():
             named = _NAMED.match(self.label(key))
@@ -138,7 +145,8 @@ class Vocabulary:
             seen.append(m.group(2))
             if m.group(2) in names:
                 return names.pop(m.group(2))
-            return m.group(0) if len(seen) == 1 else f"that {m.group(2)}"
+            known = discussed is None or any(d.endswith(m.group(2)) or m.group(2).endswith(d) for d in discussed)
+            return m.group(0) if len(seen) == 1 or not known else f"that {m.group(2)}"
 
         return _ARTICLE.sub(definite, self.action(tool))
 

@@ -67,6 +67,8 @@ class RuleStatement(_Frozen):
     kind: str
     statement: str
     field: str | None = None
+    statuses: list[str] = Field(default_factory=list)  # the statuses a rule on held records counts
+    attribute: str | None = None  # the profile attribute a balance rule reads
 
 
 class EvaluationCriteria(_Frozen):

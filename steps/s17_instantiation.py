@@ -119,12 +119,12 @@ def _rule(environment: EnvironmentBundle | None, rule_id: str | None) -> RuleSta
     found = next((r for r in parse_rules(environment.policy) if r.id == rule_id), None)
     if found:
         return RuleStatement(id=found.id, tool=found.tool, kind=found.kind, statement=found.statement,
-                             field=found.field)
+                             field=found.field, statuses=list(found.statuses), attribute=found.attribute)
     # A fused refusal breaks a bridge rule of the merged policy; its tool is the target member's, prefixed.
     bridges = (BridgeRule.model_validate(json.loads(raw)) for raw in BRIDGE_MARKER.findall(environment.policy))
     bridge = next((b for b in bridges if b.id == rule_id), None)
     return RuleStatement(id=bridge.id, tool=namespace_of(bridge.target) + (bridge.tool or ""), kind=bridge.kind,
-                         statement=bridge.statement, field=bridge.field) if bridge else None
+                         statement=bridge.statement, field=bridge.field, statuses=list(bridge.statuses)) if bridge else None
 
 
 def _misread(value: str) -> str | None:

@@ -7,6 +7,7 @@ import asyncio
 from skiller.rollout import BuiltinUser, OracleAgent, run_episode
 from skiller.rollout.speech import Vocabulary
 from skiller.servers import Environment
+from skiller.servers.task import RuleStatement
 
 from tests.rollout.conftest import start_library
 from tests.rollout.support import LIB_1, POLICY, action, make_task
@@ -119,3 +120,67 @@ def test_a_refusal_does_not_open_with_the_result_of_the_lookup_before_it(env: En
 
     refusal = next(t for t in _assistant(transcript) if "LIB-1" in t)
     assert refusal.startswith("I'm sorry, but I can't"), refusal
+
+
+# A member's loans, listed: what a rule on how many loans a member holds counts.
+LIST_LOANS = """
+def list_loans(db, person_id):
+    ids = [r[0] for r in db.execute(f"SELECT loan_id FROM {_t('loan')} WHERE person_id = ? ORDER BY loan_id",
+                                    (person_id,))]
+    return [_loan(db, i) for i in ids]
+
+
+TOOLS["list_loans"] = {"fn": list_loans, "mode": "read", "description": "List a member's loans.",
+                       "parameters": {"type": "object", "properties": {"person_id": {"type": "string",
+                                      "description": "Person id"}}, "required": ["person_id"]}}
+"""
+
+
+def test_a_refusal_under_a_limit_on_held_records_names_the_records_that_count(rollout_sandbox) -> None:
+    rule = LIB_1.model_copy(update={"statuses": ["active"]})
+    with start_library(rollout_sandbox, LIST_LOANS) as env:
+        loans = env.call("list_loans", {"person_id": "P-002"}).value
+        active = [loan["loan_id"] for loan in loans if loan["status"] == "active"]
+        assert len(active) == 2  # at the limit
+        task = make_task(env, "lib-refuse-listed", kind="refusal", first_query="Please lend me another book.",
+                         facts={"person id": "P-002", "full name": "Alan Turing"},
+                         actions=[action(1, "get_member", person_id="P-002"), action(2, "list_loans", person_id="P-002")],
+                         violated_rule="LIB-1", rule=rule)
+        transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
+
+    refusal = next(t for t in _assistant(transcript) if "LIB-1" in t)
+    assert f"you already have 2 loans that are active: {active[0]} and {active[1]}." in refusal, refusal
+
+
+def test_a_refusal_under_a_status_rule_names_the_status_the_record_is_in(rollout_sandbox) -> None:
+    rule = RuleStatement(id="LIB-4", tool="return_book", kind="requires_status", statuses=["active"],
+                         statement="Only an active loan can be returned.")
+    with start_library(rollout_sandbox, MOVABLE_DUE_DAY) as env:
+        loan = None  # a loan that is no longer active, found by id
+        for n in range(1, 10):
+            found = env.call("get_loan", {"loan_id": f"LN-{n:04d}"})
+            if found.ok and found.value["status"] != "active":
+                loan = found.value
+                break
+        assert loan is not None
+        task = make_task(env, "lib-refuse-status", kind="refusal", first_query="I'd like to return a book.",
+                         facts={"person id": loan["person_id"], "full name": "Alan Turing", "loan id": loan["loan_id"]},
+                         actions=[action(1, "get_member", person_id=loan["person_id"]),
+                                  action(2, "get_loan", loan_id=loan["loan_id"])],
+                         violated_rule="LIB-4", rule=rule)
+        transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
+
+    refusal = next(t for t in _assistant(transcript) if "LIB-4" in t)
+    assert f"I can see your loan {loan['loan_id']} is {loan['status']}." in refusal, refusal
+
+
+def test_a_request_refused_before_its_records_are_named_keeps_their_articles() -> None:
+    words = Vocabulary([
+        {"function": {"name": "reserve_unit", "description": "Reserve a unit to store the belongings of a move.",
+                      "parameters": {"properties": {"storage_unit_id": {"description": "Storage unit"},
+                                                    "move_ref": {"description": "Move"}}}}}])
+
+    assert words.deed("reserve_unit", {}, discussed=set()) == "reserve a unit to store the belongings of a move"
+    assert words.deed("reserve_unit", {}, discussed={"move"}) == "reserve a unit to store the belongings of that move"
+    assert words.deed("reserve_unit", {}, discussed={"storage unit"}) == \
+        "reserve a unit to store the belongings of a move"

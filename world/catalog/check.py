@@ -37,6 +37,22 @@ from skiller.world.catalog.values import GEN_KINDS, PICKS, generate
 
 __all__ = ["CatalogCheckError", "assert_valid", "check_catalog", "check_domain", "gen_values", "snake"]
 
+# Words that end a numeric label's head noun phrase ('Hours booked', 'Movers in the crew', 'Times the loan was
+# renewed'): the head is the last word before the first of them.
+_HEAD_ENDS = frozenset({"of", "in", "per", "the", "a", "to", "for", "on", "at", "without", "since", "between", "left",
+                        "booked", "used", "includes", "has", "was", "is", "watering"})
+
+
+def plural_head(description: str) -> str | None:
+    """The plural head noun a numeric attribute's description opens on ('Rooms of furniture to move': 'Rooms'),
+    which the label's sentence 'the rooms of furniture to move is 1' gets wrong; None when it is singular."""
+    words = description.split()
+    phrase = words[:next((i for i, w in enumerate(words) if i and w.lower() in _HEAD_ENDS), len(words))]
+    head = phrase[-1].strip(".,;:").lower() if phrase else ""
+    plural = head == "people" or (head.endswith("s") and not head.endswith(("ss", "us", "ics")))
+    return phrase[-1] if plural else None
+
+
 class _DomainChecker(ToolChecks, RuleChecks, LineChecks):
     # ------------------------------------------------------------ structure
     def run(self) -> list[str]:
@@ -97,6 +113,9 @@ class _DomainChecker(ToolChecks, RuleChecks, LineChecks):
                 self.err(at, "name is duplicated or reserved (id columns, person columns)")
             if not a.description.strip():
                 self.err(at, "description is empty")
+            elif a.type in ("int", "float") and (head := plural_head(a.description)):
+                self.err(at, f"description opens on the plural {head!r}, said as 'the {a.description.lower()} is 3':"
+                             f" start it 'Number of' (a count) or 'Amount of' (a sum)")
             for message in self.gen_problems(a, item):
                 self.err(at, message)
 

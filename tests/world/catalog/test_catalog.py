@@ -175,6 +175,12 @@ BROKEN: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
      lambda d: next(e for e in d["entities"] if e["name"] == "CardProduct")["attributes"][0].update(gen={"compose": ["Gold"]}),
      "compose needs a str attribute"),
     ("too few rules", "Hospital", lambda d: d.update(rules=d["rules"][:4]), "rules: needs at least 5 rules"),
+    ("count said as a plural noun", "MovingServices",  # said 'the rooms of furniture to move is 1'
+     lambda d: _record_attr(d, "Move", "rooms").update(description="Rooms of furniture to move"),
+     "record Move attribute rooms: description opens on the plural 'Rooms'"),
+    ("count said as a plural noun after a verb", "PublicLibrary",
+     lambda d: _record_attr(d, "Loan", "renewals").update(description="Times the loan was renewed"),
+     "record Loan attribute renewals: description opens on the plural 'Times'"),
 ]
 
 
@@ -183,6 +189,13 @@ def test_sanity_checks_catch_a_broken_domain(case: tuple[str, str, Callable[[dic
     _, name, edit, needle = case
     problems = _broken(name, edit)
     assert any(needle in p for p in problems), problems
+
+
+@pytest.mark.parametrize("description", ["Points balance", "Usual processing time in days", "Model year", "Weight in kg",
+                                         "Number of guests", "Estimated number of hours of work", "Status"])
+def test_a_numeric_description_with_a_singular_head_passes(description: str) -> None:
+    from skiller.world.catalog.check import plural_head
+    assert plural_head(description) is None
 
 
 def test_catalog_check_reports_duplicate_names_and_raises() -> None:
