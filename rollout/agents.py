@@ -208,7 +208,9 @@ class OracleAgent:
             if field and row is not None:
                 ids = record_ids(row)
                 head = words.thing(ids[0], row[ids[0]]) if ids else "your account"
-                return f" I can see that for {head}, {words.said(field)} is {say_value(field, row[field])}."
+                said = words.clause(field, row[field])  # 'it is not in stock': said of the record itself
+                return f" I can see that {head} {said[3:]}." if said.startswith("it ") else \
+                    f" I can see that for {head}, {said}."
         return ""
 
     def _finished(self, talk: Conversation) -> bool:

@@ -125,8 +125,14 @@ class Plan:
         self.labels: list[list[str]] = []
         self.arguments: list[dict[str, str]] = []  # per action: fact label -> the argument it fills (top level)
         for action, want in zip(self.actions, self.wants):
-            values = {norm(v) for v in leaf_values(action.arguments)}  # an order's items are asked like any value
-            labels = [k for k, v in self.facts.items() if norm(v) in values]
+            # an order's items are asked like any value, each after the scalar arguments and item by item
+            # (an item, then its quantity), not in the facts' alphabetical order
+            scalars = [v for v in action.arguments.values() if not isinstance(v, (list, dict))]
+            nested = [leaf for v in action.arguments.values() if isinstance(v, (list, dict)) for leaf in leaf_values(v)]
+            place = {}
+            for i, v in enumerate(scalars + nested):
+                place.setdefault(norm(v), i)
+            labels = sorted((k for k, v in self.facts.items() if norm(v) in place), key=lambda k: place[norm(self.facts[k])])
             self.arguments.append({k: key for k in labels for key, v in want.items() if v == norm(self.facts[k])})
             first = identity + [k for k in labels if k not in identity] if set(identity) & set(labels) else labels
             self.first_labels.append(list(dict.fromkeys(first)))

@@ -172,7 +172,7 @@ class Vocabulary:
         shown = {k: v for k, v in arguments.items() if k != "person_id"
                  and not (isinstance(v, str) and v and re.search(rf"\b{re.escape(v)}\b", deed))}
         records = [self.thing(k, v) for k, v in shown.items() if k.endswith("_id")]
-        values = [self._clause(k, v, future=True) for k, v in shown.items() if not k.endswith("_id")]
+        values = [self.clause(k, v, future=True) for k, v in shown.items() if not k.endswith("_id")]
         return deed + (f" ({', '.join(records)})" if records else "") + (f": {_listing(values)}" if values else "")
 
     def outcome(self, output: Any, arguments: Mapping[str, Any]) -> str:
@@ -200,13 +200,13 @@ class Vocabulary:
                                  or (isinstance(v, str) and ISO_DATE.match(v)))}
         money = _payment(told)  # takes the payment's fields out of `told`: they are told last, together
         state = next((k for k in told if _STATUS.search(k)), None)
-        clauses = [self._clause(k, v) for k, v in told.items() if k != state] + money
+        clauses = [self.clause(k, v) for k, v in told.items() if k != state] + money
         text = head[:1].upper() + head[1:] + (f" is {say_value(state, told[state])}" if state else "")
         if not clauses:  # nothing to tell but the record itself: 'I found care provider PRV-0282.'
             return text + "." if state or not alone else f"I found {head}."
         return f"{text}: {_listing(clauses)}."
 
-    def _clause(self, key: str, value: Any, future: bool = False) -> str:
+    def clause(self, key: str, value: Any, future: bool = False) -> str:
         """'the arrival day is Monday, February 16, 2026', 'the boarding suite is SUI-0259'; in the `future`, what a
         change will make it: 'the arrival day will be ...', 'it will not be refundable'."""
         label = self.said(key)
@@ -221,6 +221,8 @@ class Vocabulary:
             if flag.startswith("has "):
                 return f"it {has if value else lacks} {flag[4:]}"
             return f"it {be if value else not_be} {flag}"
+        if isinstance(value, list) and not future:  # 'the medication lines to order are 2 x MED-0063, ...'
+            be = "are"
         return f"{label_phrase(label)} {be} {say_value(key, value)}"
 
     def fact_about(self, outputs: Sequence[Any], wanted: str) -> str | None:

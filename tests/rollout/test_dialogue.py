@@ -7,7 +7,7 @@ import asyncio
 from skiller.rollout import BuiltinUser, OracleAgent, run_episode
 from skiller.rollout.speech import Vocabulary
 from skiller.servers import Environment
-from skiller.servers.task import RuleStatement
+from skiller.servers.task import RuleStatement, Task
 
 from tests.rollout.conftest import start_library
 from tests.rollout.support import LIB_1, POLICY, action, make_task
@@ -184,3 +184,26 @@ def test_a_request_refused_before_its_records_are_named_keeps_their_articles() -
     assert words.deed("reserve_unit", {}, discussed={"move"}) == "reserve a unit to store the belongings of that move"
     assert words.deed("reserve_unit", {}, discussed={"storage unit"}) == \
         "reserve a unit to store the belongings of a move"
+
+
+def test_an_order_s_lines_are_asked_after_its_other_values_each_item_before_its_quantity() -> None:
+    from skiller.rollout.conversation import Plan
+    from skiller.servers.task import EvaluationCriteria, GoldenAction, Instructions, UserScenario
+    from tests.rollout.support import CURT
+
+    facts = {"day you collect the order": "2026-03-16", "first medication": "MED-0063", "person id": "P-0066",
+             "pharmacy branch id": "BRN-0159", "quantity of the first medication": "2",
+             "quantity of the second medication": "3", "second medication": "MED-0104"}  # alphabetical, as stored
+    order = GoldenAction(action_id="a1", name="place_order", mode="write", arguments={
+        "collection_date": "2026-03-16", "items": [{"medication_id": "MED-0063", "quantity": 2},
+                                                   {"medication_id": "MED-0104", "quantity": 3}],
+        "person_id": "P-0066", "pharmacy_branch_id": "BRN-0159"})
+    scenario = UserScenario(persona=CURT, facts=facts, instructions=Instructions(
+        domain="Pharmacy", reason_for_call="order", known_info="", unknown_info="", task_instructions="order"))
+    task = Task(id="t", domains=["Pharmacy"], environment="Pharmacy", kind="write", description="t",
+                user_scenario=scenario, first_query="Hi.", initial_state_hash="0", gold_state_hash="1",
+                evaluation_criteria=EvaluationCriteria(actions=[order], reward_basis=["DB"]))
+
+    assert Plan(task).labels == [[
+        "day you collect the order", "person id", "pharmacy branch id", "first medication",
+        "quantity of the first medication", "second medication", "quantity of the second medication"]]

@@ -96,3 +96,13 @@ def test_a_fact_to_tell_is_found_however_its_number_is_written_and_said_of_its_r
     assert words.fact_about([doctor], "DOC-0002") == "the doctor id is DOC-0002"
     assert words.fact_about([_FILL], "ready") == "the status of your prescription fill RXF-0116 is ready"
     assert words.fact_about([doctor], "89.41") is None
+
+
+def test_an_order_s_lines_are_told_as_a_plural_and_a_flag_of_a_record_as_its_state() -> None:
+    words = Vocabulary([{"function": {"name": "order", "description": "Order medications.", "parameters": {
+        "properties": {"items": {"description": "Medication lines to order"}}}}}])
+
+    lines = [{"medication_id": "MED-0063", "quantity": 2}, {"medication_id": "MED-0104", "quantity": 3}]
+    assert words.clause("items", lines).startswith("the medication lines to order are 2 x MED-0063")
+    assert words.clause("items", lines, future=True).startswith("the medication lines to order will be 2 x MED-0063")
+    assert words.clause("accepting_patients", False) == "it is not accepting patients"
