@@ -114,3 +114,17 @@ def test_fusion_prompts_without_the_reference_rules_are_answered_without_them_or
                 for m, p in world["policy"].items()}
     # without the insurer's rules on a visit, the only bridge left is the person's: the rules came from the text
     assert "PIN-X1" in merged and "PIN-X1" not in merge(merge_prompt(combo, stripped))["markdown"]
+
+
+def test_a_handed_over_record_is_said_once_and_the_reason_fits_the_hand_over(world):
+    # 'I want money back for a vet bill. At VetClinic I have a vet visit, and PetInsurance needs it.', not a reason
+    # that repeats the hand-over after an unrelated hint ('I just adopted a puppy ..., and PetInsurance needs my
+    # vet visit from VetClinic. At VetClinic I have a vet visit.')
+    _, context = _s11(world, _combinations(world)["VetClinic_PetInsurance"])
+    writes = [t for t in _expected("s11.fuse", context)["templates"]
+              if t["kind"] == "write" and t.get("is_cross_domain") and "you have a" in t["instruction"]]
+    assert writes
+    for t in writes:
+        assert "and PetInsurance needs it." in t["instruction"], t["instruction"]
+        assert "VetClinic" not in t["reason_for_call"] and "needs" not in t["reason_for_call"], t["reason_for_call"]
+    assert any(t["reason_for_call"] == "You want money back for a vet bill." for t in writes)

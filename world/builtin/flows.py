@@ -259,9 +259,9 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
             raise _Skip("no status change of the root record satisfies the hand-over")
     out, state = s.root(first, moved_by, profiles_first=not profile)
     what = words(rec.name)
-    lead = f"At {root.name} you have {phrasing.article(what)} <src.{id_column(rec.name)}>."
-    if moved_by is not None:
-        lead += f" First you want to {_lower(moved_by.description.rstrip('.'))} there."
+    have = f"At {root.name} you have {phrasing.article(what)} <src.{id_column(rec.name)}>"
+    first_move = f" First you want to {_lower(moved_by.description.rstrip('.'))} there." if moved_by else ""
+    lead = f"{have}.{first_move}"
     produced: dict[str, tuple[int, dict[str, str] | None, dict[str, Any]]] = {root.name: (out, None, state)}
     for i, link in enumerate(links):
         if refuse is not None and i > 0:
@@ -293,9 +293,12 @@ def _story(combo: dict, tables: dict[str, list[str]], rng: random.Random, clock:
     t_last = domains[links[-1]["target"]]
     t_rec = find(t_last, next(x for x in t_last.tools if x.name == links[-1]["tool"]).entity or "")
     comm = [f"<out{len(s.calls)}.{id_column(t_rec.name)}>"]
-    said = next((x for x in map(phrasing.situation, t_last.personas_hint) if x), f"You need {targets}")
+    said = next((x for x in map(phrasing.situation, t_last.personas_hint) if x), None)
+    # the hand-over is said once, in the goal ('At PropertyRental you have a lease, and PowerUtility needs it'); the
+    # reason is the customer's own situation, or without one, the hand-over as a wish
+    lead = f"{have}, and {targets} need{'s' if len(links) == 1 else ''} it.{first_move}"
     return s.template("write", root.name, rec.name, lead,
-                      f"{said}, and {targets} need{'s' if len(links) == 1 else ''} your {what} from {root.name}.",
+                      f"{said}." if said else f"You want to use your {what} from {root.name} with {targets}.",
                       communicate=comm)
 
 

@@ -207,7 +207,9 @@ class CatalogDomain(_Strict):
     records: list[CatalogRecord]
     tools: list[CatalogTool]
     rules: list[CatalogRule]
-    personas_hint: list[str] = Field(default_factory=list)  # reasons people contact this service
+    # reasons people contact this service; the first verb phrase among them is why a fused task hands a record
+    # over to this service's bridge tool ('needs a smart meter installed' for a field visit): it must fit that tool
+    personas_hint: list[str] = Field(default_factory=list)
     bridges: list[CatalogBridge] = Field(default_factory=list)  # rules on references into other domains
     balances: list[CatalogBalance] = Field(default_factory=list)  # allowances the writes use up and give back
 

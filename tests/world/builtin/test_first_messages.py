@@ -64,5 +64,5 @@ def test_the_reasons_of_handed_over_records_read_as_a_person_writes() -> None:
     for d in targets:
         said = next((s for s in map(phrasing.situation, d.personas_hint) if s), None)
         assert said is not None, (d.name, d.personas_hint)
-        first = phrasing._first_person(f"{said}, and {d.name} needs your record.", "I want to", "neutral")
+        first = phrasing._first_person(f"{said}.", "I want to", "neutral")
         assert first.startswith(("I'm ", "I ")) and not first_message_flaws(first), first
