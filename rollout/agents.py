@@ -201,7 +201,7 @@ class OracleAgent:
         if self.task.rule is not None and self.task.rule.kind in ("requires_status", "source_status"):
             return _standing(talk, self.task.rule.statuses, words)
         rule = self.task.rule
-        field = None if rule is None else rule.attribute if rule.kind == "balance_covers" else rule.field
+        field = None if rule is None else rule.attribute if rule.kind in ("balance_covers", "tier_limit") else rule.field
         for _, _, ok, out in reversed(talk.calls):
             rows = out if isinstance(out, list) else [out]
             row = next((r for r in rows if ok and isinstance(r, dict) and r.get(field) is not None), None)
@@ -339,6 +339,8 @@ class OracleAgent:
             value = next((v for k, v in self._facts.items() if k.lower().endswith(label.lower())), None)
             if value is not None:
                 asked = f" You asked for {said} to be {say_value(rule.field, value)}, which falls outside that."
+            if rule.kind == "tier_limit":  # and what sets the customer's own limit
+                asked += self._seen(talk, words)
         return (f"I'm sorry, but I can't {what}. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")
 
