@@ -145,6 +145,9 @@ def confirmation_list(messages: list[dict[str, Any]]) -> bool:
 _TOLD = re.compile(r"(?:^|[:,] |, and |\. )(?:the )?([a-z][a-z' ]*?) is (?=[A-Z0-9])")
 
 
+_SCOPED = re.compile(r"^For the (?:new|first|second|third|fourth|fifth|sixth) ")
+
+
 def new_value_by_label(messages: list[dict[str, Any]]) -> bool:
     told: set[str] = set()
     for m in messages:
@@ -155,7 +158,7 @@ def new_value_by_label(messages: list[dict[str, Any]]) -> bool:
         text = _text(m)
         told |= {t.removeprefix("the ") for t in _TOLD.findall(text)}
         question = re.split(r"(?<=[.!?])\s+", text)[-1]
-        if not _questions(text) or question.startswith("For the new "):  # asked for another record
+        if not _questions(text) or _SCOPED.match(question):  # asked for another record: 'For the second rental, ...'
             continue
         parts = [re.sub(r" for [A-Z]\w+$", "", p.strip()).removeprefix("the ") for p in _ASK.sub("", question).split(" and ")]
         if told & set(parts):

@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any
 
-__all__ = ["ISO_DATE", "as_said", "human_date", "is_clause", "is_no", "is_yes", "label_phrase", "leaf_values", "said_value", "spoken_forms", "value_text"]
+__all__ = ["ISO_DATE", "as_said", "human_date", "is_clause", "is_no", "is_yes", "label_phrase", "leaf_values", "owned_by", "said_value", "spoken_forms", "value_text"]
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -40,6 +40,31 @@ def is_clause(label: str) -> bool:
     """A label that is a question clause ('why the team visits'): it takes no article."""
     m = _SERVICE_LABEL.match(label)
     return (m.group(2) if m else label).lower().startswith(_CLAUSE)
+
+
+_OWNED_LABEL = re.compile(r"^(.+?)(?:,? for| of) (the (?:first|second|third|fourth|fifth|sixth) [a-z][a-z ]*)$", re.I)
+
+
+def owned_by(labels: list[str]) -> tuple[list[str], str] | None:
+    """Labels that all belong to one of several like records ('day of the visit of the first appointment', 'reason
+    for the visit of the first appointment') as ('day of the visit', 'reason for the visit') and their owner ('the
+    first appointment'), so they are said 'For the first appointment, the day of the visit ...'; else None."""
+    found = [owner_of(label) for label in labels]
+    if not labels or not all(found) or len({m.group(2).lower() for m in found if m}) != 1:
+        return None
+    if any(_BARE_HEAD.match(m.group(1)) for m in found if m):  # 'first day of the first rental': the first day of what
+        return None
+    return [m.group(1) for m in found if m], found[0].group(2)  # type: ignore[union-attr]
+
+
+# A label's head that says nothing without its record ('first day' of 'first day of the first storage rental', made
+# from 'first day of the rental'): such labels are said whole.
+_BARE_HEAD = re.compile(r"^(?:(?:first|last|start|end|new) )?(?:day|date|time)$", re.I)
+
+
+def owner_of(label: str) -> re.Match[str] | None:
+    """'day of the visit of the first appointment' -> groups ('day of the visit', 'the first appointment')."""
+    return _OWNED_LABEL.match(label)
 
 
 def label_phrase(label: str, speaker: str | None = None) -> str:

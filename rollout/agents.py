@@ -10,7 +10,7 @@ from typing import Any
 from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider
 from skiller.rollout.conversation import IDENTITY as _IDENTITY, Conversation, norm as _norm, plan_for
 from skiller.rollout.speech import Vocabulary, latest_per_record, record_ids, say_value
-from skiller.contract.dialogue import is_clause, label_phrase, said_value
+from skiller.contract.dialogue import is_clause, label_phrase, owned_by, said_value
 from skiller.servers.task import GoldenAction, RuleStatement, Task
 
 __all__ = ["ChatAgent", "NoopAgent", "OracleAgent"]
@@ -263,12 +263,14 @@ class OracleAgent:
             rest = [k for k in labels if k not in states]
             if not rest:
                 return f"{lead} {which}".strip()
+            owned = None if another or new else owned_by(rest)  # 'For the first appointment, ... the day of the visit'
             asked = " and ".join(re.sub(r"^the (?!new )", "the new ", label_phrase(k, "agent")) if k in new
-                                 else label_phrase(k, "agent") for k in rest)
+                                 else label_phrase(k, "agent") for k in (owned[0] if owned else rest))
             why, lead = "", f"{lead} {which}".strip()
+            another = another and f"new {another}" or (owned[1].removeprefix("the ") if owned else "")
         question = self._pick(_ASKS, 'ask', talk).format(x=asked + why)
         if another:
-            question = f"For the new {another}, {question[:1].lower()}{question[1:]}"
+            question = f"For the {another}, {question[:1].lower()}{question[1:]}"
         return f"{lead} {question}".strip()
 
     def _found(self, talk: Conversation, words: Vocabulary) -> str:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from skiller.rollout.base import STOP, USER_STOP_TOKENS, ChatProvider, UserTurn, message_text
-from skiller.contract.dialogue import human_date, is_clause, is_yes, label_phrase, said_value
+from skiller.contract.dialogue import human_date, is_clause, is_yes, label_phrase, owned_by, said_value
 from skiller.servers.task import Persona, Task
 
 __all__ = ["AGENT_GREETING", "BuiltinUser", "ChatUser", "user_system_prompt"]
@@ -135,8 +135,13 @@ class BuiltinUser:
         """Fact labels the questions name, longest first so 'day of the slot for X' beats 'day of the slot'."""
         text = questions.casefold()
         found: list[tuple[int, str]] = []
+        owner = _FOR_OWNER.search(text)  # "For the first appointment, could you tell me the day of the visit?"
         for label, key in keys:
             at = text.find(key)
+            owned = owned_by([key]) if at < 0 and owner else None
+            if owned and owned[1] == owner.group(1):  # type: ignore[union-attr]
+                key = owned[0][0]
+                at = text.find(key, owner.end())  # type: ignore[union-attr]
             if at < 0 and label.lower().endswith(" status"):  # "which X do you mean: what status is it in?"
                 words = key.split()
                 at = text.find(words[0]) if all(re.search(rf"\b{re.escape(w)}\b", text) for w in words) else -1
@@ -151,6 +156,8 @@ class BuiltinUser:
         mistake = self.task.user_scenario.mistake
         spoken = "\n".join(said)
         parts, sorry = [], ""
+        # 'For the first appointment, the day ... is ...' (a terse answer to one question is the bare value)
+        owned = owned_by(list(asked)) if len(asked) > 1 or persona.verbosity != "terse" else None
         for label in asked:
             value = facts[label]
             if mistake is not None and mistake.fact == label and not said_value(spoken, value):
@@ -158,7 +165,10 @@ class BuiltinUser:
                     value = mistake.wrong  # the slip: a reference they misread
                 else:
                     sorry = rng.choice(_SORRY[persona.language_register])
-            parts.append(self._fact(label, value, persona, rng, alone=len(asked) == 1))
+            said_as = owned[0][asked.index(label)] if owned else label
+            parts.append(self._fact(said_as, value, persona, rng, alone=len(asked) == 1))
+        if owned:
+            parts[0] = f"for {owned[1]}, {parts[0]}"
         pending = [k for k, v in facts.items() if v and k not in asked and not said_value(spoken, v)
                    and not (mistake is not None and k == mistake.fact) and not k.lower().endswith("full name")]
         if pending and rng.random() < _VOLUNTEER[persona.verbosity]:  # a detail out of order
@@ -226,6 +236,8 @@ def _fresh(options: list[str], said: list[str], rng: random.Random) -> str:
     left = [o for o in options if not o.strip() or not any(o.strip().casefold() in s.casefold() for s in said)]
     return rng.choice(left) if left else ""
 
+
+_FOR_OWNER = re.compile(r"\bfor (the (?:first|second|third|fourth|fifth|sixth) [a-z][a-z ]*?), ")
 
 # What depends only on a task's facts or on an assistant text is read once for all episodes and turns.
 @functools.lru_cache(maxsize=4096)

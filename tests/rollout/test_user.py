@@ -8,9 +8,9 @@ from typing import Any
 
 from skiller.rollout import STOP, AgentTurn, BuiltinUser, run_episode, user_system_prompt
 from skiller.servers import Environment
-from skiller.contract.dialogue import is_yes, said_value
+from skiller.contract.dialogue import is_yes, owned_by, said_value
 from skiller.servers.task import Mistake, Task
-from tests.rollout.support import CHATTY, CURT, FACTS, POLICY, ScriptedAgent, borrow_task, make_task, refusal_task
+from tests.rollout.support import CHATTY, CURT, FACTS, POLICY, ScriptedAgent, action, borrow_task, make_task, refusal_task
 
 
 def ask(user: BuiltinUser, *assistant_texts: str) -> str:
@@ -141,3 +141,21 @@ def test_a_detailed_customer_says_each_filler_phrase_once(env: Environment) -> N
                      if not any(value in s for value in FACTS.values())]
         assert len(sentences) == len(set(sentences)), said  # no filler said twice
         assert all(is_yes(text) for text in said[5:])  # every confirmation is still an explicit yes
+
+
+def test_facts_of_one_of_several_records_are_asked_and_answered_for_that_record(env: Environment) -> None:
+    facts = {"person id": "P-001", "full name": "Ada Lovelace", "day of the visit of the first appointment": "2026-03-26",
+             "reason for the visit of the first appointment": "skin rash",
+             "day of the visit of the second appointment": "2026-04-06",
+             "first day of the first storage rental": "2026-03-08"}
+    task = make_task(env, "lib-two-visits", persona=CHATTY, facts=facts,
+                     actions=[action(1, "get_member", person_id="P-001")])
+
+    answer = ask(BuiltinUser(task), "For the first appointment, could you tell me the day of the visit and the reason "
+                                    "for the visit?")
+    assert "for the first appointment, the day of the visit is " in answer.lower(), answer
+    assert "2026" in answer and "skin rash" in answer and "April" not in answer and "2026-04-06" not in answer
+    assert "of the first appointment" not in answer  # said once, up front
+    assert owned_by(["first day of the first storage rental"]) is None  # 'the first day' of what: said whole
+    assert owned_by(["day the care was received, for the second claim"]) == (["day the care was received"],
+                                                                            "the second claim")
