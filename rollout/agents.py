@@ -9,9 +9,10 @@ from typing import Any
 
 from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider
 from skiller.rollout.conversation import IDENTITY as _IDENTITY, Conversation, norm as _norm, plan_for
+from skiller.rollout.evidence import OFFER, on_request, seen
 from skiller.rollout.speech import Vocabulary, latest_per_record, record_ids, say_value
 from skiller.contract.dialogue import is_clause, label_phrase, owned_by, said_value
-from skiller.servers.task import GoldenAction, RuleStatement, Task
+from skiller.servers.task import GoldenAction, Task
 
 __all__ = ["ChatAgent", "NoopAgent", "OracleAgent"]
 
@@ -179,7 +180,7 @@ class OracleAgent:
     def _rule_facts(self, words: Vocabulary) -> list[str]:
         """The facts holding the value a rule on the request's own value judges (the date or amount asked for)."""
         rule = self.task.rule
-        if rule is None or not _on_request(rule) or not rule.field:
+        if rule is None or not on_request(rule) or not rule.field:
             return []
         label = words.label(rule.field, rule.tool).lower()  # 'arrival day', not also 'current arrival day'
         found = [k for k in self._facts if k.lower().endswith(label)]
@@ -188,30 +189,10 @@ class OracleAgent:
     def _before_refusal(self, talk: Conversation, words: Vocabulary) -> list[str]:
         """What to ask before refusing once the reads are done: the value the rule judges (nothing when a read
         showed the rule broken: a flag, a status, a count)."""
-        if self.task.rule is not None and not _on_request(self.task.rule):
+        if self.task.rule is not None and not on_request(self.task.rule):
             return []
         judged = self._rule_facts(words) or list(self._facts)
         return [k for k in judged if not self._have(k, talk)][:2]
-
-    def _seen(self, talk: Conversation, words: Vocabulary) -> str:
-        """' I can see that for pet plan PPL-0012, open to new pets is no.': the read value that breaks the rule;
-        under a rule on how many records the customer holds, the records that count."""
-        if self.task.rule is not None and self.task.rule.kind in _COUNTED:
-            return _holding(talk, self.task.rule.statuses, words)
-        if self.task.rule is not None and self.task.rule.kind in ("requires_status", "source_status"):
-            return _standing(talk, self.task.rule.statuses, words)
-        rule = self.task.rule
-        field = None if rule is None else rule.attribute if rule.kind in ("balance_covers", "tier_limit") else rule.field
-        for _, _, ok, out in reversed(talk.calls):
-            rows = out if isinstance(out, list) else [out]
-            row = next((r for r in rows if ok and isinstance(r, dict) and r.get(field) is not None), None)
-            if field and row is not None:
-                ids = record_ids(row)
-                head = words.thing(ids[0], row[ids[0]]) if ids else "your account"
-                said = words.clause(field, row[field])  # 'it is not in stock': said of the record itself
-                return f" I can see that {head} {said[3:]}." if said.startswith("it ") else \
-                    f" I can see that for {head}, {said}."
-        return ""
 
     def _finished(self, talk: Conversation) -> bool:
         return any(c in talk.assistant_texts[-1] for c in _CLOSINGS)
@@ -334,15 +315,15 @@ class OracleAgent:
         # 'that doctor' only for a record the customer named; refused before they name it, it is 'a doctor'
         what = words.deed(rule.tool, given, discussed={re.sub(r"_(id|ref)$", "", k).replace("_", " ")
                                                        for k in given if k != "person_id"})
-        offer = _OFFER.get(rule.kind, "I'm happy to help with anything the rules allow")
-        asked = "" if _on_request(rule) else self._seen(talk, words)
-        if rule.field and _on_request(rule):
+        offer = OFFER.get(rule.kind, "I'm happy to help with anything the rules allow")
+        asked = "" if on_request(rule) else seen(self.task.rule, talk, words)
+        if rule.field and on_request(rule):
             label, said = words.label(rule.field, rule.tool), label_phrase(words.said(rule.field, rule.tool))
             value = next((v for k, v in self._facts.items() if k.lower().endswith(label.lower())), None)
             if value is not None:
                 asked = f" You asked for {said} to be {say_value(rule.field, value)}, which falls outside that."
             if rule.kind == "tier_limit":  # and what sets the customer's own limit
-                asked += self._seen(talk, words)
+                asked += seen(self.task.rule, talk, words)
         return (f"I'm sorry, but I can't {what}. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")
 
@@ -351,74 +332,6 @@ class OracleAgent:
             return (f"I understand, and I'm sorry. The rule applies to every request, so I cannot make an "
                     f"exception: {self.task.rule.statement} {self._pick(_CLOSINGS, 'close', talk)}")
         return f"You're welcome. {self._pick(_CLOSINGS, 'close', talk)}"
-
-
-def _holding(talk: Conversation, statuses: list[str], words: Vocabulary) -> str:
-    """' I can see you already have 3 appointments that are scheduled: APT-0061, APT-0299 and APT-0301.': the
-    customer's records in the counted statuses, from the latest list read."""
-    for _, _, ok, out in reversed(talk.calls):
-        if not ok or not isinstance(out, list):
-            continue
-        rows = [r for r in out if isinstance(r, dict) and record_ids(r)
-                and any(k.endswith("status") and v in statuses for k, v in r.items())]
-        if not rows:
-            return ""
-        key = record_ids(rows[0])[0]
-        ids = [str(r[key]) for r in rows]
-        listed = ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
-        state = " or ".join(s.replace("_", " ") for s in statuses)
-        noun = words.noun(key)
-        if len(ids) == 1:
-            state = next(v for k, v in rows[0].items() if k.endswith("status") and v in statuses).replace("_", " ")
-            return f" I can see your {noun} {listed} is {state}."
-        return f" I can see you already have {len(ids)} {_plural(noun)} that are {state}: {listed}."
-    return ""
-
-
-def _standing(talk: Conversation, allowed: list[str], words: Vocabulary) -> str:
-    """' I can see your vet visit VVS-0173 is cancelled.': the status, outside the allowed ones, of the record
-    the latest read returned alone."""
-    for _, _, ok, out in reversed(talk.calls):
-        row = out[0] if isinstance(out, list) and len(out) == 1 else out
-        field = "status" if "status" in row else next((k for k in row if k.endswith("status")), None) \
-            if ok and isinstance(row, dict) and record_ids(row) else None
-        if field is None:
-            continue  # a read of something else (the doctor of the appointment)
-        status = row[field]
-        if not isinstance(status, str) or status in allowed:
-            return ""
-        key = record_ids(row)[0]
-        return f" I can see your {words.noun(key)} {row[key]} is {status.replace('_', ' ')}."
-    return ""
-
-
-def _plural(noun: str) -> str:
-    """'appointment' -> 'appointments', 'pet policy' -> 'pet policies', 'class pass' -> 'class passes'."""
-    if re.search(r"[^aeiou]y$", noun):
-        return noun[:-1] + "ies"
-    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
-
-
-_COUNTED = {"max_active", "no_outstanding"}  # rules on the records a customer holds: the refusal lists them
-
-# Rule kinds judging a value the request itself carries (a date, an amount): the agent asks for that value
-# before refusing. Under any other kind a read shows the rule broken, and the refusal follows that read.
-_ON_REQUEST = {"date_window", "value_range", "tier_limit", "computed_fee", "balance_covers", "not_above", "date_after"}
-
-
-def _on_request(rule: RuleStatement) -> bool:
-    """Whether the rule judges a value the request carries; a balance each record uses one of (a plan visit)
-    does not: the profile read shows it spent."""
-    return rule.kind in _ON_REQUEST and not (rule.kind == "balance_covers" and not rule.field)
-
-_OFFER = {
-    "date_window": "If you'd like, I can do it for a date within that window instead",
-    "value_range": "If you'd like, I can do it with a value within that range instead",
-    "target_flag": "If you'd like, I can help you find one that qualifies instead",
-    "max_active": "Once one of your current ones is closed, I can do this for you",
-    "lead_time": "I can still help you with anything else about it that the rules allow",
-    "requires_status": "Once it is in a status that allows this, I can do it for you",
-}
 
 
 class NoopAgent:
