@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CHANGE_CLOSE", "FLAWS", "LABEL_PARTS", "article", "first_message_flaws", "vowel_sound"]
+__all__ = ["CHANGE_CLOSE", "FLAWS", "LABEL_PARTS", "article", "first_message_flaws", "plural", "vowel_sound"]
 
 # Words spelled with a vowel but said with a consonant ('a unit', 'a euro', 'a one-off') and the reverse
 # ('an hour'); acronyms are said letter by letter ('an MRI', 'a PIN' is a word but rare here).
@@ -30,6 +30,13 @@ def vowel_sound(word: str) -> bool:
 def article(noun: str) -> str:
     """'a unit', 'an appointment', 'an hour': the noun phrase with the indefinite article it takes."""
     return ("an " if vowel_sound(noun) else "a ") + noun
+
+
+def plural(noun: str) -> str:
+    """'appointment' -> 'appointments', 'pet policy' -> 'pet policies', 'class pass' -> 'class passes'."""
+    if re.search(r"[^aeiou]y$", noun):
+        return noun[:-1] + "ies"
+    return noun + ("es" if re.search(r"(s|x|z|ch|sh)$", noun) else "s")
 
 
 # Words that name a part of the thing a label starts with ("plan name", "unit size"): said once, after it.

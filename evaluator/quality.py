@@ -7,8 +7,13 @@ Every figure is defined in one function below and counted per environment and ov
 - a write is confirmed when the last user message before it says yes (`servers.dialogue.is_yes`),
   the assistant's words before that asked a question, and no other write came in between;
 - raw JSON: an assistant message whose text holds a JSON object or array member (`{"key": …`);
-- a refusal states the rule when its assistant text holds at least 60% of the content words of the
+- (the two refusal judgments are defined in `evaluator.refusals`) a refusal states the rule when its assistant text holds at least 60% of the content words of the
   violated rule's statement (an unknown statement counts as not stated);
+- a refusal shows why when, under a rule a read can show broken (every kind but those judging only the
+  request's own value: a date outside a window, an amount outside a range, a fee), its assistant text after
+  the last tool call, the rule's statement taken out, says a value a successful call returned that no user
+  message said (a status, the records a limit counts, a balance) or names a yes/no field a call returned; under
+  an ownership rule, it says the record is another person's ('not yours', 'another customer's');
 - a recovered tool error: a failed call followed later by a successful call of the same tool, in a
   rollout that ended normally (user or agent stop);
 - template text: instruction or template residue in a first message (second-person goals, placeholders,
@@ -29,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from skiller.contract.dialogue import is_yes, said_value, value_text
 from skiller.contract.policy import PolicyRule
+from skiller.evaluator.refusals import message_text as _text, shows_why, states_rule
 from skiller.servers.episode import Transcript
 from skiller.servers.task import Task
 
@@ -39,11 +45,7 @@ _RAW_JSON = re.compile(r'[{\[]\s*"[^"\n]{1,80}"\s*:|"\w+"\s*:\s*(?:"|-?\d|\[|\{|
 _TEMPLATE = re.compile(r"I need help with this:|\bYou (?:want|are|need|know|do not)\b|\bYour goal\b|<[\w.+-]+>|###|"
                        r"\bThen, with\b|\b[a-z]+(?:_[a-z0-9]+){2,}\b|\{\w+\}")
 _WORD = re.compile(r"[\w'$-]+")
-_STOP = {"the", "a", "an", "of", "to", "and", "or", "is", "are", "be", "can", "may", "only", "from", "for", "in",
-         "on", "at", "by", "with", "who", "that", "this", "their", "its", "it", "as", "not", "no", "up", "days",
-         "must", "per", "than", "more", "most", "least", "each", "any", "all"}
 _NORMAL_END = {"user_stop", "agent_stop"}
-RULE_WORDS = 0.6
 
 
 class Share(BaseModel):
@@ -78,6 +80,7 @@ class Figures(BaseModel):
     writes_confirmed: Share
     assistant_messages_with_raw_json: Share
     refusals_stating_rule: Share
+    refusals_showing_why: Share = Share(count=0, total=0, share=None)
     rollouts_with_recovered_tool_error: Share
     # A call carrying a value (not a yes/no flag) no user message said and no system prompt or earlier result
     # held: the assistant made it up (an agent trained on it learns to invent ids, dates and amounts).
@@ -139,15 +142,6 @@ def rule_figures(tasks: Iterable[Task], rules: Mapping[str, Iterable[PolicyRule]
                                                          if not (v.compliant_tasks and v.refusal_tasks)])
 
 
-def _text(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-    return ""
-
-
 def _mean(values: list[int]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
@@ -204,18 +198,6 @@ def _confirmed_writes(transcript: Transcript, writes: set[str]) -> tuple[int, in
     return confirmed, done
 
 
-def _content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.casefold().replace(",", "")) if w not in _STOP and len(w) > 1]
-
-
-def states_rule(task: Task, transcript: Transcript) -> bool:
-    if task.rule is None:
-        return False
-    words = set(_content_words(task.rule.statement))
-    said = set(_content_words(" ".join(_text(m) for m in transcript.messages if m.get("role") == "assistant")))
-    return bool(words) and len(words & said) / len(words) >= RULE_WORDS
-
-
 def recovered_error(transcript: Transcript) -> bool:
     if transcript.termination not in _NORMAL_END:
         return False
@@ -265,6 +247,7 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         needed += len(values)
         given += sum(1 for v in values if said_value(t.first_query, v))
     confirmed = written = raw = texts = refusals = stated = recovered = dated = made_up = 0
+    why: list[bool] = []
     user_texts: list[str] = []
     assistant_texts: list[str] = []
     available: set[str] = set()
@@ -287,6 +270,8 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         if task is not None and task.kind == "refusal":
             refusals += 1
             stated += states_rule(task, tr)
+            if (shown := shows_why(task, tr)) is not None:
+                why.append(shown)
         recovered += recovered_error(tr)
         made_up += made_up_value(tr)
         available |= {t.get("function", t).get("name", "") for t in tr.tools}
@@ -305,6 +290,7 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         writes_confirmed=Share.of(confirmed, written),
         assistant_messages_with_raw_json=Share.of(raw, texts),
         refusals_stating_rule=Share.of(stated, refusals),
+        refusals_showing_why=Share.of(sum(why), len(why)),
         rollouts_with_recovered_tool_error=Share.of(recovered, len(transcripts)),
         rollouts_with_made_up_value=Share.of(made_up, len(transcripts)),
         first_messages_with_template_text=Share.of(sum(template_text(q) for q in firsts), len(firsts)),

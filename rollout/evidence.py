@@ -3,13 +3,12 @@ status a record is in, and what the customer can do instead. A refusal that cite
 model to explain itself, not only to say no."""
 from __future__ import annotations
 
-import re
-
+from skiller.contract.wording import plural
 from skiller.rollout.conversation import Conversation
 from skiller.rollout.speech import Vocabulary, record_ids
 from skiller.servers.task import RuleStatement
 
-__all__ = ["COUNTED", "OFFER", "ON_REQUEST", "on_request", "plural", "seen"]
+__all__ = ["COUNTED", "OFFER", "ON_REQUEST", "on_request", "seen"]
 
 
 def seen(rule: RuleStatement | None, talk: Conversation, words: Vocabulary) -> str:
@@ -19,6 +18,8 @@ def seen(rule: RuleStatement | None, talk: Conversation, words: Vocabulary) -> s
         return _holding(talk, rule.statuses, words)
     if rule is not None and rule.kind in ("requires_status", "source_status"):
         return _standing(talk, rule.statuses, words)
+    if rule is not None and rule.kind == "ownership":
+        return _elsewhere(talk, words)
     field = None if rule is None else rule.attribute if rule.kind in ("balance_covers", "tier_limit") else rule.field
     for _, _, ok, out in reversed(talk.calls):
         rows = out if isinstance(out, list) else [out]
@@ -71,11 +72,16 @@ def _standing(talk: Conversation, allowed: list[str], words: Vocabulary) -> str:
     return ""
 
 
-def plural(noun: str) -> str:
-    """'appointment' -> 'appointments', 'pet policy' -> 'pet policies', 'class pass' -> 'class passes'."""
-    if re.search(r"[^aeiou]y$", noun):
-        return noun[:-1] + "ies"
-    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+def _elsewhere(talk: Conversation, words: Vocabulary) -> str:
+    """' I can see that appointment APT-0292 is on another customer's account, not yours.': the latest record
+    read that a person other than the one the profile read found holds."""
+    rows = [out for _, _, ok, out in talk.calls if ok and isinstance(out, dict)]
+    mine = next((r["person_id"] for r in rows if "person_id" in r), None)  # the profile: read first
+    for row in reversed(rows):
+        ids = record_ids(row)
+        if ids and row.get("person_id") not in (None, mine):
+            return f" I can see that {words.thing(ids[0], row[ids[0]])} is on another customer's account, not yours."
+    return ""
 
 
 COUNTED = {"max_active", "no_outstanding"}  # rules on the records a customer holds: the refusal lists them

@@ -8,6 +8,7 @@ import pytest
 
 from skiller.contract.policy import PolicyRule
 from skiller.evaluator.quality import made_up_value, quality_report, template_text
+from skiller.evaluator.refusals import shows_why
 from skiller.servers.episode import ToolCallRecord, Transcript
 from skiller.servers.task import EvaluationCriteria, GoldenAction, Instructions, Persona, RuleStatement, Task, UserScenario
 
@@ -205,3 +206,33 @@ def test_a_value_is_made_up_unless_the_customer_said_it_in_any_form_or_a_result_
     assert run("I'm P-0001; deliver my last order on 2026-03-20.", moved9)
     assert not run("Only ones in stock.", ("search", {"in_stock": True, "limit": None}, []))  # flags and nulls are no values
     assert run("Hi.", ("get_order", {"order_id": "ORD-0009"}, ORDER))
+
+
+def test_a_refusal_shows_why_when_it_says_what_a_read_returned_beyond_the_rule_and_the_customer_s_words() -> None:
+    status_rule = RuleStatement(id="SHP-3", tool="cancel_order", kind="requires_status",
+                                statement="Only open orders can be cancelled.", statuses=["open"])
+    refused = task("R", "Shop", "refusal", "Please cancel ORD-0007.",
+                   [("get_order", "read", {"order_id": "ORD-0007"}, None)], rule=status_rule)
+
+    def refusal(output: Any, *texts: str, rule_task: Task = refused) -> bool | None:
+        talk = Talk(rule_task, 0, DATED, SHOP_TOOLS).say("Let me look.").call("get_order", {"order_id": "ORD-0007"},
+                                                                              output=output)
+        for text in texts:
+            talk.say(text)
+        return shows_why(rule_task, talk.end())
+
+    shipped = {"order_id": "ORD-0007", "status": "shipped", "gift_wrapped": True}
+    assert refusal(shipped, "Only open orders can be cancelled (rule SHP-3). I can see ORD-0007 is shipped.")
+    assert refusal({"order_id": "ORD-0007", "status": "open", "is_gift_wrapped": True},
+                   "I can't: it is gift wrapped.")  # a yes/no field named by its words
+    assert not refusal(shipped, "Sorry: only open orders can be cancelled (rule SHP-3).")  # the rule alone
+    assert not refusal(shipped, "Sorry, I can't cancel ORD-0007.")  # the customer's own words say nothing new
+    assert not refusal({"order_id": "ORD-0007", "status": "open"}, "Only open orders can be cancelled.")
+    window = RuleStatement(id="SHP-4", tool="move_order", kind="date_window", statement="Within 30 days only.")
+    assert refusal(shipped, "No.", rule_task=task("W", "Shop", "refusal", "Move it.", [], rule=window)) is None
+    assert shows_why(A, Talk(A, 0, DATED, SHOP_TOOLS).say("Done.").end()) is None  # no refusal
+
+
+def test_the_report_counts_refusals_that_show_why_over_those_a_read_can_show(report) -> None:
+    # B's rule (lead time) can be shown by a read; neither of its rollouts says anything a read returned
+    assert (report.overall.refusals_showing_why.count, report.overall.refusals_showing_why.total) == (0, 2)

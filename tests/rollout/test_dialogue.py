@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from skiller.evaluator.refusals import shows_why
 from skiller.rollout import BuiltinUser, OracleAgent, run_episode
 from skiller.rollout.speech import Vocabulary
 from skiller.servers import Environment
@@ -172,6 +173,23 @@ def test_a_refusal_under_a_status_rule_names_the_status_the_record_is_in(rollout
 
     refusal = next(t for t in _assistant(transcript) if "LIB-4" in t)
     assert f"I can see your loan {loan['loan_id']} is {loan['status']}." in refusal, refusal
+
+
+def test_a_refusal_under_an_ownership_rule_says_the_record_is_another_customer_s(rollout_sandbox) -> None:
+    rule = RuleStatement(id="LIB-5", tool="return_book", kind="ownership",
+                         statement="Members return only their own loans.")
+    with start_library(rollout_sandbox, MOVABLE_DUE_DAY) as env:
+        loan = env.call("get_loan", {"loan_id": "LN-0001"}).value
+        other = next(p for p in ("P-001", "P-002", "P-003") if p != loan["person_id"])
+        task = make_task(env, "lib-refuse-owner", kind="refusal", first_query="I'd like to return my friend's book.",
+                         facts={"person id": other, "full name": "Alan Turing", "loan id": loan["loan_id"]},
+                         actions=[action(1, "get_member", person_id=other), action(2, "get_loan", loan_id=loan["loan_id"])],
+                         violated_rule="LIB-5", rule=rule)
+        transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
+
+    refusal = next(t for t in _assistant(transcript) if "LIB-5" in t)
+    assert f"I can see that loan {loan['loan_id']} is on another customer's account, not yours." in refusal, refusal
+    assert shows_why(task, transcript)
 
 
 def test_a_request_refused_before_its_records_are_named_keeps_their_articles() -> None:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from skiller.contract.dialogue import as_said, human_date, label_phrase
-from skiller.contract.wording import article
+from skiller.contract.wording import article, plural
 
 __all__ = ["NAMES", "REASONS", "REFUSAL_REASONS", "STYLES", "article", "intent", "persona", "plural", "query",
            "situation"]
@@ -57,8 +57,8 @@ REFUSAL_REASONS: dict[str, list[str]] = {
                         "You assume your {what} with {service} is ready for the next step."],
     "max_active": ["You like to have several {whats} lined up with {service} at once.",
                    "You want another {what}, on top of the ones you already have."],
-    "no_outstanding": ["You want a new {what} even though an earlier one is still open.",
-                       "You want to move ahead with a new {what} before the open one is settled."],
+    "no_outstanding": ["You want a new {what}, even though one of your {counteds} is {state}.",
+                       "You want to move ahead with a new {what} while one of your {counteds} is {state}."],
     "member_attr": ["You assume your account with {service} lets you do this.",
                     "You expect {service} to treat your {what} like anyone else's."],
     "ownership": ["A relative asked you to take care of their {what} with {service} for them.",
@@ -126,12 +126,6 @@ _KNOW = {"casual": ["Can you tell me", "I wanna know", "Could you check", "I'm t
          "neutral": ["Could you tell me", "I'd like to know", "I need to find out", "Can you check"],
          "formal": ["Could you kindly tell me", "I would like to know", "I wish to find out", "May I ask"]}
 _NAME = ["my name is {v}", "this is {v}", "{v} here"]
-
-
-def plural(noun: str) -> str:
-    if re.search(r"[^aeiou]y$", noun):
-        return noun[:-1] + "ies"
-    return noun + ("es" if re.search(r"(s|x|z|ch|sh)$", noun) else "s")
 
 
 _THIRD = {"needs": "need", "wants": "want", "thinks": "think", "has": "have", "is": "are", "asks": "ask",

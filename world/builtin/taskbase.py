@@ -47,6 +47,15 @@ class _Base:
     def tool(self, kind: str, entity: str | None) -> CatalogTool | None:
         return next((t for t in self.d.tools if t.kind == kind and t.entity == entity), None)
 
+    def counted_list(self, bad: Check | None, person: str = "<person.person_id>") -> list[tuple[str, dict[str, str]]]:
+        """The read that shows a limit on the customer's records reached (a scheduled visit too many, a claim
+        under review): the list of the records the limit counts, so the refusal can cite them."""
+        if bad is None or bad.subject != "person" or bad.kind != "count_lt":
+            return []
+        counted = next((r for r in self.d.records if snake(r.name) == bad.table), None)
+        lst = self.tool("list_records", counted.name) if counted is not None else None
+        return [(lst.name, {"person_id": person})] if lst is not None else []
+
     def order(self, alias: str, key: str) -> str:
         a, m = self.rng.choice([7, 11, 13, 17, 19, 23]), self.rng.choice([29, 31, 37, 41, 43])
         return f" /*relax*/ORDER BY (CAST(substr({alias}.{key}, -4) AS INTEGER) * {a}) % {m}, {alias}.{key}/*end*/"
@@ -221,7 +230,11 @@ class _Base:
         names["whats"] = phrasing.plural(what)
         names.setdefault("target", self._target_words(what))
         names["a_target"] = phrasing.article(names["target"])
-        kind = next((r.kind for r in self.d.rules if r.id == rule), None)
+        broken = next((r for r in self.d.rules if r.id == rule), None)
+        kind = broken.kind if broken is not None else None
+        if broken is not None and broken.kind == "no_outstanding":  # the records that stop it, not the new one
+            names["counteds"] = phrasing.plural(words(broken.entity) if broken.entity else what)
+            names["state"] = " or ".join(s.replace("_", " ") for s in broken.statuses)
         pool = phrasing.REFUSAL_REASONS.get(kind or "") if group == "refusal" else None
         return self.rng.choice(pool or phrasing.REASONS[group]).format(service=self.d.name, **names)
 

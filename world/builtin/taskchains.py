@@ -194,6 +194,8 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     calls += [_on_record(b, write, {key: rid, **a1})]
     if b.rng.random() < 0.6 or bad.subject == "target":  # else the provider is taken on the customer's word
         calls += _target_read(b, new, f"<target.{tkey}>")
+    shown = b.counted_list(bad, "<rec.person_id>")  # the refusal's evidence
+    calls += shown
     forbidden = (create.name, {"person_id": "<rec.person_id>", tkey: f"<target.{tkey}>", **a2})
     tlabel = f"{twhat} id" if f"{twhat} id" not in facts_rec else f"{twhat} id for the new {nwhat}"
     # The value the first write sets and the refused request's own can share a label (two arrival days): the
@@ -212,7 +214,7 @@ def compliant_and_refused(b: _Builder, write: CatalogTool, create: CatalogTool, 
     return _T("refusal", calls, instruction, b.reason("refusal", bad.label, what=nwhat), known,
               f"You do not know whether {b.d.name}'s rules allow the new {nwhat}.",
               [("rec", b.rec_sql(rec, row + pconds, tconds_w)), ("target", b.ent_sql(target, tconds))], comm,
-              forbidden=forbidden, rule=bad.label, group="mixed")
+              forbidden=forbidden, rule=bad.label, group="mixed", evidence=len(shown))
 
 
 def act_then_refused(b: _Builder, first: CatalogTool, second: CatalogTool, bad: Check,
@@ -302,9 +304,11 @@ def refused_same_provider(b: _Builder, create: CatalogTool, bad: Check, by_list:
     calls, rid, ident, facts, extra = found
     ref = f"<out{len(calls)}.{tkey}>"
     calls += _target_read(b, rec, ref)
+    shown = [c for c in b.counted_list(bad, "<rec.person_id>") if c != calls[-1]]  # the refusal's evidence
+    calls += shown
     instruction = f"You want a new {what} with the same {twhat} as {ident}: {text}."
     return _T("refusal", calls, instruction, b.reason("refusal", bad.label, what=what), b.who("rec") | facts | known,
               f"You do not know the {twhat}'s id or whether {b.d.name}'s rules allow the new {what}.",
               [("rec", b.rec_sql(rec, pconds + extra, tconds))], [],
               forbidden=(create.name, {"person_id": "<rec.person_id>", tkey: ref, **args}), rule=bad.label,
-              group="refusal")
+              group="refusal", evidence=len(shown))

@@ -154,6 +154,7 @@ class _T:
     forbidden: tuple[str, dict[str, Any]] | None = None
     rule: str | None = None
     group: str = "read"  # read | write | refusal | multi (ordering of the batch)
+    evidence: int = 0  # trailing reads that show why a refusal holds: they do not make a new shape to balance
 
     def dump(self, domain: str) -> dict[str, Any]:
         call = lambda c: {"tool": c[0], "arguments": c[1]}  # noqa: E731

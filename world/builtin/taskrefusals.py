@@ -72,7 +72,7 @@ def _mixed(b: _Builder, rule_id: str, bad: Check, sure: bool = False) -> list[Op
 
 def _shape(b: _Builder, t: _T) -> str:
     """The template's pattern as the report counts it: its kind and the tool kinds of its golden calls."""
-    return t.kind + ": " + " ".join(b.d_tool(name).kind for name, _ in t.calls)
+    return t.kind + ": " + " ".join(b.d_tool(name).kind for name, _ in t.calls[:len(t.calls) - t.evidence])
 
 
 def shapes(b: _Builder, options: list[Option]) -> dict[str, _T]:

@@ -212,11 +212,10 @@ class _Builder(_Reads):
         if bad is not None:
             if bad.subject == "person":
                 # the provider first, then the list that shows the limit reached: the refusal follows that read
-                lst = self.tool("list_records", rec.name)
                 calls = self.profile_call("person")
                 if get_target is not None and not via_search and look:
                     calls.append((get_target.name, {tkey: f"<target.{tkey}>"}))
-                calls += [(lst.name, {"person_id": "<person.person_id>"})] if lst else []
+                calls += self.counted_list(bad)
             elif bad.subject in ("arg", "member") and not via_search and not look:  # on the customer's word
                 calls = self.profile_call("person") or calls
             return _T("refusal", calls, instruction, self.reason("refusal", bad.label, what=what), known,

@@ -112,3 +112,19 @@ def test_a_refusal_reason_fits_the_kind_of_rule_it_breaks() -> None:
             fitting = [r.split("{")[0] for r in REFUSAL_REASONS[kind]]
             assert any(t["reason_for_call"].startswith(f) for f in fitting), (kind, t["reason_for_call"])
             assert "short notice" not in t["reason_for_call"] or kind == "lead_time", t["reason_for_call"]
+
+
+@pytest.mark.parametrize("name", ["HealthInsurance", "PetInsurance", "PowerUtility"])
+def test_a_refusal_under_a_rule_on_the_customer_s_open_records_reads_those_records_last(name: str) -> None:
+    # the refusal cites what the read showed ('your claim CLM-0300 is under review'): that read must be in the
+    # trajectory, and be the records the rule counts, not the kind of record being asked for
+    d = get_domain(name)
+    rule = next(r for r in d.rules if r.kind == "no_outstanding")
+    create = next(t for t in d.tools if t.name == rule.tool)
+    counted = next(t.name for t in d.tools if t.kind == "list_records" and t.entity == rule.entity)
+    b = _Builder(d, _rng(SEED, "counted"), CLOCK)
+    bad = next(c for c in checks(d, create) if c.label == rule.id)
+    built = [t for t in (b.create(create, bad), chains.refused_same_provider(b, create, bad)) if t is not None]
+    assert built
+    for t in built:
+        assert t.calls[-1] == (counted, {"person_id": t.calls[0][1]["person_id"]}), t.calls

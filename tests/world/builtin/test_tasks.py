@@ -18,7 +18,6 @@ from skiller.evaluator.quality import template_text
 from skiller.servers.database import summarize
 from skiller.contract.environment import ModuleSource
 from skiller.servers.task import EnvironmentBundle, Persona, Task
-from skiller.world.catalog import load_catalog
 from skiller.world.catalog.model import CatalogDomain
 from skiller.config import Config
 from skiller.world.builtin import BuiltinProvider

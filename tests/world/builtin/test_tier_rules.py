@@ -1,7 +1,6 @@
 """Rules on who asks (profile attributes, tiers) and across records: compiled, tested and enforced."""
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
