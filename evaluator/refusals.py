@@ -73,11 +73,13 @@ def shows_why(task: Task, transcript: Transcript) -> bool | None:
     if rule.kind == "ownership":
         return bool(_NOT_THEIRS.search(text))
     for key, value in (kv for c in transcript.tool_calls if c.ok for kv in _fields(c.output)):
+        words = [w for w in key.casefold().split("_") if w not in _STOP and w != "is"]
+        named = bool(words) and all(re.search(rf"\b{re.escape(w)}", text) for w in words)
         if isinstance(value, bool):
-            words = [w for w in key.casefold().split("_") if w not in _STOP and w != "is"]
-            if words and all(re.search(rf"\b{re.escape(w)}", text) for w in words):
+            if named:
                 return True
-        elif value is not None and len(shown := value_text(value)) > 1 and not said_value(said, shown) \
+        # a one-character value ('0 visits left') counts only next to its field's name: alone it is too common
+        elif value is not None and (len(shown := value_text(value)) > 1 or named) and not said_value(said, shown) \
                 and said_value(text, shown):
             return True
     return False

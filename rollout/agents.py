@@ -9,7 +9,7 @@ from typing import Any
 
 from skiller.rollout.base import AgentToolCall, AgentTurn, ChatProvider
 from skiller.rollout.conversation import IDENTITY as _IDENTITY, Conversation, norm as _norm, plan_for
-from skiller.rollout.evidence import OFFER, on_request, seen
+from skiller.rollout.evidence import OFFER, SEEN_TOO, on_request, seen
 from skiller.rollout.speech import Vocabulary, latest_per_record, record_ids, say_value
 from skiller.contract.dialogue import is_clause, label_phrase, owned_by, said_value
 from skiller.servers.task import GoldenAction, Task
@@ -322,7 +322,7 @@ class OracleAgent:
             value = next((v for k, v in self._facts.items() if k.lower().endswith(label.lower())), None)
             if value is not None:
                 asked = f" You asked for {said} to be {say_value(rule.field, value)}, which falls outside that."
-            if rule.kind == "tier_limit":  # and what sets the customer's own limit
+            if rule.kind in SEEN_TOO:  # and what sets the customer's own limit (a tier, a balance, a lease's start)
                 asked += seen(self.task.rule, talk, words)
         return (f"I'm sorry, but I can't {what}. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")

@@ -8,7 +8,7 @@ from skiller.rollout.conversation import Conversation
 from skiller.rollout.speech import Vocabulary, record_ids
 from skiller.servers.task import RuleStatement
 
-__all__ = ["COUNTED", "OFFER", "ON_REQUEST", "on_request", "seen"]
+__all__ = ["COUNTED", "OFFER", "ON_REQUEST", "SEEN_TOO", "on_request", "seen"]
 
 
 def seen(rule: RuleStatement | None, talk: Conversation, words: Vocabulary) -> str:
@@ -20,7 +20,7 @@ def seen(rule: RuleStatement | None, talk: Conversation, words: Vocabulary) -> s
         return _standing(talk, rule.statuses, words)
     if rule is not None and rule.kind == "ownership":
         return _elsewhere(talk, words)
-    field = None if rule is None else rule.attribute if rule.kind in ("balance_covers", "tier_limit") else rule.field
+    field = None if rule is None else rule.attribute if rule.kind in SEEN_TOO else rule.field
     for _, _, ok, out in reversed(talk.calls):
         rows = out if isinstance(out, list) else [out]
         row = next((r for r in rows if ok and isinstance(r, dict) and r.get(field) is not None), None)
@@ -89,6 +89,11 @@ COUNTED = {"max_active", "no_outstanding"}  # rules on the records a customer ho
 # Rule kinds judging a value the request itself carries (a date, an amount): the agent asks for that value
 # before refusing. Under any other kind a read shows the rule broken, and the refusal follows that read.
 ON_REQUEST = {"date_window", "value_range", "tier_limit", "computed_fee", "balance_covers", "not_above", "date_after"}
+
+
+# Rules judging the request's value against a value a read returned (the customer's tier or balance left, the
+# start of the lease a move is tied to): the refusal says the value asked for, then that read value.
+SEEN_TOO = {"tier_limit", "balance_covers", "date_after", "not_above"}
 
 
 def on_request(rule: RuleStatement) -> bool:

@@ -68,7 +68,7 @@ class RuleStatement(_Frozen):
     statement: str
     field: str | None = None
     statuses: list[str] = Field(default_factory=list)  # the statuses a rule on held records counts
-    attribute: str | None = None  # the profile attribute a balance rule reads
+    attribute: str | None = None  # the read value the request is judged against: a balance or tier, a bridge's source
 
 
 class EvaluationCriteria(_Frozen):

@@ -124,7 +124,9 @@ def _rule(environment: EnvironmentBundle | None, rule_id: str | None) -> RuleSta
     bridges = (BridgeRule.model_validate(json.loads(raw)) for raw in BRIDGE_MARKER.findall(environment.policy))
     bridge = next((b for b in bridges if b.id == rule_id), None)
     return RuleStatement(id=bridge.id, tool=namespace_of(bridge.target) + (bridge.tool or ""), kind=bridge.kind,
-                         statement=bridge.statement, field=bridge.field, statuses=list(bridge.statuses)) if bridge else None
+                         statement=bridge.statement, field=bridge.field, statuses=list(bridge.statuses),
+                         attribute=bridge.source_field if bridge.kind in ("not_above", "date_after") else None) \
+        if bridge else None
 
 
 def _misread(value: str) -> str | None:

@@ -59,6 +59,7 @@ def test_report_shows_conversations_worth_training_on(done, capsys):
     assert o["writes_confirmed"]["total"] > 0 and o["writes_confirmed"]["share"] == 1.0
     assert o["assistant_messages_with_raw_json"]["count"] == 0
     assert o["refusals_stating_rule"]["total"] > 0 and o["refusals_stating_rule"]["share"] >= 0.9
+    assert o["refusals_showing_why"]["total"] > 0 and o["refusals_showing_why"]["share"] >= 0.9  # a read's value cited
     assert o["needed_values_in_first_message"]["share"] <= 0.3
     assert o["user_turns_per_rollout"] >= 4
     assert o["rollouts_with_recovered_tool_error"]["share"] >= 0.1
