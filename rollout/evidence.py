@@ -73,14 +73,14 @@ def _standing(talk: Conversation, allowed: list[str], words: Vocabulary) -> str:
 
 
 def _elsewhere(talk: Conversation, words: Vocabulary) -> str:
-    """' I can see that appointment APT-0292 is on another customer's account, not yours.': the latest record
+    """' I can see that appointment APT-0292 is not on your account: it is someone else's.': the latest record
     read that a person other than the one the profile read found holds."""
     rows = [out for _, _, ok, out in talk.calls if ok and isinstance(out, dict)]
     mine = next((r["person_id"] for r in rows if "person_id" in r), None)  # the profile: read first
     for row in reversed(rows):
         ids = record_ids(row)
         if ids and row.get("person_id") not in (None, mine):
-            return f" I can see that {words.thing(ids[0], row[ids[0]])} is on another customer's account, not yours."
+            return f" I can see that {words.thing(ids[0], row[ids[0]])} is not on your account: it is someone else's."
     return ""
 
 

@@ -188,7 +188,7 @@ def test_a_refusal_under_an_ownership_rule_says_the_record_is_another_customer_s
         transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
 
     refusal = next(t for t in _assistant(transcript) if "LIB-5" in t)
-    assert f"I can see that loan {loan['loan_id']} is on another customer's account, not yours." in refusal, refusal
+    assert f"I can see that loan {loan['loan_id']} is not on your account: it is someone else's." in refusal, refusal
     assert shows_why(task, transcript)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from skiller.rollout import STOP, AgentTurn, BuiltinUser, run_episode, user_system_prompt
 from skiller.servers import Environment
-from skiller.contract.dialogue import is_yes, owned_by, said_value
+from skiller.contract.dialogue import is_yes, label_phrase, owned_by, said_value
 from skiller.servers.task import Mistake, Task
 from tests.rollout.support import CHATTY, CURT, FACTS, POLICY, ScriptedAgent, action, borrow_task, make_task, refusal_task
 
@@ -159,3 +159,15 @@ def test_facts_of_one_of_several_records_are_asked_and_answered_for_that_record(
     assert owned_by(["first day of the first storage rental"]) is None  # 'the first day' of what: said whole
     assert owned_by(["day the care was received, for the second claim"]) == (["day the care was received"],
                                                                             "the second claim")
+
+
+def test_a_fused_fact_of_one_of_several_records_is_asked_whole_and_answered(env: Environment) -> None:
+    # 'WillowPharmacy quantity of the second medication' split as 'For the second medication, ... the quantity for
+    # WillowPharmacy' left the customer without an answer and the order unplaced (7 of 11,744 volume tasks)
+    label = "WillowPharmacy quantity of the second medication"
+    assert owned_by([label]) is None
+    task = make_task(env, "fused-order", persona=CHATTY, facts={"person id": "P-001", label: "3",
+                                                                 "WillowPharmacy second medication": "MEDL-0122"},
+                     actions=[action(1, "get_member", person_id="P-001")])
+    answer = ask(BuiltinUser(task), f"Could you give me {label_phrase(label, 'agent')}?")
+    assert "quantity of the second medication for WillowPharmacy is 3" in answer, answer
