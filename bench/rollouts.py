@@ -40,6 +40,12 @@ pipe and SQLite's per-transaction locking (strace: ~15 system calls per call). A
 instead of a Python scan made no difference at this table size. Keeping the undo journal in memory saves
 six system calls per write call but lets a tool that replaced its database file write into the unlinked
 file unnoticed: reverted.
+Then (quiet machine): 503-521 episodes per CPU-s, 970-1,373 evaluations per CPU-s, 0.30-0.45 ms per digest
+after a one-row write. The "replayed rollouts" line sets the floor: the agent's and the user's turns replayed
+from a recorded transcript (zero cost), the tools still called in the sandboxed worker, gives 733-755 episodes
+per CPU-s. So even a free agent and user stay under 1,000/s while every call crosses the sandbox (about 0.8 ms
+per episode in the worker: 3.4 calls and a reset; a journal file created and removed per write; TMPDIR on
+/dev/shm gained only 10-20%).
 """
 from __future__ import annotations
 
