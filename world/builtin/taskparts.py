@@ -101,6 +101,8 @@ def _about(label: str, subject: str) -> str:
         kind = noun.group(1) in ("kind", "type", "sort")  # 'the kind of boarding suite ...'
         if not kind or subject.startswith("the "):
             return f" the {noun.group(1)} of {subject.removeprefix('the ') if kind else subject}"
+    if noun and re.search(rf"\b{re.escape(noun.group(2))}\b", re.sub(r" <[^>]*>| \(.*", "", named)):
+        return f" the {label} on {subject}"  # 'the day of the tour on your tour booking', not '... of your tour booking'
     return f" the {label} of {subject}"
 
 

@@ -32,6 +32,11 @@ def test_a_field_of_a_linked_record_names_that_record_once() -> None:
     assert _about("strength of the medication", "the medication of your fill") == " the strength of the medication of your fill"
     assert _about("provider's name", "the care provider of your claim") == " the name of the care provider of your claim"
     assert _about("fee", "doctor DOC-0001") == " the fee of doctor DOC-0001"
+    # the label's thing is part of the record's name: 'of the pet of your pet policy' read as a slip (volume preset)
+    assert _about("species of the pet", "your pet policy <rec.pet_policy_id>") == \
+        " the species of the pet on your pet policy <rec.pet_policy_id>"
+    assert _about("day of the tour", "your tour booking in status <rec.status>") == \
+        " the day of the tour on your tour booking in status <rec.status>"
     assert _about("why the team visits", "your visit") == ", for your visit, why the team visits"
 
 
