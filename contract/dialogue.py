@@ -49,7 +49,7 @@ def owned_by(labels: list[str]) -> tuple[list[str], str] | None:
     """Labels that all belong to one of several like records ('day of the visit of the first appointment', 'reason
     for the visit of the first appointment') as ('day of the visit', 'reason for the visit') and their owner ('the
     first appointment'), so they are said 'For the first appointment, the day of the visit ...'; else None."""
-    if any(_SERVICE_FIRST.match(label) for label in labels):  # 'WillowPharmacy quantity of the second medication'
+    if any(_SERVICE_LABEL.match(label) for label in labels):  # 'WillowPharmacy quantity of the second medication'
         return None  # a fused label: its service and its record in one phrase, said whole as the customer knows it
     found = [owner_of(label) for label in labels]
     if not labels or not all(found) or len({m.group(2).lower() for m in found if m}) != 1:
@@ -61,7 +61,6 @@ def owned_by(labels: list[str]) -> tuple[list[str], str] | None:
 
 # A label's head that says nothing without its record ('first day' of 'first day of the first storage rental', made
 # from 'first day of the rental'): such labels are said whole.
-_SERVICE_FIRST = re.compile(r"[A-Z]\w* ")  # a fused fact's label opens on its service's name; others are lower case
 _BARE_HEAD = re.compile(r"^(?:(?:first|last|start|end|new) )?(?:day|date|time)$", re.I)
 
 

@@ -7,8 +7,9 @@ Every figure is defined in one function below and counted per environment and ov
 - a write is confirmed when the last user message before it says yes (`servers.dialogue.is_yes`),
   the assistant's words before that asked a question, and no other write came in between;
 - raw JSON: an assistant message whose text holds a JSON object or array member (`{"key": …`);
-- (the two refusal judgments are defined in `evaluator.refusals`) a refusal states the rule when its assistant text holds at least 60% of the content words of the
-  violated rule's statement (an unknown statement counts as not stated);
+- a refusal states the rule when its assistant text holds at least 60% of the content words of the
+  violated rule's statement (an unknown statement counts as not stated; this and the next are defined in
+  `evaluator.refusals`);
 - a refusal shows why when, under a rule a read can show broken (every kind but those judging only the
   request's own value: a date outside a window, an amount outside a range, a fee), its assistant text after
   the last tool call, the rule's statement taken out, says a value a successful call returned that no user
@@ -34,7 +35,7 @@ from pydantic import BaseModel, ConfigDict
 
 from skiller.contract.dialogue import is_yes, said_value, value_text
 from skiller.contract.policy import PolicyRule
-from skiller.evaluator.refusals import message_text as _text, shows_why, states_rule
+from skiller.evaluator.refusals import WORD as _WORD, message_text as _text, shows_why, states_rule
 from skiller.servers.episode import Transcript
 from skiller.servers.task import Task
 
@@ -44,7 +45,6 @@ __all__ = ["Figures", "KindTasks", "QualityReport", "RuleFigures", "Share", "qua
 _RAW_JSON = re.compile(r'[{\[]\s*"[^"\n]{1,80}"\s*:|"\w+"\s*:\s*(?:"|-?\d|\[|\{|true\b|false\b|null\b)')
 _TEMPLATE = re.compile(r"I need help with this:|\bYou (?:want|are|need|know|do not)\b|\bYour goal\b|<[\w.+-]+>|###|"
                        r"\bThen, with\b|\b[a-z]+(?:_[a-z0-9]+){2,}\b|\{\w+\}")
-_WORD = re.compile(r"[\w'$-]+")
 _NORMAL_END = {"user_stop", "agent_stop"}
 
 

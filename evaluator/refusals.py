@@ -10,9 +10,9 @@ from skiller.contract.dialogue import said_value, value_text
 from skiller.servers.episode import Transcript
 from skiller.servers.task import Task
 
-__all__ = ["REQUEST_ONLY_KINDS", "RULE_WORDS", "message_text", "shows_why", "states_rule"]
+__all__ = ["REQUEST_ONLY_KINDS", "RULE_WORDS", "WORD", "message_text", "shows_why", "states_rule"]
 
-_WORD = re.compile(r"[\w'$-]+")
+WORD = re.compile(r"[\w'$-]+")  # a word of a message (the report's n-grams too)
 _STOP = {"the", "a", "an", "of", "to", "and", "or", "is", "are", "be", "can", "may", "only", "from", "for", "in",
          "on", "at", "by", "with", "who", "that", "this", "their", "its", "it", "as", "not", "no", "up", "days",
          "must", "per", "than", "more", "most", "least", "each", "any", "all"}
@@ -34,7 +34,7 @@ def message_text(message: Mapping[str, Any]) -> str:
 
 
 def _content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.casefold().replace(",", "")) if w not in _STOP and len(w) > 1]
+    return [w for w in WORD.findall(text.casefold().replace(",", "")) if w not in _STOP and len(w) > 1]
 
 
 def states_rule(task: Task, transcript: Transcript) -> bool:

@@ -316,14 +316,14 @@ class OracleAgent:
         what = words.deed(rule.tool, given, discussed={re.sub(r"_(id|ref)$", "", k).replace("_", " ")
                                                        for k in given if k != "person_id"})
         offer = OFFER.get(rule.kind, "I'm happy to help with anything the rules allow")
-        asked = "" if on_request(rule) else seen(self.task.rule, talk, words)
+        asked = "" if on_request(rule) else seen(rule, talk, words)
         if rule.field and on_request(rule):
             label, said = words.label(rule.field, rule.tool), label_phrase(words.said(rule.field, rule.tool))
             value = next((v for k, v in self._facts.items() if k.lower().endswith(label.lower())), None)
             if value is not None:
                 asked = f" You asked for {said} to be {say_value(rule.field, value)}, which falls outside that."
             if rule.kind in SEEN_TOO:  # and what sets the customer's own limit (a tier, a balance, a lease's start)
-                asked += seen(self.task.rule, talk, words)
+                asked += seen(rule, talk, words)
         return (f"I'm sorry, but I can't {what}. Our policy says: {statement[:1].lower() + statement[1:]} "
                 f"(rule {rule.id}).{asked} {offer}.")
 

@@ -11,6 +11,17 @@ from skiller.servers.task import RuleStatement
 __all__ = ["COUNTED", "OFFER", "ON_REQUEST", "SEEN_TOO", "on_request", "seen"]
 
 
+COUNTED = {"max_active", "no_outstanding"}  # rules on the records a customer holds: the refusal lists them
+
+# Rule kinds judging a value the request itself carries (a date, an amount): the agent asks for that value
+# before refusing. Under any other kind a read shows the rule broken, and the refusal follows that read.
+ON_REQUEST = {"date_window", "value_range", "tier_limit", "computed_fee", "balance_covers", "not_above", "date_after"}
+
+# Rules judging the request's value against a value a read returned (the customer's tier or balance left, the
+# start of the lease a move is tied to): the refusal says the value asked for, then that read value.
+SEEN_TOO = {"tier_limit", "balance_covers", "date_after", "not_above"}
+
+
 def seen(rule: RuleStatement | None, talk: Conversation, words: Vocabulary) -> str:
     """' I can see that for pet plan PPL-0012, open to new pets is no.': the read value that breaks the rule;
     under a rule on how many records the customer holds, the records that count."""
@@ -82,18 +93,6 @@ def _elsewhere(talk: Conversation, words: Vocabulary) -> str:
         if ids and row.get("person_id") not in (None, mine):
             return f" I can see that {words.thing(ids[0], row[ids[0]])} is not on your account: it is someone else's."
     return ""
-
-
-COUNTED = {"max_active", "no_outstanding"}  # rules on the records a customer holds: the refusal lists them
-
-# Rule kinds judging a value the request itself carries (a date, an amount): the agent asks for that value
-# before refusing. Under any other kind a read shows the rule broken, and the refusal follows that read.
-ON_REQUEST = {"date_window", "value_range", "tier_limit", "computed_fee", "balance_covers", "not_above", "date_after"}
-
-
-# Rules judging the request's value against a value a read returned (the customer's tier or balance left, the
-# start of the lease a move is tied to): the refusal says the value asked for, then that read value.
-SEEN_TOO = {"tier_limit", "balance_covers", "date_after", "not_above"}
 
 
 def on_request(rule: RuleStatement) -> bool:

@@ -183,7 +183,8 @@ def test_a_refusal_under_an_ownership_rule_says_the_record_is_another_customer_s
         other = next(p for p in ("P-001", "P-002", "P-003") if p != loan["person_id"])
         task = make_task(env, "lib-refuse-owner", kind="refusal", first_query="I'd like to return my friend's book.",
                          facts={"person id": other, "full name": "Alan Turing", "loan id": loan["loan_id"]},
-                         actions=[action(1, "get_member", person_id=other), action(2, "get_loan", loan_id=loan["loan_id"])],
+                         actions=[action(1, "get_member", person_id=other),
+                                  action(2, "get_loan", loan_id=loan["loan_id"])],
                          violated_rule="LIB-5", rule=rule)
         transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
 

@@ -9,7 +9,8 @@ from skiller.steps.s17_instantiation import _rule
 
 
 def _policy(*bridges: dict) -> SimpleNamespace:
-    return SimpleNamespace(policy="# Merged policy\n\n" + "\n".join(f"<!-- BRIDGE {json.dumps(b)} -->" for b in bridges))
+    markers = "\n".join(f"<!-- BRIDGE {json.dumps(b)} -->" for b in bridges)
+    return SimpleNamespace(policy="# Merged policy\n\n" + markers)
 
 
 def test_a_bridge_rule_on_a_referenced_date_or_amount_names_that_field_and_a_status_rule_its_statuses() -> None:

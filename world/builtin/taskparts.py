@@ -88,8 +88,9 @@ def _about(label: str, subject: str) -> str:
     if label.lower().startswith(_WH) or re.search(r" (?:for|to|in|at|with|on|from)$", label):
         return f", for {subject}, {_the(label)}"  # 'the animals the suite is for' takes no 'of' after it
     named = re.split(r" linked | of ", subject)[0]  # 'the doctor' of 'the doctor linked to your appointment'
+    bare = re.sub(r" <[^>]*>| \(.*", "", named)  # without its placeholder or bracketed label
     head = re.match(rf"^(\w+) ({LABEL_PARTS})$", label)  # 'plan name' of 'the pet plan ...': 'the name of the pet plan'
-    if head and re.search(rf"\b{re.escape(head.group(1))}$", re.sub(r" <[^>]*>| \(.*", "", named)):
+    if head and re.search(rf"\b{re.escape(head.group(1))}$", bare):
         return f" the {head.group(2)} of {subject}"
     owner = re.match(r"^(.+)'s (.+)$", label)
     if owner and subject.startswith(("the ", "your ")) and re.search(rf"\b{re.escape(owner.group(1))}", named):  # 'vet': 'veterinarian' 
@@ -97,12 +98,12 @@ def _about(label: str, subject: str) -> str:
     # 'kind of suite' of 'the boarding suite ...'; 'day of the visit' of 'your service visit ...'; 'city of the
     # service center' of 'the service center linked to ...'
     noun = re.match(r"^(.+?) of (?:the |an? )?([\w ]+)$", label)
-    if noun and re.search(rf"\b{re.escape(noun.group(2))}$", re.sub(r" <[^>]*>| \(.*", "", named)):
+    if noun and re.search(rf"\b{re.escape(noun.group(2))}$", bare):
         kind = noun.group(1) in ("kind", "type", "sort")  # 'the kind of boarding suite ...'
         if not kind or subject.startswith("the "):
             return f" the {noun.group(1)} of {subject.removeprefix('the ') if kind else subject}"
-    if noun and re.search(rf"\b{re.escape(noun.group(2))}\b", re.sub(r" <[^>]*>| \(.*", "", named)):
-        return f" the {label} on {subject}"  # 'the day of the tour on your tour booking', not '... of your tour booking'
+    if noun and re.search(rf"\b{re.escape(noun.group(2))}\b", bare):  # 'the day of the tour of your tour booking'
+        return f" the {label} on {subject}"
     return f" the {label} of {subject}"
 
 
