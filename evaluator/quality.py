@@ -15,6 +15,9 @@ Every figure is defined in one function below and counted per environment and ov
   the last tool call, the rule's statement taken out, says a value a successful call returned that no user
   message said (a status, the records a limit counts, a balance) or names a yes/no field a call returned; under
   an ownership rule, it says the record is another person's ('not yours', 'another customer's');
+- a question is checked when a task whose instruction asks the customer to find something out ('You want to
+  know', 'You are looking for', 'You want the') has facts the assistant must communicate (an answer the
+  evaluation checks; without them a demonstrator may skip the question and still score);
 - a recovered tool error: a failed call followed later by a successful call of the same tool, in a
   rollout that ended normally (user or agent stop);
 - template text: instruction or template residue in a first message (second-person goals, placeholders,
@@ -46,6 +49,7 @@ _RAW_JSON = re.compile(r'[{\[]\s*"[^"\n]{1,80}"\s*:|"\w+"\s*:\s*(?:"|-?\d|\[|\{|
 _TEMPLATE = re.compile(r"I need help with this:|\bYou (?:want|are|need|know|do not)\b|\bYour goal\b|<[\w.+-]+>|###|"
                        r"\bThen, with\b|\b[a-z]+(?:_[a-z0-9]+){2,}\b|\{\w+\}")
 _NORMAL_END = {"user_stop", "agent_stop"}
+_ASKS = re.compile(r"\bYou (?:also )?want to know\b|\bYou are looking for\b|\bYou want the\b")
 
 
 class Share(BaseModel):
@@ -81,6 +85,7 @@ class Figures(BaseModel):
     assistant_messages_with_raw_json: Share
     refusals_stating_rule: Share
     refusals_showing_why: Share = Share(count=0, total=0, share=None)
+    questions_checked: Share = Share(count=0, total=0, share=None)
     rollouts_with_recovered_tool_error: Share
     # A call carrying a value (not a yes/no flag) no user message said and no system prompt or earlier result
     # held: the assistant made it up (an agent trained on it learns to invent ids, dates and amounts).
@@ -277,6 +282,7 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         available |= {t.get("function", t).get("name", "") for t in tr.tools}
         called |= {c.name for c in tr.tool_calls if c.ok}
     firsts = [t.first_query for t in tasks]
+    asking = [t for t in tasks if _ASKS.search(t.user_scenario.instructions.task_instructions)]
     patterns = Counter(_pattern(t, actions[t.id], kinds or {}) for t in tasks)
     return Figures(
         tasks=len(tasks), rollouts=len(transcripts),
@@ -291,6 +297,7 @@ def _figures(tasks: list[Task], transcripts: list[Transcript], writes: set[str],
         assistant_messages_with_raw_json=Share.of(raw, texts),
         refusals_stating_rule=Share.of(stated, refusals),
         refusals_showing_why=Share.of(sum(why), len(why)),
+        questions_checked=Share.of(sum(bool(t.evaluation_criteria.communicate_info) for t in asking), len(asking)),
         rollouts_with_recovered_tool_error=Share.of(recovered, len(transcripts)),
         rollouts_with_made_up_value=Share.of(made_up, len(transcripts)),
         first_messages_with_template_text=Share.of(sum(template_text(q) for q in firsts), len(firsts)),

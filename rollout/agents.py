@@ -71,6 +71,7 @@ class OracleAgent:
         self._mistake = task.user_scenario.mistake
         self._words: tuple[list[dict[str, Any]], Vocabulary, dict[tuple[str, str], str]] | None = None
         self._talk: Conversation | None = None
+        self._early: list[str] | None = None  # the facts to tell when found (see _answers)
 
     async def respond(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> AgentTurn:
         talk, words = self._read(messages), self._vocabulary(tools)
@@ -98,8 +99,9 @@ class OracleAgent:
                              arguments=_to_json(arguments))
         if talk.last_role == "user":
             text = greeting or self._pick(_DOING if talk.confirmed else _CHECKING, "call", talk)
-        else:
-            text = ""
+        else:  # straight on to the next call: what the customer asked and this result answers is told on the way
+            name, _, _, output = talk.calls[-1]
+            text = self._answers(talk, words, name, output)
         return AgentTurn(text=text, tool_calls=[call])
 
     def _read(self, messages: list[dict[str, Any]]) -> Conversation:
@@ -262,7 +264,22 @@ class OracleAgent:
         if isinstance(output, dict) and output.get("first_name") and "last_name" in output:
             first = sum(1 for _, _, ok, out in talk.calls if ok and isinstance(out, dict) and "last_name" in out) == 1
             return self._pick(_FOUND, "found", talk).format(n=output["first_name"]) if first else ""
-        return self._outcome(talk, len(talk.calls) - 1)
+        return self._answers(talk, words, name, output) or self._outcome(talk, len(talk.calls) - 1)
+
+    def _answers(self, talk: Conversation, words: Vocabulary, name: str, output: Any) -> str:
+        """What the customer asked to know, told as soon as a lookup returns it when a request follows (a question
+        asked before a change is answered before the change goes on; a read task answers at the end, a refusal
+        just before it refuses). A value a write also returns (an amount paid, a fee) waits for the write."""
+        if self.task.kind != "write" or name in self._plan.writes:
+            return ""
+        if self._early is None:
+            written = [a.expected for a in self._actions if a.mode == "write"]
+            self._early = [str(item) for item in self.task.evaluation_criteria.communicate_info
+                           if words.fact_about(written, str(item)) is None]
+        earlier = " ".join(talk.assistant_texts)
+        told = "; ".join(f for f in (words.fact_about([output], item) for item in self._early
+                                      if not said_value(earlier, item)) if f)
+        return f"{told[:1].upper()}{told[1:]}." if told else ""
 
     def _recover(self, talk: Conversation, words: Vocabulary) -> str:
         name, args, _, error = talk.calls[-1]
@@ -296,8 +313,11 @@ class OracleAgent:
         earlier = " ".join(talk.assistant_texts)
         items = [words.fact_about(outputs, str(item)) or str(item) for item in self.task.evaluation_criteria.communicate_info
                  if not said_value(told, item) and not said_value(earlier, item)]
-        if items:
-            opener = "Here is what I found: " if self.task.kind == "read" else "For your records, "
+        if items and self.task.kind == "refusal":  # what was asked is answered before what cannot be done
+            facts = "; ".join(items)
+            parts.insert(len(parts) - 1, f"{facts[:1].upper()}{facts[1:]}.")
+        elif items:
+            opener = "Here is what I found: " if self.task.kind == "read" else "As you asked, "
             parts.append(opener + "; ".join(items) + ".")
         elif not parts:
             parts.append(lead)

@@ -19,7 +19,7 @@ _COLUMNS = [  # (header, figure, how it is shown)
     ("tasks", "tasks", "n"), ("rollouts", "rollouts", "n"), ("user turns", "user_turns_per_rollout", "f"),
     ("values in 1st msg", "needed_values_in_first_message", "%"), ("writes confirmed", "writes_confirmed", "%"),
     ("raw JSON msgs", "assistant_messages_with_raw_json", "%"), ("rule in words", "refusals_stating_rule", "%"),
-    ("refusal shows why", "refusals_showing_why", "%"),
+    ("refusal shows why", "refusals_showing_why", "%"), ("question checked", "questions_checked", "%"),
     ("recovered error", "rollouts_with_recovered_tool_error", "%"), ("made-up value", "rollouts_with_made_up_value", "%"),
     ("template 1st msg", "first_messages_with_template_text", "%"), ("date in prompt", "system_prompts_with_date", "%"),
     ("distinct 1st msg", "distinct_first_queries", "%"), ("user d3", "user_distinct_3grams", "f"),

@@ -236,3 +236,19 @@ def test_a_refusal_shows_why_when_it_says_what_a_read_returned_beyond_the_rule_a
 def test_the_report_counts_refusals_that_show_why_over_those_a_read_can_show(report) -> None:
     # B's rule (lead time) can be shown by a read; neither of its rollouts says anything a read returned
     assert (report.overall.refusals_showing_why.count, report.overall.refusals_showing_why.total) == (0, 2)
+
+
+def test_a_question_is_checked_when_a_task_asking_to_find_something_out_has_facts_to_communicate() -> None:
+    def asking(task_id: str, instruction: str, communicate: list[str]) -> Task:
+        t = task(task_id, "Shop", "write", "Hi.", [("get_order", "read", {"order_id": "ORD-0007"}, ORDER)])
+        scenario = t.user_scenario.model_copy(update={"instructions": t.user_scenario.instructions.model_copy(
+            update={"task_instructions": instruction})})
+        criteria = t.evaluation_criteria.model_copy(update={"communicate_info": communicate})
+        return t.model_copy(update={"user_scenario": scenario, "evaluation_criteria": criteria})
+
+    tasks = [asking("Q1", "You want to know the total of your order. Then you want to cancel it.", []),
+             asking("Q2", "You want to know the total of your order.", ["12.5"]),
+             asking("Q3", "You want to cancel your order. You also want to know the refund you will get.", ["12.5"]),
+             asking("Q4", "You want to cancel your order.", [])]  # asks nothing: not counted
+    checked = quality_report(tasks, [], WRITES).overall.questions_checked
+    assert (checked.count, checked.total) == (2, 3)

@@ -93,6 +93,28 @@ def test_a_value_just_told_is_asked_for_anew_and_the_change_confirmed_in_a_sente
     assert [r.name for r in transcript.tool_calls][-1] == "move_due_day" and transcript.tool_calls[-1].ok
 
 
+def test_a_question_asked_before_a_change_is_answered_when_found_not_after_the_change(rollout_sandbox) -> None:
+    # "Which Knuth book do you have? Then move my loan's due day": the title is told as soon as the search
+    # returns it, before the change is confirmed, and not again at the end
+    with start_library(rollout_sandbox, MOVABLE_DUE_DAY) as env:
+        task = make_task(env, "lib-ask-then-move", first_query="Which Knuth book do you have? Then I'd like to "
+                         "move the due day of my loan.",
+                         facts={"person id": "P-001", "full name": "Ada Lovelace", "author": "Knuth",
+                                "loan id": "LN-0001", "day the book is due back": "2026-03-20"},
+                         actions=[action(1, "get_member", person_id="P-001"),
+                                  action(2, "search_books", query="Knuth", available_only=True),
+                                  action(3, "get_loan", loan_id="LN-0001"),
+                                  action(4, "move_due_day", "write", loan_id="LN-0001", due_date="2026-03-20")],
+                         communicate_info=["The Art of Computer Programming"])
+        transcript = asyncio.run(run_episode(task, env, OracleAgent(task), BuiltinUser(task), system_prompt=POLICY))
+
+    spoken = _assistant(transcript)
+    told = [i for i, t in enumerate(spoken) if "The Art of Computer Programming" in t]
+    confirm = next(i for i, t in enumerate(spoken) if "will be" in t)
+    assert len(told) == 1 and told[0] < confirm, spoken
+    assert [r.name for r in transcript.tool_calls if r.ok][-1] == "move_due_day"
+
+
 def test_the_closing_message_does_not_tell_again_a_result_already_told(rollout_sandbox) -> None:
     with start_library(rollout_sandbox, MOVABLE_DUE_DAY) as env:
         task = make_task(env, "lib-borrow-and-move", first_query="I'd like to borrow a book and move a due day.",

@@ -96,6 +96,9 @@ def test_a_fact_to_tell_is_found_however_its_number_is_written_and_said_of_its_r
     assert words.fact_about([doctor], "DOC-0002") == "the doctor id is DOC-0002"
     assert words.fact_about([_FILL], "ready") == "the status of your prescription fill RXF-0116 is ready"
     assert words.fact_about([doctor], "89.41") is None
+    # a balance of the customer's that a booking returns is theirs, not the booking's
+    visit = {"vet_visit_id": "VVS-0301", "person_id": "P-0019", "status": "scheduled", "plan_visits_left": 3}
+    assert words.fact_about([visit], "3") == "you have 3 plan visits left"
 
 
 def test_an_order_s_lines_are_told_as_a_plural_and_a_flag_of_a_record_as_its_state() -> None:

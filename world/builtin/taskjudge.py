@@ -49,7 +49,8 @@ def judge_template(t: dict[str, Any]) -> dict[str, int]:
     given = " ".join(known.values()) + " " + instruction
     completeness = 5 - 2 * len([p for p in needed if p not in given])
     completeness -= 0 if str(t.get("unknown_info") or "").strip() else 1
-    completeness -= 1 if kind == "read" and not t.get("communicate") else 0
+    asks = kind == "read" or re.search(r"\bwant to know\b", instruction)  # a question the assistant must answer
+    completeness -= 1 if asks and not t.get("communicate") else 0
     completeness -= 2 if needed and not slots else 0
     # naturalness: sentences of a sensible length in words, not identifiers or SQL
     naturalness = 5 if 8 <= n_words <= 90 else 3 if 4 <= n_words <= 140 else 1

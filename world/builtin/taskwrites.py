@@ -80,6 +80,7 @@ class _Builder(_Reads):
             reads, ref = self.lookup(rec, f"<rec.{key}>"), f"<rec.{key}>"
         calls = self.profile_call("rec") + reads
         asked: tuple[str, str] | None = None
+        told_asked: list[str] = []
         if provider:  # the customer first asks about the provider the record is with
             target = find(self.d, rec.target)
             get_target, lab = self.tool("get", target.name), _label_attr(target)
@@ -89,6 +90,7 @@ class _Builder(_Reads):
             tkey = self.key_of(target)
             calls.append((get_target.name, {tkey: f"<out{len(calls)}.{tkey}>"}))
             asked = _lower(attr.description), words(target.name)
+            told_asked = [f"<out{len(calls)}.{attr.name}>"]  # the answer to that question is told
         own = (tool.name, {key: ref, **({"person_id": "<rec.person_id>"} if owned(self.d, tool) else {}), **args})
         if bad is not None and bad.kind == "owner":
             return self.not_owner(tool, rec, row, tconds, {key: f"<rec.{key}>", "person_id": "<person.person_id>", **args})
@@ -120,13 +122,13 @@ class _Builder(_Reads):
         selectors = [("rec", self.rec_sql(rec, row, tconds, [f"r.{bad.field} >= <clock+0>"] if soon else None))]
         if bad is not None:
             comm = [f"<rec.{bad.field}>"] if bad.subject == "row" and bad.kind in ("date_range", "status_in") else []
-            comm += [f"<out{len(calls)}.{attr.name}>"] if asked else []
+            comm += told_asked
             return _T("refusal", calls, instruction, self.reason("refusal", bad.label, what=what), known,
                       f"You do not know whether {self.d.name}'s rules allow this.", selectors, comm,
                       forbidden=own, rule=bad.label, group="refusal")
         calls += [own, *chained]
-        comm = [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if self.d_tool(c[0]).kind == "pay"
-                and self.d_tool(c[0]).amount_field]
+        comm = told_asked + [f"<out{i + 1}.amount_paid>" for i, c in enumerate(calls) if self.d_tool(c[0]).kind == "pay"
+                                  and self.d_tool(c[0]).amount_field]
         if fee_check(self.d, tool) is not None and fee_check(self.d, tool).field in args:  # a computed fee to tell
             comm.append(f"<out{calls.index(own) + 1}.fee>")
             instruction += " You also want to know the fee it costs."

@@ -231,6 +231,8 @@ def test_templates_pass_the_s14_checks_in_every_domain() -> None:
             template = s14.TaskTemplate.model_validate(t)
             assert s14.template_problems(template, blueprint(domain.name), policy(domain.name), 1, 5) == [], t
             assert judge_template(t)["overall_score"] >= 4, t
+            if re.search(r"\bwant to know\b", t["instruction"]):  # what the customer asks is what must be told
+                assert t["communicate"], t["instruction"]
 
 
 # ---------------------------------------------------------------- judge
