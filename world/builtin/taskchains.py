@@ -115,6 +115,8 @@ def act_twice(b: _Builder, first: CatalogTool, second: CatalogTool, by_list: boo
         return None
     if first.kind == second.kind == "set_status" and second.to in before:  # (pause, resume): back where it was
         return None
+    if second.kind == "set_status" and _ends(second):  # an act, then the record given up ('move the start of my
+        return None  # application, then withdraw it', 'pay the rent, then cancel'): the first was for nothing
     a2, c2 = _step_args(b, second, rec)
     if second.kind == "update" and set(a2) & set(a1):
         return None

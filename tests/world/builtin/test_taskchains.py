@@ -46,6 +46,11 @@ def test_every_chain_kind_is_written_for_a_domain_that_has_the_tools() -> None:
     two = chains.book_two(b, book)
     assert sum(c[0] == "book_appointment" for c in two.calls) == 2 and len(two.communicate) == 2
     assert chains.act_twice(b, move, pay) is None, "a rescheduled (still scheduled) visit cannot be paid yet"
+    storage = get_domain("SelfStorage")
+    stored = {t.name: t for t in storage.tools}
+    for first in ("change_storage_months", "pay_storage_rent"):  # an act, then the record given up: for nothing
+        assert chains.act_twice(_Builder(storage, _rng(SEED, "chains"), CLOCK), stored[first],
+                                stored["cancel_storage_reservation"]) is None, first
     twice = chains.act_twice(b, check_in, pay)
     assert [c[0] for c in twice.calls][-2:] == ["check_in_appointment", "pay_appointment"]
     assert twice.communicate == ["<out4.amount_paid>"]  # the computed figure is told back
