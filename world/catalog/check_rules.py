@@ -134,6 +134,8 @@ class RuleChecks(DomainCheckerBase):
         values = gen_values(attr.gen)
         if values is None or rule.equals not in values or len(values) < 2:
             self.err(where, f"{rec.target}.{rule.field} must be generated both == {rule.equals!r} and otherwise")
+        if not any(t.kind == "get" and t.entity == rec.target for t in self.d.tools):  # else refused blind
+            self.err(where, f"no get tool reads {rec.target}: the assistant could not see {rule.field} before refusing")
 
     def rule_lead_time(self, rule: CatalogRule, tool: CatalogTool, where: str) -> None:
         if tool.kind not in ("set_status", "update", "pay"):
