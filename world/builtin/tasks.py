@@ -58,7 +58,9 @@ def _candidates(b: _Builder) -> tuple[list[_T | None], list[_T | None]]:
             core.append(b.read_list(t))
             extra.append(b.read_chain(t))
         elif t.kind == "create":
-            core.append(b.create(t))
+            core.append(made := b.create(t))
+            if made is not None and any("ref" in a.gen for a in find(d, t.entity).attributes if a.name in t.fields):
+                made.group = "handover"  # takes another service's record: first in the batch, a fusion needs it
             extra += [b.create(t, via_search=True), b.create(t, then=pays[t.entity]) if t.entity in pays else None]
         elif t.kind in ("set_status", "update", "pay"):  # found by id or by list, its provider asked about or not
             core.append(least_used(b, [lambda t=t, by_list=by_list, provider=provider: b.on_record(
@@ -129,7 +131,7 @@ def _interleave(items: list[_T], count: int) -> list[_T]:
     groups: dict[str, list[_T]] = {}
     for t in items:
         groups.setdefault(t.group, []).append(t)
-    kinds = groups.pop("kind", [])
+    kinds = groups.pop("handover", []) + groups.pop("kind", [])
     covered = set().union(*(_tools_of(t) for t in kinds))
     rest: list[_T] = []
     while any(groups.values()):
