@@ -92,6 +92,18 @@ class RefundRule(_Frozen):
     paid_value: str | None = None
 
 
+class HoldingRule(_Frozen):
+    """A target held alone: at most one row of `table` in a `holding` status per `target_key`, and the held
+    target's `flag_column` false (a rented storage unit is not available; a free one may be either)."""
+
+    table: str
+    status_column: str
+    holding: list[str]
+    target_table: str
+    target_key: str
+    flag_column: str
+
+
 class DataInvariants(_Frozen):
     """What a database generator promises about its rows; the integrity check verifies it."""
 
@@ -101,13 +113,14 @@ class DataInvariants(_Frozen):
     balances: list[BalanceRule] = []
     line_totals: list[LineTotal] = []
     refunds: list[RefundRule] = []
+    holdings: list[HoldingRule] = []
 
     @model_serializer(mode="wrap")
     def _lean(self, handler: Any) -> dict[str, Any]:
-        # balances, line totals and refunds appear only where a domain has them, so the other domains'
+        # balances, line totals, refunds and holdings appear only where a domain has them, so the other domains'
         # invariants keep their bytes
         out = handler(self)
-        for key in ("balances", "line_totals", "refunds"):
+        for key in ("balances", "line_totals", "refunds", "holdings"):
             if not out.get(key):
                 out.pop(key, None)
         return out

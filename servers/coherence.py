@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from skiller.contract.policy import refund_percent
 from skiller.contract.invariants import (
-    AmountRule, BalanceRule, CategoryRule, DataInvariants, LineTotal, RefundRule, StatusTiming,
+    AmountRule, BalanceRule, CategoryRule, DataInvariants, HoldingRule, LineTotal, RefundRule, StatusTiming,
 )
 from skiller.servers.database import _connect, _q
 
-__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "LineTotal", "RefundRule",
+__all__ = ["AmountRule", "BalanceRule", "CategoryRule", "CoherenceReport", "DataInvariants", "HoldingRule", "LineTotal",
+           "RefundRule",
            "StatusTiming",
            "coherence_report"]
 
@@ -168,6 +169,20 @@ def _refunds(conn: Any, rule: RefundRule, today: str, tally: _Tally) -> None:
                   if bad else None)
 
 
+def _holdings(conn: Any, rule: HoldingRule, tally: _Tally) -> None:
+    """Each holding row counts: bad when an earlier row already holds its target, or the target says it is free."""
+    marks = ", ".join("?" for _ in rule.holding)
+    k = _q(rule.target_key)
+    sql = (f"SELECT r.rowid, r.{k}, t.{_q(rule.flag_column)} FROM {_q(rule.table)} r LEFT JOIN {_q(rule.target_table)} t "
+           f"ON r.{k} = t.{k} WHERE r.{_q(rule.status_column)} IN ({marks}) ORDER BY r.rowid")
+    held: set[Any] = set()
+    for rowid, target, flag in conn.execute(sql, list(rule.holding)):
+        bad = f"{rule.table} rowid {rowid} holds {target}, " + (
+            "which an earlier row holds" if target in held else f"whose {rule.flag_column} says it is free")
+        tally.add("holding", bad if target in held or bool(flag) else None)
+        held.add(target)
+
+
 def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.date | str) -> CoherenceReport:
     """Count the rows breaking each declared invariant, relative to the simulation date `today`."""
     day = today.isoformat() if isinstance(today, dt.date) else str(today)[:10]
@@ -207,5 +222,10 @@ def coherence_report(path: str | Path, invariants: DataInvariants, today: dt.dat
             unknown += missing
             if not missing:
                 _refunds(conn, r, day, tally)
+        for h in invariants.holdings:
+            missing = _missing(conn, {h.table: [h.status_column, h.target_key], h.target_table: [h.target_key, h.flag_column]})
+            unknown += missing
+            if not missing:
+                _holdings(conn, h, tally)
     return CoherenceReport(checked=tally.checked, violations=tally.violations, examples=tally.examples,
                            unknown=sorted(set(unknown)))

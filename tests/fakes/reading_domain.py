@@ -18,6 +18,7 @@ from skiller.world.catalog.model import (
     CatalogBalance,
     CatalogDomain,
     CatalogEntity,
+    CatalogHolding,
     CatalogPricing,
     CatalogRecord,
     CatalogRule,
@@ -268,7 +269,7 @@ class DomainReader:
             return CatalogTool(kind="list_records", entity=self.names[self._table_named(m[1]).name], **base), None
         if (m := re.search(r"Creates a new ([\w ]+?) for the person", fx)):
             return self._create(self._table_named(m[1]), params, fx, base)
-        if (m := re.search(r"Sets the ([\w ]+?)'s `(\w+)` to (.+?); nothing else changes", fx)):
+        if (m := re.search(r"Sets the ([\w ]+?)'s `(\w+)` to (.+?)(?:; nothing else changes)?\. Returns", fx)):
             table = self._table_named(m[1])
             return CatalogTool(kind="set_status", entity=self.names[table.name], to=m[3],
                                from_statuses=sec.allowed or [], **base), None
@@ -343,11 +344,20 @@ class DomainReader:
             statuses = statuses or (col.values if col is not None and col.values else [])
             records.append(CatalogRecord(name=name, description=name, id_prefix=t.prefix, target=self.names[target.name],
                                          status_field=status_field, statuses=[str(s) for s in statuses],
-                                         attributes=attrs, pricing=pricings.get(name),
+                                         attributes=attrs, pricing=pricings.get(name), holds=self._holds(name, tools),
                                          lines=self.lines.lines_of_record(self, t.name, tools)))
         return CatalogDomain(name=self.name, sector=self.head[0], description=self.head[1], role=self.names[role.name],
                              role_attributes=self.attributes(role, {"person_id"}), entities=entities, records=records,
                              tools=tools, rules=self.rules, balances=balances)
+
+    def _holds(self, record: str, tools: list[CatalogTool]) -> CatalogHolding | None:
+        """The target a record holds alone, as the effects of its writes say they take or free it."""
+        for tool in (t for t in tools if t.entity == record):
+            m = re.search(r"^- (?:Takes|Frees) the [\w ]+?: sets its `(\w+)` to \w+ \(a [\w ]+ in status (.+?) holds its",
+                          self.sections[tool.name].effects, re.M)
+            if m:
+                return CatalogHolding(flag=m[1], statuses=re.split(r", | or ", m[2]))
+        return None
 
     def _balances(self, tools: list[CatalogTool]) -> list[CatalogBalance]:
         """The balances the policy says a create uses up (of an allowance) and a status change gives back."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from skiller.servers.coherence import AmountRule, CategoryRule, DataInvariants, StatusTiming, coherence_report
+from skiller.servers.coherence import AmountRule, CategoryRule, DataInvariants, HoldingRule, StatusTiming, coherence_report
 from skiller.steps.s06_database import check_database
 
 TODAY = "2026-03-02"
@@ -106,3 +106,24 @@ def test_s06_integrity_check_rejects_a_contradicting_database(tmp_path: Path) ->
     assert summary is None and len(problems) == 1 and "break the amount rule" in problems[0]
     problems, summary = check_database(content)  # no invariants declared: keys and tables only
     assert problems == [] and summary is not None
+
+
+def test_a_target_held_alone_is_held_by_one_row_and_not_marked_free(tmp_path: Path) -> None:
+    path = tmp_path / "units.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE unit (unit_id TEXT PRIMARY KEY, available INTEGER)")
+    db.execute("CREATE TABLE rental (rental_id TEXT PRIMARY KEY, unit_id TEXT, status TEXT)")
+    db.executemany("INSERT INTO unit VALUES (?, ?)", [("U-1", 0), ("U-2", 1), ("U-3", 0), ("U-4", 1)])
+    db.executemany("INSERT INTO rental VALUES (?, ?, ?)", [
+        ("R-1", "U-1", "active"), ("R-2", "U-1", "reserved"),  # U-1 held twice
+        ("R-3", "U-2", "active"),  # U-2 held, yet marked available
+        ("R-4", "U-3", "reserved"), ("R-5", "U-3", "closed"), ("R-6", "U-4", "cancelled")])  # coherent
+    db.commit()
+    db.close()
+    rule = HoldingRule(table="rental", status_column="status", holding=["reserved", "active"], target_table="unit",
+                       target_key="unit_id", flag_column="available")
+    report = coherence_report(path, DataInvariants(holdings=[rule]), TODAY)
+    assert report.checked == {"holding": 4} and report.violations == {"holding": 2} and not report.ok
+    assert "rowid 2 holds U-1, which an earlier row holds" in report.problems()[0]
+    assert "rowid 3 holds U-2, whose available says it is free" in report.problems()[0]
+    assert "holdings" not in DataInvariants().model_dump()  # absent where a domain has none: other bytes unchanged

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from skiller.world.builtin.balances import balance_code
 from skiller.world.builtin.refunds import refund_code
+from skiller.world.builtin.holdings import holding
 from skiller.world.builtin.toolchecks import Check, checks, fee_check
 from skiller.world.builtin.lineitems import line_records, lines_of
 from skiller.world.builtin.lineitems_code import LineCompiler
@@ -161,6 +162,9 @@ class _Compiler(LineCompiler):
         lines += [f"    {lit(k)}: {v}," for k, v in row.items()]
         lines.append("}")
         lines.append(f"_insert(db, {lit(table)}, row)")
+        if holding(self.domain, tool):  # the new record holds its target alone: no longer available
+            lines.append(f"_update(db, {lit(snake(target.name))}, {lit(tkey)}, a[{lit(tkey)}], {{{lit(rec.holds.flag)}: False}})"
+                         f"  # the {words(target.name)} is taken")
         lines.append(f"return _require(db, {lit(table)}, {lit(key)}, new_id, {lit(label(rec.name))})")
         return lines
 
@@ -177,10 +181,19 @@ class _Compiler(LineCompiler):
         item = find(self.domain, tool.entity or "")
         key, table = id_column(item.name), snake(item.name)
         sf = item.status_field if isinstance(item, CatalogRecord) else "status"
+        freed: list[str] = []
+        if (h := holding(self.domain, tool)) is not None:  # taking or letting go of a target held alone
+            held, tkey = h.record.holds, id_column(h.record.target)
+            update = (f"_update(db, {lit(snake(h.record.target))}, {lit(tkey)}, row[{lit(tkey)}], "
+                      f"{{{lit(held.flag)}: {not h.taking}}})  # its {words(h.record.target)} is "
+                      f"{'taken' if h.taking else 'free again'}")
+            freed = [update] if h.always else \
+                [f"if row[{lit(sf)}] {'not in' if h.taking else 'in'} {lit(held.statuses)}:", "    " + update]
         return [
             *self._load_row(item),
             *self._checks(tool, item),
             f"_update(db, {lit(table)}, {lit(key)}, row[{lit(key)}], {{{lit(sf)}: {lit(tool.to)}}})",
+            *freed,
             f"return _require(db, {lit(table)}, {lit(key)}, row[{lit(key)}], {lit(label(item.name))})",
         ]
 

@@ -26,13 +26,10 @@ def _columns(attrs: list[CatalogAttribute], skip: set[str]) -> list[str]:
 
 def schema_sql(domain: CatalogDomain) -> list[str]:
     """CREATE TABLE statements: person, the role table, entities, then records (FK order)."""
-    person = ",\n".join(
-        ["    person_id TEXT PRIMARY KEY NOT NULL"] + [f"    {c} TEXT" for c in PERSON_COLUMNS[1:]])
+    person = ",\n".join(["    person_id TEXT PRIMARY KEY NOT NULL"] + [f"    {c} TEXT" for c in PERSON_COLUMNS[1:]])
     out = [f"CREATE TABLE person (\n{person}\n)"]
-    role = snake(domain.role)
-    cols = ["    person_id TEXT PRIMARY KEY NOT NULL REFERENCES person(person_id)"]
-    cols += _columns(domain.role_attributes, {"person_id"})
-    out.append(f"CREATE TABLE {role} (\n" + ",\n".join(cols) + "\n)")
+    cols = ["    person_id TEXT PRIMARY KEY NOT NULL REFERENCES person(person_id)", *_columns(domain.role_attributes, {"person_id"})]
+    out.append(f"CREATE TABLE {snake(domain.role)} (\n" + ",\n".join(cols) + "\n)")
     for ent in domain.entities:
         key = id_column(ent.name)
         cols = [f"    {key} TEXT PRIMARY KEY NOT NULL"] + _columns(ent.attributes, {key})
@@ -104,6 +101,7 @@ def _spec(domain: CatalogDomain, catalog: list[CatalogDomain]) -> dict[str, Any]
                         for m in rec.matches],
             "scenarios": scen["records"][snake(rec.name)],
             "quotas": scen["quotas"][snake(rec.name)],
+            **({"holds": rec.holds.model_dump()} if rec.holds else {}),
         })
     return {
         "domain": domain.name,
@@ -352,7 +350,7 @@ __BALANCES__def build(seed: int, rows: int, people: int, clock: str, out: str) -
             if row[rec["status_field"]] != before[i]:
                 fixed.setdefault(i, set()).add(rec["status_field"])
         fit(rec, out_rows, fixed, targets, rng, clock)
-        insert(db, rec["table"], out_rows)
+__HOLD__        insert(db, rec["table"], out_rows)
         tables[rec["table"]] = out_rows  # a later record may name these rows
     add_lines(db, tables, seed)  # line items of records that have them, and those records' amounts
 __SETTLE__
@@ -386,7 +384,8 @@ def database_program(domain: CatalogDomain, catalog: list[CatalogDomain]) -> str
     """The source of `gen_db.py` for `domain`: stdlib only, deterministic for the same arguments.
     `catalog` resolves `{"ref": "Domain.Record"}` generators to that record's id prefix."""
     schema = ",\n".join("    " + lit(s) for s in schema_sql(domain))
-    settled = [n for n, has in (("balances", domain.balances), ("refunds", refund_spec(domain))) if has]
+    settled = [n for n, has in (("balances", domain.balances), ("refunds", refund_spec(domain)),
+                                ("holdings", any(r.holds for r in domain.records))) if has]
     source = (_SCRIPT.replace("__NAME__", domain.name)
               .replace("__SCHEMA__", schema)
               .replace("__SPEC__", block(_spec(domain, catalog), 0, len("SPEC: dict[str, Any] = ")))
@@ -394,7 +393,8 @@ def database_program(domain: CatalogDomain, catalog: list[CatalogDomain]) -> str
               # balances and refunds: settled after the records they follow (world/builtin/dbgen_*.py.tmpl)
               .replace("__BALANCES__", "".join(template_text(f"dbgen_{n}") + "\n\n" for n in settled))
               .replace("__SETTLE__\n", "".join({"balances": "    settle_balances(db, tables, member)\n",
-                                                "refunds": "    settle_refunds(db, clock)\n"}[n] for n in settled))
+                                                "refunds": "    settle_refunds(db, clock)\n"}.get(n, "") for n in settled))
+              .replace("__HOLD__", "        hold(db, rec, out_rows, fixed, targets, rng, clock)\n" * ("holdings" in settled))
               .replace("\n\ndef main(", template_text("gen_db_lines").rstrip("\n") + "\n\n\ndef main(", 1))
     compile(source, "gen_db.py", "exec")
     return source

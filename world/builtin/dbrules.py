@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from skiller.contract.invariants import AmountRule, BalanceRule, CategoryRule, DataInvariants, RefundRule, StatusTiming
+from skiller.contract.invariants import (AmountRule, BalanceRule, CategoryRule, DataInvariants, HoldingRule, RefundRule,
+                                        StatusTiming)
 from skiller.world.catalog.coherence import status_timing
 from skiller.world.catalog.model import CatalogAttribute, CatalogDomain, CatalogEntity, CatalogRecord
 from skiller.world.catalog.pairs import pair_pool
@@ -74,8 +75,11 @@ def database_invariants(domain: CatalogDomain) -> DataInvariants:
                           paid_column=(r["paid"] or [None])[0], paid_value=(r["paid"] or [None, None])[1])
                for r in refund_spec(domain)]
     line_amounts, line_totals = line_invariants(domain)  # lines: price x quantity, records: sum of live lines
+    holdings = [HoldingRule(table=snake(r.name), status_column=r.status_field, holding=r.holds.statuses,
+                            target_table=snake(r.target), target_key=id_column(r.target), flag_column=r.holds.flag)
+                for r in domain.records if r.holds is not None]
     return DataInvariants(status_dates=timings, amounts=amounts + line_amounts, categories=categories,
-                          balances=balances, line_totals=line_totals, refunds=refunds)
+                          balances=balances, line_totals=line_totals, refunds=refunds, holdings=holdings)
 
 
 def balance_spec(domain: CatalogDomain) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 from skiller.contract.policy import parse_rules as parse_rule_markers, reference_marker
 from skiller.world.catalog.model import CatalogDomain, CatalogRecord, CatalogRule, CatalogTool
 from skiller.world.builtin.balances import balance_effects
+from skiller.world.builtin.holdings import holding, holding_effects
 from skiller.world.builtin.refunds import refund_effects
 from skiller.world.builtin.codegen import (
     READ_KINDS,
@@ -134,6 +135,7 @@ class _Writer:
             *self.effects(tool),
             *self.fee(tool),
             *balance_effects(self.d, tool),
+            *holding_effects(self.d, tool),
             *refund_effects(self.d, tool),
         ]
         if rules:
@@ -240,7 +242,8 @@ class _Writer:
             return out
         if tool.kind == "set_status":
             sf = item.status_field if isinstance(item, CatalogRecord) else "status"
-            return [f"- Sets the {words(item.name)}'s `{sf}` to {tool.to}; nothing else changes. Returns the updated row."]
+            alone = "" if holding(self.d, tool) else "; nothing else changes"  # else its target is taken or freed
+            return [f"- Sets the {words(item.name)}'s `{sf}` to {tool.to}{alone}. Returns the updated row."]
         if tool.kind == "update":
             fields = ", ".join(f"`{f}`" for f in tool.fields)
             price = charged(self.d, tool)

@@ -25,10 +25,17 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     rec = find(b.d, cancel.entity or "")
     if not isinstance(rec, CatalogRecord) or create.entity != rec.name or b.profile is None:
         return None
+    held = set(rec.holds.statuses) if rec.holds else set()
+    froms = set(cancel.from_statuses or rec.statuses)
+    frees = bool(held) and froms <= held and cancel.to not in held
+    if froms & held and not frees:
+        return None  # the target the record holds alone is not free to book again
     target = find(b.d, rec.target)
     key, tkey, what, twhat = b.key_of(rec), b.key_of(target), words(rec.name), words(target.name)
     row, _, _ = b.conds(cancel)
     _, tconds, _ = b.conds(create)
+    if frees:  # held now, free once the record is cancelled: its flag is no condition on the row to pick
+        tconds = [c for c in tconds if not c.startswith(f"t.{rec.holds.flag} ")]
     people = _person_conds(b, create, 1, rec, cancel.to if cancel.kind == "set_status" else None)
     if people is None or not b.statuses(rec, cancel):
         return None

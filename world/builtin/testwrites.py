@@ -21,6 +21,7 @@ from skiller.world.builtin.codegen import (
     tool_parameters,
 )
 from skiller.world.builtin.balances import balance_test_lines
+from skiller.world.builtin.holdings import holding
 from skiller.world.builtin.refunds import REFUND_COLUMN, refund_rule, refund_tests
 from skiller.world.builtin.dbgen import solve
 from skiller.world.builtin.testbase import WriterBase, _charge_src, _field_rejections, _ident
@@ -70,6 +71,8 @@ class WriteTests(WriterBase):
         for f, v in fixed.items():
             if f not in args:
                 lines.append(f"    assert row[{lit(f)}] == {lit(v)}")
+        if holding(self.domain, tool):  # the new record holds its target alone
+            lines.append(f"    assert fetch(db, {lit(ttable)}, {lit(tkey)}, target)[{lit(rec.holds.flag)}] == 0")
         price = charged(self.domain, tool)
         if price is not None:
             lines += [f"    t = fetch(db, {lit(ttable)}, {lit(tkey)}, target)",
@@ -156,7 +159,7 @@ class WriteTests(WriterBase):
         return [head, *setup, *self.owned(rec, target_conds, person_conds),
                 f"    rejected(db, {lit(tool.name)}, args, {lit(check.label)})"]
 
-    def _row_tool(self, tool: CatalogTool, effect: list[str]) -> list[str]:
+    def _row_tool(self, tool: CatalogTool, effect: list[str], setup: list[str] = ()) -> list[str]:  # type: ignore[assignment]
         """Tests shared by set_status / update / pay: permitted case, each check's rejection, bad ids."""
         item = find(self.domain, tool.entity or "")
         table, key, n = snake(item.name), id_column(item.name), tool.name
@@ -175,6 +178,7 @@ class WriteTests(WriterBase):
             f"    args = {{{lit(key)}: key{', ' + extra_src if extra_src else ''}}}",
             f"    before = fetch(db, {lit(table)}, {lit(key)}, key)",
             *held,
+            *setup,
             f"    out = call(db, {lit(n)}, **args)",
             *self._fee_lines(tool, "before" if (fee_check(self.domain, tool) or Check("", "arg", "")).subject == "row" else "args"),
             *told,
@@ -245,10 +249,20 @@ class WriteTests(WriterBase):
         item = find(self.domain, tool.entity or "")
         sf = item.status_field if isinstance(item, CatalogRecord) else "status"
         moved = [sf, REFUND_COLUMN] if refund_rule(self.domain, tool) else [sf]  # a cancel with a refund writes it too
+        held: list[str] = []
+        setup: list[str] = []
+        if (h := holding(self.domain, tool)) is not None:  # a target held alone is taken or freed with the record
+            flag, tkey, free = h.record.holds.flag, id_column(h.record.target), int(not h.taking)
+            crossing = f"(before[{lit(sf)}] in {lit(h.record.holds.statuses)}) != {h.taking}"
+            setup = [f"    if {crossing}:  # the flag as it was not, so that the change shows",
+                     f'        db.execute("UPDATE {snake(h.record.target)} SET {flag} = ? WHERE {tkey} = ?", ({1 - free}, before[{lit(tkey)}]))']
+            held = [f"    if {crossing}:",
+                    f"        assert fetch(db, {lit(snake(h.record.target))}, {lit(tkey)}, after[{lit(tkey)}])[{lit(flag)}] == {free}"]
         return self._row_tool(tool, [
             f"    assert after[{lit(sf)}] == {lit(tool.to)} and out == after",
             f"    assert {{k: v for k, v in after.items() if k not in {lit(moved)}}} == {{k: v for k, v in before.items() if k not in {lit(moved)}}}",
-        ])
+            *held,
+        ], setup)
 
     def _t_update(self, tool: CatalogTool) -> list[str]:
         fields = list(tool.fields)

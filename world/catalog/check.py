@@ -256,6 +256,13 @@ class _DomainChecker(ToolChecks, RuleChecks, LineChecks):
                 if not vals or (possible is not None and [v for v in vals if v not in possible]):
                     self.err(where, f"match {key!r} allows {vals!r}: none or not values of {rec.target}.{m.target_field}")
 
+        h = rec.holds
+        if h is not None:
+            if getattr(target.get(h.flag), "type", None) != "bool":
+                self.err(where, f"holds names {h.flag!r}, not a bool attribute of {rec.target}")
+            if not h.statuses or [s for s in h.statuses if s not in rec.statuses]:
+                self.err(where, f"holds statuses {h.statuses} must be some of {rec.statuses}")
+
     # ------------------------------------------------------------ tools
 
 

@@ -78,6 +78,14 @@ class CatalogMatch(_Strict):
     allowed: dict[str, list[Any]]
 
 
+class CatalogHolding(_Strict):
+    """A record that holds its target alone while in one of `statuses` (a storage unit rented, a flat leased): no
+    two such records share a target, and the target's bool `flag` (available) is false while one holds it."""
+
+    flag: str
+    statuses: list[str]
+
+
 class CatalogLines(_Strict):
     """A record's line items (an order's products): a child table `<name>` with `<name>_id`, the record's id,
     `<target>_id`, `quantity`, `unit_price` (the target's `price` when ordered), `line_amount` (unit_price x
@@ -117,6 +125,7 @@ class CatalogRecord(_Strict):
     pricing: CatalogPricing | None = None  # default: the create tool's amount copies the target's price
     matches: list[CatalogMatch] = Field(default_factory=list)
     lines: CatalogLines | None = None  # line items (several products in one order)
+    holds: CatalogHolding | None = None  # the target held alone (a unit rented), its availability flag kept true
 
 
 ToolKind = Literal["get_profile", "get", "search", "list_records", "create", "set_status", "update", "pay",

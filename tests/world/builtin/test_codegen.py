@@ -73,6 +73,17 @@ def test_removing_one_rule_check_makes_the_generated_tests_fail() -> None:
     assert result.failed >= 1 and "test_cancel_appointment_enforces_HOS_4" in result.stdout, result.stdout[-3000:]
 
 
+def test_a_target_held_alone_is_taken_and_freed_with_its_record_and_the_tests_notice_when_not() -> None:
+    domain = get_domain("PetBoarding")  # a suite holds one pet at a time: checked in, it is not available
+    source = implementation_module(domain, CLOCK)
+    assert source.count('{"available": False})') == 1 and source.count('{"available": True})') == 1
+    assert run_generated_tests(domain).failed == 0
+    mutant = "\n".join(line for line in source.split("\n") if '{"available": ' not in line)
+    result = run_generated_tests(domain, mutant)
+    failed = {name for name in ("check_in_pet", "check_out_pet") if f"test_{name}_is_permitted" in result.stdout}
+    assert result.failed >= 2 and len(failed) == 2, result.stdout[-3000:]
+
+
 def test_exported_module_serves_its_tools_over_mcp_stdio(tmp_path: Path) -> None:
     domain = get_domain("Hospital")
     server = tmp_path / "Hospital.py"
