@@ -22,7 +22,7 @@ from skiller.world.builtin.codegen import snake
 from skiller.world.builtin.dbgen import database_invariants, database_program
 from skiller.servers.sandbox import Sandbox, SandboxLimits
 
-KINDS = ("status_date", "amount", "category")
+KINDS = ("status_date", "amount", "category", "holding")
 
 
 def _name_columns(domain: CatalogDomain) -> list[tuple[str, str]]:
