@@ -90,7 +90,7 @@ def _about(label: str, subject: str) -> str:
     named = re.split(r" linked | of ", subject)[0]  # 'the doctor' of 'the doctor linked to your appointment'
     bare = re.sub(r" <[^>]*>| \(.*", "", named)  # without its placeholder or bracketed label
     head = re.match(rf"^(\w+) ({LABEL_PARTS})$", label)  # 'plan name' of 'the pet plan ...': 'the name of the pet plan'
-    if head and re.search(rf"\b{re.escape(head.group(1))}$", bare):
+    if head and re.search(rf"\b{re.escape(head.group(1))}\b", bare):  # 'card name' of 'the card product ...' too
         return f" the {head.group(2)} of {subject}"
     owner = re.match(r"^(.+)'s (.+)$", label)
     if owner and subject.startswith(("the ", "your ")) and re.search(rf"\b{re.escape(owner.group(1))}", named):  # 'vet': 'veterinarian' 

@@ -50,3 +50,7 @@ def test_a_label_repeating_its_subject_names_it_once() -> None:
     assert _about("animals the suite is for", "boarding suite <target.suite_id>") == \
         ", for boarding suite <target.suite_id>, the animals the suite is for"
     assert _about("plan name", "your claim <rec.claim_id>") == " the plan name of your claim <rec.claim_id>"
+    # the label's head word anywhere in the subject: not 'the card name of the card product ...'
+    assert _about("card name", "the card product linked to your card request") == \
+        " the name of the card product linked to your card request"
+    assert _about("room category", "a room type") == " the category of a room type"
