@@ -238,7 +238,9 @@ class Vocabulary:
                     if value is not None and _same(value_text(value), wanted):
                         if key.endswith("_left") and isinstance(value, (int, float)) and "person_id" in row:
                             # a customer's balance, though a write returned it: 'you have 3 plan visits left'
-                            return f"you have {say_value(key, value)} {label_phrase(self.said(key)).removeprefix('the ')}"
+                            what = label_phrase(self.said(key)).removeprefix("the ")
+                            return f"you have {value} {what}" if isinstance(value, int) else \
+                                f"the {what} on your account is {say_value(key, value)}"
                         return f"{self._of_record(key, row)} is {say_value(key, value)}"
         return None
 

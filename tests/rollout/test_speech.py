@@ -99,6 +99,8 @@ def test_a_fact_to_tell_is_found_however_its_number_is_written_and_said_of_its_r
     # a balance of the customer's that a booking returns is theirs, not the booking's
     visit = {"vet_visit_id": "VVS-0301", "person_id": "P-0019", "status": "scheduled", "plan_visits_left": 3}
     assert words.fact_about([visit], "3") == "you have 3 plan visits left"
+    claim = {"pet_claim_id": "PCL-0301", "person_id": "P-0019", "benefit_left": 1694.04}
+    assert words.fact_about([claim], "1694.04") == "the benefit left on your account is 1,694.04"
 
 
 def test_an_order_s_lines_are_told_as_a_plural_and_a_flag_of_a_record_as_its_state() -> None:
