@@ -63,7 +63,7 @@ class _Episode:
 
 
 async def run_episode(task: Task, env: EpisodeEnvironment, agent: Agent, user: User, *, system_prompt: str,
-                      max_turns: int = 30, max_tool_errors: int = 5, trial: int = 0) -> Transcript:
+                      max_turns: int = 40, max_tool_errors: int = 5, trial: int = 0) -> Transcript:
     """Run one episode from a freshly reset environment; never raises for agent, user or environment
     failures (they become the termination reason), only for cancellation."""
     ep = _Episode(task, trial, agent, user, system_prompt)
@@ -235,7 +235,7 @@ class _EnvPool:
 
 async def run_many(tasks: Iterable[Task], make_env: EnvFactory, make_agent: AgentFactory, make_user: UserFactory,
                    trials: int = 1, concurrency: int = 4, *, system_prompt: str | Callable[[Task], str] = "",
-                   max_turns: int = 30, max_tool_errors: int = 5) -> list[Transcript]:
+                   max_turns: int = 40, max_tool_errors: int = 5) -> list[Transcript]:
     """Every (task, trial) episode, at most `concurrency` at a time; sorted by (task id, trial).
 
     `make_agent(task, trial)` and `make_user(task, trial)` build fresh participants per episode (seed

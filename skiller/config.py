@@ -144,7 +144,9 @@ class RolloutConfig(_Section):
     """Simulated user: builtin phrases from the persona deterministically; anthropic or openai is a model."""
     trials: int = Field(1, ge=1)
     """Episodes per task (for pass^k)."""
-    max_turns: int = Field(30, ge=2)
+    max_turns: int = Field(40, ge=2)
+    """User and assistant messages (tool results not counted) before an episode is cut short; the demonstrator
+    makes one call per message, so a cross-domain task with three writes and a misread id takes about 30."""
     max_tool_errors: int = Field(5, ge=1)
     in_run: bool = True
     """Whether `skiller run` also rolls out and evaluates (otherwise use `skiller rollout` / `evaluate`)."""
