@@ -53,6 +53,17 @@ def test_fusions_follow_the_references_and_records_flow_between_members(fused):
         assert t["evaluation_criteria"]["actions"] and "ACTION" in t["evaluation_criteria"]["reward_basis"]
 
 
+def test_a_value_taken_from_the_handed_over_record_is_named_in_the_customer_s_words(fused):
+    """The customer says which value of the other service's record the request uses, so the assistant fills it
+    from the record it reads rather than choosing it: 'using the first day of the lease as the day of the move'."""
+    store, proj, fusions = _fusions(fused)
+    streams = {f.stream for f in fusions}
+    moves = [t["first_query"] for m in proj.of_kind("task") if m.inputs["parent"] in streams and "task" in m.artifacts
+             for t in [json.loads(store.artifact(m.artifacts["task"]))]
+             if "book a move into the home of a lease" in t["first_query"] and t["kind"] == "write"]
+    assert moves and all("using the first day of the lease as the day of the move" in q for q in moves), moves[:2]
+
+
 def _record_flows(task: dict, members: list[str]) -> bool:
     prefixes = sorted(((namespace_of(m), m) for m in members), key=lambda p: -len(p[0]))
     calls = task["evaluation_criteria"]["actions"]

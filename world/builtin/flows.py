@@ -41,6 +41,11 @@ def _holds(b: CatalogBridge, hold: bool) -> str:
     return f"{x} IS NOT NULL AND {'' if hold else 'NOT '}({inside})"
 
 
+def _of_record(what: str, label: str) -> str:
+    """'the first day of the lease' (a label naming its record), else "the appointment's amount due"."""
+    return f"the {label}" if " of " in label else f"the {what}'s {label}"
+
+
 def _static_ok(value: Any, c: Check) -> bool:
     """Whether a literal argument value passes an argument check (dates as `<clock+N>`)."""
     if c.kind == "date_range" and isinstance(value, str) and value.startswith("<clock"):
@@ -154,13 +159,15 @@ class _Story:
         self.known[f"{t.name} {twhat} id"] = f"<{slot}.{tkey}>"
         self.known |= known
         what = words(link["record"])
-        passes = " and ".join(
-            {"date_after": f"its {_lower(self._desc(link, c))}", "not_above": f"its {_lower(self._desc(link, c))}"}
-            .get(next((x.kind for x in bridges if x.field == f), ""), f"its {words(c)}")
-            for f, c in copies.items() if not (refuse is not None and refuse.field == f))
-        self.says.append(f"With {t.name}, you want to {_lower(tool.description.rstrip('.'))}: {twhat} <{slot}.{tkey}>"
+        # what the request takes from the record, said before the colon so the customer's first words carry it
+        # ('..., using the first day of the lease as the day of the move'): the assistant fills them from that record
+        passes = " and ".join(f"{_of_record(what, _lower(self._desc(link, c)))} as the "
+                              + _lower(next((a.description for a in rec.attributes if a.name == f), words(f)))
+                              for f, c in copies.items() if not (refuse is not None and refuse.field == f))
+        self.says.append(f"With {t.name}, you want to {_lower(tool.description.rstrip('.'))}"
+                         + (f", using {passes}" if passes else "") + f": {twhat} <{slot}.{tkey}>"
                          + (f" (<{slot}.{lab.name}>)" if lab else "") + f", naming that {what}"
-                         + (f" and using {passes}" if passes else "") + (f"; {text}" if text else "") + ".")
+                         + (f"; {text}" if text else "") + ".")
         if refuse is not None:
             self.forbidden = (namespace_of(t.name) + tool.name, args)
             return None
