@@ -11,6 +11,7 @@ __all__ = ["Vocabulary", "latest_per_record", "record_ids", "say_value"]
 
 _MONEY = re.compile(r"amount|fee|price|cost|due|paid|total|balance|premium|charge|fare|rent|salary|budget")
 _STATUS = re.compile(r"(^|_)status$")
+_CALLED_OFF = re.compile(r"cancel|withdrawn")
 _ARTICLE = re.compile(r"\b(a|an) ([a-z]+)\b")
 _NAMED = re.compile(r"^(?:name of the (?:[a-z]+ )*?([a-z]+)|([a-z]+) name)$")  # 'name of the insured pet', 'pet name'
 _NOISE = re.compile(r"\s*(\(optional filter\)|\(YYYY-MM-DD\)|, e\.g\. .*)$")
@@ -200,6 +201,8 @@ class Vocabulary:
                                  or (isinstance(v, str) and ISO_DATE.match(v)))}
         money = _payment(told)  # takes the payment's fields out of `told`: they are told last, together
         state = next((k for k in told if _STATUS.search(k)), None)
+        if state and _CALLED_OFF.search(str(told[state])):  # nothing is owed on what was called off
+            money = [m for m in money if not m.endswith(_PAID["unpaid"])]
         clauses = [self.clause(k, v) for k, v in told.items() if k != state] + money
         text = head[:1].upper() + head[1:] + (f" is {say_value(state, told[state])}" if state else "")
         if not clauses:  # nothing to tell but the record itself: 'I found care provider PRV-0282.'

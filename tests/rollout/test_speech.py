@@ -31,6 +31,14 @@ def test_a_result_is_told_in_sentences_with_every_value() -> None:
         assert said_value(told, _FILL[key]), key
 
 
+def test_nothing_is_said_to_be_due_on_a_cancelled_record() -> None:
+    words = Vocabulary(_PHARMACY)
+    cancelled = words.outcome(_FILL | {"status": "cancelled"}, {})
+    assert cancelled == "Your prescription fill RXF-0116 is cancelled: the day you collect the fill is Saturday, February 14, 2026."
+    paid = words.outcome(_FILL | {"status": "cancelled", "payment_status": "paid"}, {})
+    assert "562.16 was due and has been paid" in paid  # what was paid stays told (a refund may follow)
+
+
 def test_a_payment_is_told_with_its_amount_and_method() -> None:
     paid = _FILL | {"payment_status": "paid", "amount_paid": 562.16, "payment_method": "bank_transfer"}
     told = Vocabulary(_PHARMACY).outcome(paid, {"payment_method": "bank_transfer"})
