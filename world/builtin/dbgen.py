@@ -384,17 +384,17 @@ def database_program(domain: CatalogDomain, catalog: list[CatalogDomain]) -> str
     """The source of `gen_db.py` for `domain`: stdlib only, deterministic for the same arguments.
     `catalog` resolves `{"ref": "Domain.Record"}` generators to that record's id prefix."""
     schema = ",\n".join("    " + lit(s) for s in schema_sql(domain))
-    settled = [n for n, has in (("balances", domain.balances), ("refunds", refund_spec(domain)),
-                                ("holdings", any(r.holds for r in domain.records))) if has]
+    settled = [n for n, has in (("balances", domain.balances), ("refunds", refund_spec(domain))) if has]
+    held = any(r.holds for r in domain.records)  # a record holding its target alone: hold() as each table is made
     source = (_SCRIPT.replace("__NAME__", domain.name)
               .replace("__SCHEMA__", schema)
               .replace("__SPEC__", block(_spec(domain, catalog), 0, len("SPEC: dict[str, Any] = ")))
               .replace("__VALUES__", _embed(_values_source()))
               # balances and refunds: settled after the records they follow (world/builtin/dbgen_*.py.tmpl)
-              .replace("__BALANCES__", "".join(template_text(f"dbgen_{n}") + "\n\n" for n in settled))
+              .replace("__BALANCES__", "".join(template_text(f"dbgen_{n}") + "\n\n" for n in settled + ["holdings"] * held))
               .replace("__SETTLE__\n", "".join({"balances": "    settle_balances(db, tables, member)\n",
-                                                "refunds": "    settle_refunds(db, clock)\n"}.get(n, "") for n in settled))
-              .replace("__HOLD__", "        hold(db, rec, out_rows, fixed, targets, rng, clock)\n" * ("holdings" in settled))
+                                                "refunds": "    settle_refunds(db, clock)\n"}[n] for n in settled))
+              .replace("__HOLD__", "        hold(db, rec, out_rows, fixed, targets, rng, clock)\n" * held)
               .replace("\n\ndef main(", template_text("gen_db_lines").rstrip("\n") + "\n\n\ndef main(", 1))
     compile(source, "gen_db.py", "exec")
     return source

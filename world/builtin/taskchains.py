@@ -8,6 +8,7 @@ from typing import Any
 
 from skiller.world.catalog.model import CatalogRecord, CatalogTool
 from skiller.world.builtin.codegen import (Check, checks, find, linked, snake, words)
+from skiller.world.builtin.holdings import holding
 from skiller.world.builtin.taskparts import _changing, _cond, _Impossible, _label_attr, _static, _T
 from skiller.world.builtin.taskwrites import _Builder
 from skiller.world.builtin.chainparts import _desc, _effect, _ends, _fee, _find, _facts_of, _new_record, _on_record, _person_conds, _refund, _step_args, _target_read
@@ -25,10 +26,9 @@ def replace(b: _Builder, cancel: CatalogTool, create: CatalogTool, by_list: bool
     rec = find(b.d, cancel.entity or "")
     if not isinstance(rec, CatalogRecord) or create.entity != rec.name or b.profile is None:
         return None
-    held = set(rec.holds.statuses) if rec.holds else set()
-    froms = set(cancel.from_statuses or rec.statuses)
-    frees = bool(held) and froms <= held and cancel.to not in held
-    if froms & held and not frees:
+    h = holding(b.d, cancel)
+    frees = h is not None and not h.taking and h.always  # from every status it leaves, the target comes free
+    if rec.holds and not frees and set(cancel.from_statuses or rec.statuses) & set(rec.holds.statuses):
         return None  # the target the record holds alone is not free to book again
     target = find(b.d, rec.target)
     key, tkey, what, twhat = b.key_of(rec), b.key_of(target), words(rec.name), words(target.name)
